@@ -1,0 +1,104 @@
+// Package campaigns owns campaigns and their delivery ledger: the state
+// machine (draft, scheduled, sending, paused, sent, cancelled), the launch
+// that turns target segments into one Delivery row per contact, the sending
+// of batches of deliveries through a Mailer, and campaign stats. It declares
+// the Queue and Mailer it needs; the worker package implements them.
+package campaigns
+
+import (
+	"time"
+
+	"gorm.io/gorm"
+
+	"herald/internal/db"
+)
+
+// Status of a campaign.
+type Status string
+
+// Campaign statuses.
+const (
+	Draft     Status = "draft"
+	Scheduled Status = "scheduled"
+	Sending   Status = "sending"
+	Paused    Status = "paused"
+	Sent      Status = "sent"
+	Cancelled Status = "cancelled"
+)
+
+// Campaign is a message to the members of some segments.
+type Campaign struct {
+	ID                int64  `gorm:"primaryKey"`
+	Name              string `gorm:"size:200;not null"`
+	Subject           string `gorm:"size:998;not null"`
+	HTMLBody          string `gorm:"not null;default:''"`
+	TextBody          string `gorm:"not null;default:''"`
+	FromName          string `gorm:"size:200;not null;default:''"`
+	FromEmail         string `gorm:"size:320;not null"`
+	ReplyTo           string `gorm:"size:320;not null;default:''"`
+	SegmentIDs        db.IDs `gorm:"not null"`
+	ExcludeSegmentIDs db.IDs `gorm:"not null"`
+	Status            Status `gorm:"size:16;not null;default:draft;index"`
+	PauseReason       string `gorm:"size:500;not null;default:''"`
+	ScheduledAt       *time.Time
+	StartedAt         *time.Time
+	FinishedAt        *time.Time
+
+	// Launch progress: contacts up to LaunchCursor have delivery rows in
+	// batches 1..LaunchBatches; LaunchedAt is set once all rows exist.
+	LaunchCursor  int64 `gorm:"not null;default:0"`
+	LaunchBatches int   `gorm:"not null;default:0"`
+	LaunchedAt    *time.Time
+	Total         int64 `gorm:"not null;default:0"`
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Link is a distinct URL of a campaign's HTML; clicks redirect only to these.
+type Link struct {
+	ID         int64  `gorm:"primaryKey"`
+	CampaignID int64  `gorm:"not null;uniqueIndex:idx_links_campaign_idx,priority:1"`
+	Idx        int    `gorm:"not null;uniqueIndex:idx_links_campaign_idx,priority:2"`
+	URL        string `gorm:"size:4000;not null"`
+}
+
+// TableName keeps the table name explicit.
+func (Link) TableName() string { return "campaign_links" }
+
+// DeliveryStatus is where one message to one contact stands.
+type DeliveryStatus string
+
+// Delivery statuses. Sending is held only while a worker has the message
+// in hand; a Sending row left behind by a crash becomes Unknown, never
+// Queued again, because the message may have been accepted already.
+const (
+	Queued    DeliveryStatus = "queued"
+	InFlight  DeliveryStatus = "sending"
+	Delivered DeliveryStatus = "sent"
+	Failed    DeliveryStatus = "failed"
+	Bounced   DeliveryStatus = "bounced"
+	Skipped   DeliveryStatus = "skipped" // suppressed or cancelled before sending
+	Unknown   DeliveryStatus = "unknown"
+)
+
+// Delivery is the ledger row that makes a send happen at most once: one
+// per campaign and contact, claimed before the message goes out.
+type Delivery struct {
+	ID         int64          `gorm:"primaryKey"`
+	CampaignID int64          `gorm:"not null;uniqueIndex:idx_deliveries_campaign_contact,priority:1;index:idx_deliveries_campaign_status,priority:1;index:idx_deliveries_campaign_batch,priority:1"`
+	ContactID  int64          `gorm:"not null;uniqueIndex:idx_deliveries_campaign_contact,priority:2;index:idx_deliveries_contact_sent,priority:1"`
+	Status     DeliveryStatus `gorm:"size:10;not null;default:queued;index:idx_deliveries_campaign_status,priority:2"`
+	Batch      int            `gorm:"not null;index:idx_deliveries_campaign_batch,priority:2"`
+	Attempts   int            `gorm:"not null;default:0"`
+	Claim      string         `gorm:"size:32;not null;default:''"`
+	ClaimedAt  *time.Time
+	SentAt     *time.Time `gorm:"index:idx_deliveries_contact_sent,priority:2"`
+	Error      string     `gorm:"size:1000;not null;default:''"`
+	CreatedAt  time.Time
+}
+
+// Migrate creates or updates the tables of this package.
+func Migrate(g *gorm.DB) error {
+	return g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{})
+}

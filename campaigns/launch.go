@@ -1,0 +1,275 @@
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"herald/contacts"
+)
+
+// target builds the SQL that selects a campaign's recipients: subscribed
+// contacts in any target segment and in no excluded segment, evaluated
+// live at launch time.
+func (s *Service) target(ctx context.Context, c Campaign) (string, []any, error) {
+	part := func(ids []int64) (string, []any, error) {
+		var sqls []string
+		var args []any
+		for _, id := range ids {
+			seg, err := s.segments.Get(ctx, id)
+			if err != nil {
+				return "", nil, err
+			}
+			expr, err := s.segments.Compile(ctx, seg.Definition)
+			if err != nil {
+				return "", nil, fmt.Errorf("campaigns: segment %d: %w", id, err)
+			}
+			sqls = append(sqls, "("+expr.SQL+")")
+			args = append(args, expr.Args...)
+		}
+		return strings.Join(sqls, " OR "), args, nil
+	}
+	inc, incArgs, err := part(c.SegmentIDs)
+	if err != nil {
+		return "", nil, err
+	}
+	if inc == "" {
+		return "", nil, fmt.Errorf("campaigns: campaign %d has no segments", c.ID)
+	}
+	sql := "contacts.status = ? AND (" + inc + ")"
+	args := append([]any{contacts.Subscribed}, incArgs...)
+	exc, excArgs, err := part(c.ExcludeSegmentIDs)
+	if err != nil {
+		return "", nil, err
+	}
+	if exc != "" {
+		sql += " AND NOT (" + exc + ")"
+		args = append(args, excArgs...)
+	}
+	return sql, args, nil
+}
+
+// Launch writes the campaign's delivery rows page by page (keyset on the
+// contact id, so the list is never held in memory) and enqueues a send task
+// per page after its rows are committed. It is safe to run again at any
+// point: it continues from the stored cursor and re-enqueues pages whose
+// deliveries are still queued.
+func (s *Service) Launch(ctx context.Context, id int64) error {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	switch c.Status {
+	case Scheduled:
+		if c.ScheduledAt != nil && c.ScheduledAt.After(now.Add(time.Second)) {
+			return nil // a task for an earlier schedule; the current one comes later
+		}
+		res := s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status = ?", id, Scheduled).
+			Updates(map[string]any{"status": Sending, "started_at": now, "updated_at": now})
+		if res.Error != nil {
+			return fmt.Errorf("campaigns: start %d: %w", id, res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return nil
+		}
+		c.Status = Sending
+	case Sending:
+	default:
+		return nil // paused, cancelled, sent or draft: nothing to launch
+	}
+
+	if c.LaunchedAt == nil {
+		where, args, err := s.target(ctx, c)
+		if err != nil {
+			return err
+		}
+		cursor := c.LaunchCursor
+		for {
+			ids, err := s.nextPage(ctx, where, args, cursor)
+			if err != nil {
+				return err
+			}
+			if len(ids) == 0 {
+				break
+			}
+			batch, advanced, err := s.writePage(ctx, id, cursor, ids)
+			if errors.Is(err, errStopped) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if !advanced {
+				// Another launch of this campaign moved the cursor; follow it.
+				cur, err := s.Get(ctx, id)
+				if err != nil {
+					return err
+				}
+				if cur.LaunchedAt != nil {
+					break
+				}
+				cursor = cur.LaunchCursor
+				continue
+			}
+			if err := s.enqueueBatch(ctx, id, batch); err != nil {
+				return err
+			}
+			cursor = ids[len(ids)-1]
+		}
+		err = s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND launched_at IS NULL", id).
+			Update("launched_at", s.cfg.Now()).Error
+		if err != nil {
+			return fmt.Errorf("campaigns: mark %d launched: %w", id, err)
+		}
+	}
+	if err := s.Requeue(ctx, id); err != nil {
+		return err
+	}
+	return s.maybeFinish(ctx, id)
+}
+
+var errStopped = errors.New("campaigns: campaign no longer sending")
+
+func (s *Service) nextPage(ctx context.Context, where string, args []any, after int64) ([]int64, error) {
+	var ids []int64
+	err := s.db.WithContext(ctx).Model(&contacts.Contact{}).
+		Where(where, args...).Where("contacts.id > ?", after).
+		Order("contacts.id").Limit(s.cfg.LaunchPage).Pluck("contacts.id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: select recipients: %w", err)
+	}
+	return ids, nil
+}
+
+// writePage inserts the delivery rows of one page and moves the cursor in
+// the same transaction. advanced is false when the cursor was not where
+// this launch left it (a concurrent launch got there first).
+func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []int64) (int, bool, error) {
+	var batch int
+	advanced := false
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		c, err := lockCampaign(tx, id)
+		if err != nil {
+			return err
+		}
+		if c.Status != Sending {
+			return errStopped
+		}
+		if c.LaunchCursor != cursor || c.LaunchedAt != nil {
+			return nil
+		}
+		batch = c.LaunchBatches + 1
+		now := s.cfg.Now()
+		rows := make([]Delivery, len(contactIDs))
+		for i, cid := range contactIDs {
+			rows[i] = Delivery{CampaignID: id, ContactID: cid, Status: Queued, Batch: batch, CreatedAt: now}
+		}
+		var inserted int64
+		for start := 0; start < len(rows); start += 100 {
+			chunk := rows[start:min(start+100, len(rows))]
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&chunk)
+			if res.Error != nil {
+				return res.Error
+			}
+			inserted += res.RowsAffected
+		}
+		advanced = true
+		return tx.Model(&Campaign{}).Where("id = ?", id).Updates(map[string]any{
+			"launch_cursor":  contactIDs[len(contactIDs)-1],
+			"launch_batches": batch,
+			"total":          gorm.Expr("total + ?", inserted),
+		}).Error
+	})
+	if err != nil && !errors.Is(err, errStopped) {
+		return 0, false, fmt.Errorf("campaigns: write deliveries of %d: %w", id, err)
+	}
+	return batch, advanced, err
+}
+
+func (s *Service) enqueueBatch(ctx context.Context, campaignID int64, batch int) error {
+	var ids []int64
+	err := s.db.WithContext(ctx).Model(&Delivery{}).
+		Where("campaign_id = ? AND batch = ? AND status = ?", campaignID, batch, Queued).
+		Order("id").Pluck("id", &ids).Error
+	if err != nil {
+		return fmt.Errorf("campaigns: batch %d of %d: %w", batch, campaignID, err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := s.queue.EnqueueSend(ctx, campaignID, batch, ids); err != nil {
+		return fmt.Errorf("campaigns: enqueue batch %d of %d: %w", batch, campaignID, err)
+	}
+	return nil
+}
+
+// Requeue enqueues again every batch of a sending campaign that still has
+// queued deliveries: the recovery for a crash between a commit and its
+// enqueue, a lost queue, or a resume after a pause. The queue ignores a
+// batch whose task is still pending, and a sender skips what is not queued,
+// so running it too often costs only queries.
+func (s *Service) Requeue(ctx context.Context, campaignID int64) error {
+	var batches []int
+	err := s.db.WithContext(ctx).Model(&Delivery{}).
+		Where("campaign_id = ? AND status = ?", campaignID, Queued).
+		Distinct("batch").Order("batch").Pluck("batch", &batches).Error
+	if err != nil {
+		return fmt.Errorf("campaigns: requeue %d: %w", campaignID, err)
+	}
+	for _, b := range batches {
+		if err := s.enqueueBatch(ctx, campaignID, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maybeFinish marks a launched campaign sent once no delivery is queued
+// or in flight.
+func (s *Service) maybeFinish(ctx context.Context, id int64) error {
+	now := s.cfg.Now()
+	err := s.db.WithContext(ctx).Exec(`UPDATE campaigns SET status = ?, finished_at = ?, updated_at = ?
+		WHERE id = ? AND status = ? AND launched_at IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ? AND status IN (?, ?))`,
+		Sent, now, now, id, Sending, id, Queued, InFlight).Error
+	if err != nil {
+		return fmt.Errorf("campaigns: finish %d: %w", id, err)
+	}
+	return nil
+}
+
+// Sweep is the periodic safety net: it launches scheduled campaigns whose
+// task was lost, relaunches sending campaigns (which re-enqueues their
+// queued batches), turns deliveries left in flight by a crashed worker
+// into Unknown, and finishes campaigns with nothing left to send.
+func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) error {
+	now := s.cfg.Now()
+	res := s.db.WithContext(ctx).Model(&Delivery{}).
+		Where("status = ? AND claimed_at < ?", InFlight, now.Add(-staleAfter)).
+		Updates(map[string]any{"status": Unknown, "error": "the worker stopped while sending; the message may or may not have been accepted"})
+	if res.Error != nil {
+		return fmt.Errorf("campaigns: sweep in-flight deliveries: %w", res.Error)
+	}
+	if res.RowsAffected > 0 {
+		s.cfg.Log.Warn("campaigns: deliveries left in flight by a stopped worker marked unknown", "count", res.RowsAffected)
+	}
+	var due []Campaign
+	err := s.db.WithContext(ctx).Select("id", "status").
+		Where("status = ? OR (status = ? AND scheduled_at <= ?)", Sending, Scheduled, now).
+		Find(&due).Error
+	if err != nil {
+		return fmt.Errorf("campaigns: sweep: %w", err)
+	}
+	for _, c := range due {
+		if err := s.queue.EnqueueLaunch(ctx, c.ID, time.Time{}); err != nil {
+			return fmt.Errorf("campaigns: sweep enqueue %d: %w", c.ID, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,488 @@
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"herald/contacts"
+	"herald/internal/db"
+	"herald/internal/errs"
+	"herald/segments"
+	"herald/templates"
+	"herald/tracking"
+)
+
+// Queue is where the service hands work to workers. Implementations must
+// make enqueueing the same launch or batch twice harmless.
+type Queue interface {
+	// EnqueueLaunch asks for the campaign to be launched at (or now, if
+	// at is zero or past).
+	EnqueueLaunch(ctx context.Context, campaignID int64, at time.Time) error
+	// EnqueueSend asks for a batch of deliveries to be sent.
+	EnqueueSend(ctx context.Context, campaignID int64, batch int, deliveryIDs []int64) error
+}
+
+// Config is what the service needs to know about the installation.
+type Config struct {
+	BaseURL string // public URL of tracking links, without trailing slash
+	// MessageIDDomain is the right-hand side of Message-IDs.
+	MessageIDDomain string
+	// LaunchPage is the number of contacts per launch page and per send
+	// task (a few hundred: queue overhead is paid per batch).
+	LaunchPage int
+	// ClaimSize is how many deliveries a sender claims at once. A crash
+	// can leave at most this many per task in doubt (see Sender).
+	ClaimSize int
+	Now       func() time.Time
+	Log       *slog.Logger
+}
+
+// Service manages campaigns.
+type Service struct {
+	db       *gorm.DB
+	contacts *contacts.Store
+	segments *segments.Service
+	queue    Queue
+	signer   *tracking.Signer
+	cfg      Config
+}
+
+// NewService wires a Service.
+func NewService(g *gorm.DB, cs *contacts.Store, ss *segments.Service, q Queue, signer *tracking.Signer, cfg Config) *Service {
+	if cfg.Now == nil {
+		cfg.Now = db.Now
+	}
+	if cfg.LaunchPage <= 0 {
+		cfg.LaunchPage = 500
+	}
+	if cfg.ClaimSize <= 0 {
+		cfg.ClaimSize = 10
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.MessageIDDomain == "" {
+		cfg.MessageIDDomain = "herald.local"
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	return &Service{db: g, contacts: cs, segments: ss, queue: q, signer: signer, cfg: cfg}
+}
+
+// Input is what a client sets on a campaign.
+type Input struct {
+	Name              *string  `json:"name"`
+	Subject           *string  `json:"subject"`
+	HTMLBody          *string  `json:"html_body"`
+	TextBody          *string  `json:"text_body"`
+	FromName          *string  `json:"from_name"`
+	FromEmail         *string  `json:"from_email"`
+	ReplyTo           *string  `json:"reply_to"`
+	SegmentIDs        *[]int64 `json:"segment_ids"`
+	ExcludeSegmentIDs *[]int64 `json:"exclude_segment_ids"`
+}
+
+func (s *Service) fieldNames(ctx context.Context) ([]string, error) {
+	fs, err := s.contacts.Fields(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(fs))
+	for n := range fs {
+		names = append(names, n)
+	}
+	return names, nil
+}
+
+// compile checks a campaign's content; a template error becomes an
+// InvalidError whose path names the part, line and column.
+func (s *Service) compile(ctx context.Context, c *Campaign) (*templates.Compiled, error) {
+	names, err := s.fieldNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	comp, err := templates.Compile(templates.Content{Subject: c.Subject, HTML: c.HTMLBody, Text: c.TextBody}, names)
+	var te *templates.Error
+	if errors.As(err, &te) {
+		field := map[string]string{"subject": "subject", "html": "html_body", "text": "text_body"}[te.Part]
+		if te.Line > 0 {
+			return nil, errs.Invalid(field, "line %d, column %d: %s", te.Line, te.Col, te.Msg)
+		}
+		return nil, errs.Invalid(field, "%s", te.Msg)
+	}
+	return comp, err
+}
+
+func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
+	text := func(name string, dst *string, v *string, max int, required bool) error {
+		if v == nil {
+			return nil
+		}
+		val := strings.TrimSpace(*v)
+		if required && val == "" {
+			return errs.Invalid(name, "is required")
+		}
+		if utf8.RuneCountInString(val) > max {
+			return errs.Invalid(name, "is longer than %d characters", max)
+		}
+		*dst = val
+		return nil
+	}
+	if err := text("name", &c.Name, in.Name, 200, true); err != nil {
+		return err
+	}
+	if err := text("from_name", &c.FromName, in.FromName, 200, false); err != nil {
+		return err
+	}
+	if in.Subject != nil {
+		c.Subject = *in.Subject
+	}
+	if in.HTMLBody != nil {
+		c.HTMLBody = *in.HTMLBody
+	}
+	if in.TextBody != nil {
+		c.TextBody = *in.TextBody
+	}
+	for _, f := range []struct {
+		name     string
+		dst      *string
+		v        *string
+		required bool
+	}{{"from_email", &c.FromEmail, in.FromEmail, true}, {"reply_to", &c.ReplyTo, in.ReplyTo, false}} {
+		if f.v == nil {
+			continue
+		}
+		v := strings.TrimSpace(*f.v)
+		if v == "" && !f.required {
+			*f.dst = ""
+			continue
+		}
+		if a, err := mail.ParseAddress(v); err != nil || a.Name != "" || !strings.Contains(v, "@") {
+			return errs.Invalid(f.name, "%q is not an email address", v)
+		}
+		*f.dst = v
+	}
+	for _, f := range []struct {
+		name string
+		dst  *db.IDs
+		v    *[]int64
+	}{{"segment_ids", &c.SegmentIDs, in.SegmentIDs}, {"exclude_segment_ids", &c.ExcludeSegmentIDs, in.ExcludeSegmentIDs}} {
+		if f.v == nil {
+			continue
+		}
+		seen := map[int64]bool{}
+		ids := db.IDs{}
+		for i, id := range *f.v {
+			if _, err := s.segments.Get(ctx, id); err != nil {
+				if errors.Is(err, errs.ErrNotFound) {
+					return errs.Invalid(fmt.Sprintf("%s[%d]", f.name, i), "no segment has the id %d", id)
+				}
+				return err
+			}
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		*f.dst = ids
+	}
+	if c.FromEmail == "" {
+		return errs.Invalid("from_email", "is required")
+	}
+	_, err := s.compile(ctx, c)
+	return err
+}
+
+// Create stores a draft campaign.
+func (s *Service) Create(ctx context.Context, in Input) (Campaign, error) {
+	if in.Name == nil {
+		return Campaign{}, errs.Invalid("name", "is required")
+	}
+	if in.Subject == nil {
+		return Campaign{}, errs.Invalid("subject", "is required")
+	}
+	c := Campaign{Status: Draft, SegmentIDs: db.IDs{}, ExcludeSegmentIDs: db.IDs{}}
+	if err := s.apply(ctx, &c, in); err != nil {
+		return Campaign{}, err
+	}
+	if err := s.db.WithContext(ctx).Create(&c).Error; err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: create: %w", err)
+	}
+	return c, nil
+}
+
+// Update changes a campaign that has not started sending.
+func (s *Service) Update(ctx context.Context, id int64, in Input) (Campaign, error) {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return Campaign{}, err
+	}
+	if c.Status != Draft && c.Status != Scheduled {
+		return Campaign{}, errs.Conflict("campaign %d is %s; only draft and scheduled campaigns can be edited", id, c.Status)
+	}
+	if err := s.apply(ctx, &c, in); err != nil {
+		return Campaign{}, err
+	}
+	res := s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status IN ?", id, []Status{Draft, Scheduled}).Select("*").Omit("id", "created_at").Updates(&c)
+	if res.Error != nil {
+		return Campaign{}, fmt.Errorf("campaigns: update %d: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return Campaign{}, errs.Conflict("campaign %d started sending while it was being edited", id)
+	}
+	return s.Get(ctx, id)
+}
+
+// Get returns a campaign.
+func (s *Service) Get(ctx context.Context, id int64) (Campaign, error) {
+	var c Campaign
+	err := s.db.WithContext(ctx).Take(&c, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Campaign{}, errs.NotFound("campaign", id)
+	}
+	if err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: get %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// List returns a page of campaigns, newest first, and the next cursor.
+func (s *Service) List(ctx context.Context, before int64, limit int) ([]Campaign, int64, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	q := s.db.WithContext(ctx).Order("id DESC").Limit(limit + 1)
+	if before > 0 {
+		q = q.Where("id < ?", before)
+	}
+	var cs []Campaign
+	if err := q.Find(&cs).Error; err != nil {
+		return nil, 0, fmt.Errorf("campaigns: list: %w", err)
+	}
+	var next int64
+	if len(cs) > limit {
+		cs = cs[:limit]
+		next = cs[len(cs)-1].ID
+	}
+	return cs, next, nil
+}
+
+// Delete removes a campaign that is not sending, with its ledger.
+func (s *Service) Delete(ctx context.Context, id int64) error {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.Status == Sending || c.Status == Paused {
+		return errs.Conflict("campaign %d is %s; cancel it before deleting it", id, c.Status)
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("campaign_id = ?", id).Delete(&Delivery{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("campaign_id = ?", id).Delete(&Link{}).Error; err != nil {
+			return err
+		}
+		return tx.Delete(&Campaign{}, id).Error
+	})
+	if err != nil {
+		return fmt.Errorf("campaigns: delete %d: %w", id, err)
+	}
+	return nil
+}
+
+// Send starts a draft campaign now, or schedules it when at is in the
+// future. The launch task is enqueued only after the status change commits.
+func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (Campaign, error) {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return Campaign{}, err
+	}
+	if c.Status != Draft && c.Status != Scheduled {
+		return Campaign{}, errs.Conflict("campaign %d is %s; only a draft or scheduled campaign can be sent", id, c.Status)
+	}
+	if len(c.SegmentIDs) == 0 {
+		return Campaign{}, errs.Invalid("segment_ids", "choose at least one segment to send to")
+	}
+	comp, err := s.compile(ctx, &c)
+	if err != nil {
+		return Campaign{}, err
+	}
+	now := s.cfg.Now()
+	status := Sending
+	var when time.Time
+	if at != nil && at.After(now) {
+		status, when = Scheduled, at.UTC()
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("campaign_id = ?", id).Delete(&Link{}).Error; err != nil {
+			return err
+		}
+		links := make([]Link, len(comp.Links))
+		for i, u := range comp.Links {
+			links[i] = Link{CampaignID: id, Idx: i + 1, URL: u}
+		}
+		if len(links) > 0 {
+			if err := tx.CreateInBatches(&links, 100).Error; err != nil {
+				return err
+			}
+		}
+		updates := map[string]any{"status": status, "scheduled_at": nil, "updated_at": now}
+		if status == Scheduled {
+			updates["scheduled_at"] = when
+		} else {
+			updates["started_at"] = now
+		}
+		res := tx.Model(&Campaign{}).Where("id = ? AND status IN ?", id, []Status{Draft, Scheduled}).Updates(updates)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errs.Conflict("campaign %d changed state; try again", id)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, errs.ErrConflict) {
+			return Campaign{}, err
+		}
+		return Campaign{}, fmt.Errorf("campaigns: send %d: %w", id, err)
+	}
+	if err := s.queue.EnqueueLaunch(ctx, id, when); err != nil {
+		// The campaign is committed as sending; the sweeper re-enqueues
+		// launches that were lost, so report but do not undo.
+		s.cfg.Log.Error("campaigns: enqueue launch failed; the sweeper will retry", "campaign", id, "err", err)
+	}
+	return s.Get(ctx, id)
+}
+
+// Pause stops a sending or scheduled campaign; workers stop within a
+// second and queued deliveries wait for Resume.
+func (s *Service) Pause(ctx context.Context, id int64, reason string) (Campaign, error) {
+	return s.transition(ctx, id, []Status{Sending, Scheduled}, Paused, map[string]any{"pause_reason": reason})
+}
+
+// Resume continues a paused campaign.
+func (s *Service) Resume(ctx context.Context, id int64) (Campaign, error) {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return Campaign{}, err
+	}
+	extra := map[string]any{"pause_reason": ""}
+	if c.StartedAt == nil {
+		extra["started_at"] = s.cfg.Now()
+	}
+	c, err = s.transition(ctx, id, []Status{Paused}, Sending, extra)
+	if err != nil {
+		return Campaign{}, err
+	}
+	if err := s.queue.EnqueueLaunch(ctx, id, time.Time{}); err != nil {
+		s.cfg.Log.Error("campaigns: enqueue launch failed; the sweeper will retry", "campaign", id, "err", err)
+	}
+	return c, nil
+}
+
+// Cancel stops a campaign for good; deliveries not yet sent are skipped.
+func (s *Service) Cancel(ctx context.Context, id int64) (Campaign, error) {
+	c, err := s.transition(ctx, id, []Status{Draft, Scheduled, Sending, Paused}, Cancelled, map[string]any{"finished_at": s.cfg.Now()})
+	if err != nil {
+		return Campaign{}, err
+	}
+	err = s.db.WithContext(ctx).Model(&Delivery{}).Where("campaign_id = ? AND status = ?", id, Queued).
+		Updates(map[string]any{"status": Skipped, "error": "campaign cancelled"}).Error
+	if err != nil {
+		return Campaign{}, fmt.Errorf("campaigns: cancel %d: %w", id, err)
+	}
+	return c, nil
+}
+
+func (s *Service) transition(ctx context.Context, id int64, from []Status, to Status, extra map[string]any) (Campaign, error) {
+	updates := map[string]any{"status": to, "updated_at": s.cfg.Now()}
+	for k, v := range extra {
+		updates[k] = v
+	}
+	res := s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status IN ?", id, from).Updates(updates)
+	if res.Error != nil {
+		return Campaign{}, fmt.Errorf("campaigns: %s %d: %w", to, id, res.Error)
+	}
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return Campaign{}, err
+	}
+	if res.RowsAffected == 0 && c.Status != to {
+		return Campaign{}, errs.Conflict("campaign %d is %s and cannot become %s", id, c.Status, to)
+	}
+	return c, nil
+}
+
+// LinkURL returns the URL of a campaign's link number idx.
+func (s *Service) LinkURL(ctx context.Context, campaignID int64, idx int64) (string, error) {
+	var l Link
+	err := s.db.WithContext(ctx).Where("campaign_id = ? AND idx = ?", campaignID, idx).Take(&l).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return "", errs.NotFound("link", idx)
+	}
+	if err != nil {
+		return "", fmt.Errorf("campaigns: link: %w", err)
+	}
+	return l.URL, nil
+}
+
+// Links returns a campaign's links in order.
+func (s *Service) Links(ctx context.Context, campaignID int64) ([]Link, error) {
+	var ls []Link
+	if err := s.db.WithContext(ctx).Where("campaign_id = ?", campaignID).Order("idx").Find(&ls).Error; err != nil {
+		return nil, fmt.Errorf("campaigns: links: %w", err)
+	}
+	return ls, nil
+}
+
+// Preview renders a campaign for a contact (or, with contactID 0, for a
+// contact whose optional fields are all empty, to show the fallbacks).
+// Links keep their original URLs so that clicking a preview counts nothing.
+func (s *Service) Preview(ctx context.Context, id, contactID int64) (templates.Rendered, error) {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return templates.Rendered{}, err
+	}
+	comp, err := s.compile(ctx, &c)
+	if err != nil {
+		return templates.Rendered{}, err
+	}
+	contact := contacts.Contact{Email: "someone@example.com", Status: contacts.Subscribed}
+	if contactID != 0 {
+		if contact, err = s.contacts.Get(ctx, contactID); err != nil {
+			if errors.Is(err, errs.ErrNotFound) {
+				return templates.Rendered{}, errs.Invalid("contact_id", "no contact has the id %d", contactID)
+			}
+			return templates.Rendered{}, err
+		}
+	}
+	d := templates.NewData(contact, comp.Fields(), templates.CampaignInfo{ID: c.ID, Name: c.Name, FromName: c.FromName},
+		templates.Links{BaseURL: s.cfg.BaseURL, Untracked: true}, s.cfg.Now())
+	r, err := comp.Render(d)
+	if err != nil {
+		return templates.Rendered{}, errs.Invalid("contact_id", "cannot render for this contact: %v", err)
+	}
+	return r, nil
+}
+
+// lockCampaign reads a campaign for update inside tx (a row lock on
+// PostgreSQL; SQLite's immediate transactions already serialise writers).
+func lockCampaign(tx *gorm.DB, id int64) (Campaign, error) {
+	var c Campaign
+	q := tx
+	if db.IsPostgres(tx) {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	err := q.Take(&c, id).Error
+	return c, err
+}

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
+	"gorm.io/gorm"
+
+	"herald/campaigns"
+	"herald/contacts"
+	"herald/internal/db"
+	"herald/internal/embedredis"
+	"herald/internal/metrics"
+	"herald/internal/settings"
+	"herald/outbox"
+	"herald/segments"
+	"herald/tracking"
+	"herald/web"
+	"herald/worker"
+)
+
+// App is a wired Herald: every component built from the configuration,
+// with the embedded servers started where nothing real was configured.
+type App struct {
+	cfg     *Config
+	log     *slog.Logger
+	out     io.Writer // where first-start credentials are printed
+	DB      *gorm.DB
+	Redis   redis.UniversalClient
+	Metrics *metrics.Registry
+
+	embeddedRedis *embedredis.Server
+	capture       *outbox.Server
+	Outbox        *outbox.Store
+	asynqClient   *asynq.Client
+
+	Settings  *settings.Store
+	Signer    *tracking.Signer
+	Contacts  *contacts.Store
+	Segments  *segments.Service
+	Campaigns *campaigns.Service
+	Sender    *campaigns.Sender
+	Mailer    *worker.Mailer
+	Ingest    *tracking.Ingest
+	Worker    *worker.Worker
+	Web       *web.Server
+
+	closers []func()
+}
+
+// Migrate creates or updates every table.
+func Migrate(g *gorm.DB) error {
+	for _, m := range []func(*gorm.DB) error{settings.Migrate, contacts.Migrate, segments.Migrate, campaigns.Migrate, outbox.Migrate} {
+		if err := m(g); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	return nil
+}
+
+// appOptions tweak wiring for tests.
+type appOptions struct {
+	workerCfg worker.Config
+	claimSize int
+}
+
+// NewApp builds everything; withWorker adds the task server.
+func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, withWeb, withWorker bool, opts appOptions) (a *App, err error) {
+	a = &App{cfg: cfg, log: log, out: out, Metrics: metrics.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.DB, err = db.Open(ctx, cfg.DatabaseURL, log); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() {
+		if sqlDB, err := a.DB.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	if err = Migrate(a.DB); err != nil {
+		return nil, err
+	}
+	a.Settings = settings.NewStore(a.DB)
+
+	if err = a.openRedis(cfg); err != nil {
+		return nil, err
+	}
+	a.Outbox = nil
+	smtpURLs := cfg.smtpURLs()
+	if len(smtpURLs) == 0 {
+		a.Outbox = outbox.NewStore(a.DB)
+		if withWorker {
+			if a.capture, err = outbox.Start(cfg.EmbeddedSMTPAddr, a.Outbox, log); err != nil {
+				return nil, err
+			}
+			a.closers = append(a.closers, func() { a.capture.Close() })
+			smtpURLs = []string{"smtp://" + a.capture.Addr() + "?tls=none"}
+		}
+	}
+
+	secret, err := a.secret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if a.Signer, err = tracking.NewSigner(secret); err != nil {
+		return nil, err
+	}
+	a.Contacts = contacts.NewStore(a.DB, contacts.Options{})
+	a.Segments = segments.NewService(a.DB, a.Contacts, nil, nil)
+	a.asynqClient = asynq.NewClientFromRedisClient(a.Redis)
+	a.closers = append(a.closers, func() { a.asynqClient.Close() })
+	u, _ := url.Parse(cfg.BaseURL)
+	a.Campaigns = campaigns.NewService(a.DB, a.Contacts, a.Segments, worker.NewQueue(a.asynqClient), a.Signer, campaigns.Config{
+		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), Log: log, ClaimSize: opts.claimSize,
+	})
+	a.Ingest = tracking.NewIngest(a.Redis, a.Contacts, nil, log)
+
+	if len(smtpURLs) > 0 {
+		a.Mailer, err = worker.NewMailer(worker.MailerConfig{
+			URLs: smtpURLs, PoolSize: cfg.SMTPPool, Log: log,
+			DKIM: worker.DKIMConfig{Domain: cfg.DKIMDomain, Selector: cfg.DKIMSelector, KeyFile: cfg.DKIMKeyFile},
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, a.Mailer.Close)
+	}
+
+	if withWorker {
+		if a.Mailer == nil {
+			return nil, errors.New("herald: no SMTP server to send through")
+		}
+		var limiter campaigns.Limiter
+		if cfg.SendRate > 0 {
+			limiter = worker.NewRateLimiter(a.Redis, cfg.SendRate)
+		}
+		a.Sender = campaigns.NewSender(a.Campaigns, a.Mailer, limiter)
+		wcfg := opts.workerCfg
+		if wcfg.Concurrency == 0 {
+			wcfg.Concurrency = cfg.WorkerConcurrency
+		}
+		a.Worker = worker.New(worker.Deps{
+			Redis: a.Redis, Campaigns: a.Campaigns, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,
+		}, wcfg)
+	}
+
+	if withWeb {
+		if err = a.buildWeb(ctx, secret); err != nil {
+			return nil, err
+		}
+	}
+	a.Metrics.Gauge("herald_tracking_hits_pending", func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		n, _ := a.Ingest.Pending(ctx)
+		return float64(n)
+	})
+	return a, nil
+}
+
+func (a *App) openRedis(cfg *Config) error {
+	addrURL := cfg.RedisURL
+	if addrURL == "" {
+		srv, err := embedredis.Start(cfg.EmbeddedRedisAddr)
+		if err != nil {
+			return err
+		}
+		a.embeddedRedis = srv
+		a.closers = append(a.closers, srv.Close)
+		addrURL = srv.URL()
+	}
+	opt, err := redis.ParseURL(addrURL)
+	if err != nil {
+		return fmt.Errorf("herald: HERALD_REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(opt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return fmt.Errorf("herald: connect to Redis at %s: %w", db.Redact(addrURL), err)
+	}
+	a.Redis = rdb
+	a.closers = append(a.closers, func() { rdb.Close() })
+	return nil
+}
+
+// secret returns HERALD_SECRET or the one generated at first start.
+func (a *App) secret(ctx context.Context) ([]byte, error) {
+	if a.cfg.Secret != "" {
+		if len(a.cfg.Secret) < 16 {
+			return nil, errors.New("herald: HERALD_SECRET must be at least 16 characters")
+		}
+		return []byte(a.cfg.Secret), nil
+	}
+	v, _, err := a.Settings.GetOrCreate(ctx, settings.KeySecret, func() (string, error) { return randomHex(32), nil })
+	if err != nil {
+		return nil, err
+	}
+	return []byte(v), nil
+}
+
+func (a *App) buildWeb(ctx context.Context, secret []byte) error {
+	apiHash, err := a.apiKeyHash(ctx)
+	if err != nil {
+		return err
+	}
+	pwHash, err := a.adminPassword(ctx)
+	if err != nil {
+		return err
+	}
+	sessionKey := sha256.Sum256(append([]byte("herald session v1|"), secret...))
+	var mailer campaigns.Mailer
+	if a.Mailer != nil {
+		mailer = a.Mailer
+	}
+	a.Web, err = web.New(web.Deps{
+		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Signer: a.Signer,
+		Hits: a.Ingest, Mailer: mailer, Outbox: a.Outbox, Metrics: a.Metrics, Log: a.log,
+		Ready: a.ready,
+	}, web.Config{
+		APIKeySHA256: apiHash, AdminEmail: a.cfg.AdminEmail, AdminPasswordBcrypt: pwHash,
+		SessionKey: sessionKey[:], SecureCookies: len(a.cfg.BaseURL) > 8 && a.cfg.BaseURL[:8] == "https://",
+		BaseURL: a.cfg.BaseURL,
+	})
+	return err
+}
+
+func (a *App) ready(ctx context.Context) error {
+	sqlDB, err := a.DB.DB()
+	if err != nil {
+		return err
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if err := a.Redis.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// apiKeyHash returns the hash of HERALD_API_KEY, or of the key generated
+// (and printed) at first start.
+func (a *App) apiKeyHash(ctx context.Context) ([]byte, error) {
+	if a.cfg.APIKey != "" {
+		sum := sha256.Sum256([]byte(a.cfg.APIKey))
+		return sum[:], nil
+	}
+	var key string
+	v, created, err := a.Settings.GetOrCreate(ctx, settings.KeyAPIKeyHash, func() (string, error) {
+		key = "hk_" + randomHex(20)
+		sum := sha256.Sum256([]byte(key))
+		return hex.EncodeToString(sum[:]), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		fmt.Fprintf(a.out, "API key (shown once; `herald apikey` makes a new one): %s\n", key)
+	}
+	return hex.DecodeString(v)
+}
+
+// adminPassword returns the bcrypt hash of HERALD_ADMIN_PASSWORD, or of
+// the password generated (and printed) at first start.
+func (a *App) adminPassword(ctx context.Context) ([]byte, error) {
+	if a.cfg.AdminPassword != "" {
+		return bcrypt.GenerateFromPassword([]byte(a.cfg.AdminPassword), bcrypt.DefaultCost)
+	}
+	var pass string
+	v, created, err := a.Settings.GetOrCreate(ctx, settings.KeyAdminPassword, func() (string, error) {
+		pass = randomHex(8)
+		h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.DefaultCost)
+		return string(h), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		fmt.Fprintf(a.out, "Admin login (shown once; `herald passwd` sets a new one): %s / %s\n", a.cfg.AdminEmail, pass)
+	}
+	return []byte(v), nil
+}
+
+// Close stops everything NewApp started, in reverse order.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}

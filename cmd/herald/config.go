@@ -1,0 +1,128 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Config is Herald's configuration: environment variables, each mirrored
+// by a flag that overrides it.
+type Config struct {
+	DatabaseURL       string
+	RedisURL          string // empty: embedded
+	SMTPURL           string // empty: embedded capture
+	HTTPAddr          string
+	BaseURL           string
+	Secret            string
+	AdminEmail        string
+	AdminPassword     string
+	APIKey            string
+	SendRate          float64
+	WorkerConcurrency int
+	SMTPPool          int
+	DKIMDomain        string
+	DKIMSelector      string
+	DKIMKeyFile       string
+	LogLevel          string
+	NoWorker          bool
+	// EmbeddedRedisAddr and EmbeddedSMTPAddr are where the embedded
+	// servers listen (any free loopback port by default).
+	EmbeddedRedisAddr string
+	EmbeddedSMTPAddr  string
+}
+
+type envFlag struct {
+	env, flag, usage string
+	str              *string
+	num              *float64
+	integer          *int
+	boolean          *bool
+	def              string
+}
+
+func (c *Config) vars() []envFlag {
+	return []envFlag{
+		{env: "HERALD_DATABASE_URL", flag: "database-url", usage: "sqlite://FILE or postgres://...", str: &c.DatabaseURL, def: "sqlite://herald.db"},
+		{env: "HERALD_REDIS_URL", flag: "redis-url", usage: "redis://host:6379/0 (empty: embedded)", str: &c.RedisURL},
+		{env: "HERALD_SMTP_URL", flag: "smtp-url", usage: "smtp://user:pass@host:587?tls=starttls, comma separated for several (empty: embedded capture)", str: &c.SMTPURL},
+		{env: "HERALD_HTTP_ADDR", flag: "http-addr", usage: "address the web server listens on", str: &c.HTTPAddr, def: "127.0.0.1:8080"},
+		{env: "HERALD_BASE_URL", flag: "base-url", usage: "public URL used in tracking links (default http://HTTP_ADDR)", str: &c.BaseURL},
+		{env: "HERALD_SECRET", flag: "secret", usage: "HMAC key for tokens (generated and stored once if unset)", str: &c.Secret},
+		{env: "HERALD_ADMIN_EMAIL", flag: "admin-email", usage: "email to log in with", str: &c.AdminEmail, def: "admin@example.com"},
+		{env: "HERALD_ADMIN_PASSWORD", flag: "admin-password", usage: "password to log in with (generated and printed once if unset)", str: &c.AdminPassword},
+		{env: "HERALD_API_KEY", flag: "api-key", usage: "API key (generated and printed once if unset)", str: &c.APIKey},
+		{env: "HERALD_SEND_RATE", flag: "send-rate", usage: "messages per second across all workers, 0 = unlimited", num: &c.SendRate, def: "0"},
+		{env: "HERALD_WORKER_CONCURRENCY", flag: "worker-concurrency", usage: "send tasks run at once per worker process", integer: &c.WorkerConcurrency, def: "8"},
+		{env: "HERALD_SMTP_POOL", flag: "smtp-pool", usage: "SMTP connections kept per server per process", integer: &c.SMTPPool, def: "8"},
+		{env: "HERALD_DKIM_DOMAIN", flag: "dkim-domain", usage: "DKIM signing domain (d=)", str: &c.DKIMDomain},
+		{env: "HERALD_DKIM_SELECTOR", flag: "dkim-selector", usage: "DKIM selector (s=)", str: &c.DKIMSelector},
+		{env: "HERALD_DKIM_KEY_FILE", flag: "dkim-key-file", usage: "DKIM private key, PEM (RSA or Ed25519)", str: &c.DKIMKeyFile},
+		{env: "HERALD_LOG_LEVEL", flag: "log-level", usage: "debug, info, warn or error", str: &c.LogLevel, def: "info"},
+		{env: "HERALD_EMBEDDED_REDIS_ADDR", flag: "embedded-redis-addr", usage: "where the embedded Redis listens", str: &c.EmbeddedRedisAddr, def: "127.0.0.1:0"},
+		{env: "HERALD_EMBEDDED_SMTP_ADDR", flag: "embedded-smtp-addr", usage: "where the embedded SMTP capture listens", str: &c.EmbeddedSMTPAddr, def: "127.0.0.1:0"},
+	}
+}
+
+// parseConfig reads the environment, then the flags of a subcommand.
+func parseConfig(name string, args []string, extra func(*flag.FlagSet)) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet("herald "+name, flag.ContinueOnError)
+	for _, v := range c.vars() {
+		val := v.def
+		if e, ok := os.LookupEnv(v.env); ok {
+			val = e
+		}
+		usage := fmt.Sprintf("%s [$%s]", v.usage, v.env)
+		switch {
+		case v.str != nil:
+			fs.StringVar(v.str, v.flag, val, usage)
+		case v.num != nil:
+			f, err := strconv.ParseFloat(strings.TrimSpace(orDefault(val, "0")), 64)
+			if err != nil || f < 0 {
+				return nil, fmt.Errorf("%s: %q is not a number of messages per second", v.env, val)
+			}
+			fs.Float64Var(v.num, v.flag, f, usage)
+		case v.integer != nil:
+			n, err := strconv.Atoi(strings.TrimSpace(orDefault(val, "0")))
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("%s: %q is not a whole number", v.env, val)
+			}
+			fs.IntVar(v.integer, v.flag, n, usage)
+		}
+	}
+	if name == "serve" {
+		fs.BoolVar(&c.NoWorker, "no-worker", false, "run the web server only (workers run as `herald worker`)")
+	}
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.HTTPAddr
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	return c, nil
+}
+
+func orDefault(v, def string) string {
+	if strings.TrimSpace(v) == "" {
+		return def
+	}
+	return v
+}
+
+// smtpURLs splits HERALD_SMTP_URL.
+func (c *Config) smtpURLs() []string {
+	var out []string
+	for _, u := range strings.Split(c.SMTPURL, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
+}

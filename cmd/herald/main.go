@@ -1,0 +1,257 @@
+// Command herald runs Herald: `herald serve` starts the web UI, the API and
+// a worker on embedded defaults; the other subcommands run the parts
+// separately or manage the installation. Wiring only: every behaviour
+// lives in the domain packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"golang.org/x/crypto/bcrypt"
+
+	"herald/internal/db"
+	"herald/internal/settings"
+)
+
+const usage = `Herald: email campaigns with segment targeting.
+
+Usage: herald <command> [flags]
+
+Commands:
+  serve     web UI, API and worker in one process (embedded defaults: SQLite
+            file herald.db, embedded Redis, embedded SMTP capture)
+            --no-worker: web only, for production with separate workers
+  worker    workers only (needs HERALD_REDIS_URL)
+  migrate   create or update the database tables
+  demo      fill an empty database with sample contacts, events and segments
+  apikey    make a new API key and print it
+  passwd    set a new admin password and print it
+
+Run "herald <command> -h" for the flags; each flag mirrors a HERALD_* variable.
+`
+
+func main() {
+	gin.SetMode(gin.ReleaseMode)
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd {
+	case "serve":
+		err = runServe(ctx, args, os.Stdout)
+	case "worker":
+		err = runWorker(ctx, args, os.Stdout)
+	case "migrate":
+		err = runMigrate(ctx, args)
+	case "demo":
+		err = runDemo(ctx, args, os.Stdout)
+	case "apikey":
+		err = runAPIKey(ctx, args, os.Stdout)
+	case "passwd":
+		err = runPasswd(ctx, args, os.Stdout)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "herald: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "herald:", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func runServe(ctx context.Context, args []string, out io.Writer) error {
+	cfg, err := parseConfig("serve", args, nil)
+	if err != nil {
+		return err
+	}
+	if cfg.NoWorker && cfg.RedisURL == "" {
+		return errors.New("serve --no-worker needs HERALD_REDIS_URL: an embedded Redis lives in this process, where no worker would read it")
+	}
+	log := newLogger(cfg.LogLevel, os.Stderr)
+	app, err := NewApp(ctx, cfg, log, out, true, !cfg.NoWorker, appOptions{})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: app.Web.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
+	if app.Worker != nil {
+		if err := app.Worker.Start(); err != nil {
+			return err
+		}
+	}
+	app.printStart(ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+	}
+	fmt.Fprintln(out, "Stopping…")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	if app.Worker != nil {
+		app.Worker.Stop()
+	}
+	return nil
+}
+
+func (a *App) printStart(addr string) {
+	fmt.Fprintf(a.out, "Herald is running: %s (listening on %s)\n", a.cfg.BaseURL, addr)
+	fmt.Fprintf(a.out, "  database: %s\n", db.Redact(a.cfg.DatabaseURL))
+	if a.embeddedRedis != nil {
+		fmt.Fprintf(a.out, "  redis:    embedded (%s; queued tasks live in this process only)\n", a.embeddedRedis.Addr())
+	} else {
+		fmt.Fprintf(a.out, "  redis:    %s\n", db.Redact(a.cfg.RedisURL))
+	}
+	if a.capture != nil {
+		fmt.Fprintf(a.out, "  smtp:     embedded capture on %s; sent mail shows at %s/outbox\n", a.capture.Addr(), a.cfg.BaseURL)
+	} else if a.cfg.SMTPURL != "" {
+		fmt.Fprintf(a.out, "  smtp:     %d server(s) from HERALD_SMTP_URL\n", len(a.cfg.smtpURLs()))
+	}
+	if a.Worker == nil {
+		fmt.Fprintln(a.out, "  worker:   not in this process (run `herald worker`)")
+	}
+	fmt.Fprintf(a.out, "Log in at %s/login as %s. Use the API with: Authorization: Bearer <API key>\n", a.cfg.BaseURL, a.cfg.AdminEmail)
+}
+
+func runWorker(ctx context.Context, args []string, out io.Writer) error {
+	cfg, err := parseConfig("worker", args, nil)
+	if err != nil {
+		return err
+	}
+	if cfg.RedisURL == "" {
+		return errors.New("worker needs HERALD_REDIS_URL (use `herald serve` to run everything in one process)")
+	}
+	log := newLogger(cfg.LogLevel, os.Stderr)
+	app, err := NewApp(ctx, cfg, log, out, false, true, appOptions{})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	if err := app.Worker.Start(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Herald worker running (concurrency %d). Stop with Ctrl-C.\n", cfg.WorkerConcurrency)
+	if app.capture != nil {
+		fmt.Fprintf(out, "  smtp: embedded capture on %s\n", app.capture.Addr())
+	}
+	<-ctx.Done()
+	app.Worker.Stop()
+	return nil
+}
+
+func runMigrate(ctx context.Context, args []string) error {
+	cfg, err := parseConfig("migrate", args, nil)
+	if err != nil {
+		return err
+	}
+	g, err := db.Open(ctx, cfg.DatabaseURL, newLogger(cfg.LogLevel, os.Stderr))
+	if err != nil {
+		return err
+	}
+	if err := Migrate(g); err != nil {
+		return err
+	}
+	fmt.Println("Database is up to date:", db.Redact(cfg.DatabaseURL))
+	return nil
+}
+
+func openSettings(ctx context.Context, args []string, name string) (*settings.Store, *Config, func(), error) {
+	cfg, err := parseConfig(name, args, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	g, err := db.Open(ctx, cfg.DatabaseURL, newLogger(cfg.LogLevel, os.Stderr))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	closeDB := func() {
+		if sqlDB, err := g.DB(); err == nil {
+			sqlDB.Close()
+		}
+	}
+	if err := Migrate(g); err != nil {
+		closeDB()
+		return nil, nil, nil, err
+	}
+	return settings.NewStore(g), cfg, closeDB, nil
+}
+
+func runAPIKey(ctx context.Context, args []string, out io.Writer) error {
+	st, _, done, err := openSettings(ctx, args, "apikey")
+	if err != nil {
+		return err
+	}
+	defer done()
+	key := "hk_" + randomHex(20)
+	sum := sha256Hex(key)
+	if err := st.Set(ctx, settings.KeyAPIKeyHash, sum); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "New API key (the old one no longer works; restart Herald to apply): %s\n", key)
+	return nil
+}
+
+func runPasswd(ctx context.Context, args []string, out io.Writer) error {
+	st, cfg, done, err := openSettings(ctx, args, "passwd")
+	if err != nil {
+		return err
+	}
+	defer done()
+	pass := randomHex(8)
+	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
+	if err := st.Set(ctx, settings.KeyAdminPassword, string(h)); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "New admin password for %s (restart Herald to apply): %s\n", cfg.AdminEmail, pass)
+	return nil
+}

@@ -1,0 +1,486 @@
+package contacts
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"herald/internal/db"
+	"herald/internal/errs"
+)
+
+// Event types Herald itself understands; any other name matching
+// EventNameRe is a custom event.
+const (
+	EventSent        = "email.sent"
+	EventOpen        = "email.open"
+	EventClick       = "email.click"
+	EventBounce      = "email.bounce"
+	EventComplaint   = "email.complaint"
+	EventUnsubscribe = "email.unsubscribe"
+	EventPurchase    = "purchase"
+	EventVisit       = "visit"
+	EventSignup      = "signup"
+)
+
+// EventNameRe is the shape of an event type.
+var EventNameRe = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$`)
+
+// Event is one thing a contact did or that happened to them.
+type Event struct {
+	ID         int64      `gorm:"primaryKey"`
+	ContactID  int64      `gorm:"not null;index:idx_events_contact_type_time,priority:1"`
+	Type       string     `gorm:"size:64;not null;index:idx_events_contact_type_time,priority:2;index:idx_events_type_campaign,priority:1"`
+	OccurredAt time.Time  `gorm:"not null;index:idx_events_contact_type_time,priority:3"`
+	CampaignID *int64     `gorm:"index:idx_events_type_campaign,priority:2"`
+	LinkID     *int64     // the campaign link of a click
+	Amount     int64      `gorm:"not null;default:0"` // minor units
+	Currency   string     `gorm:"size:3;not null;default:''"`
+	OrderID    string     `gorm:"size:200;not null;default:''"`
+	Properties db.JSONMap `gorm:"not null"`
+	Machine    bool       `gorm:"not null;default:false"` // an open or click by a privacy proxy or scanner
+	// DedupeKey makes recording idempotent: a purchase's order id, or the id
+	// a tracking hit got when it was made durable. Nil for others.
+	DedupeKey *string `gorm:"size:200;uniqueIndex"`
+	CreatedAt time.Time
+}
+
+// EventInput is one event to record. The contact is ContactID or Email.
+type EventInput struct {
+	ContactID  int64
+	Email      string
+	Type       string
+	OccurredAt time.Time // now when zero
+	CampaignID *int64
+	LinkID     *int64
+	Amount     int64 // minor units
+	Currency   string
+	OrderID    string
+	Properties map[string]any
+	Machine    bool
+	DedupeKey  string
+}
+
+// EventResult is the outcome of one event of a batch.
+type EventResult struct {
+	Index     int
+	EventID   int64
+	ContactID int64
+	Duplicate bool  // already recorded (same order id or dedupe key)
+	Err       error // an *errs.InvalidError for bad items
+}
+
+// RecordEvents stores events and updates the roll-ups of their contacts.
+// Invalid items are reported by index while the valid ones are stored; an
+// event whose dedupe key (or purchase order id) was seen before is reported
+// as a duplicate and changes nothing.
+func (s *Store) RecordEvents(ctx context.Context, ins []EventInput) ([]EventResult, error) {
+	if len(ins) > MaxBatch {
+		return nil, errs.Invalid("", "a batch holds at most %d items, got %d", MaxBatch, len(ins))
+	}
+	results := make([]EventResult, len(ins))
+	now := s.opts.Now()
+
+	// Resolve contacts by email in one query.
+	var emails []string
+	for i := range ins {
+		results[i].Index = i
+		if ins[i].ContactID == 0 && ins[i].Email != "" {
+			e, err := NormalizeEmail(ins[i].Email)
+			if err != nil {
+				results[i].Err = errs.Invalid("email", "%v", err)
+				continue
+			}
+			ins[i].Email = e
+			emails = append(emails, e)
+		}
+	}
+	idByEmail, err := s.resolveEmails(ctx, emails)
+	if err != nil {
+		return nil, err
+	}
+
+	events := make([]Event, 0, len(ins))
+	owner := make([]int, 0, len(ins)) // index in ins of each event
+	seenKeys := map[string]int{}
+	for i, in := range ins {
+		if results[i].Err != nil {
+			continue
+		}
+		ev, err := s.buildEvent(in, idByEmail, now)
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		if ev.DedupeKey != nil {
+			if j, ok := seenKeys[*ev.DedupeKey]; ok {
+				results[i].Duplicate = true
+				results[i].ContactID = events[j].ContactID
+				continue
+			}
+			seenKeys[*ev.DedupeKey] = len(events)
+		}
+		results[i].ContactID = ev.ContactID
+		events = append(events, ev)
+		owner = append(owner, i)
+	}
+	if len(events) == 0 {
+		return results, nil
+	}
+	if err := s.checkContactsExist(ctx, events, owner, results); err != nil {
+		return nil, err
+	}
+
+	var stored []Event
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		stored = stored[:0]
+		// Drop events already recorded under the same key.
+		var keys []string
+		for _, ev := range events {
+			if ev.DedupeKey != nil {
+				keys = append(keys, *ev.DedupeKey)
+			}
+		}
+		dup := map[string]bool{}
+		for start := 0; start < len(keys); start += 500 {
+			var found []string
+			if err := tx.Model(&Event{}).Where("dedupe_key IN ?", keys[start:min(start+500, len(keys))]).Pluck("dedupe_key", &found).Error; err != nil {
+				return err
+			}
+			for _, k := range found {
+				dup[k] = true
+			}
+		}
+		fresh := make([]Event, 0, len(events))
+		for j, ev := range events {
+			i := owner[j]
+			if results[i].Err != nil {
+				continue
+			}
+			if ev.DedupeKey != nil && dup[*ev.DedupeKey] {
+				results[i].Duplicate = true
+				continue
+			}
+			fresh = append(fresh, ev)
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+		// ON CONFLICT DO NOTHING covers a concurrent writer of the same key.
+		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&fresh, writeChunk).Error; err != nil {
+			return err
+		}
+		stored = fresh
+		return s.updateRollups(tx, fresh, now)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("contacts: record events: %w", err)
+	}
+	byKey := map[string]int64{}
+	var ids []int64
+	idSet := map[int64]bool{}
+	types := map[string]bool{}
+	for _, ev := range stored {
+		if ev.DedupeKey != nil {
+			byKey[*ev.DedupeKey] = ev.ID
+		}
+		if !idSet[ev.ContactID] {
+			idSet[ev.ContactID] = true
+			ids = append(ids, ev.ContactID)
+		}
+		types[ev.Type] = true
+	}
+	storedIdx := 0
+	for j, ev := range events {
+		i := owner[j]
+		if results[i].Err != nil || results[i].Duplicate {
+			continue
+		}
+		if ev.DedupeKey != nil {
+			results[i].EventID = byKey[*ev.DedupeKey]
+		} else if storedIdx < len(stored) {
+			results[i].EventID = stored[storedIdx].ID
+		}
+		storedIdx++
+	}
+	if len(ids) > 0 {
+		fields := make([]string, 0, len(types))
+		for t := range types {
+			fields = append(fields, "event."+t)
+		}
+		sort.Strings(fields)
+		s.changed(ctx, ids, fields)
+	}
+	return results, nil
+}
+
+func (s *Store) buildEvent(in EventInput, idByEmail map[string]int64, now time.Time) (Event, error) {
+	ev := Event{
+		ContactID:  in.ContactID,
+		Type:       strings.TrimSpace(in.Type),
+		OccurredAt: in.OccurredAt.UTC(),
+		CampaignID: in.CampaignID,
+		LinkID:     in.LinkID,
+		Amount:     in.Amount,
+		Currency:   strings.ToUpper(strings.TrimSpace(in.Currency)),
+		OrderID:    strings.TrimSpace(in.OrderID),
+		Properties: in.Properties,
+		Machine:    in.Machine,
+	}
+	if ev.ContactID == 0 {
+		if in.Email == "" {
+			return Event{}, errs.Invalid("contact_id", "give contact_id or email")
+		}
+		id, ok := idByEmail[in.Email]
+		if !ok {
+			return Event{}, errs.Invalid("email", "no contact has the email %s", in.Email)
+		}
+		ev.ContactID = id
+	}
+	if ev.Type == "" || len(ev.Type) > 64 || !EventNameRe.MatchString(ev.Type) {
+		return Event{}, errs.Invalid("type", "%q is not an event type: use lower-case words joined by . or _, such as purchase or trial.started", in.Type)
+	}
+	if ev.OccurredAt.IsZero() {
+		ev.OccurredAt = now
+	}
+	if ev.OccurredAt.After(now.Add(24 * time.Hour)) {
+		return Event{}, errs.Invalid("occurred_at", "is more than a day in the future")
+	}
+	if ev.Amount < 0 {
+		return Event{}, errs.Invalid("amount", "must not be negative")
+	}
+	if ev.Currency != "" && (len(ev.Currency) != 3 || strings.Trim(ev.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "") {
+		return Event{}, errs.Invalid("currency", "%q is not an ISO 4217 code such as EUR", in.Currency)
+	}
+	if ev.Properties == nil {
+		ev.Properties = map[string]any{}
+	}
+	if len(ev.Properties) > 100 {
+		return Event{}, errs.Invalid("properties", "an event has at most 100 properties")
+	}
+	for k := range ev.Properties {
+		if !ValidAttrName(k) {
+			return Event{}, errs.Invalid("properties."+k, "property names are letters, digits and _ starting with a letter")
+		}
+	}
+	key := in.DedupeKey
+	if key == "" && ev.Type == EventPurchase && ev.OrderID != "" {
+		key = "order:" + ev.OrderID
+	}
+	if key != "" {
+		ev.DedupeKey = &key
+	}
+	return ev, nil
+}
+
+func (s *Store) resolveEmails(ctx context.Context, emails []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(emails))
+	if len(emails) == 0 {
+		return out, nil
+	}
+	for start := 0; start < len(emails); start += 500 {
+		var rows []Contact
+		if err := s.db.WithContext(ctx).Select("id", "email").Where("email IN ?", emails[start:min(start+500, len(emails))]).Find(&rows).Error; err != nil {
+			return nil, fmt.Errorf("contacts: resolve emails: %w", err)
+		}
+		for _, r := range rows {
+			out[r.Email] = r.ID
+		}
+	}
+	if !s.opts.CreateUnknown {
+		return out, nil
+	}
+	var missing []Input
+	seen := map[string]bool{}
+	for _, e := range emails {
+		if _, ok := out[e]; !ok && !seen[e] {
+			seen[e] = true
+			missing = append(missing, Input{Email: &e})
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	res, err := s.UpsertMany(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range res {
+		if r.Err == nil {
+			out[r.Contact.Email] = r.Contact.ID
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) checkContactsExist(ctx context.Context, events []Event, owner []int, results []EventResult) error {
+	want := map[int64]bool{}
+	var ids []int64
+	for _, ev := range events {
+		if !want[ev.ContactID] {
+			want[ev.ContactID] = true
+			ids = append(ids, ev.ContactID)
+		}
+	}
+	found := map[int64]bool{}
+	for start := 0; start < len(ids); start += 500 {
+		var got []int64
+		if err := s.db.WithContext(ctx).Model(&Contact{}).Where("id IN ?", ids[start:min(start+500, len(ids))]).Pluck("id", &got).Error; err != nil {
+			return fmt.Errorf("contacts: check contacts: %w", err)
+		}
+		for _, id := range got {
+			found[id] = true
+		}
+	}
+	for j, ev := range events {
+		if !found[ev.ContactID] {
+			results[owner[j]].Err = errs.Invalid("contact_id", "no contact has the id %d", ev.ContactID)
+		}
+	}
+	return nil
+}
+
+// updateRollups brings the activity roll-ups of the contacts of evs up to
+// date. Purchases are re-aggregated from the events (so a late or repeated
+// delivery cannot skew them); last-seen times only ever move forward.
+func (s *Store) updateRollups(tx *gorm.DB, evs []Event, now time.Time) error {
+	type latest struct{ open, click, visit time.Time }
+	last := map[int64]*latest{}
+	buyers := map[int64]bool{}
+	status := map[int64]Status{}
+	for _, ev := range evs {
+		l := last[ev.ContactID]
+		if l == nil {
+			l = &latest{}
+			last[ev.ContactID] = l
+		}
+		switch ev.Type {
+		case EventOpen:
+			if !ev.Machine && ev.OccurredAt.After(l.open) {
+				l.open = ev.OccurredAt
+			}
+		case EventClick:
+			if !ev.Machine && ev.OccurredAt.After(l.click) {
+				l.click = ev.OccurredAt
+			}
+		case EventVisit:
+			if ev.OccurredAt.After(l.visit) {
+				l.visit = ev.OccurredAt
+			}
+		case EventPurchase:
+			buyers[ev.ContactID] = true
+		case EventUnsubscribe:
+			status[ev.ContactID] = Unsubscribed
+		case EventComplaint:
+			status[ev.ContactID] = Complained
+		case EventBounce:
+			if hard, _ := ev.Properties["hard"].(bool); hard {
+				status[ev.ContactID] = Bounced
+			}
+		}
+	}
+	for id, l := range last {
+		for _, u := range []struct {
+			col string
+			at  time.Time
+		}{{"last_open_at", l.open}, {"last_click_at", l.click}, {"last_visit_at", l.visit}} {
+			if u.at.IsZero() {
+				continue
+			}
+			err := tx.Model(&Contact{}).
+				Where("id = ? AND ("+u.col+" IS NULL OR "+u.col+" < ?)", id, u.at).
+				Update(u.col, u.at).Error
+			if err != nil {
+				return err
+			}
+		}
+	}
+	for id, st := range status {
+		err := tx.Model(&Contact{}).Where("id = ? AND status = ?", id, Subscribed).
+			Updates(map[string]any{"status": st, "status_changed_at": now}).Error
+		if err != nil {
+			return err
+		}
+	}
+	if len(buyers) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(buyers))
+	for id := range buyers {
+		ids = append(ids, id)
+	}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		rows, err := tx.Model(&Event{}).
+			Select("contact_id, COUNT(*), COALESCE(SUM(amount), 0), MIN(occurred_at), MAX(occurred_at)").
+			Where("type = ? AND contact_id IN ?", EventPurchase, chunk).
+			Group("contact_id").Rows()
+		if err != nil {
+			return err
+		}
+		type agg struct {
+			id, n, total int64
+			first, last  time.Time
+		}
+		var aggs []agg
+		for rows.Next() {
+			var a agg
+			var first, last any
+			if err := rows.Scan(&a.id, &a.n, &a.total, &first, &last); err != nil {
+				rows.Close()
+				return err
+			}
+			if a.first, err = db.ScanTime(first); err != nil {
+				rows.Close()
+				return err
+			}
+			if a.last, err = db.ScanTime(last); err != nil {
+				rows.Close()
+				return err
+			}
+			aggs = append(aggs, a)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, a := range aggs {
+			var avg *float64
+			if a.n > 1 {
+				v := a.last.Sub(a.first).Hours() / 24 / float64(a.n-1)
+				avg = &v
+			}
+			err := tx.Model(&Contact{}).Where("id = ?", a.id).Updates(map[string]any{
+				"orders_count":               a.n,
+				"total_spent":                a.total,
+				"first_purchase_at":          a.first,
+				"last_purchase_at":           a.last,
+				"avg_days_between_purchases": avg,
+				"updated_at":                 now,
+			}).Error
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Events returns the latest events of a contact, newest first.
+func (s *Store) Events(ctx context.Context, contactID int64, limit int) ([]Event, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var evs []Event
+	err := s.db.WithContext(ctx).Where("contact_id = ?", contactID).Order("occurred_at DESC, id DESC").Limit(limit).Find(&evs).Error
+	if err != nil {
+		return nil, fmt.Errorf("contacts: events of %d: %w", contactID, err)
+	}
+	return evs, nil
+}

@@ -1,0 +1,283 @@
+package contacts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"herald/internal/db"
+	"herald/internal/errs"
+)
+
+// ChangeFunc is told which contacts changed and which of their fields, after
+// the change is committed. Segments use it to re-evaluate just those contacts.
+type ChangeFunc func(ctx context.Context, ids []int64, fields []string)
+
+// Options configure a Store.
+type Options struct {
+	// OnChange, when set, is called after contacts or their roll-ups change.
+	OnChange ChangeFunc
+	// CreateUnknown makes events for an unknown email create the contact
+	// instead of being rejected.
+	CreateUnknown bool
+	// Now is the clock; db.Now when nil.
+	Now func() time.Time
+}
+
+// Store reads and writes contacts and their events.
+type Store struct {
+	db   *gorm.DB
+	opts Options
+}
+
+// NewStore returns a Store on g.
+func NewStore(g *gorm.DB, opts Options) *Store {
+	if opts.Now == nil {
+		opts.Now = db.Now
+	}
+	return &Store{db: g, opts: opts}
+}
+
+func (s *Store) changed(ctx context.Context, ids []int64, fields []string) {
+	if s.opts.OnChange != nil && len(ids) > 0 && len(fields) > 0 {
+		s.opts.OnChange(ctx, ids, fields)
+	}
+}
+
+// Get returns the contact with id.
+func (s *Store) Get(ctx context.Context, id int64) (Contact, error) {
+	var c Contact
+	err := s.db.WithContext(ctx).Take(&c, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Contact{}, errs.NotFound("contact", id)
+	}
+	if err != nil {
+		return Contact{}, fmt.Errorf("contacts: get %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// GetByEmail returns the contact with the (normalised) email.
+func (s *Store) GetByEmail(ctx context.Context, email string) (Contact, error) {
+	e, err := NormalizeEmail(email)
+	if err != nil {
+		return Contact{}, errs.Invalid("email", "%v", err)
+	}
+	var c Contact
+	err = s.db.WithContext(ctx).Where("email = ?", e).Take(&c).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Contact{}, errs.NotFound("contact", e)
+	}
+	if err != nil {
+		return Contact{}, fmt.Errorf("contacts: get by email: %w", err)
+	}
+	return c, nil
+}
+
+// GetMany returns the contacts with the given ids, in no particular order.
+func (s *Store) GetMany(ctx context.Context, ids []int64) ([]Contact, error) {
+	var cs []Contact
+	if len(ids) == 0 {
+		return cs, nil
+	}
+	if err := s.db.WithContext(ctx).Where("id IN ?", ids).Find(&cs).Error; err != nil {
+		return nil, fmt.Errorf("contacts: get many: %w", err)
+	}
+	return cs, nil
+}
+
+// ListQuery selects a page of contacts in id order.
+type ListQuery struct {
+	After  int64  // the last id of the previous page
+	Limit  int    // 1..1000, 100 by default
+	Search string // matches the start of email, first or last name
+	Status Status // only contacts with this status when set
+}
+
+// List returns a page of contacts and the cursor of the next page (0 at the end).
+func (s *Store) List(ctx context.Context, q ListQuery) ([]Contact, int64, error) {
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 100
+	}
+	tx := s.db.WithContext(ctx).Where("id > ?", q.After).Order("id").Limit(q.Limit + 1)
+	if q.Status != "" {
+		tx = tx.Where("status = ?", q.Status)
+	}
+	if q.Search != "" {
+		p := escapeLike(strings.ToLower(strings.TrimSpace(q.Search))) + "%"
+		tx = tx.Where(`email LIKE ? ESCAPE '\' OR LOWER(first_name) LIKE ? ESCAPE '\' OR LOWER(last_name) LIKE ? ESCAPE '\'`, p, p, p)
+	}
+	var cs []Contact
+	if err := tx.Find(&cs).Error; err != nil {
+		return nil, 0, fmt.Errorf("contacts: list: %w", err)
+	}
+	var next int64
+	if len(cs) > q.Limit {
+		cs = cs[:q.Limit]
+		next = cs[len(cs)-1].ID
+	}
+	return cs, next, nil
+}
+
+// Count returns the number of contacts.
+func (s *Store) Count(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&Contact{}).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("contacts: count: %w", err)
+	}
+	return n, nil
+}
+
+// Upsert creates the contact with in.Email or updates the existing one with
+// the fields in has set. created tells which happened.
+func (s *Store) Upsert(ctx context.Context, in Input) (c Contact, created bool, err error) {
+	if in.Email == nil {
+		return Contact{}, false, errs.Invalid("email", "is required")
+	}
+	email, err := NormalizeEmail(*in.Email)
+	if err != nil {
+		return Contact{}, false, errs.Invalid("email", "%v", err)
+	}
+	in.Email = &email
+	fields, err := s.Fields(ctx)
+	if err != nil {
+		return Contact{}, false, err
+	}
+	// Two requests for a new address can race; the unique index makes one
+	// of them fail, and the retry then finds the row and updates it.
+	for attempt := 0; attempt < 2; attempt++ {
+		var changed []string
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			err := tx.Where("email = ?", email).Take(&c).Error
+			switch {
+			case errors.Is(err, gorm.ErrRecordNotFound):
+				c = Contact{Status: Subscribed, Attributes: map[string]any{}}
+				if changed, err = in.apply(&c, fields); err != nil {
+					return err
+				}
+				now := s.opts.Now()
+				if c.SignupAt == nil {
+					c.SignupAt = &now
+				}
+				created = true
+				changed = append(changed, "created")
+				return tx.Create(&c).Error
+			case err != nil:
+				return err
+			}
+			created = false
+			if changed, err = in.apply(&c, fields); err != nil {
+				return err
+			}
+			if len(changed) == 0 {
+				return nil
+			}
+			return tx.Save(&c).Error
+		})
+		if errors.Is(err, gorm.ErrDuplicatedKey) && attempt == 0 {
+			continue
+		}
+		if err != nil {
+			if _, ok := errs.AsInvalid(err); ok {
+				return Contact{}, false, err
+			}
+			return Contact{}, false, fmt.Errorf("contacts: upsert: %w", err)
+		}
+		s.changed(ctx, []int64{c.ID}, changed)
+		return c, created, nil
+	}
+	return Contact{}, false, fmt.Errorf("contacts: upsert: %w", err)
+}
+
+// Update applies in to the contact with id.
+func (s *Store) Update(ctx context.Context, id int64, in Input) (Contact, error) {
+	fields, err := s.Fields(ctx)
+	if err != nil {
+		return Contact{}, err
+	}
+	var (
+		c       Contact
+		changed []string
+	)
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Take(&c, id).Error; err != nil {
+			return err
+		}
+		if changed, err = in.apply(&c, fields); err != nil {
+			return err
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		return tx.Save(&c).Error
+	})
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return Contact{}, errs.NotFound("contact", id)
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return Contact{}, errs.Invalid("email", "another contact has this email")
+	case err != nil:
+		if _, ok := errs.AsInvalid(err); ok {
+			return Contact{}, err
+		}
+		return Contact{}, fmt.Errorf("contacts: update %d: %w", id, err)
+	}
+	s.changed(ctx, []int64{c.ID}, changed)
+	return c, nil
+}
+
+// Delete removes a contact and its events.
+func (s *Store) Delete(ctx context.Context, id int64) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("contact_id = ?", id).Delete(&Event{}).Error; err != nil {
+			return err
+		}
+		res := tx.Delete(&Contact{}, id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return gorm.ErrRecordNotFound
+		}
+		return nil
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return errs.NotFound("contact", id)
+	}
+	if err != nil {
+		return fmt.Errorf("contacts: delete %d: %w", id, err)
+	}
+	s.changed(ctx, []int64{id}, []string{"deleted"})
+	return nil
+}
+
+// SetStatus changes a contact's status (unsubscribe, resubscribe, bounce)
+// and reports whether it changed.
+func (s *Store) SetStatus(ctx context.Context, id int64, st Status) (bool, error) {
+	if !st.Valid() {
+		return false, errs.Invalid("status", "%q is not a status", st)
+	}
+	now := s.opts.Now()
+	res := s.db.WithContext(ctx).Model(&Contact{}).Where("id = ? AND status <> ?", id, st).
+		Updates(map[string]any{"status": st, "status_changed_at": now, "updated_at": now})
+	if res.Error != nil {
+		return false, fmt.Errorf("contacts: set status of %d: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		if _, err := s.Get(ctx, id); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	s.changed(ctx, []int64{id}, []string{"status"})
+	return true, nil
+}
+
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}

@@ -1,0 +1,133 @@
+// Package db opens Herald's database from a URL (an SQLite file by default,
+// PostgreSQL in production) with the settings each engine needs, and holds the
+// small column types the domain packages share.
+package db
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names as reported by gorm's Dialector.Name().
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Now is the clock every stored timestamp comes from. SQLite stores times as
+// text and compares them as text, so every time Herald writes must be in UTC.
+func Now() time.Time { return time.Now().UTC() }
+
+// Open connects to the database named by rawURL: "sqlite://path/to/file.db"
+// (relative or absolute), "sqlite::memory:" is not supported because several
+// connections must see one database; or "postgres://..." / "postgresql://...".
+func Open(ctx context.Context, rawURL string, log *slog.Logger) (*gorm.DB, error) {
+	cfg := &gorm.Config{
+		NowFunc: Now,
+		Logger: logger.New(slogWriter{log}, logger.Config{
+			SlowThreshold:             time.Second,
+			LogLevel:                  logger.Warn,
+			IgnoreRecordNotFoundError: true,
+			// Query parameters hold contact data; never write them to logs.
+			ParameterizedQueries: true,
+		}),
+		TranslateError: true,
+	}
+	var (
+		g   *gorm.DB
+		err error
+	)
+	switch {
+	case strings.HasPrefix(rawURL, "sqlite://"):
+		path := strings.TrimPrefix(rawURL, "sqlite://")
+		if path == "" {
+			return nil, fmt.Errorf("db: sqlite URL %q has no file path", rawURL)
+		}
+		if dir := filepath.Dir(path); dir != "." {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("db: create directory for %s: %w", path, err)
+			}
+		}
+		g, err = gorm.Open(sqlite.Open(sqliteDSN(path)), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("db: open sqlite %s: %w", path, err)
+		}
+		sqlDB, err := g.DB()
+		if err != nil {
+			return nil, fmt.Errorf("db: %w", err)
+		}
+		// WAL lets readers run beside the single writer; a handful of
+		// connections is enough and keeps lock contention short.
+		sqlDB.SetMaxOpenConns(8)
+		sqlDB.SetMaxIdleConns(8)
+		sqlDB.SetConnMaxIdleTime(0)
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		g, err = gorm.Open(postgres.New(postgres.Config{DSN: rawURL}), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("db: open postgres %s: %w", Redact(rawURL), err)
+		}
+		sqlDB, err := g.DB()
+		if err != nil {
+			return nil, fmt.Errorf("db: %w", err)
+		}
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(16)
+		sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	default:
+		return nil, fmt.Errorf("db: unsupported database URL %q: use sqlite://FILE or postgres://...", Redact(rawURL))
+	}
+	sqlDB, _ := g.DB()
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		return nil, fmt.Errorf("db: connect to %s: %w", Redact(rawURL), err)
+	}
+	return g, nil
+}
+
+// sqliteDSN sets WAL (concurrent readers), a generous busy timeout and
+// BEGIN IMMEDIATE so that concurrent writers queue instead of failing with
+// SQLITE_BUSY. _time_format must not be added: it silently disables _txlock.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(20000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// IsPostgres tells which SQL dialect a query builder must speak.
+func IsPostgres(g *gorm.DB) bool { return g.Dialector.Name() == Postgres }
+
+// Redact hides the password of a URL so it can be printed.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Printf(format string, args ...any) {
+	if w.log != nil {
+		w.log.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)), "component", "db")
+	}
+}

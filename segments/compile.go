@@ -1,0 +1,883 @@
+package segments
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"herald/contacts"
+	"herald/internal/errs"
+)
+
+// Expr is a compiled condition: SQL over the contacts table (as "contacts")
+// with ? placeholders, its arguments, and what it reads, so that a change to
+// a contact re-evaluates only the segments that read the changed fields.
+type Expr struct {
+	SQL  string
+	Args []any
+	// Reads holds contact fields ("total_spent"), event types
+	// ("event.purchase") and "deliveries" for engagement rules.
+	Reads []string
+	// TimeRelative is true when membership changes with the clock alone
+	// (within_last, birthdays), so periodic refreshes matter.
+	TimeRelative bool
+}
+
+// Compiler turns validated definitions into SQL.
+type Compiler struct {
+	Postgres bool
+	// Now anchors relative rules (within_last, birthdays).
+	Now time.Time
+	// Location is where "today" is for yearly dates; UTC when nil.
+	Location *time.Location
+	// Fields are the custom-field definitions that type attr.NAME.
+	Fields map[string]contacts.CustomField
+}
+
+type kind int
+
+const (
+	kText kind = iota
+	kNumber
+	kTime
+	kYearly
+	kEngagement
+	kEvent
+	kBool
+	kDate // a custom date attribute: text YYYY-MM-DD
+)
+
+var kindNames = map[kind]string{
+	kText: "text", kNumber: "number", kTime: "time", kYearly: "yearly date",
+	kEngagement: "engagement", kEvent: "events", kBool: "true/false", kDate: "date",
+}
+
+var kindOps = map[kind][]string{
+	kText:       {"eq", "neq", "contains", "starts_with", "in", "not_in", "is_set", "is_not_set"},
+	kNumber:     {"eq", "neq", "gt", "gte", "lt", "lte", "between", "is_set", "is_not_set"},
+	kTime:       {"before", "after", "within_last", "not_within_last", "is_set", "is_not_set"},
+	kDate:       {"before", "after", "within_last", "not_within_last", "is_set", "is_not_set"},
+	kYearly:     {"month_is", "is_today", "within_next_days", "is_set", "is_not_set"},
+	kEngagement: {"any_of_last", "all_of_last", "none_of_last", "campaign"},
+	kEvent:      {"count_gte", "count_lt"},
+	kBool:       {"eq", "neq", "is_set", "is_not_set"},
+}
+
+type field struct {
+	kind   kind
+	column string // contacts column; empty for attr, engagement and event fields
+	norm   func(string) string
+	money  bool
+	attr   string // custom attribute name
+	event  string // event type
+	values []string
+}
+
+var builtinFields = map[string]field{
+	"email":                      {kind: kText, column: "email", norm: strings.ToLower},
+	"first_name":                 {kind: kText, column: "first_name"},
+	"last_name":                  {kind: kText, column: "last_name"},
+	"city":                       {kind: kText, column: "city"},
+	"country":                    {kind: kText, column: "country", norm: strings.ToUpper},
+	"language":                   {kind: kText, column: "language"},
+	"timezone":                   {kind: kText, column: "timezone"},
+	"source":                     {kind: kText, column: "source"},
+	"family_status":              {kind: kText, column: "family_status"},
+	"status":                     {kind: kText, column: "status", norm: strings.ToLower, values: []string{"subscribed", "unsubscribed", "bounced", "complained"}},
+	"orders_count":               {kind: kNumber, column: "orders_count"},
+	"total_spent":                {kind: kNumber, column: "total_spent", money: true},
+	"avg_days_between_purchases": {kind: kNumber, column: "avg_days_between_purchases"},
+	"signup_at":                  {kind: kTime, column: "signup_at"},
+	"created_at":                 {kind: kTime, column: "created_at"},
+	"first_purchase_at":          {kind: kTime, column: "first_purchase_at"},
+	"last_purchase_at":           {kind: kTime, column: "last_purchase_at"},
+	"last_visit_at":              {kind: kTime, column: "last_visit_at"},
+	"last_open_at":               {kind: kTime, column: "last_open_at"},
+	"last_click_at":              {kind: kTime, column: "last_click_at"},
+	"birthday":                   {kind: kYearly, column: "birthday_md"},
+	"anniversary":                {kind: kYearly, column: "anniversary_md"},
+	"opened":                     {kind: kEngagement, event: contacts.EventOpen},
+	"clicked":                    {kind: kEngagement, event: contacts.EventClick},
+}
+
+// exactColumns are stored normalised, so eq/in compare without LOWER() and
+// can use their index.
+var exactColumns = map[string]bool{"email": true, "country": true, "status": true}
+
+// FieldNames lists the built-in fields (for documentation and the UI).
+func FieldNames() []string {
+	names := make([]string, 0, len(builtinFields))
+	for n := range builtinFields {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (c *Compiler) lookup(name string) (field, bool) {
+	if f, ok := builtinFields[name]; ok {
+		return f, true
+	}
+	if strings.HasPrefix(name, "attr.") {
+		attr := strings.TrimPrefix(name, "attr.")
+		cf, ok := c.Fields[attr]
+		if !ok {
+			return field{}, false
+		}
+		f := field{attr: attr}
+		switch cf.Type {
+		case contacts.FieldNumber:
+			f.kind = kNumber
+		case contacts.FieldBool:
+			f.kind = kBool
+		case contacts.FieldDate:
+			f.kind = kDate
+		default:
+			f.kind = kText
+		}
+		return f, true
+	}
+	if strings.HasPrefix(name, "event.") {
+		typ := strings.TrimPrefix(name, "event.")
+		if !contacts.EventNameRe.MatchString(typ) || len(typ) > 64 {
+			return field{}, false
+		}
+		return field{kind: kEvent, event: typ}, true
+	}
+	return field{}, false
+}
+
+// Compile validates n and turns it into SQL.
+func (c *Compiler) Compile(n *Node) (Expr, error) {
+	if n == nil {
+		return Expr{}, errs.Invalid("definition", "is required")
+	}
+	if c.Now.IsZero() {
+		c.Now = time.Now().UTC()
+	}
+	if c.Location == nil {
+		c.Location = time.UTC
+	}
+	b := &builder{c: c, reads: map[string]bool{}}
+	sql, err := b.node(n, "")
+	if err != nil {
+		return Expr{}, err
+	}
+	reads := make([]string, 0, len(b.reads))
+	for r := range b.reads {
+		reads = append(reads, r)
+	}
+	sort.Strings(reads)
+	return Expr{SQL: sql, Args: b.args, Reads: reads, TimeRelative: b.timeRelative}, nil
+}
+
+type builder struct {
+	c            *Compiler
+	args         []any
+	reads        map[string]bool
+	timeRelative bool
+}
+
+func (b *builder) arg(v any) string {
+	b.args = append(b.args, v)
+	return "?"
+}
+
+func (b *builder) argList(vs []any) string {
+	ph := make([]string, len(vs))
+	for i, v := range vs {
+		ph[i] = b.arg(v)
+	}
+	return strings.Join(ph, ", ")
+}
+
+func (b *builder) node(n *Node, path string) (string, error) {
+	switch n.kind {
+	case kindAll, kindAny:
+		children, key, joiner, empty := n.All, "all", " AND ", "1=1"
+		if n.kind == kindAny {
+			children, key, joiner, empty = n.Any, "any", " OR ", "1=0"
+		}
+		if len(children) == 0 {
+			return empty, nil
+		}
+		parts := make([]string, len(children))
+		for i, ch := range children {
+			s, err := b.node(ch, join(path, fmt.Sprintf("%s[%d]", key, i)))
+			if err != nil {
+				return "", err
+			}
+			parts[i] = s
+		}
+		if len(parts) == 1 {
+			return parts[0], nil
+		}
+		return "(" + strings.Join(parts, joiner) + ")", nil
+	case kindNot:
+		s, err := b.node(n.Not, join(path, "not"))
+		if err != nil {
+			return "", err
+		}
+		// Every rule is written never to be NULL, so NOT is exact.
+		return "NOT (" + s + ")", nil
+	}
+	return b.rule(n, path)
+}
+
+func (b *builder) rule(n *Node, path string) (string, error) {
+	f, ok := b.c.lookup(n.Field)
+	if !ok {
+		msg := fmt.Sprintf("unknown field %q", n.Field)
+		if strings.HasPrefix(n.Field, "attr.") {
+			msg = fmt.Sprintf("unknown custom field %q: define it at /api/custom-fields first", strings.TrimPrefix(n.Field, "attr."))
+		}
+		return "", errs.Invalid(join(path, "field"), "%s", msg)
+	}
+	ops := kindOps[f.kind]
+	if !contains(ops, n.Op) {
+		return "", errs.Invalid(join(path, "op"), "%q does not apply to %s, a %s field: use one of %s", n.Op, n.Field, kindNames[f.kind], strings.Join(ops, ", "))
+	}
+	if n.Machines && f.kind != kEngagement && !(f.kind == kEvent && strings.HasPrefix(f.event, "email.")) {
+		return "", errs.Invalid(join(path, "machines"), "applies only to opened, clicked and email.* event rules")
+	}
+	vpath := join(path, "value")
+	if n.Op == "is_set" || n.Op == "is_not_set" || n.Op == "is_today" {
+		if n.Value != nil {
+			return "", errs.Invalid(vpath, "%s takes no value", n.Op)
+		}
+	}
+	switch f.kind {
+	case kText:
+		return b.text(f, n, vpath)
+	case kNumber:
+		return b.number(f, n, vpath)
+	case kTime:
+		return b.time(f, n, vpath)
+	case kDate:
+		return b.date(f, n, vpath)
+	case kYearly:
+		return b.yearly(f, n, vpath)
+	case kBool:
+		return b.boolean(f, n, vpath)
+	case kEngagement:
+		return b.engagement(f, n, vpath)
+	case kEvent:
+		return b.events(f, n, vpath)
+	}
+	return "", fmt.Errorf("segments: field kind %d not handled", f.kind)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// attrText is the SQL of a custom attribute read as text (NULL if absent).
+func (b *builder) attrText(name string) string {
+	b.reads["attributes"] = true
+	if b.c.Postgres {
+		return "(contacts.attributes ->> CAST(" + b.arg(name) + " AS text))"
+	}
+	return "json_extract(contacts.attributes, " + b.arg("$."+name) + ")"
+}
+
+// attrNumber reads a custom attribute as a number, NULL unless it is one
+// (a stray text value must not make the whole query fail on PostgreSQL).
+func (b *builder) attrNumber(name string) string {
+	b.reads["attributes"] = true
+	if b.c.Postgres {
+		return "(CASE WHEN jsonb_typeof(contacts.attributes -> CAST(" + b.arg(name) + " AS text)) = 'number' THEN (contacts.attributes ->> CAST(" + b.arg(name) + " AS text))::numeric END)"
+	}
+	return "(CASE WHEN json_type(contacts.attributes, " + b.arg("$."+name) + ") IN ('integer', 'real') THEN json_extract(contacts.attributes, " + b.arg("$."+name) + ") END)"
+}
+
+// attrBool reads a custom attribute as 1/0, NULL unless it is a boolean.
+func (b *builder) attrBool(name string) string {
+	b.reads["attributes"] = true
+	if b.c.Postgres {
+		return "(CASE WHEN jsonb_typeof(contacts.attributes -> CAST(" + b.arg(name) + " AS text)) = 'boolean' THEN (CASE WHEN (contacts.attributes ->> CAST(" + b.arg(name) + " AS text)) = 'true' THEN 1 ELSE 0 END) END)"
+	}
+	return "(CASE WHEN json_type(contacts.attributes, " + b.arg("$."+name) + ") IN ('true', 'false') THEN json_extract(contacts.attributes, " + b.arg("$."+name) + ") END)"
+}
+
+func (b *builder) textValue(v any, path string) (string, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", errs.Invalid(path, "expected a text")
+	}
+	if len(s) > 1000 {
+		return "", errs.Invalid(path, "is longer than 1000 characters")
+	}
+	return s, nil
+}
+
+func (b *builder) text(f field, n *Node, path string) (string, error) {
+	var col string
+	exact := false
+	if f.attr != "" {
+		col = "COALESCE(" + b.attrText(f.attr) + ", '')"
+	} else {
+		b.reads[f.column] = true
+		col = "contacts." + f.column
+		exact = exactColumns[f.column]
+	}
+	norm := func(s string) string {
+		s = strings.TrimSpace(s)
+		if f.norm != nil {
+			return f.norm(s)
+		}
+		return strings.ToLower(s)
+	}
+	checkValue := func(s, p string) error {
+		if len(f.values) > 0 && !contains(f.values, s) {
+			return errs.Invalid(p, "%q is not one of %s", s, strings.Join(f.values, ", "))
+		}
+		return nil
+	}
+	lhs := col
+	if !exact {
+		lhs = "LOWER(" + col + ")"
+	}
+	switch n.Op {
+	case "is_set":
+		return "(" + col + " <> '')", nil
+	case "is_not_set":
+		return "(" + col + " = '')", nil
+	case "in", "not_in":
+		list, ok := n.Value.([]any)
+		if !ok || len(list) == 0 {
+			return "", errs.Invalid(path, "expected a non-empty list of texts")
+		}
+		if len(list) > maxInList {
+			return "", errs.Invalid(path, "has more than %d items", maxInList)
+		}
+		vals := make([]any, len(list))
+		for i, item := range list {
+			s, err := b.textValue(item, fmt.Sprintf("%s[%d]", path, i))
+			if err != nil {
+				return "", err
+			}
+			s = norm(s)
+			if err := checkValue(s, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return "", err
+			}
+			vals[i] = s
+		}
+		if n.Op == "in" {
+			return "(" + lhs + " IN (" + b.argList(vals) + "))", nil
+		}
+		return "(" + lhs + " NOT IN (" + b.argList(vals) + "))", nil
+	}
+	s, err := b.textValue(n.Value, path)
+	if err != nil {
+		return "", err
+	}
+	s = norm(s)
+	switch n.Op {
+	case "eq", "neq":
+		if err := checkValue(s, path); err != nil {
+			return "", err
+		}
+		op := " = "
+		if n.Op == "neq" {
+			op = " <> "
+		}
+		return "(" + lhs + op + b.arg(s) + ")", nil
+	case "contains", "starts_with":
+		if s == "" {
+			return "", errs.Invalid(path, "must not be empty")
+		}
+		p := escapeLike(strings.ToLower(s)) + "%"
+		if n.Op == "contains" {
+			p = "%" + p
+		}
+		return "(LOWER(" + col + ") LIKE " + b.arg(p) + " ESCAPE '\\')", nil
+	}
+	return "", fmt.Errorf("segments: text op %s not handled", n.Op)
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+func (b *builder) numberValue(f field, v any, path string) (any, error) {
+	x, ok := asNumber(v)
+	if !ok {
+		return nil, errs.Invalid(path, "expected a number")
+	}
+	if math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > 1e15 {
+		return nil, errs.Invalid(path, "is out of range")
+	}
+	if f.money {
+		// Money is stored in minor units; the API speaks major units.
+		return int64(math.Round(x * 100)), nil
+	}
+	return x, nil
+}
+
+func (b *builder) number(f field, n *Node, path string) (string, error) {
+	var col string
+	if f.attr != "" {
+		col = b.attrNumber(f.attr)
+	} else {
+		b.reads[f.column] = true
+		col = "contacts." + f.column
+	}
+	switch n.Op {
+	case "is_set":
+		return "(" + col + " IS NOT NULL)", nil
+	case "is_not_set":
+		return "(" + col + " IS NULL)", nil
+	case "between":
+		list, ok := n.Value.([]any)
+		if !ok || len(list) != 2 {
+			return "", errs.Invalid(path, "expected [low, high]")
+		}
+		lo, err := b.numberValue(f, list[0], path+"[0]")
+		if err != nil {
+			return "", err
+		}
+		hi, err := b.numberValue(f, list[1], path+"[1]")
+		if err != nil {
+			return "", err
+		}
+		if l, _ := asNumber(list[0]); func() bool { h, _ := asNumber(list[1]); return l > h }() {
+			return "", errs.Invalid(path, "low is greater than high")
+		}
+		return "(" + col + " IS NOT NULL AND " + col + " BETWEEN " + b.numArg(lo) + " AND " + b.numArg(hi) + ")", nil
+	}
+	v, err := b.numberValue(f, n.Value, path)
+	if err != nil {
+		return "", err
+	}
+	op := map[string]string{"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[n.Op]
+	return "(" + col + " IS NOT NULL AND " + col + " " + op + " " + b.numArg(v) + ")", nil
+}
+
+var durationRe = regexp.MustCompile(`^(\d{1,5})\s*(h|d|w|y)$`)
+
+// ParseDuration reads "90d", "12h", "2w", "1y" (days of 24 hours).
+func ParseDuration(s string) (time.Duration, error) {
+	m := durationRe.FindStringSubmatch(strings.TrimSpace(strings.ToLower(s)))
+	if m == nil {
+		return 0, fmt.Errorf("expected a duration such as \"90d\", \"12h\", \"2w\" or \"1y\"")
+	}
+	n, _ := strconv.Atoi(m[1])
+	unit := map[string]time.Duration{"h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour, "y": 365 * 24 * time.Hour}[m[2]]
+	d := time.Duration(n) * unit
+	if n == 0 {
+		return 0, fmt.Errorf("must be more than zero")
+	}
+	if d > 20*365*24*time.Hour {
+		return 0, fmt.Errorf("is more than 20 years")
+	}
+	return d, nil
+}
+
+func (b *builder) duration(v any, path string) (time.Duration, error) {
+	s, ok := v.(string)
+	if !ok {
+		if _, isNum := asNumber(v); isNum {
+			return 0, errs.Invalid(path, "expected a duration text such as \"90d\", not a bare number")
+		}
+		return 0, errs.Invalid(path, "expected a duration such as \"90d\"")
+	}
+	if strings.HasPrefix(strings.TrimSpace(s), "-") {
+		return 0, errs.Invalid(path, "must not be negative")
+	}
+	d, err := ParseDuration(s)
+	if err != nil {
+		return 0, errs.Invalid(path, "%v", err)
+	}
+	return d, nil
+}
+
+func (b *builder) timeValue(v any, path string) (time.Time, error) {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, errs.Invalid(path, "expected a time (RFC 3339) or a date (YYYY-MM-DD)")
+	}
+	t, err := contacts.ParseTime(s)
+	if err != nil {
+		return time.Time{}, errs.Invalid(path, "%v", err)
+	}
+	if t.Year() < 1900 || t.Year() > 2200 {
+		return time.Time{}, errs.Invalid(path, "is out of range")
+	}
+	return t, nil
+}
+
+func (b *builder) time(f field, n *Node, path string) (string, error) {
+	b.reads[f.column] = true
+	col := "contacts." + f.column
+	switch n.Op {
+	case "is_set":
+		return "(" + col + " IS NOT NULL)", nil
+	case "is_not_set":
+		return "(" + col + " IS NULL)", nil
+	case "before", "after":
+		t, err := b.timeValue(n.Value, path)
+		if err != nil {
+			return "", err
+		}
+		op := "<"
+		if n.Op == "after" {
+			op = ">"
+		}
+		return "(" + col + " IS NOT NULL AND " + col + " " + op + " " + b.arg(t) + ")", nil
+	case "within_last", "not_within_last":
+		d, err := b.duration(n.Value, path)
+		if err != nil {
+			return "", err
+		}
+		b.timeRelative = true
+		cutoff := b.c.Now.Add(-d).UTC()
+		if n.Op == "within_last" {
+			return "(" + col + " IS NOT NULL AND " + col + " >= " + b.arg(cutoff) + ")", nil
+		}
+		return "(" + col + " IS NULL OR " + col + " < " + b.arg(cutoff) + ")", nil
+	}
+	return "", fmt.Errorf("segments: time op %s not handled", n.Op)
+}
+
+// date handles custom date attributes, stored as YYYY-MM-DD text, which
+// compares correctly as text.
+func (b *builder) date(f field, n *Node, path string) (string, error) {
+	col := b.attrText(f.attr)
+	switch n.Op {
+	case "is_set":
+		return "(" + col + " IS NOT NULL)", nil
+	case "is_not_set":
+		return "(" + col + " IS NULL)", nil
+	case "before", "after":
+		t, err := b.timeValue(n.Value, path)
+		if err != nil {
+			return "", err
+		}
+		op := "<"
+		if n.Op == "after" {
+			op = ">"
+		}
+		return "(" + col + " IS NOT NULL AND " + col + " " + op + " " + b.arg(t.Format("2006-01-02")) + ")", nil
+	case "within_last", "not_within_last":
+		d, err := b.duration(n.Value, path)
+		if err != nil {
+			return "", err
+		}
+		b.timeRelative = true
+		cutoff := b.c.Now.In(b.c.Location).Add(-d).Format("2006-01-02")
+		today := b.c.Now.In(b.c.Location).Format("2006-01-02")
+		if n.Op == "within_last" {
+			return "(" + col + " IS NOT NULL AND " + col + " >= " + b.arg(cutoff) + " AND " + col + " <= " + b.arg(today) + ")", nil
+		}
+		return "(" + col + " IS NULL OR " + col + " < " + b.arg(cutoff) + ")", nil
+	}
+	return "", fmt.Errorf("segments: date op %s not handled", n.Op)
+}
+
+func (b *builder) boolean(f field, n *Node, path string) (string, error) {
+	col := b.attrBool(f.attr)
+	switch n.Op {
+	case "is_set":
+		return "(" + col + " IS NOT NULL)", nil
+	case "is_not_set":
+		return "(" + col + " IS NULL)", nil
+	}
+	v, ok := n.Value.(bool)
+	if !ok {
+		return "", errs.Invalid(path, "expected true or false")
+	}
+	want := 0
+	if v {
+		want = 1
+	}
+	if n.Op == "neq" {
+		want = 1 - want
+	}
+	return "(" + col + " IS NOT NULL AND " + col + " = " + b.arg(want) + ")", nil
+}
+
+// yearly handles birthday and anniversary, stored as month*100+day so that
+// "this month" and "the next N days" are ranges whatever the year.
+func (b *builder) yearly(f field, n *Node, path string) (string, error) {
+	b.reads[strings.TrimSuffix(f.column, "_md")] = true
+	col := "contacts." + f.column
+	switch n.Op {
+	case "is_set":
+		return "(" + col + " <> 0)", nil
+	case "is_not_set":
+		return "(" + col + " = 0)", nil
+	case "month_is":
+		m, ok := asInt(n.Value)
+		if !ok || m < 1 || m > 12 {
+			return "", errs.Invalid(path, "expected a month number from 1 to 12")
+		}
+		return "(" + col + " BETWEEN " + b.arg(m*100+1) + " AND " + b.arg(m*100+31) + ")", nil
+	case "is_today":
+		b.timeRelative = true
+		return b.mdRanges(col, YearlyDays(b.c.Now.In(b.c.Location), 0)), nil
+	case "within_next_days":
+		d, ok := asInt(n.Value)
+		if !ok || d < 0 || d > 366 {
+			return "", errs.Invalid(path, "expected a number of days from 0 to 366")
+		}
+		b.timeRelative = true
+		return b.mdRanges(col, YearlyDays(b.c.Now.In(b.c.Location), int(d))), nil
+	}
+	return "", fmt.Errorf("segments: yearly op %s not handled", n.Op)
+}
+
+// YearlyDays lists the month*100+day values of today and the next n days.
+// In a year without 29 February, 28 February also stands for 29 February.
+func YearlyDays(today time.Time, n int) []int {
+	seen := map[int]bool{}
+	var out []int
+	d := time.Date(today.Year(), today.Month(), today.Day(), 12, 0, 0, 0, time.UTC)
+	for i := 0; i <= n; i++ {
+		day := d.AddDate(0, 0, i)
+		md := int(day.Month())*100 + day.Day()
+		for _, v := range []int{md} {
+			if !seen[v] {
+				seen[v] = true
+				out = append(out, v)
+			}
+		}
+		if md == 228 && !isLeap(day.Year()) && !seen[229] {
+			seen[229] = true
+			out = append(out, 229)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+// mdRanges turns a sorted list of month-day values into BETWEEN ranges.
+func (b *builder) mdRanges(col string, mds []int) string {
+	if len(mds) == 0 {
+		return "1=0"
+	}
+	var parts []string
+	start, prev := mds[0], mds[0]
+	flush := func() {
+		if start == prev {
+			parts = append(parts, col+" = "+b.arg(start))
+		} else {
+			parts = append(parts, col+" BETWEEN "+b.arg(start)+" AND "+b.arg(prev))
+		}
+	}
+	for _, md := range mds[1:] {
+		if md == prev+1 || nextDay(prev) == md {
+			prev = md
+			continue
+		}
+		flush()
+		start, prev = md, md
+	}
+	flush()
+	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
+// nextDay gives the month-day after md in a leap year (so 228 -> 229).
+func nextDay(md int) int {
+	t := time.Date(2000, time.Month(md/100), md%100, 12, 0, 0, 0, time.UTC).AddDate(0, 0, 1)
+	return int(t.Month())*100 + t.Day()
+}
+
+// lastSent is the subquery of the ids of the last n campaigns sent to the
+// contact, newest first.
+func (b *builder) lastSent(n int64) string {
+	return "SELECT d.campaign_id FROM deliveries d WHERE d.contact_id = contacts.id AND d.status = 'sent' AND d.campaign_id IS NOT NULL ORDER BY d.sent_at DESC, d.id DESC LIMIT " + b.arg(n)
+}
+
+func (b *builder) engagement(f field, n *Node, path string) (string, error) {
+	b.reads["deliveries"] = true
+	b.reads["event."+f.event] = true
+	human := ""
+	if !n.Machines {
+		human = " AND e.machine = " + b.boolLit(false)
+	}
+	if n.Op == "campaign" {
+		id, ok := asInt(n.Value)
+		if !ok || id <= 0 {
+			return "", errs.Invalid(path, "expected a campaign id")
+		}
+		return "EXISTS (SELECT 1 FROM events e WHERE e.contact_id = contacts.id AND e.type = " + b.arg(f.event) + " AND e.campaign_id = " + b.arg(id) + human + ")", nil
+	}
+	count, ok := asInt(n.Value)
+	if !ok || count < 1 || count > 100 {
+		return "", errs.Invalid(path, "expected a number of campaigns from 1 to 100")
+	}
+	engaged := func() string {
+		return "SELECT 1 FROM events e WHERE e.contact_id = contacts.id AND e.type = " + b.arg(f.event) + human +
+			" AND e.campaign_id IN (" + b.lastSent(count) + ")"
+	}
+	wasSent := "EXISTS (SELECT 1 FROM deliveries d0 WHERE d0.contact_id = contacts.id AND d0.status = 'sent' AND d0.campaign_id IS NOT NULL)"
+	switch n.Op {
+	case "any_of_last":
+		return "EXISTS (" + engaged() + ")", nil
+	case "none_of_last":
+		// Someone who was never sent a campaign is not "unengaged".
+		return "(" + wasSent + " AND NOT EXISTS (" + engaged() + "))", nil
+	case "all_of_last":
+		distinct := "SELECT COUNT(DISTINCT e.campaign_id) FROM events e WHERE e.contact_id = contacts.id AND e.type = " + b.arg(f.event) + human +
+			" AND e.campaign_id IN (" + b.lastSent(count) + ")"
+		sent := "SELECT COUNT(*) FROM deliveries d1 WHERE d1.contact_id = contacts.id AND d1.status = 'sent' AND d1.campaign_id IS NOT NULL"
+		// Of the last n campaigns (or all of them, if fewer were sent).
+		return "(" + wasSent + " AND (" + distinct + ") = (CASE WHEN (" + sent + ") > " + b.arg(count) + " THEN " + b.arg(count) + " ELSE (" + sent + ") END))", nil
+	}
+	return "", fmt.Errorf("segments: engagement op %s not handled", n.Op)
+}
+
+func (b *builder) boolLit(v bool) string {
+	if b.c.Postgres {
+		if v {
+			return "TRUE"
+		}
+		return "FALSE"
+	}
+	if v {
+		return "1"
+	}
+	return "0"
+}
+
+func (b *builder) events(f field, n *Node, path string) (string, error) {
+	b.reads["event."+f.event] = true
+	spec, ok := n.Value.(map[string]any)
+	if !ok {
+		return "", errs.Invalid(path, `expected {"n": 1, "within": "30d"} or {"n": 1, "since_campaign": ID}, optionally with "where"`)
+	}
+	keys := make([]string, 0, len(spec))
+	for k := range spec {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k != "n" && k != "within" && k != "since_campaign" && k != "where" {
+			return "", errs.Invalid(join(path, k), "unexpected key: use n, within, since_campaign, where")
+		}
+	}
+	cnt, ok := asInt(spec["n"])
+	if !ok || cnt < 0 || cnt > 1000000 {
+		return "", errs.Invalid(join(path, "n"), "expected a whole number from 0 to 1000000")
+	}
+	if n.Op == "count_lt" && cnt == 0 {
+		return "", errs.Invalid(join(path, "n"), "count_lt 0 can never match")
+	}
+	conds := []string{"e.contact_id = contacts.id", "e.type = " + b.arg(f.event)}
+	if strings.HasPrefix(f.event, "email.") && !n.Machines {
+		conds = append(conds, "e.machine = "+b.boolLit(false))
+	}
+	_, hasWithin := spec["within"]
+	_, hasSince := spec["since_campaign"]
+	if hasWithin && hasSince {
+		return "", errs.Invalid(path, "give within or since_campaign, not both")
+	}
+	if hasWithin {
+		d, err := b.duration(spec["within"], join(path, "within"))
+		if err != nil {
+			return "", err
+		}
+		b.timeRelative = true
+		conds = append(conds, "e.occurred_at >= "+b.arg(b.c.Now.Add(-d).UTC()))
+	}
+	if hasSince {
+		id, ok := asInt(spec["since_campaign"])
+		if !ok || id <= 0 {
+			return "", errs.Invalid(join(path, "since_campaign"), "expected a campaign id")
+		}
+		b.reads["deliveries"] = true
+		conds = append(conds, "e.occurred_at >= (SELECT MIN(ds.sent_at) FROM deliveries ds WHERE ds.contact_id = contacts.id AND ds.campaign_id = "+b.arg(id)+")")
+	}
+	if w, ok := spec["where"]; ok {
+		wm, ok := w.(map[string]any)
+		if !ok || len(wm) == 0 {
+			return "", errs.Invalid(join(path, "where"), "expected an object of property: value")
+		}
+		props := make([]string, 0, len(wm))
+		for k := range wm {
+			props = append(props, k)
+		}
+		sort.Strings(props)
+		for _, k := range props {
+			p := join(join(path, "where"), k)
+			if !contacts.ValidAttrName(k) {
+				return "", errs.Invalid(p, "property names are letters, digits and _ starting with a letter")
+			}
+			c, err := b.propEquals(k, wm[k], p)
+			if err != nil {
+				return "", err
+			}
+			conds = append(conds, c)
+		}
+	}
+	sub := "SELECT 1 FROM events e WHERE " + strings.Join(conds, " AND ")
+	switch {
+	case n.Op == "count_gte" && cnt == 0:
+		return "1=1", nil
+	case n.Op == "count_gte" && cnt == 1:
+		return "EXISTS (" + sub + ")", nil
+	case n.Op == "count_lt" && cnt == 1:
+		return "NOT EXISTS (" + sub + ")", nil
+	}
+	countSQL := "(SELECT COUNT(*) FROM events e WHERE " + strings.Join(conds, " AND ") + ")"
+	if n.Op == "count_gte" {
+		return "(" + countSQL + " >= " + b.arg(cnt) + ")", nil
+	}
+	return "(" + countSQL + " < " + b.arg(cnt) + ")", nil
+}
+
+// propEquals compares an event property with a scalar: texts as texts,
+// numbers as numbers, booleans as booleans, the same on both engines.
+func (b *builder) propEquals(name string, v any, path string) (string, error) {
+	if b.c.Postgres {
+		// Go evaluates the operands left to right, so the arguments are
+		// appended in the order their placeholders appear.
+		key := func() string { return "CAST(" + b.arg(name) + " AS text)" }
+		switch x := v.(type) {
+		case string:
+			return "(e.properties ->> " + key() + ") = " + b.arg(x), nil
+		case bool:
+			return "(e.properties -> " + key() + ") = CAST(" + b.arg(strconv.FormatBool(x)) + " AS jsonb)", nil
+		case json.Number, float64, int, int64:
+			f, _ := asNumber(x)
+			return "(jsonb_typeof(e.properties -> " + key() + ") = 'number' AND (e.properties ->> " + key() + ")::numeric = " + b.numArg(f) + ")", nil
+		}
+		return "", errs.Invalid(path, "expected a text, number or true/false")
+	}
+	p := "$." + name
+	switch x := v.(type) {
+	case string:
+		return "(json_type(e.properties, " + b.arg(p) + ") = 'text' AND json_extract(e.properties, " + b.arg(p) + ") = " + b.arg(x) + ")", nil
+	case bool:
+		t := "false"
+		if x {
+			t = "true"
+		}
+		return "(json_type(e.properties, " + b.arg(p) + ") = " + b.arg(t) + ")", nil
+	case json.Number, float64, int, int64:
+		f, _ := asNumber(x)
+		return "(json_type(e.properties, " + b.arg(p) + ") IN ('integer', 'real') AND json_extract(e.properties, " + b.arg(p) + ") = " + b.numArg(f) + ")", nil
+	}
+	return "", errs.Invalid(path, "expected a text, number or true/false")
+}
+
+// numArg binds a number so that PostgreSQL compares it as numeric even
+// against an integer column (it would otherwise infer bigint and refuse 1.5).
+func (b *builder) numArg(v any) string {
+	if b.c.Postgres {
+		return "CAST(" + b.arg(v) + " AS numeric)"
+	}
+	return b.arg(v)
+}

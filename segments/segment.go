@@ -1,0 +1,423 @@
+package segments
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"herald/contacts"
+	"herald/internal/db"
+	"herald/internal/errs"
+)
+
+// Segment is a named definition with its materialised membership.
+type Segment struct {
+	ID          int64      `gorm:"primaryKey"`
+	Name        string     `gorm:"size:200;not null"`
+	Description string     `gorm:"size:2000;not null;default:''"`
+	Definition  db.JSONRaw `gorm:"not null"`
+	// Reads lists what the definition reads (see Expr.Reads), comma
+	// separated with leading and trailing commas, so that incremental
+	// refreshes can find the segments a change touches with LIKE.
+	Reads        string `gorm:"size:2000;not null;default:''"`
+	TimeRelative bool   `gorm:"not null;default:false"`
+	MemberCount  int64  `gorm:"not null;default:0"`
+	RefreshedAt  *time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Member is a contact currently in a segment.
+type Member struct {
+	SegmentID int64     `gorm:"primaryKey;autoIncrement:false"`
+	ContactID int64     `gorm:"primaryKey;autoIncrement:false;index"`
+	EnteredAt time.Time `gorm:"not null"`
+}
+
+// TableName keeps the table name explicit.
+func (Member) TableName() string { return "segment_members" }
+
+// Change is one entry or exit of a contact, the history that automations
+// ("entered segment") and reports read.
+type Change struct {
+	ID        int64     `gorm:"primaryKey"`
+	SegmentID int64     `gorm:"not null;index:idx_segment_changes_seg_at,priority:1"`
+	ContactID int64     `gorm:"not null;index"`
+	Kind      string    `gorm:"size:8;not null"` // entered or exited
+	ChangedAt time.Time `gorm:"not null;index:idx_segment_changes_seg_at,priority:2"`
+}
+
+// TableName keeps the table name explicit.
+func (Change) TableName() string { return "segment_changes" }
+
+// Change kinds.
+const (
+	Entered = "entered"
+	Exited  = "exited"
+)
+
+// Migrate creates or updates the tables of this package.
+func Migrate(g *gorm.DB) error {
+	return g.AutoMigrate(&Segment{}, &Member{}, &Change{})
+}
+
+// FieldSource gives the custom-field definitions that type attr.NAME rules.
+type FieldSource interface {
+	Fields(ctx context.Context) (map[string]contacts.CustomField, error)
+}
+
+// Service manages segments and their membership.
+type Service struct {
+	db     *gorm.DB
+	fields FieldSource
+	now    func() time.Time
+	loc    *time.Location
+}
+
+// NewService returns a Service. now is the clock (db.Now when nil); loc is
+// where "today" is for birthday rules (UTC when nil).
+func NewService(g *gorm.DB, fields FieldSource, now func() time.Time, loc *time.Location) *Service {
+	if now == nil {
+		now = db.Now
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &Service{db: g, fields: fields, now: now, loc: loc}
+}
+
+// Input is what a client sets on a segment.
+type Input struct {
+	Name        *string         `json:"name"`
+	Description *string         `json:"description"`
+	Definition  json.RawMessage `json:"definition"`
+}
+
+// Compile parses and compiles a definition at the current time.
+func (s *Service) Compile(ctx context.Context, def []byte) (Expr, error) {
+	return s.compileAt(ctx, def, s.now())
+}
+
+func (s *Service) compileAt(ctx context.Context, def []byte, now time.Time) (Expr, error) {
+	n, err := Parse(def)
+	if err != nil {
+		return Expr{}, err
+	}
+	fields, err := s.fields.Fields(ctx)
+	if err != nil {
+		return Expr{}, fmt.Errorf("segments: %w", err)
+	}
+	c := &Compiler{Postgres: db.IsPostgres(s.db), Now: now, Location: s.loc, Fields: fields}
+	return c.Compile(n)
+}
+
+// normalise re-encodes a parsed definition so what is stored is canonical.
+func normalise(def []byte) (db.JSONRaw, error) {
+	n, err := Parse(def)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(n)
+	if err != nil {
+		return nil, fmt.Errorf("segments: encode definition: %w", err)
+	}
+	return db.JSONRaw(b), nil
+}
+
+func (s *Service) apply(ctx context.Context, seg *Segment, in Input) error {
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if name == "" {
+			return errs.Invalid("name", "is required")
+		}
+		if utf8.RuneCountInString(name) > 200 {
+			return errs.Invalid("name", "is longer than 200 characters")
+		}
+		seg.Name = name
+	}
+	if in.Description != nil {
+		if utf8.RuneCountInString(*in.Description) > 2000 {
+			return errs.Invalid("description", "is longer than 2000 characters")
+		}
+		seg.Description = strings.TrimSpace(*in.Description)
+	}
+	if in.Definition != nil {
+		expr, err := s.Compile(ctx, in.Definition)
+		if err != nil {
+			return err
+		}
+		canon, err := normalise(in.Definition)
+		if err != nil {
+			return err
+		}
+		seg.Definition = canon
+		seg.Reads = "," + strings.Join(expr.Reads, ",") + ","
+		seg.TimeRelative = expr.TimeRelative
+	}
+	return nil
+}
+
+// Create stores a new segment and computes its membership.
+func (s *Service) Create(ctx context.Context, in Input) (Segment, error) {
+	if in.Name == nil {
+		return Segment{}, errs.Invalid("name", "is required")
+	}
+	if in.Definition == nil {
+		return Segment{}, errs.Invalid("definition", "is required")
+	}
+	var seg Segment
+	if err := s.apply(ctx, &seg, in); err != nil {
+		return Segment{}, err
+	}
+	if err := s.db.WithContext(ctx).Create(&seg).Error; err != nil {
+		return Segment{}, fmt.Errorf("segments: create: %w", err)
+	}
+	if _, err := s.Refresh(ctx, seg.ID); err != nil {
+		return Segment{}, err
+	}
+	return s.Get(ctx, seg.ID)
+}
+
+// Update changes a segment; a new definition recomputes its membership.
+func (s *Service) Update(ctx context.Context, id int64, in Input) (Segment, error) {
+	seg, err := s.Get(ctx, id)
+	if err != nil {
+		return Segment{}, err
+	}
+	if err := s.apply(ctx, &seg, in); err != nil {
+		return Segment{}, err
+	}
+	if err := s.db.WithContext(ctx).Save(&seg).Error; err != nil {
+		return Segment{}, fmt.Errorf("segments: update %d: %w", id, err)
+	}
+	if in.Definition != nil {
+		if _, err := s.Refresh(ctx, id); err != nil {
+			return Segment{}, err
+		}
+	}
+	return s.Get(ctx, id)
+}
+
+// Get returns a segment.
+func (s *Service) Get(ctx context.Context, id int64) (Segment, error) {
+	var seg Segment
+	err := s.db.WithContext(ctx).Take(&seg, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Segment{}, errs.NotFound("segment", id)
+	}
+	if err != nil {
+		return Segment{}, fmt.Errorf("segments: get %d: %w", id, err)
+	}
+	return seg, nil
+}
+
+// List returns a page of segments in id order and the next cursor.
+func (s *Service) List(ctx context.Context, after int64, limit int) ([]Segment, int64, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var segs []Segment
+	if err := s.db.WithContext(ctx).Where("id > ?", after).Order("id").Limit(limit + 1).Find(&segs).Error; err != nil {
+		return nil, 0, fmt.Errorf("segments: list: %w", err)
+	}
+	var next int64
+	if len(segs) > limit {
+		segs = segs[:limit]
+		next = segs[len(segs)-1].ID
+	}
+	return segs, next, nil
+}
+
+// Delete removes a segment and its membership.
+func (s *Service) Delete(ctx context.Context, id int64) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("segment_id = ?", id).Delete(&Member{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("segment_id = ?", id).Delete(&Change{}).Error; err != nil {
+			return err
+		}
+		res := tx.Delete(&Segment{}, id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return gorm.ErrRecordNotFound
+		}
+		return nil
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return errs.NotFound("segment", id)
+	}
+	if err != nil {
+		return fmt.Errorf("segments: delete %d: %w", id, err)
+	}
+	return nil
+}
+
+// Preview counts the contacts a definition matches now and returns the
+// first few of them.
+func (s *Service) Preview(ctx context.Context, def []byte, sample int) (int64, []contacts.Contact, error) {
+	expr, err := s.Compile(ctx, def)
+	if err != nil {
+		return 0, nil, err
+	}
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&contacts.Contact{}).Where(expr.SQL, expr.Args...).Count(&n).Error; err != nil {
+		return 0, nil, fmt.Errorf("segments: preview count: %w", err)
+	}
+	var cs []contacts.Contact
+	if sample > 0 && n > 0 {
+		if err := s.db.WithContext(ctx).Where(expr.SQL, expr.Args...).Order("id").Limit(sample).Find(&cs).Error; err != nil {
+			return 0, nil, fmt.Errorf("segments: preview sample: %w", err)
+		}
+	}
+	return n, cs, nil
+}
+
+// RefreshResult tells what a refresh changed.
+type RefreshResult struct {
+	Entered int64
+	Exited  int64
+	Members int64
+}
+
+// Refresh recomputes a segment's membership, recording who entered and
+// who exited.
+func (s *Service) Refresh(ctx context.Context, id int64) (RefreshResult, error) {
+	return s.refresh(ctx, id, nil)
+}
+
+// RefreshContacts re-evaluates only the given contacts against a segment:
+// the incremental path taken when a contact changes or an event arrives.
+func (s *Service) RefreshContacts(ctx context.Context, id int64, contactIDs []int64) (RefreshResult, error) {
+	if len(contactIDs) == 0 {
+		return RefreshResult{}, nil
+	}
+	return s.refresh(ctx, id, contactIDs)
+}
+
+func (s *Service) refresh(ctx context.Context, id int64, only []int64) (RefreshResult, error) {
+	var res RefreshResult
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var seg Segment
+		q := tx
+		if db.IsPostgres(tx) {
+			// Serialise refreshes of one segment; SQLite's write lock does it there.
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.Take(&seg, id).Error; err != nil {
+			return err
+		}
+		now := s.now()
+		expr, err := s.compileAt(ctx, seg.Definition, now)
+		if err != nil {
+			return err
+		}
+		scope, scopeArgs := "", []any{}
+		memberScope := ""
+		if only != nil {
+			scope = " AND contacts.id IN (" + placeholders(len(only)) + ")"
+			memberScope = " AND m.contact_id IN (" + placeholders(len(only)) + ")"
+			for _, id := range only {
+				scopeArgs = append(scopeArgs, id)
+			}
+		}
+		args := func(parts ...[]any) []any {
+			var out []any
+			for _, p := range parts {
+				out = append(out, p...)
+			}
+			return out
+		}
+		matches := "SELECT 1 FROM contacts WHERE contacts.id = m.contact_id AND " + expr.SQL
+		exits := tx.Exec("INSERT INTO segment_changes (segment_id, contact_id, kind, changed_at) SELECT m.segment_id, m.contact_id, ?, ? FROM segment_members m WHERE m.segment_id = ?"+memberScope+" AND NOT EXISTS ("+matches+")",
+			args([]any{Exited, now, id}, scopeArgs, expr.Args)...)
+		if exits.Error != nil {
+			return exits.Error
+		}
+		res.Exited = exits.RowsAffected
+		if res.Exited > 0 {
+			del := tx.Exec("DELETE FROM segment_members WHERE segment_id = ? AND contact_id IN (SELECT m.contact_id FROM segment_members m WHERE m.segment_id = ?"+memberScope+" AND NOT EXISTS ("+matches+"))",
+				args([]any{id, id}, scopeArgs, expr.Args)...)
+			if del.Error != nil {
+				return del.Error
+			}
+		}
+		notMember := "NOT EXISTS (SELECT 1 FROM segment_members m WHERE m.segment_id = ? AND m.contact_id = contacts.id)"
+		enters := tx.Exec("INSERT INTO segment_changes (segment_id, contact_id, kind, changed_at) SELECT ?, contacts.id, ?, ? FROM contacts WHERE "+expr.SQL+scope+" AND "+notMember,
+			args([]any{id, Entered, now}, expr.Args, scopeArgs, []any{id})...)
+		if enters.Error != nil {
+			return enters.Error
+		}
+		res.Entered = enters.RowsAffected
+		if res.Entered > 0 {
+			ins := tx.Exec("INSERT INTO segment_members (segment_id, contact_id, entered_at) SELECT ?, contacts.id, ? FROM contacts WHERE "+expr.SQL+scope+" AND "+notMember,
+				args([]any{id, now}, expr.Args, scopeArgs, []any{id})...)
+			if ins.Error != nil {
+				return ins.Error
+			}
+		}
+		if err := tx.Model(&Member{}).Where("segment_id = ?", id).Count(&res.Members).Error; err != nil {
+			return err
+		}
+		updates := map[string]any{"member_count": res.Members}
+		if only == nil {
+			updates["refreshed_at"] = now
+		}
+		return tx.Model(&Segment{}).Where("id = ?", id).Updates(updates).Error
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return res, errs.NotFound("segment", id)
+	}
+	if err != nil {
+		if _, ok := errs.AsInvalid(err); ok {
+			return res, err
+		}
+		return res, fmt.Errorf("segments: refresh %d: %w", id, err)
+	}
+	return res, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// Members returns a page of a segment's members in contact id order.
+func (s *Service) Members(ctx context.Context, id int64, after int64, limit int) ([]contacts.Contact, int64, error) {
+	if _, err := s.Get(ctx, id); err != nil {
+		return nil, 0, err
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	var cs []contacts.Contact
+	err := s.db.WithContext(ctx).
+		Where("id IN (SELECT contact_id FROM segment_members WHERE segment_id = ? AND contact_id > ?)", id, after).
+		Order("id").Limit(limit + 1).Find(&cs).Error
+	if err != nil {
+		return nil, 0, fmt.Errorf("segments: members of %d: %w", id, err)
+	}
+	var next int64
+	if len(cs) > limit {
+		cs = cs[:limit]
+		next = cs[len(cs)-1].ID
+	}
+	return cs, next, nil
+}
+
+// IDs returns the ids of all segments.
+func (s *Service) IDs(ctx context.Context) ([]int64, error) {
+	var ids []int64
+	if err := s.db.WithContext(ctx).Model(&Segment{}).Order("id").Pluck("id", &ids).Error; err != nil {
+		return nil, fmt.Errorf("segments: ids: %w", err)
+	}
+	return ids, nil
+}

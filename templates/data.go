@@ -1,0 +1,189 @@
+// Package templates compiles a campaign's subject, HTML and text into Go
+// templates once per campaign and renders them per contact. HTML output
+// escapes contact values; links are rewritten to signed click-tracking URLs
+// at compile time and an open pixel is appended. Contact data is only ever
+// data: it is never parsed as a template.
+package templates
+
+import (
+	"math"
+	"time"
+
+	"herald/contacts"
+	"herald/tracking"
+)
+
+// Data is what a template sees as its dot. Times are in the contact's own
+// time zone, so {{date "2 January" .LastPurchaseAt}} prints their local day.
+type Data struct {
+	ContactID    int64
+	Email        string
+	FirstName    string
+	LastName     string
+	FullName     string
+	City         string
+	Country      string
+	Language     string
+	Timezone     string
+	Birthday     string
+	Anniversary  string
+	FamilyStatus string
+	Source       string
+	Status       string
+	SignupAt     time.Time
+	// Attr holds custom attributes; every defined custom field is present
+	// (empty when the contact has no value), so templates never print
+	// "<no value>".
+	Attr map[string]any
+
+	OrdersCount             int64
+	TotalSpent              Money
+	FirstPurchaseAt         time.Time
+	LastPurchaseAt          time.Time
+	LastVisitAt             time.Time
+	LastOpenAt              time.Time
+	LastClickAt             time.Time
+	AvgDaysBetweenPurchases float64
+	// DaysSinceLastPurchase is -1 for contacts who never bought.
+	DaysSinceLastPurchase int
+
+	Campaign       CampaignInfo
+	UnsubscribeURL string
+	WebViewURL     string
+	// Now is the time of sending in the contact's time zone.
+	Now time.Time
+
+	track *tracker
+}
+
+// CampaignInfo is what a template knows about its campaign.
+type CampaignInfo struct {
+	ID       int64
+	Name     string
+	FromName string
+}
+
+// Money is an amount in minor units that prints in major units ("12.50").
+type Money struct {
+	Minor    int64
+	Currency string
+}
+
+// Major is the amount in major units.
+func (m Money) Major() float64 { return float64(m.Minor) / 100 }
+
+// String prints the amount with two decimals.
+func (m Money) String() string { return formatMinor(m.Minor) }
+
+// Links tells Data how to make tracked URLs for one message.
+type Links struct {
+	Signer    *tracking.Signer
+	BaseURL   string // e.g. https://mail.example.com, no trailing slash
+	Campaign  int64
+	Contact   int64
+	Untracked bool // test sends and previews keep the original URLs
+}
+
+type tracker struct {
+	links Links
+	urls  []string
+}
+
+// NewData builds the template data of a contact. fieldNames are the
+// defined custom fields; now is the time of sending.
+func NewData(c contacts.Contact, fieldNames []string, campaign CampaignInfo, links Links, now time.Time) *Data {
+	loc := time.UTC
+	if c.Timezone != "" {
+		if l, err := time.LoadLocation(c.Timezone); err == nil {
+			loc = l
+		}
+	}
+	local := func(t *time.Time) time.Time {
+		if t == nil {
+			return time.Time{}
+		}
+		return t.In(loc)
+	}
+	attrs := make(map[string]any, len(fieldNames)+len(c.Attributes))
+	for _, n := range fieldNames {
+		attrs[n] = ""
+	}
+	for k, v := range c.Attributes {
+		attrs[k] = v
+	}
+	d := &Data{
+		ContactID:       c.ID,
+		Email:           c.Email,
+		FirstName:       c.FirstName,
+		LastName:        c.LastName,
+		FullName:        joinName(c.FirstName, c.LastName),
+		City:            c.City,
+		Country:         c.Country,
+		Language:        c.Language,
+		Timezone:        c.Timezone,
+		Birthday:        c.Birthday,
+		Anniversary:     c.Anniversary,
+		FamilyStatus:    c.FamilyStatus,
+		Source:          c.Source,
+		Status:          string(c.Status),
+		SignupAt:        local(c.SignupAt),
+		Attr:            attrs,
+		OrdersCount:     c.OrdersCount,
+		TotalSpent:      Money{Minor: c.TotalSpent},
+		FirstPurchaseAt: local(c.FirstPurchaseAt),
+		LastPurchaseAt:  local(c.LastPurchaseAt),
+		LastVisitAt:     local(c.LastVisitAt),
+		LastOpenAt:      local(c.LastOpenAt),
+		LastClickAt:     local(c.LastClickAt),
+		Campaign:        campaign,
+		Now:             now.In(loc),
+		track:           &tracker{links: links},
+	}
+	if c.AvgDaysBetweenPurchases != nil {
+		d.AvgDaysBetweenPurchases = math.Round(*c.AvgDaysBetweenPurchases*10) / 10
+	}
+	d.DaysSinceLastPurchase = -1
+	if c.LastPurchaseAt != nil {
+		d.DaysSinceLastPurchase = int(now.Sub(*c.LastPurchaseAt).Hours() / 24)
+	}
+	if !links.Untracked && links.Signer != nil {
+		d.UnsubscribeURL = links.BaseURL + "/u/" + links.Signer.Sign(tracking.Token{Kind: tracking.Unsubscribe, CampaignID: links.Campaign, ContactID: c.ID})
+		d.WebViewURL = links.BaseURL + "/v/" + links.Signer.Sign(tracking.Token{Kind: tracking.View, CampaignID: links.Campaign, ContactID: c.ID})
+	} else {
+		d.UnsubscribeURL = links.BaseURL + "/u/preview"
+		d.WebViewURL = links.BaseURL + "/v/preview"
+	}
+	return d
+}
+
+func joinName(first, last string) string {
+	switch {
+	case first == "":
+		return last
+	case last == "":
+		return first
+	}
+	return first + " " + last
+}
+
+// TrackClick returns the tracked URL of the campaign's link number i
+// (1-based). The compiler writes calls to it into rewritten hrefs.
+func (d *Data) TrackClick(i int) string {
+	t := d.track
+	if t == nil || i < 1 || i > len(t.urls) {
+		return ""
+	}
+	if t.links.Untracked || t.links.Signer == nil {
+		return t.urls[i-1]
+	}
+	return t.links.BaseURL + "/t/c/" + t.links.Signer.Sign(tracking.Token{Kind: tracking.Click, CampaignID: t.links.Campaign, ContactID: d.ContactID, LinkID: int64(i)})
+}
+
+// TrackOpen returns the URL of the open pixel.
+func (d *Data) TrackOpen() string {
+	t := d.track
+	if t == nil || t.links.Untracked || t.links.Signer == nil {
+		return ""
+	}
+	return t.links.BaseURL + "/t/o/" + t.links.Signer.Sign(tracking.Token{Kind: tracking.Open, CampaignID: t.links.Campaign, ContactID: d.ContactID})
+}

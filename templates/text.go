@@ -1,0 +1,129 @@
+package templates
+
+import (
+	"regexp"
+	"strings"
+
+	"golang.org/x/net/html"
+)
+
+// htmlToText derives a readable plain-text template from an HTML template
+// source: tags go, block elements become line breaks, links become
+// "text (url)", and template actions pass through untouched so the result
+// is itself a template. It runs at compile time, once per campaign.
+func htmlToText(src string) string {
+	z := html.NewTokenizer(strings.NewReader(src))
+	var (
+		b       strings.Builder
+		skip    int // depth inside head, style, script, title
+		linkURL []string
+		linkTxt []int // b.Len() when the <a> opened
+	)
+	newline := func(n int) {
+		s := b.String()
+		trail := len(s) - len(strings.TrimRight(s, "\n"))
+		for ; trail < n; trail++ {
+			b.WriteByte('\n')
+		}
+	}
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			return tidyText(b.String())
+		case html.TextToken:
+			if skip > 0 {
+				continue
+			}
+			b.WriteString(collapseSpace(string(z.Text())))
+		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
+			name, hasAttr := z.TagName()
+			tag := string(name)
+			end := tt == html.EndTagToken
+			switch tag {
+			case "head", "style", "script", "title":
+				if tt == html.StartTagToken {
+					skip++
+				} else if end && skip > 0 {
+					skip--
+				}
+				continue
+			}
+			if skip > 0 {
+				continue
+			}
+			switch tag {
+			case "br":
+				newline(1)
+			case "p", "div", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "ul", "ol", "section", "header", "footer":
+				newline(2)
+			case "tr":
+				newline(1)
+			case "td", "th":
+				if !end {
+					b.WriteByte(' ')
+				}
+			case "li":
+				if !end {
+					newline(1)
+					b.WriteString("- ")
+				}
+			case "hr":
+				newline(1)
+				b.WriteString("----")
+				newline(1)
+			case "a":
+				if !end {
+					href := ""
+					for hasAttr {
+						var k, v []byte
+						k, v, hasAttr = z.TagAttr()
+						if string(k) == "href" {
+							href = strings.TrimSpace(string(v))
+						}
+					}
+					linkURL = append(linkURL, href)
+					linkTxt = append(linkTxt, b.Len())
+				} else if n := len(linkURL); n > 0 {
+					href, at := linkURL[n-1], linkTxt[n-1]
+					linkURL, linkTxt = linkURL[:n-1], linkTxt[:n-1]
+					text := strings.TrimSpace(b.String()[at:])
+					switch {
+					case href == "" || strings.HasPrefix(href, "#"):
+					case strings.HasPrefix(strings.ToLower(href), "mailto:"):
+						if addr := href[len("mailto:"):]; text != addr {
+							b.WriteString(" (" + addr + ")")
+						}
+					case text != href:
+						b.WriteString(" (" + href + ")")
+					}
+				}
+			case "img":
+				for hasAttr {
+					var k, v []byte
+					k, v, hasAttr = z.TagAttr()
+					if string(k) == "alt" && strings.TrimSpace(string(v)) != "" {
+						b.WriteString(strings.TrimSpace(string(v)))
+					}
+				}
+			}
+		}
+	}
+}
+
+var spaceRun = regexp.MustCompile(`[ \t\r\n\f]+`)
+
+func collapseSpace(s string) string { return spaceRun.ReplaceAllString(s, " ") }
+
+var manyNewlines = regexp.MustCompile(`\n{3,}`)
+
+// tidyText trims each line and keeps at most one blank line in a row.
+func tidyText(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	s = strings.Join(lines, "\n")
+	s = manyNewlines.ReplaceAllString(s, "\n\n")
+	return strings.TrimSpace(s) + "\n"
+}

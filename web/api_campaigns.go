@@ -1,0 +1,250 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"herald/campaigns"
+	"herald/contacts"
+	"herald/internal/errs"
+)
+
+func (s *Server) listCampaigns(c *gin.Context) {
+	cursor, limit, err := page(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	cs, next, err := s.d.Campaigns.List(c.Request.Context(), cursor, limit)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := make([]campaignView, len(cs))
+	for i, cp := range cs {
+		out[i] = viewCampaign(cp)
+	}
+	c.PureJSON(http.StatusOK, listBody(out, next))
+}
+
+func (s *Server) createCampaign(c *gin.Context) {
+	var in campaigns.Input
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	cp, err := s.d.Campaigns.Create(c.Request.Context(), in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusCreated, viewCampaign(cp))
+}
+
+func (s *Server) getCampaign(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	cp, err := s.d.Campaigns.Get(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, viewCampaign(cp))
+}
+
+func (s *Server) patchCampaign(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var in campaigns.Input
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	cp, err := s.d.Campaigns.Update(c.Request.Context(), id, in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, viewCampaign(cp))
+}
+
+func (s *Server) deleteCampaign(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.d.Campaigns.Delete(c.Request.Context(), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) previewCampaign(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var in struct {
+		ContactID int64 `json:"contact_id"`
+	}
+	b, err := readBody(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if len(strings.TrimSpace(string(b))) > 0 {
+		if err := decodeBytes(c, b, &in); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	r, err := s.d.Campaigns.Preview(c.Request.Context(), id, in.ContactID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, gin.H{"subject": r.Subject, "html": r.HTML, "text": r.Text})
+}
+
+func (s *Server) testCampaign(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var in struct {
+		Emails []string `json:"emails"`
+	}
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	if s.d.Mailer == nil {
+		c.PureJSON(http.StatusServiceUnavailable, errorBody("test sends need a mail server in this process: set HERALD_SMTP_URL", ""))
+		return
+	}
+	if err := s.d.Campaigns.TestSend(c.Request.Context(), id, in.Emails, s.d.Mailer); err != nil {
+		var se *campaigns.SendError
+		if errors.As(err, &se) {
+			c.PureJSON(http.StatusBadGateway, errorBody("the mail server refused the test message: "+se.Error(), ""))
+			return
+		}
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, gin.H{"sent": len(in.Emails)})
+}
+
+func (s *Server) sendCampaign(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var in struct {
+		ScheduledAt string `json:"scheduled_at"`
+	}
+	b, err := readBody(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if len(strings.TrimSpace(string(b))) > 0 {
+		if err := decodeBytes(c, b, &in); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	var at *time.Time
+	if in.ScheduledAt != "" {
+		t, err := contacts.ParseTime(in.ScheduledAt)
+		if err != nil {
+			s.fail(c, errs.Invalid("scheduled_at", "%v", err))
+			return
+		}
+		at = &t
+	}
+	cp, err := s.d.Campaigns.Send(c.Request.Context(), id, at)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusAccepted, viewCampaign(cp))
+}
+
+func (s *Server) pauseCampaign(c *gin.Context) {
+	s.campaignAction(c, func(id int64) (campaigns.Campaign, error) {
+		return s.d.Campaigns.Pause(c.Request.Context(), id, "paused by a user")
+	})
+}
+
+func (s *Server) resumeCampaign(c *gin.Context) {
+	s.campaignAction(c, func(id int64) (campaigns.Campaign, error) { return s.d.Campaigns.Resume(c.Request.Context(), id) })
+}
+
+func (s *Server) cancelCampaign(c *gin.Context) {
+	s.campaignAction(c, func(id int64) (campaigns.Campaign, error) { return s.d.Campaigns.Cancel(c.Request.Context(), id) })
+}
+
+func (s *Server) campaignAction(c *gin.Context, act func(int64) (campaigns.Campaign, error)) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	cp, err := act(id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, viewCampaign(cp))
+}
+
+func (s *Server) campaignStats(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	st, err := s.d.Campaigns.Stats(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, st)
+}
+
+func (s *Server) listOutbox(c *gin.Context) {
+	if s.d.Outbox == nil {
+		c.PureJSON(http.StatusNotFound, errorBody("the outbox exists only with the embedded SMTP capture (HERALD_SMTP_URL unset)", ""))
+		return
+	}
+	cursor, limit, err := page(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	ms, next, err := s.d.Outbox.List(c.Request.Context(), cursor, min(limit, 500))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := make([]gin.H, len(ms))
+	for i, m := range ms {
+		out[i] = gin.H{"id": m.ID, "from": m.MailFrom, "to": m.RcptTo, "subject": m.Subject, "received_at": m.ReceivedAt.UTC()}
+	}
+	c.PureJSON(http.StatusOK, listBody(out, next))
+}

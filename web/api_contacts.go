@@ -1,0 +1,223 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"herald/contacts"
+	"herald/internal/errs"
+)
+
+func (s *Server) listContacts(c *gin.Context) {
+	cursor, limit, err := page(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	q := contacts.ListQuery{After: cursor, Limit: limit, Search: c.Query("q")}
+	if st := c.Query("status"); st != "" {
+		if !contacts.Status(st).Valid() {
+			s.fail(c, errs.Invalid("status", "%q is not a status", st))
+			return
+		}
+		q.Status = contacts.Status(st)
+	}
+	cs, next, err := s.d.Contacts.List(c.Request.Context(), q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, listBody(viewContacts(cs), next))
+}
+
+// createContacts upserts one contact (an object) or many (an array),
+// keyed by email. One answers 201 when created and 200 when updated; many
+// answer 200 with a result per item.
+func (s *Server) createContacts(c *gin.Context) {
+	body, err := readBody(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if isArray(body) {
+		var ins []contacts.Input
+		if err := decodeBytes(c, body, &ins); err != nil {
+			s.fail(c, err)
+			return
+		}
+		res, err := s.d.Contacts.UpsertMany(c.Request.Context(), ins)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		out := make([]gin.H, len(res))
+		created, updated, failed := 0, 0, 0
+		for i, r := range res {
+			switch {
+			case r.Err != nil:
+				failed++
+				st, body := s.errorResponse(c, r.Err)
+				e := body["error"].(apiError)
+				e.Path = itemPath(i, e.Path)
+				out[i] = gin.H{"index": i, "status": st, "error": e}
+			case r.Created:
+				created++
+				out[i] = gin.H{"index": i, "status": http.StatusCreated, "contact": viewContact(r.Contact)}
+			default:
+				updated++
+				out[i] = gin.H{"index": i, "status": http.StatusOK, "contact": viewContact(r.Contact)}
+			}
+		}
+		c.PureJSON(http.StatusOK, gin.H{"data": out, "created": created, "updated": updated, "failed": failed})
+		return
+	}
+	var in contacts.Input
+	if err := decodeBytes(c, body, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ct, created, err := s.d.Contacts.Upsert(c.Request.Context(), in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	c.PureJSON(status, viewContact(ct))
+}
+
+func itemPath(i int, path string) string {
+	if path == "" {
+		return fmt.Sprintf("[%d]", i)
+	}
+	return fmt.Sprintf("[%d].%s", i, path)
+}
+
+func (s *Server) getContact(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	ct, err := s.d.Contacts.Get(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, viewContact(ct))
+}
+
+func (s *Server) patchContact(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var in contacts.Input
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ct, err := s.d.Contacts.Update(c.Request.Context(), id, in)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, viewContact(ct))
+}
+
+func (s *Server) deleteContact(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.d.Contacts.Delete(c.Request.Context(), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+type eventView struct {
+	ID         int64          `json:"id"`
+	ContactID  int64          `json:"contact_id"`
+	Type       string         `json:"type"`
+	OccurredAt string         `json:"occurred_at"`
+	CampaignID *int64         `json:"campaign_id"`
+	Amount     float64        `json:"amount"`
+	Currency   string         `json:"currency"`
+	OrderID    string         `json:"order_id"`
+	Properties map[string]any `json:"properties"`
+	Machine    bool           `json:"machine"`
+}
+
+func (s *Server) contactEvents(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if _, err := s.d.Contacts.Get(c.Request.Context(), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	evs, err := s.d.Contacts.Events(c.Request.Context(), id, 200)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := make([]eventView, len(evs))
+	for i, e := range evs {
+		props := map[string]any(e.Properties)
+		if props == nil {
+			props = map[string]any{}
+		}
+		out[i] = eventView{ID: e.ID, ContactID: e.ContactID, Type: e.Type, OccurredAt: e.OccurredAt.UTC().Format("2006-01-02T15:04:05.999Z07:00"),
+			CampaignID: e.CampaignID, Amount: major(e.Amount), Currency: e.Currency, OrderID: e.OrderID, Properties: props, Machine: e.Machine}
+	}
+	c.PureJSON(http.StatusOK, listBody(out, 0))
+}
+
+func (s *Server) listFields(c *gin.Context) {
+	fs, err := s.d.Contacts.ListFields(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, listBody(fs, 0))
+}
+
+func (s *Server) createField(c *gin.Context) {
+	var in struct {
+		Name string             `json:"name"`
+		Type contacts.FieldType `json:"type"`
+	}
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	f, err := s.d.Contacts.CreateField(c.Request.Context(), in.Name, in.Type)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusCreated, f)
+}
+
+func (s *Server) deleteField(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.d.Contacts.DeleteField(c.Request.Context(), id); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

@@ -1,0 +1,163 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"herald/internal/errs"
+)
+
+// apiError is the body of every 4xx/5xx JSON answer.
+type apiError struct {
+	Message string `json:"message"`
+	Path    string `json:"path,omitempty"`
+}
+
+func errorBody(msg, path string) gin.H {
+	return gin.H{"error": apiError{Message: msg, Path: path}}
+}
+
+// fail answers with the status a domain error means. Internal errors are
+// logged here, once, and the client gets no internal detail.
+func (s *Server) fail(c *gin.Context, err error) {
+	status, body := s.errorResponse(c, err)
+	c.Abort()
+	c.PureJSON(status, body)
+}
+
+func (s *Server) errorResponse(c *gin.Context, err error) (int, gin.H) {
+	if ie, ok := errs.AsInvalid(err); ok {
+		return http.StatusBadRequest, errorBody(ie.Message, ie.Path)
+	}
+	switch {
+	case errors.Is(err, errs.ErrNotFound):
+		return http.StatusNotFound, errorBody(errs.Message(err), "")
+	case errors.Is(err, errs.ErrConflict):
+		return http.StatusConflict, errorBody(errs.Message(err), "")
+	}
+	s.log.Error("web: request failed", "route", c.FullPath(), "method", c.Request.Method, "err", err)
+	return http.StatusInternalServerError, errorBody("internal error", "")
+}
+
+// decode reads a JSON body into v, refusing unknown fields, so a typo such
+// as "firstname" is an error rather than silently ignored.
+func decode(c *gin.Context, v any) error {
+	b, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	return decodeBytes(c, b, v)
+}
+
+func readBody(c *gin.Context) ([]byte, error) {
+	b, err := io.ReadAll(c.Request.Body)
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, errs.Invalid("", "the body is larger than %d MB", tooBig.Limit>>20)
+	}
+	if err != nil {
+		return nil, errs.Invalid("", "could not read the body: %v", err)
+	}
+	return b, nil
+}
+
+func decodeBytes(_ *gin.Context, b []byte, v any) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return errs.Invalid("", "the request needs a JSON body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return errs.Invalid("", "the body has data after the JSON document")
+	}
+	return nil
+}
+
+// jsonError turns encoding/json's errors into a message and a path.
+func jsonError(err error) error {
+	var ute *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &ute):
+		path := ute.Field
+		return errs.Invalid(path, "expected %s, got a JSON %s", jsonKind(ute.Type.String()), ute.Value)
+	case errors.As(err, &se):
+		return errs.Invalid("", "invalid JSON at byte %d: %v", se.Offset, se)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return errs.Invalid(name, "unknown field")
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return errs.Invalid("", "the JSON body ends too early")
+	}
+	return errs.Invalid("", "invalid JSON: %v", err)
+}
+
+func jsonKind(goType string) string {
+	switch {
+	case strings.Contains(goType, "int"), strings.Contains(goType, "float"):
+		return "a number"
+	case strings.Contains(goType, "string"):
+		return "a text"
+	case strings.Contains(goType, "bool"):
+		return "true or false"
+	case strings.HasPrefix(goType, "[]"), strings.HasPrefix(goType, "*[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map"):
+		return "an object"
+	}
+	return "another type"
+}
+
+// isArray tells whether a JSON body is an array (batch) or an object.
+func isArray(b []byte) bool {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '['
+}
+
+func pathID(c *gin.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, errs.NotFound("record", c.Param("id"))
+	}
+	return id, nil
+}
+
+// page reads ?cursor= and ?limit=.
+func page(c *gin.Context) (int64, int, error) {
+	var cursor int64
+	if v := c.Query("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, 0, errs.Invalid("cursor", "is not a cursor from a previous page")
+		}
+		cursor = n
+	}
+	limit := 100
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return 0, 0, errs.Invalid("limit", "must be a number from 1 to 1000")
+		}
+		limit = n
+	}
+	return cursor, limit, nil
+}
+
+func listBody(data any, next int64) gin.H {
+	n := ""
+	if next > 0 {
+		n = fmt.Sprint(next)
+	}
+	return gin.H{"data": data, "next": n}
+}

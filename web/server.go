@@ -1,0 +1,249 @@
+// Package web is Herald's HTTP adapter: the JSON API under /api, the
+// public tracking and unsubscribe endpoints, health and metrics, and the
+// marketer's pages. Handlers decode, call the domain packages and encode;
+// they hold no business rules.
+package web
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"herald/campaigns"
+	"herald/contacts"
+	"herald/internal/metrics"
+	"herald/outbox"
+	"herald/segments"
+	"herald/tracking"
+)
+
+// HitSink makes tracking hits durable (tracking.Ingest does, in Redis).
+type HitSink interface {
+	Add(ctx context.Context, h tracking.Hit) error
+}
+
+// Deps are what the handlers call.
+type Deps struct {
+	Contacts  *contacts.Store
+	Segments  *segments.Service
+	Campaigns *campaigns.Service
+	Signer    *tracking.Signer
+	Hits      HitSink
+	// Mailer sends test messages at once.
+	Mailer campaigns.Mailer
+	// Outbox is the embedded SMTP capture's store; nil when Herald sends
+	// through a real server (the Outbox page then says so).
+	Outbox  *outbox.Store
+	Metrics *metrics.Registry
+	// Ready reports whether the database and Redis answer (for /healthz).
+	Ready func(ctx context.Context) error
+	Log   *slog.Logger
+}
+
+// Config holds the credentials and settings of the web tier.
+type Config struct {
+	// APIKeySHA256 is the SHA-256 of the API key.
+	APIKeySHA256 []byte
+	AdminEmail   string
+	// AdminPasswordBcrypt is the bcrypt hash of the admin password.
+	AdminPasswordBcrypt []byte
+	// SessionKey signs session cookies and CSRF tokens.
+	SessionKey []byte
+	// SecureCookies marks cookies Secure (when the base URL is https).
+	SecureCookies bool
+	BaseURL       string
+}
+
+// Server holds the router and its dependencies.
+type Server struct {
+	d      Deps
+	cfg    Config
+	log    *slog.Logger
+	engine *gin.Engine
+	pages  map[string]*template.Template
+	links  *linkCache
+}
+
+//go:embed ui/templates/*.html
+var templateFS embed.FS
+
+//go:embed ui/static
+var staticFS embed.FS
+
+// New builds the server. Page templates are parsed here, so a broken
+// template stops start-up instead of failing a request later.
+func New(d Deps, cfg Config) (*Server, error) {
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.NewRegistry()
+	}
+	if len(cfg.SessionKey) < 16 {
+		return nil, fmt.Errorf("web: session key too short")
+	}
+	s := &Server{d: d, cfg: cfg, log: d.Log, links: newLinkCache(10000)}
+	var err error
+	if s.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	s.engine = s.routes()
+	return s, nil
+}
+
+// Handler is the http.Handler of the whole site.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) routes() *gin.Engine {
+	r := gin.New()
+	r.Use(s.recoverer(), s.observe(), securityHeaders())
+	r.HandleMethodNotAllowed = true
+	r.NoRoute(func(c *gin.Context) {
+		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
+			c.PureJSON(http.StatusNotFound, errorBody("no such endpoint", ""))
+			return
+		}
+		c.String(http.StatusNotFound, "Not found")
+	})
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/metrics", s.metricsHandler)
+
+	// Public endpoints: the token is the authorisation.
+	r.GET("/t/o/:token", s.trackOpen)
+	r.HEAD("/t/o/:token", s.trackOpen)
+	r.GET("/t/c/:token", s.trackClick)
+	r.HEAD("/t/c/:token", s.trackClick)
+	r.GET("/u/:token", s.unsubscribePage)
+	r.POST("/u/:token", s.unsubscribePost)
+	r.POST("/u/:token/resubscribe", s.resubscribePost)
+	r.GET("/v/:token", s.webView)
+
+	static, _ := fs.Sub(staticFS, "ui/static")
+	r.StaticFS("/static", http.FS(static))
+
+	// Pages.
+	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/campaigns") })
+	r.GET("/login", s.loginPage)
+	r.POST("/login", s.loginPost)
+	r.POST("/logout", s.logoutPost)
+	ui := r.Group("/", s.requireSession())
+	ui.GET("/campaigns", s.campaignsPage)
+	ui.GET("/campaigns/:id", s.campaignPage)
+	ui.GET("/outbox", s.outboxPage)
+	ui.GET("/outbox/:id", s.outboxMessagePage)
+
+	api := r.Group("/api", s.requireAPIAuth(), bodyLimit(32<<20))
+	api.GET("/contacts", s.listContacts)
+	api.POST("/contacts", s.createContacts)
+	api.GET("/contacts/:id", s.getContact)
+	api.PATCH("/contacts/:id", s.patchContact)
+	api.DELETE("/contacts/:id", s.deleteContact)
+	api.GET("/contacts/:id/events", s.contactEvents)
+
+	api.POST("/events", s.createEvents)
+
+	api.GET("/custom-fields", s.listFields)
+	api.POST("/custom-fields", s.createField)
+	api.DELETE("/custom-fields/:id", s.deleteField)
+
+	api.GET("/segments", s.listSegments)
+	api.POST("/segments", s.createSegment)
+	api.POST("/segments/preview", s.previewSegment)
+	api.GET("/segments/:id", s.getSegment)
+	api.PATCH("/segments/:id", s.patchSegment)
+	api.DELETE("/segments/:id", s.deleteSegment)
+	api.POST("/segments/:id/refresh", s.refreshSegment)
+	api.GET("/segments/:id/members", s.segmentMembers)
+
+	api.GET("/campaigns", s.listCampaigns)
+	api.POST("/campaigns", s.createCampaign)
+	api.GET("/campaigns/:id", s.getCampaign)
+	api.PATCH("/campaigns/:id", s.patchCampaign)
+	api.DELETE("/campaigns/:id", s.deleteCampaign)
+	api.POST("/campaigns/:id/preview", s.previewCampaign)
+	api.POST("/campaigns/:id/test", s.testCampaign)
+	api.POST("/campaigns/:id/send", s.sendCampaign)
+	api.POST("/campaigns/:id/pause", s.pauseCampaign)
+	api.POST("/campaigns/:id/resume", s.resumeCampaign)
+	api.POST("/campaigns/:id/cancel", s.cancelCampaign)
+	api.GET("/campaigns/:id/stats", s.campaignStats)
+
+	api.GET("/outbox", s.listOutbox)
+	return r
+}
+
+func (s *Server) recoverer() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if rec := recover(); rec != nil {
+				s.log.Error("web: panic", "route", c.FullPath(), "panic", fmt.Sprint(rec))
+				if strings.HasPrefix(c.Request.URL.Path, "/api/") {
+					c.AbortWithStatusJSON(http.StatusInternalServerError, errorBody("internal error", ""))
+				} else {
+					c.AbortWithStatus(http.StatusInternalServerError)
+				}
+			}
+		}()
+		c.Next()
+	}
+}
+
+// observe counts requests by route and status. Paths are not logged at
+// info level: tokens and ids in them lead back to people.
+func (s *Server) observe() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.d.Metrics.Inc("herald_http_requests_total", metrics.Labels{"route": route, "code": fmt.Sprint(c.Writer.Status())})
+		s.d.Metrics.Observe("herald_http_request_seconds", metrics.Labels{"route": route}, time.Since(start).Seconds())
+		s.log.Debug("web: request", "method", c.Request.Method, "route", route, "status", c.Writer.Status(), "ms", time.Since(start).Milliseconds())
+	}
+}
+
+func securityHeaders() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "SAMEORIGIN")
+		c.Next()
+	}
+}
+
+func bodyLimit(n int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		c.Next()
+	}
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	if s.d.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.d.Ready(ctx); err != nil {
+			s.log.Warn("web: not ready", "err", err)
+			c.PureJSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable"})
+			return
+		}
+	}
+	c.PureJSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func (s *Server) metricsHandler(c *gin.Context) {
+	c.Header("Content-Type", "text/plain; version=0.0.4")
+	s.d.Metrics.Write(c.Writer)
+}

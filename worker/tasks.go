@@ -1,0 +1,129 @@
+// Package worker is the asynq adapter of Herald: task types and payloads,
+// the queue the domain enqueues on, the handlers that call the domain, the
+// SMTP connection pool that sends, and a rate limit shared by all worker
+// processes through Redis.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Task types, noun:verb.
+const (
+	TypeCampaignLaunch  = "campaign:launch"
+	TypeCampaignSweep   = "campaign:sweep"
+	TypeEmailSend       = "email:send"
+	TypeSegmentsRefresh = "segments:refresh"
+)
+
+// Queue names and their weights: sending first, then launches, then the rest.
+const (
+	QueueEmail     = "email"
+	QueueCampaigns = "campaigns"
+	QueueDefault   = "default"
+)
+
+// Queues is the asynq queue configuration workers use.
+var Queues = map[string]int{QueueEmail: 6, QueueCampaigns: 3, QueueDefault: 1}
+
+// LaunchPayload names the campaign to launch.
+type LaunchPayload struct {
+	CampaignID int64 `json:"campaign_id"`
+}
+
+// NewLaunchTask builds a campaign:launch task.
+func NewLaunchTask(campaignID int64) (*asynq.Task, error) {
+	b, err := json.Marshal(LaunchPayload{CampaignID: campaignID})
+	if err != nil {
+		return nil, fmt.Errorf("worker: encode launch: %w", err)
+	}
+	return asynq.NewTask(TypeCampaignLaunch, b, asynq.Queue(QueueCampaigns), asynq.MaxRetry(20), asynq.Timeout(2*time.Hour)), nil
+}
+
+// SendPayload is a batch of deliveries of one campaign.
+type SendPayload struct {
+	CampaignID  int64   `json:"campaign_id"`
+	Batch       int     `json:"batch"`
+	DeliveryIDs []int64 `json:"delivery_ids"`
+}
+
+// NewSendTask builds an email:send task.
+func NewSendTask(campaignID int64, batch int, ids []int64) (*asynq.Task, error) {
+	b, err := json.Marshal(SendPayload{CampaignID: campaignID, Batch: batch, DeliveryIDs: ids})
+	if err != nil {
+		return nil, fmt.Errorf("worker: encode send: %w", err)
+	}
+	return asynq.NewTask(TypeEmailSend, b, asynq.Queue(QueueEmail), asynq.MaxRetry(8), asynq.Timeout(30*time.Minute)), nil
+}
+
+// NewSweepTask builds the periodic campaign:sweep task.
+func NewSweepTask() *asynq.Task {
+	return asynq.NewTask(TypeCampaignSweep, nil, asynq.Queue(QueueCampaigns), asynq.MaxRetry(0), asynq.Timeout(5*time.Minute))
+}
+
+// NewRefreshTask builds the periodic segments:refresh task.
+func NewRefreshTask() *asynq.Task {
+	return asynq.NewTask(TypeSegmentsRefresh, nil, asynq.Queue(QueueDefault), asynq.MaxRetry(3), asynq.Timeout(2*time.Hour))
+}
+
+func decode(t *asynq.Task, v any) error {
+	if err := json.Unmarshal(t.Payload(), v); err != nil {
+		// A payload that cannot be read will never succeed.
+		return fmt.Errorf("worker: bad %s payload: %v: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	return nil
+}
+
+// Queue implements campaigns.Queue on asynq. Task ids make enqueueing the
+// same batch twice a no-op while the first is still waiting or running.
+type Queue struct {
+	client *asynq.Client
+}
+
+// NewQueue returns a Queue on client.
+func NewQueue(client *asynq.Client) *Queue { return &Queue{client: client} }
+
+// EnqueueLaunch enqueues a launch, at a time when at is set.
+func (q *Queue) EnqueueLaunch(ctx context.Context, campaignID int64, at time.Time) error {
+	t, err := NewLaunchTask(campaignID)
+	if err != nil {
+		return err
+	}
+	// One id per schedule time: rescheduling leaves the old task to run
+	// and find nothing to do. Unscheduled launches share a per-second id,
+	// which dedupes double clicks and sweeps without blocking later ones.
+	var opts []asynq.Option
+	if !at.IsZero() && at.After(time.Now()) {
+		opts = append(opts, asynq.ProcessAt(at), asynq.TaskID("launch:"+strconv.FormatInt(campaignID, 10)+":at:"+strconv.FormatInt(at.Unix(), 10)))
+	} else {
+		opts = append(opts, asynq.TaskID("launch:"+strconv.FormatInt(campaignID, 10)+":"+strconv.FormatInt(time.Now().Unix(), 10)))
+	}
+	return ignoreConflict(q.client.EnqueueContext(ctx, t, opts...))
+}
+
+// EnqueueSend enqueues a batch of deliveries.
+func (q *Queue) EnqueueSend(ctx context.Context, campaignID int64, batch int, ids []int64) error {
+	t, err := NewSendTask(campaignID, batch, ids)
+	if err != nil {
+		return err
+	}
+	id := "send:" + strconv.FormatInt(campaignID, 10) + ":" + strconv.Itoa(batch)
+	return ignoreConflict(q.client.EnqueueContext(ctx, t, asynq.TaskID(id)))
+}
+
+func ignoreConflict(_ *asynq.TaskInfo, err error) error {
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("worker: enqueue: %w", err)
+	}
+	return nil
+}

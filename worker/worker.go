@@ -1,0 +1,216 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"herald/campaigns"
+	"herald/segments"
+	"herald/tracking"
+)
+
+// Deps are what the worker calls.
+type Deps struct {
+	Redis     redis.UniversalClient
+	Campaigns *campaigns.Service
+	Sender    *campaigns.Sender
+	Segments  *segments.Service
+	Ingest    *tracking.Ingest
+	Log       *slog.Logger
+}
+
+// Config tunes the worker.
+type Config struct {
+	Concurrency int
+	// RetryDelay gives the wait before retry n of a failed task; a
+	// doubling backoff from 10 s when nil.
+	RetryDelay func(n int) time.Duration
+	// SweepEvery is how often the campaign sweep runs (30 s by default).
+	SweepEvery time.Duration
+	// StaleAfter is how long a delivery may stay in flight before the
+	// sweep decides its worker died (5 min by default).
+	StaleAfter time.Duration
+	// RefreshEvery is how often every segment is recomputed (24 h).
+	RefreshEvery time.Duration
+}
+
+// Worker runs the asynq server, the periodic scheduler and the tracking
+// event consumer.
+type Worker struct {
+	d     Deps
+	cfg   Config
+	srv   *asynq.Server
+	sched *asynq.Scheduler
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+}
+
+// New builds a Worker.
+func New(d Deps, cfg Config) *Worker {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.RetryDelay == nil {
+		cfg.RetryDelay = func(n int) time.Duration {
+			d := 10 * time.Second << min(n, 8)
+			return min(d, 30*time.Minute)
+		}
+	}
+	if cfg.SweepEvery <= 0 {
+		cfg.SweepEvery = 30 * time.Second
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 5 * time.Minute
+	}
+	if cfg.RefreshEvery <= 0 {
+		cfg.RefreshEvery = 24 * time.Hour
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	w := &Worker{d: d, cfg: cfg}
+	w.srv = asynq.NewServerFromRedisClient(d.Redis, asynq.Config{
+		Concurrency: cfg.Concurrency,
+		Queues:      Queues,
+		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
+			return cfg.RetryDelay(n)
+		},
+		// A campaign that is retrying is not an error worth a log line per
+		// batch; real failures are logged once here, at the edge.
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			if errors.Is(err, campaigns.ErrRetryLater) {
+				d.Log.Info("worker: batch will be retried", "type", t.Type(), "reason", err.Error())
+				return
+			}
+			d.Log.Error("worker: task failed", "type", t.Type(), "err", err)
+		}),
+		Logger:          slogAdapter{d.Log},
+		LogLevel:        asynq.WarnLevel,
+		ShutdownTimeout: 20 * time.Second,
+	})
+	w.sched = asynq.NewSchedulerFromRedisClient(d.Redis, &asynq.SchedulerOpts{
+		Logger:            slogAdapter{d.Log},
+		LogLevel:          asynq.WarnLevel,
+		HeartbeatInterval: 5 * time.Second,
+	})
+	return w
+}
+
+// Mux returns the task handlers (tests run them directly).
+func (w *Worker) Mux() *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(TypeCampaignLaunch, w.handleLaunch)
+	mux.HandleFunc(TypeEmailSend, w.handleSend)
+	mux.HandleFunc(TypeCampaignSweep, w.handleSweep)
+	mux.HandleFunc(TypeSegmentsRefresh, w.handleRefresh)
+	return mux
+}
+
+// Start runs the server, the scheduler and the event consumer.
+func (w *Worker) Start() error {
+	// Every worker process registers the periodic tasks; Unique keeps one
+	// copy per period whatever the number of processes.
+	if _, err := w.sched.Register(fmt.Sprintf("@every %s", w.cfg.SweepEvery), NewSweepTask(), asynq.Unique(w.cfg.SweepEvery)); err != nil {
+		return fmt.Errorf("worker: schedule sweep: %w", err)
+	}
+	if _, err := w.sched.Register(fmt.Sprintf("@every %s", w.cfg.RefreshEvery), NewRefreshTask(), asynq.Unique(w.cfg.RefreshEvery/2)); err != nil {
+		return fmt.Errorf("worker: schedule refresh: %w", err)
+	}
+	if err := w.srv.Start(w.Mux()); err != nil {
+		return fmt.Errorf("worker: start: %w", err)
+	}
+	if err := w.sched.Start(); err != nil {
+		w.srv.Shutdown()
+		return fmt.Errorf("worker: start scheduler: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stop = cancel
+	if w.d.Ingest != nil {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			if err := w.d.Ingest.Run(ctx); err != nil {
+				w.d.Log.Error("worker: event consumer stopped", "err", err)
+			}
+		}()
+	}
+	// Catch up at start: campaigns that were sending when the previous
+	// process stopped, launches lost with an embedded Redis.
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		if err := w.d.Campaigns.Sweep(ctx, w.cfg.StaleAfter); err != nil && ctx.Err() == nil {
+			w.d.Log.Error("worker: start-up sweep", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Stop finishes running tasks (up to the shutdown timeout) and stops.
+func (w *Worker) Stop() {
+	w.sched.Shutdown()
+	w.srv.Shutdown()
+	if w.stop != nil {
+		w.stop()
+	}
+	w.wg.Wait()
+	if w.d.Ingest != nil {
+		// Write what the web tier made durable while we were stopping.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := w.d.Ingest.Flush(ctx); err != nil {
+			w.d.Log.Warn("worker: flush events at stop", "err", err)
+		}
+	}
+}
+
+func (w *Worker) handleLaunch(ctx context.Context, t *asynq.Task) error {
+	var p LaunchPayload
+	if err := decode(t, &p); err != nil {
+		return err
+	}
+	return w.d.Campaigns.Launch(ctx, p.CampaignID)
+}
+
+func (w *Worker) handleSend(ctx context.Context, t *asynq.Task) error {
+	var p SendPayload
+	if err := decode(t, &p); err != nil {
+		return err
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	return w.d.Sender.SendBatch(ctx, p.CampaignID, p.DeliveryIDs, retried >= maxRetry)
+}
+
+func (w *Worker) handleSweep(ctx context.Context, _ *asynq.Task) error {
+	return w.d.Campaigns.Sweep(ctx, w.cfg.StaleAfter)
+}
+
+func (w *Worker) handleRefresh(ctx context.Context, _ *asynq.Task) error {
+	ids, err := w.d.Segments.IDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := w.d.Segments.Refresh(ctx, id); err != nil {
+			return fmt.Errorf("worker: refresh segment %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// slogAdapter routes asynq's logs to slog.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a slogAdapter) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a slogAdapter) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a slogAdapter) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a slogAdapter) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
