@@ -75,6 +75,7 @@ func (s *Store) upsertChunk(ctx context.Context, ins []Input, offset int, result
 		byEmail[existing[i].Email] = &existing[i]
 	}
 	dirty := map[string]bool{}
+	var dirtyOrder []string // input order, so new rows get ids in that order
 	changedFields := map[string]bool{}
 	now := s.opts.Now()
 	for i := range ins {
@@ -107,6 +108,9 @@ func (s *Store) upsertChunk(ctx context.Context, ins []Input, offset int, result
 		byEmail[e] = &work
 		results[offset+i].Created = isNew[e]
 		if len(changed) > 0 {
+			if !dirty[e] {
+				dirtyOrder = append(dirtyOrder, e)
+			}
 			dirty[e] = true
 			for _, f := range changed {
 				changedFields[f] = true
@@ -114,7 +118,7 @@ func (s *Store) upsertChunk(ctx context.Context, ins []Input, offset int, result
 		}
 	}
 	var rows []Contact
-	for e := range dirty {
+	for _, e := range dirtyOrder {
 		c := byEmail[e]
 		c.UpdatedAt = now
 		if c.CreatedAt.IsZero() {

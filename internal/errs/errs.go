@@ -35,14 +35,23 @@ func Invalid(path, format string, args ...any) error {
 	return &InvalidError{Path: path, Message: fmt.Sprintf(format, args...)}
 }
 
-// NotFound wraps ErrNotFound with what was looked for.
-func NotFound(what string, id any) error {
-	return fmt.Errorf("%s %v: %w", what, id, ErrNotFound)
+// kindError carries a message for the user and the sentinel it stands for.
+type kindError struct {
+	msg  string
+	kind error
 }
 
-// Conflict wraps ErrConflict with a reason the user can act on.
+func (e *kindError) Error() string        { return e.msg }
+func (e *kindError) Is(target error) bool { return target == e.kind }
+
+// NotFound says that what (with id) does not exist; it matches ErrNotFound.
+func NotFound(what string, id any) error {
+	return &kindError{msg: fmt.Sprintf("%s %v not found", what, id), kind: ErrNotFound}
+}
+
+// Conflict gives a reason the user can act on; it matches ErrConflict.
 func Conflict(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrConflict)
+	return &kindError{msg: fmt.Sprintf(format, args...), kind: ErrConflict}
 }
 
 // AsInvalid reports whether err is (or wraps) an InvalidError.
@@ -54,14 +63,12 @@ func AsInvalid(err error) (*InvalidError, bool) {
 	return nil, false
 }
 
-// Message returns the text of a Conflict without the sentinel's suffix.
+// Message returns the user-facing text of a NotFound or Conflict error,
+// without the prefixes of the packages that wrapped it on the way up.
 func Message(err error) string {
-	msg := err.Error()
-	for _, s := range []error{ErrConflict, ErrNotFound} {
-		suffix := ": " + s.Error()
-		if len(msg) > len(suffix) && msg[len(msg)-len(suffix):] == suffix {
-			return msg[:len(msg)-len(suffix)]
-		}
+	var ke *kindError
+	if errors.As(err, &ke) {
+		return ke.msg
 	}
-	return msg
+	return err.Error()
 }
