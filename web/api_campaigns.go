@@ -11,6 +11,7 @@ import (
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/errs"
+	"herald/outbox"
 )
 
 func (s *Server) listCampaigns(c *gin.Context) {
@@ -247,4 +248,30 @@ func (s *Server) listOutbox(c *gin.Context) {
 		out[i] = gin.H{"id": m.ID, "from": m.MailFrom, "to": m.RcptTo, "subject": m.Subject, "received_at": m.ReceivedAt.UTC()}
 	}
 	c.PureJSON(http.StatusOK, listBody(out, next))
+}
+
+func (s *Server) getOutboxMessage(c *gin.Context) {
+	if s.d.Outbox == nil {
+		c.PureJSON(http.StatusNotFound, errorBody("the outbox exists only with the embedded SMTP capture (HERALD_SMTP_URL unset)", ""))
+		return
+	}
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	m, err := s.d.Outbox.Get(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	out := gin.H{"id": m.ID, "from": m.MailFrom, "to": m.RcptTo, "received_at": m.ReceivedAt.UTC(), "raw": m.Raw}
+	if p, err := outbox.Parse([]byte(m.Raw)); err == nil {
+		headers := map[string]string{}
+		for k, v := range p.Header {
+			headers[k] = strings.Join(v, ", ")
+		}
+		out["subject"], out["html"], out["text"], out["headers"] = p.Subject, p.HTML, p.Text, headers
+	}
+	c.PureJSON(http.StatusOK, out)
 }

@@ -178,6 +178,7 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/campaigns/:id/stats", s.campaignStats)
 
 	api.GET("/outbox", s.listOutbox)
+	api.GET("/outbox/:id", s.getOutboxMessage)
 	return r
 }
 
