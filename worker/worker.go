@@ -79,6 +79,9 @@ func New(d Deps, cfg Config) *Worker {
 	w.srv = asynq.NewServerFromRedisClient(d.Redis, asynq.Config{
 		Concurrency: cfg.Concurrency,
 		Queues:      Queues,
+		// asynq polls empty queues; the default second between polls would
+		// be the floor of every launch's and batch's latency.
+		TaskCheckInterval: 100 * time.Millisecond,
 		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
 			return cfg.RetryDelay(n)
 		},
