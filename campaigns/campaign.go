@@ -100,5 +100,5 @@ type Delivery struct {
 
 // Migrate creates or updates the tables of this package.
 func Migrate(g *gorm.DB) error {
-	return g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{})
+	return g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{}, &Coupon{})
 }

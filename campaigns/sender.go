@@ -349,7 +349,7 @@ func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compi
 		o.status, o.err = Skipped, "the contact is "+string(ct.Status)
 		return o
 	}
-	msg, err := s.svc.buildMessage(c, comp, ct, d.ID, false)
+	msg, err := s.svc.buildMessage(ctx, c, comp, ct, d.ID, false)
 	if err != nil {
 		o.status, o.err = Failed, err.Error()
 		return o
@@ -377,9 +377,12 @@ func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compi
 
 // buildMessage renders a campaign for a contact. Test sends use the
 // original links and carry no unsubscribe header.
-func (s *Service) buildMessage(c *Campaign, comp *templates.Compiled, ct contacts.Contact, deliveryID int64, test bool) (*Message, error) {
+func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates.Compiled, ct contacts.Contact, deliveryID int64, test bool) (*Message, error) {
 	links := templates.Links{Signer: s.signer, BaseURL: s.cfg.BaseURL, Campaign: c.ID, Contact: ct.ID, Untracked: test}
 	d := templates.NewData(ct, comp.Fields(), templates.CampaignInfo{ID: c.ID, Name: c.Name, FromName: c.FromName}, links, s.cfg.Now())
+	if !test && ct.ID != 0 {
+		d.WithCoupons(s.couponsFor(ctx, ct.ID, c.ID))
+	}
 	r, err := comp.Render(d)
 	if err != nil {
 		return nil, err
@@ -483,7 +486,7 @@ func (s *Service) TestSend(ctx context.Context, id int64, emails []string, maile
 			ct = contacts.Contact{Email: norm, Status: contacts.Subscribed}
 		}
 		ct.Email = norm
-		msg, err := s.buildMessage(&c, comp, ct, 0, true)
+		msg, err := s.buildMessage(ctx, &c, comp, ct, 0, true)
 		if err != nil {
 			return fmt.Errorf("campaigns: render test message: %w", err)
 		}
@@ -516,7 +519,7 @@ func (s *Service) WebView(ctx context.Context, campaignID, contactID int64) (str
 	if err != nil {
 		return "", err
 	}
-	m, err := s.buildMessage(&c, comp, ct, 0, false)
+	m, err := s.buildMessage(ctx, &c, comp, ct, 0, false)
 	if err != nil {
 		return "", fmt.Errorf("campaigns: web view: %w", err)
 	}
@@ -527,3 +530,8 @@ func (s *Service) WebView(ctx context.Context, campaignID, contactID int64) (str
 }
 
 func htmlEscape(s string) string { return html.EscapeString(s) }
+
+// couponsFor binds {{coupon}} to a contact and campaign.
+func (s *Service) couponsFor(ctx context.Context, contactID, campaignID int64) templates.Coupons {
+	return func(pool string) (string, error) { return s.AssignCoupon(ctx, pool, contactID, campaignID) }
+}

@@ -88,6 +88,9 @@ type Input struct {
 	ReplyTo           *string  `json:"reply_to"`
 	SegmentIDs        *[]int64 `json:"segment_ids"`
 	ExcludeSegmentIDs *[]int64 `json:"exclude_segment_ids"`
+	// Template names a starter (templates.Starters) whose subject and HTML
+	// fill in what the input leaves out.
+	Template *string `json:"template"`
 }
 
 func (s *Service) fieldNames(ctx context.Context) ([]string, error) {
@@ -122,6 +125,21 @@ func (s *Service) compile(ctx context.Context, c *Campaign) (*templates.Compiled
 }
 
 func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
+	if in.Template != nil {
+		st, ok := templates.StarterByKey(*in.Template)
+		if !ok {
+			return errs.Invalid("template", "no starter template is called %q (see GET /api/templates)", *in.Template)
+		}
+		if in.Subject == nil {
+			in.Subject = &st.Subject
+		}
+		if in.HTMLBody == nil {
+			in.HTMLBody = &st.HTML
+		}
+		if in.Name == nil && c.Name == "" {
+			in.Name = &st.Name
+		}
+	}
 	text := func(name string, dst *string, v *string, max int, required bool) error {
 		if v == nil {
 			return nil
@@ -203,10 +221,10 @@ func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
 
 // Create stores a draft campaign.
 func (s *Service) Create(ctx context.Context, in Input) (Campaign, error) {
-	if in.Name == nil {
+	if in.Name == nil && in.Template == nil {
 		return Campaign{}, errs.Invalid("name", "is required")
 	}
-	if in.Subject == nil {
+	if in.Subject == nil && in.Template == nil {
 		return Campaign{}, errs.Invalid("subject", "is required")
 	}
 	c := Campaign{Status: Draft, SegmentIDs: db.IDs{}, ExcludeSegmentIDs: db.IDs{}}
@@ -468,6 +486,10 @@ func (s *Service) Preview(ctx context.Context, id, contactID int64) (templates.R
 	}
 	d := templates.NewData(contact, comp.Fields(), templates.CampaignInfo{ID: c.ID, Name: c.Name, FromName: c.FromName},
 		templates.Links{BaseURL: s.cfg.BaseURL, Untracked: true}, s.cfg.Now())
+	if contact.ID != 0 {
+		// The contact's own code: the same one the send will use.
+		d.WithCoupons(s.couponsFor(ctx, contact.ID, c.ID))
+	}
 	r, err := comp.Render(d)
 	if err != nil {
 		return templates.Rendered{}, errs.Invalid("contact_id", "cannot render for this contact: %v", err)

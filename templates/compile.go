@@ -32,7 +32,13 @@ type Error struct {
 	Line int
 	Col  int
 	Msg  string
+	// Err is the cause when a function failed while rendering (an empty
+	// coupon pool), so callers can test it with errors.Is.
+	Err error
 }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Line == 0 {
@@ -55,6 +61,9 @@ type Compiled struct {
 	// Links are the distinct tracked URLs; link i is Links[i-1].
 	Links  []string
 	fields []string
+	// textFromHTML is set when the text part was derived from the HTML:
+	// blocks a template leaves empty then need tidying after rendering.
+	textFromHTML bool
 }
 
 // Rendered is one contact's message.
@@ -125,6 +134,7 @@ func Compile(c Content, fields []string) (*Compiled, error) {
 			if out.text, err = parseText("text", htmlToText(rewritten), fieldSet); err != nil {
 				return nil, fmt.Errorf("templates: text generated from HTML does not parse: %w", err)
 			}
+			out.textFromHTML = true
 		}
 	}
 	if err := trial("subject", func(d *Data) error { return out.subject.Execute(discard{}, d) }, fields); err != nil {
@@ -164,6 +174,9 @@ func parseText(part, src string, fields map[string]bool) (*ttemplate.Template, e
 	if err := checkTree(part, src, t.Tree, fields); err != nil {
 		return nil, err
 	}
+	for _, tt := range t.Templates() {
+		bindCoupons(tt.Tree.Root)
+	}
 	return t, nil
 }
 
@@ -174,6 +187,9 @@ func parseHTML(part, src string, fields map[string]bool) (*htemplate.Template, e
 	}
 	if err := checkTree(part, src, t.Tree, fields); err != nil {
 		return nil, err
+	}
+	for _, tt := range t.Templates() {
+		bindCoupons(tt.Tree.Root)
 	}
 	return t, nil
 }
@@ -317,7 +333,7 @@ func execError(part string, err error) error {
 	if m := execPosRe.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		col, _ := strconv.Atoi(m[2])
-		return &Error{Part: part, Line: line, Col: col + 1, Msg: m[3]}
+		return &Error{Part: part, Line: line, Col: col + 1, Msg: m[3], Err: err}
 	}
 	var he *htemplate.Error
 	if errors.As(err, &he) {
@@ -329,7 +345,7 @@ func execError(part string, err error) error {
 		}
 		return e
 	}
-	return &Error{Part: part, Msg: strings.TrimPrefix(msg, "template: ")}
+	return &Error{Part: part, Msg: strings.TrimPrefix(msg, "template: "), Err: err}
 }
 
 // checkTree walks a parsed template and rejects field references that
@@ -593,6 +609,9 @@ func (c *Compiled) Render(d *Data) (Rendered, error) {
 			return Rendered{}, fmt.Errorf("templates: render text: %w", execError("text", err))
 		}
 		r.Text = buf.String()
+		if c.textFromHTML {
+			r.Text = tidyText(r.Text)
+		}
 	}
 	return r, nil
 }

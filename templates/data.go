@@ -46,6 +46,10 @@ type Data struct {
 	AvgDaysBetweenPurchases float64
 	// DaysSinceLastPurchase is -1 for contacts who never bought.
 	DaysSinceLastPurchase int
+	// YearsSinceSignup and YearsSinceFirstPurchase are whole years (0 when
+	// unknown), for anniversary messages.
+	YearsSinceSignup        int
+	YearsSinceFirstPurchase int
 
 	Campaign       CampaignInfo
 	UnsubscribeURL string
@@ -53,7 +57,8 @@ type Data struct {
 	// Now is the time of sending in the contact's time zone.
 	Now time.Time
 
-	track *tracker
+	track   *tracker
+	coupons Coupons
 }
 
 // CampaignInfo is what a template knows about its campaign.
@@ -146,6 +151,8 @@ func NewData(c contacts.Contact, fieldNames []string, campaign CampaignInfo, lin
 	if c.LastPurchaseAt != nil {
 		d.DaysSinceLastPurchase = int(now.Sub(*c.LastPurchaseAt).Hours() / 24)
 	}
+	d.YearsSinceSignup = wholeYears(c.SignupAt, now)
+	d.YearsSinceFirstPurchase = wholeYears(c.FirstPurchaseAt, now)
 	if !links.Untracked && links.Signer != nil {
 		d.UnsubscribeURL = links.BaseURL + "/u/" + links.Signer.Sign(tracking.Token{Kind: tracking.Unsubscribe, CampaignID: links.Campaign, ContactID: c.ID})
 		d.WebViewURL = links.BaseURL + "/v/" + links.Signer.Sign(tracking.Token{Kind: tracking.View, CampaignID: links.Campaign, ContactID: c.ID})
@@ -154,6 +161,18 @@ func NewData(c contacts.Contact, fieldNames []string, campaign CampaignInfo, lin
 		d.WebViewURL = links.BaseURL + "/v/preview"
 	}
 	return d
+}
+
+// wholeYears counts the anniversaries of t passed by now.
+func wholeYears(t *time.Time, now time.Time) int {
+	if t == nil || t.After(now) {
+		return 0
+	}
+	y := now.Year() - t.Year()
+	if now.YearDay() < t.YearDay() && (now.Month() < t.Month() || (now.Month() == t.Month() && now.Day() < t.Day())) {
+		y--
+	}
+	return y
 }
 
 func joinName(first, last string) string {

@@ -11,7 +11,7 @@ import (
 )
 
 // FuncNames documents the function map, in the order the docs list it.
-var FuncNames = []string{"default", "title", "upper", "lower", "trim", "date", "money", "plural"}
+var FuncNames = []string{"default", "title", "upper", "lower", "trim", "date", "money", "plural", "coupon"}
 
 // funcs is the function map shared by every template. None of them returns
 // template.HTML, so nothing can switch off html/template's escaping.
@@ -25,6 +25,7 @@ func funcs() map[string]any {
 		"date":    formatDate,
 		"money":   formatMoney,
 		"plural":  plural,
+		"coupon":  couponPlaceholder,
 	}
 }
 

@@ -16,6 +16,7 @@ func htmlToText(src string) string {
 	var (
 		b       strings.Builder
 		skip    int // depth inside head, style, script, title
+		hidden  []string // open tags of a display:none element (a preheader)
 		linkURL []string
 		linkTxt []int // b.Len() when the <a> opened
 	)
@@ -32,7 +33,7 @@ func htmlToText(src string) string {
 		case html.ErrorToken:
 			return tidyText(b.String())
 		case html.TextToken:
-			if skip > 0 {
+			if skip > 0 || len(hidden) > 0 {
 				continue
 			}
 			b.WriteString(collapseSpace(string(z.Text())))
@@ -40,6 +41,12 @@ func htmlToText(src string) string {
 			name, hasAttr := z.TagName()
 			tag := string(name)
 			end := tt == html.EndTagToken
+			attrs := map[string]string{}
+			for hasAttr {
+				var k, v []byte
+				k, v, hasAttr = z.TagAttr()
+				attrs[string(k)] = string(v)
+			}
 			switch tag {
 			case "head", "style", "script", "title":
 				if tt == html.StartTagToken {
@@ -50,6 +57,19 @@ func htmlToText(src string) string {
 				continue
 			}
 			if skip > 0 {
+				continue
+			}
+			if len(hidden) > 0 {
+				switch {
+				case tt == html.StartTagToken && !voidElements[tag]:
+					hidden = append(hidden, tag)
+				case end && hidden[len(hidden)-1] == tag:
+					hidden = hidden[:len(hidden)-1]
+				}
+				continue
+			}
+			if tt == html.StartTagToken && !voidElements[tag] && isHidden(attrs["style"]) {
+				hidden = append(hidden, tag)
 				continue
 			}
 			switch tag {
@@ -74,15 +94,7 @@ func htmlToText(src string) string {
 				newline(1)
 			case "a":
 				if !end {
-					href := ""
-					for hasAttr {
-						var k, v []byte
-						k, v, hasAttr = z.TagAttr()
-						if string(k) == "href" {
-							href = strings.TrimSpace(string(v))
-						}
-					}
-					linkURL = append(linkURL, href)
+					linkURL = append(linkURL, strings.TrimSpace(attrs["href"]))
 					linkTxt = append(linkTxt, b.Len())
 				} else if n := len(linkURL); n > 0 {
 					href, at := linkURL[n-1], linkTxt[n-1]
@@ -99,16 +111,21 @@ func htmlToText(src string) string {
 					}
 				}
 			case "img":
-				for hasAttr {
-					var k, v []byte
-					k, v, hasAttr = z.TagAttr()
-					if string(k) == "alt" && strings.TrimSpace(string(v)) != "" {
-						b.WriteString(strings.TrimSpace(string(v)))
-					}
+				if alt := strings.TrimSpace(attrs["alt"]); alt != "" {
+					b.WriteString(alt)
 				}
 			}
 		}
 	}
+}
+
+var voidElements = map[string]bool{"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true, "img": true, "input": true, "link": true, "meta": true, "source": true, "track": true, "wbr": true}
+
+// isHidden reports a style that hides an element (display:none,
+// mso-hide:all), as preheaders have: its text is not for the text part.
+func isHidden(style string) bool {
+	st := strings.ReplaceAll(strings.ToLower(style), " ", "")
+	return strings.Contains(st, "display:none") || strings.Contains(st, "mso-hide:all")
 }
 
 var spaceRun = regexp.MustCompile(`[ \t\r\n\f]+`)

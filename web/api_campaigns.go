@@ -117,7 +117,15 @@ func (s *Server) previewCampaign(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.PureJSON(http.StatusOK, gin.H{"subject": r.Subject, "html": r.HTML, "text": r.Text})
+	// Also render for a contact with every optional field empty, so the
+	// fallbacks can be checked side by side.
+	fb, err := s.d.Campaigns.Preview(c.Request.Context(), id, 0)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, gin.H{"subject": r.Subject, "html": r.HTML, "text": r.Text,
+		"fallback": gin.H{"subject": fb.Subject, "html": fb.HTML, "text": fb.Text}})
 }
 
 func (s *Server) testCampaign(c *gin.Context) {

@@ -177,6 +177,11 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/campaigns/:id/cancel", s.cancelCampaign)
 	api.GET("/campaigns/:id/stats", s.campaignStats)
 
+	api.GET("/templates", s.listTemplates)
+	api.GET("/templates/:key", s.getTemplate)
+	api.GET("/coupons", s.listCouponPools)
+	api.POST("/coupons/:pool", s.addCoupons)
+
 	api.GET("/outbox", s.listOutbox)
 	api.GET("/outbox/:id", s.getOutboxMessage)
 	return r

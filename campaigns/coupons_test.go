@@ -1,0 +1,132 @@
+package campaigns_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"herald/campaigns"
+	"herald/contacts"
+)
+
+func TestCouponIsTheContactsOwnAcrossRetriesPreviewsAndConcurrentSenders(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	added, dups, err := w.svc.AddCoupons(ctx, "WINBACK10", []string{"A1", "A2", "A3", "A2", "A4", "A5", "A6", "A7", "A8"})
+	if err != nil || added != 8 || dups != 1 {
+		t.Fatalf("add: %d added, %d duplicates, %v", added, dups, err)
+	}
+	if added, dups, _ := w.svc.AddCoupons(ctx, "WINBACK10", []string{"A1", "B1"}); added != 1 || dups != 1 {
+		t.Fatalf("second upload: %d added, %d duplicates", added, dups)
+	}
+	first, err := w.svc.AssignCoupon(ctx, "WINBACK10", 1, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		again, err := w.svc.AssignCoupon(ctx, "WINBACK10", 1, 7)
+		if err != nil || again != first {
+			t.Fatalf("retry %d got %q (%v), want %q", i, again, err, first)
+		}
+	}
+	if other, _ := w.svc.AssignCoupon(ctx, "WINBACK10", 1, 8); other == first {
+		t.Fatal("another campaign got the same code")
+	}
+	// Eight senders at once, each for another contact: eight distinct codes,
+	// and the ninth finds the pool empty.
+	var mu sync.Mutex
+	got := map[string]int64{}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for c := int64(10); c < 17; c++ {
+		wg.Add(1)
+		go func(contact int64) {
+			defer wg.Done()
+			code, err := w.svc.AssignCoupon(ctx, "WINBACK10", contact, 7)
+			if err != nil {
+				errs <- err
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if prev, dup := got[code]; dup {
+				errs <- fmt.Errorf("code %s given to %d and %d", code, prev, contact)
+			}
+			got[code] = contact
+		}(c)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if _, err := w.svc.AssignCoupon(ctx, "WINBACK10", 99, 7); !errors.Is(err, campaigns.ErrPoolEmpty) {
+		t.Fatalf("empty pool: %v, want ErrPoolEmpty", err)
+	}
+	pools, _ := w.svc.CouponPools(ctx)
+	if len(pools) != 1 || pools[0].Total != 9 || pools[0].Available != 0 {
+		t.Fatalf("pools = %+v", pools)
+	}
+}
+
+func TestEmptyCouponPoolFailsThatMessageWithAReasonAndNeverSendsABlankCode(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	emails := w.addContacts(t, 3, "NL")
+	if _, _, err := w.svc.AddCoupons(ctx, "WINBACK20", []string{"ONLY-ONE", "AND-TWO"}); err != nil {
+		t.Fatal(err)
+	}
+	seg := w.segment(t, "NL", eqSegment("NL"))
+	name, subj, html, from := "Win-back", "Come back", `<p>Your code: <b>{{coupon "WINBACK20"}}</b></p>`, "a@shop.example.com"
+	ids := []int64{seg}
+	c, err := w.svc.Create(ctx, campaigns.Input{Name: &name, Subject: &subj, HTMLBody: &html, FromEmail: &from, SegmentIDs: &ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The preview of a contact shows the code their send will carry.
+	first, _ := w.contacts.GetByEmail(ctx, emails[0])
+	pv, err := w.svc.Preview(ctx, c.ID, first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(pv.HTML, "ONLY-ONE") {
+		t.Fatalf("preview = %s", pv.HTML)
+	}
+	if _, err := w.svc.Send(ctx, c.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	m := &mailer{}
+	w.drain(t, c.ID, campaigns.NewSender(w.svc, m, nil))
+	if len(m.msgs) != 2 {
+		t.Fatalf("sent %d messages, want 2", len(m.msgs))
+	}
+	codes := map[string]bool{}
+	for _, msg := range m.msgs {
+		switch {
+		case strings.Contains(msg.HTML, "ONLY-ONE"):
+			codes["ONLY-ONE"] = true
+			if msg.To != emails[0] {
+				t.Errorf("the previewed code went to %s", msg.To)
+			}
+		case strings.Contains(msg.HTML, "AND-TWO"):
+			codes["AND-TWO"] = true
+		default:
+			t.Errorf("message without a code: %s", msg.HTML)
+		}
+	}
+	if len(codes) != 2 {
+		t.Fatalf("codes = %v", codes)
+	}
+	var failed []campaigns.Delivery
+	w.db.Where("status = ?", campaigns.Failed).Find(&failed)
+	if len(failed) != 1 || !strings.Contains(failed[0].Error, "coupon pool is empty") {
+		t.Fatalf("failed deliveries = %+v", failed)
+	}
+	third, _ := w.contacts.Get(ctx, failed[0].ContactID)
+	if third.Status != contacts.Subscribed {
+		t.Errorf("the contact without a code changed status: %s", third.Status)
+	}
+}
