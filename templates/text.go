@@ -15,7 +15,7 @@ func htmlToText(src string) string {
 	z := html.NewTokenizer(strings.NewReader(src))
 	var (
 		b       strings.Builder
-		skip    int // depth inside head, style, script, title
+		skip    int      // depth inside head, style, script, title
 		hidden  []string // open tags of a display:none element (a preheader)
 		linkURL []string
 		linkTxt []int // b.Len() when the <a> opened
