@@ -2,8 +2,11 @@ package templates
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"html"
 	htemplate "html/template"
 	"reflect"
 	"regexp"
@@ -61,6 +64,11 @@ type Compiled struct {
 	// Links are the distinct tracked URLs; link i is Links[i-1].
 	Links  []string
 	fields []string
+	// marker starts the placeholders of tracked links (marker + i + "-");
+	// it holds a random nonce, so no content can forge one.
+	marker string
+	// pixel is the open pixel's tag as compiled into the HTML.
+	pixel string
 	// textFromHTML is set when the text part was derived from the HTML:
 	// blocks a template leaves empty then need tidying after rendering.
 	textFromHTML bool
@@ -124,9 +132,11 @@ func Compile(c Content, fields []string) (*Compiled, error) {
 		if err := trial("html", func(d *Data) error { return orig.Execute(discard{}, d) }, fields); err != nil {
 			return nil, err
 		}
-		rewritten, links := rewriteLinks(c.HTML)
+		out.marker = "hl" + nonce() + "-"
+		rewritten, links := rewriteLinks(c.HTML, out.markerFor)
 		out.Links = links
-		tracked := addPixel(rewritten)
+		out.pixel = `<img src="` + out.markerFor(0) + `" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">`
+		tracked := addPixel(rewritten, out.pixel)
 		if out.html, err = parseHTML("html", tracked, fieldSet); err != nil {
 			return nil, fmt.Errorf("templates: rewritten HTML does not parse: %w", err)
 		}
@@ -152,12 +162,61 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-const pixel = `{{with $.TrackOpen}}<img src="{{.}}" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0">{{end}}`
+func (c *Compiled) markerFor(i int) string { return c.marker + strconv.Itoa(i) + "-" }
+
+func nonce() string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// expand swaps link placeholders for the message's URLs: tracked ones, or
+// the original links (HTML-escaped in HTML) when the message is not
+// tracked. Placeholder 0 is the open pixel, dropped with its tag when
+// untracked.
+func (c *Compiled) expand(s string, d *Data, inHTML bool) string {
+	if c.marker == "" || !strings.Contains(s, c.marker) {
+		return s
+	}
+	if inHTML && !d.tracked() {
+		s = strings.Replace(s, c.pixel, "", 1)
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 80*len(c.Links))
+	for {
+		i := strings.Index(s, c.marker)
+		if i < 0 {
+			break
+		}
+		b.WriteString(s[:i])
+		rest := s[i+len(c.marker):]
+		j := strings.IndexByte(rest, '-')
+		n, err := strconv.Atoi(rest[:max(j, 0)])
+		if j < 0 || err != nil {
+			b.WriteString(c.marker)
+			s = rest
+			continue
+		}
+		switch {
+		case n == 0:
+			b.WriteString(d.openURL())
+		case inHTML && !d.tracked():
+			b.WriteString(html.EscapeString(d.clickURL(n, c.Links)))
+		default:
+			b.WriteString(d.clickURL(n, c.Links))
+		}
+		s = rest[j+1:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
 
 var bodyClose = regexp.MustCompile(`(?i)</body\s*>`)
 
 // addPixel puts the open pixel just before </body>, or at the end.
-func addPixel(src string) string {
+func addPixel(src, pixel string) string {
 	locs := bodyClose.FindAllStringIndex(src, -1)
 	if len(locs) == 0 {
 		return src + pixel
@@ -580,7 +639,6 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // Render produces one contact's message. The subject loses any line break
 // a contact value might carry, so no value can add a header.
 func (c *Compiled) Render(d *Data) (Rendered, error) {
-	d.track.urls = c.Links
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(buf)
 	var r Rendered
@@ -601,14 +659,14 @@ func (c *Compiled) Render(d *Data) (Rendered, error) {
 		if err := c.html.Execute(buf, d); err != nil {
 			return Rendered{}, fmt.Errorf("templates: render html: %w", execError("html", err))
 		}
-		r.HTML = buf.String()
+		r.HTML = c.expand(buf.String(), d, true)
 	}
 	if c.text != nil {
 		buf.Reset()
 		if err := c.text.Execute(buf, d); err != nil {
 			return Rendered{}, fmt.Errorf("templates: render text: %w", execError("text", err))
 		}
-		r.Text = buf.String()
+		r.Text = c.expand(buf.String(), d, false)
 		if c.textFromHTML {
 			r.Text = tidyText(r.Text)
 		}

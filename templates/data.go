@@ -7,6 +7,7 @@ package templates
 
 import (
 	"math"
+	"sync"
 	"time"
 
 	"herald/contacts"
@@ -57,7 +58,7 @@ type Data struct {
 	// Now is the time of sending in the contact's time zone.
 	Now time.Time
 
-	track   *tracker
+	links   Links
 	coupons Coupons
 }
 
@@ -89,20 +90,10 @@ type Links struct {
 	Untracked bool // test sends and previews keep the original URLs
 }
 
-type tracker struct {
-	links Links
-	urls  []string
-}
-
 // NewData builds the template data of a contact. fieldNames are the
 // defined custom fields; now is the time of sending.
 func NewData(c contacts.Contact, fieldNames []string, campaign CampaignInfo, links Links, now time.Time) *Data {
-	loc := time.UTC
-	if c.Timezone != "" {
-		if l, err := time.LoadLocation(c.Timezone); err == nil {
-			loc = l
-		}
-	}
+	loc := location(c.Timezone)
 	local := func(t *time.Time) time.Time {
 		if t == nil {
 			return time.Time{}
@@ -142,7 +133,7 @@ func NewData(c contacts.Contact, fieldNames []string, campaign CampaignInfo, lin
 		LastClickAt:     local(c.LastClickAt),
 		Campaign:        campaign,
 		Now:             now.In(loc),
-		track:           &tracker{links: links},
+		links:           links,
 	}
 	if c.AvgDaysBetweenPurchases != nil {
 		d.AvgDaysBetweenPurchases = math.Round(*c.AvgDaysBetweenPurchases*10) / 10
@@ -161,6 +152,25 @@ func NewData(c contacts.Contact, fieldNames []string, campaign CampaignInfo, lin
 		d.WebViewURL = links.BaseURL + "/v/preview"
 	}
 	return d
+}
+
+// locations caches time zones: time.LoadLocation reads the zone file
+// every time, which would cost more than the rest of a render.
+var locations sync.Map
+
+func location(name string) *time.Location {
+	if name == "" {
+		return time.UTC
+	}
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location)
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		l = time.UTC
+	}
+	locations.Store(name, l)
+	return l
 }
 
 // wholeYears counts the anniversaries of t passed by now.
@@ -185,24 +195,22 @@ func joinName(first, last string) string {
 	return first + " " + last
 }
 
-// TrackClick returns the tracked URL of the campaign's link number i
-// (1-based). The compiler writes calls to it into rewritten hrefs.
-func (d *Data) TrackClick(i int) string {
-	t := d.track
-	if t == nil || i < 1 || i > len(t.urls) {
+// tracked reports whether links of this message are to be tracked.
+func (d *Data) tracked() bool { return !d.links.Untracked && d.links.Signer != nil }
+
+// clickURL is the tracked URL of link i (1-based) of urls, or the link
+// itself when the message is not tracked.
+func (d *Data) clickURL(i int, urls []string) string {
+	if i < 1 || i > len(urls) {
 		return ""
 	}
-	if t.links.Untracked || t.links.Signer == nil {
-		return t.urls[i-1]
+	if !d.tracked() {
+		return urls[i-1]
 	}
-	return t.links.BaseURL + "/t/c/" + t.links.Signer.Sign(tracking.Token{Kind: tracking.Click, CampaignID: t.links.Campaign, ContactID: d.ContactID, LinkID: int64(i)})
+	return d.links.BaseURL + "/t/c/" + d.links.Signer.Sign(tracking.Token{Kind: tracking.Click, CampaignID: d.links.Campaign, ContactID: d.ContactID, LinkID: int64(i)})
 }
 
-// TrackOpen returns the URL of the open pixel.
-func (d *Data) TrackOpen() string {
-	t := d.track
-	if t == nil || t.links.Untracked || t.links.Signer == nil {
-		return ""
-	}
-	return t.links.BaseURL + "/t/o/" + t.links.Signer.Sign(tracking.Token{Kind: tracking.Open, CampaignID: t.links.Campaign, ContactID: d.ContactID})
+// openURL is the URL of the open pixel.
+func (d *Data) openURL() string {
+	return d.links.BaseURL + "/t/o/" + d.links.Signer.Sign(tracking.Token{Kind: tracking.Open, CampaignID: d.links.Campaign, ContactID: d.ContactID})
 }

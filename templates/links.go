@@ -3,7 +3,6 @@ package templates
 import (
 	"html"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -11,12 +10,14 @@ import (
 const NoTrackAttr = "data-herald-notrack"
 
 // rewriteLinks replaces the href of every <a> whose target is a literal
-// http(s) URL with a call that yields the tracked URL, and returns the
-// distinct URLs in order (link i is urls[i-1]). It reads the template
+// http(s) URL with marker(i), a placeholder that rendering swaps for the
+// tracked URL, and returns the distinct URLs in order (link i is
+// urls[i-1]). Placeholders are plain text to the template engine, so
+// tracking costs no template call per link. It reads the template
 // source, not its output, so it runs once per campaign: template actions
 // ({{...}}) are skipped over whole, hrefs built by actions are left alone,
 // as are mailto: links, links in comments and links marked NoTrackAttr.
-func rewriteLinks(src string) (string, []string) {
+func rewriteLinks(src string, marker func(int) string) (string, []string) {
 	var (
 		b     strings.Builder
 		urls  []string
@@ -40,7 +41,7 @@ func rewriteLinks(src string) (string, []string) {
 			b.WriteString(src[i:end])
 			i = end
 		case src[i] == '<' && i+2 < len(src) && (src[i+1] == 'a' || src[i+1] == 'A') && isSpace(src[i+2]):
-			end, out, u := rewriteAnchor(src, i, func(u string) int {
+			end, out, u := rewriteAnchor(src, i, marker, func(u string) int {
 				if n, ok := index[u]; ok {
 					return n
 				}
@@ -81,7 +82,7 @@ type attr struct {
 
 // rewriteAnchor parses the <a ...> tag starting at start and returns the
 // index past it and its (possibly rewritten) text.
-func rewriteAnchor(src string, start int, add func(string) int) (int, string, string) {
+func rewriteAnchor(src string, start int, marker func(int) string, add func(string) int) (int, string, string) {
 	i := start + 2
 	var attrs []attr
 	for i < len(src) {
@@ -174,7 +175,7 @@ func rewriteAnchor(src string, start int, add func(string) int) (int, string, st
 		return i, tag, ""
 	}
 	n := add(raw)
-	call := "{{$.TrackClick " + strconv.Itoa(n) + "}}"
+	call := marker(n)
 	if !href.quoted {
 		call = `"` + call + `"`
 	}

@@ -132,15 +132,34 @@ var spaceRun = regexp.MustCompile(`[ \t\r\n\f]+`)
 
 func collapseSpace(s string) string { return spaceRun.ReplaceAllString(s, " ") }
 
-var manyNewlines = regexp.MustCompile(`\n{3,}`)
-
-// tidyText trims each line and keeps at most one blank line in a row.
+// tidyText trims each line and keeps at most one blank line in a row. It
+// runs on every generated text part, so it is a single pass.
 func tidyText(s string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimSpace(l)
+	var b strings.Builder
+	b.Grow(len(s))
+	blank := 0
+	started := false
+	for len(s) > 0 {
+		line := s
+		if i := strings.IndexByte(s, '\n'); i >= 0 {
+			line, s = s[:i], s[i+1:]
+		} else {
+			s = ""
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			blank++
+			continue
+		}
+		if started {
+			b.WriteByte('\n')
+			if blank > 0 {
+				b.WriteByte('\n')
+			}
+		}
+		b.WriteString(line)
+		started, blank = true, 0
 	}
-	s = strings.Join(lines, "\n")
-	s = manyNewlines.ReplaceAllString(s, "\n\n")
-	return strings.TrimSpace(s) + "\n"
+	b.WriteByte('\n')
+	return b.String()
 }

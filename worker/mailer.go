@@ -110,15 +110,21 @@ func NewMailer(cfg MailerConfig) (*Mailer, error) {
 	return m, nil
 }
 
-// dkimHeaders are the headers signed. The default list makes go-mail fold
-// the h= tag inside a word once List-Unsubscribe-Post is in it, and the
-// signature then fails to verify; this shorter list folds cleanly.
+// dkimHeaders are the headers signed. go-mail folds a DKIM tag longer
+// than a line (75 characters with "h=" and "; ") inside a word, and with
+// relaxed canonicalisation the signature then fails to verify: the
+// default list plus List-Unsubscribe-Post does that. The h= tag of this
+// list is 74 characters; TestMailerSignsWithDKIMThatVerifies checks it.
 var dkimHeaders = []string{"From", "To", "Subject", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post"}
 
-// NewDKIMSigner returns a signer over dkimHeaders.
+// NewDKIMSigner returns a signer over dkimHeaders, safe to share between
+// connections: go-mail's Sign records the key's algorithm in the signer
+// the first time it runs, a data race when connections sign at once, so
+// the signer signs once here before anyone shares it.
 func NewDKIMSigner(domain, selector string, key crypto.Signer) *mail.DKIMSigner {
 	s := mail.NewDKIMSigner(domain, selector, key)
 	s.SignHeaders(dkimHeaders...)
+	_, _ = s.Sign([]byte("From: warm-up@"+domain+"\r\n"), []byte("\r\n"))
 	return s
 }
 
@@ -222,6 +228,9 @@ func (s *smtpServer) get(ctx context.Context, signer *mail.DKIMSigner) (*pooledC
 			cancel()
 			if err != nil {
 				<-s.slots
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
 				return nil, &campaigns.SendError{Temporary: true, Msg: fmt.Sprintf("connect to %s: %v", s.name, err)}
 			}
 			return &pooledConn{c: c, lastUsed: time.Now()}, nil
@@ -266,13 +275,21 @@ func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
 	if err != nil {
 		return &campaigns.SendError{Msg: err.Error()}
 	}
-	// A pooled connection the server has closed fails before the
-	// transaction starts; that one attempt is repeated on a new connection.
-	for attempt := 0; ; attempt++ {
+	unreachable, retried := 0, false
+	for {
 		s := m.pick()
 		pc, err := s.get(ctx, m.signer)
 		if err != nil {
+			var se *campaigns.SendError
+			if !errors.As(err, &se) || ctx.Err() != nil {
+				return err // cancelled, or a client that cannot be built
+			}
+			// Nothing was sent: skip this server for a while and try the
+			// next one, once per server.
 			s.down.Store(time.Now().Add(5 * time.Second).UnixNano())
+			if unreachable++; unreachable < len(m.servers) {
+				continue
+			}
 			return err
 		}
 		err = pc.c.Send(msg)
@@ -281,14 +298,19 @@ func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
 			return nil
 		}
 		se := classify(err)
-		if se.Code == 0 {
-			s.discard(pc) // the connection is broken
-			var ge *mail.SendError
-			if attempt == 0 && errors.As(err, &ge) && (ge.Reason == mail.ErrConnCheck || ge.Reason == mail.ErrSMTPMailFrom) {
-				continue
-			}
-		} else {
+		if se.Code != 0 && se.Code != 421 {
 			s.put(pc)
+			return se
+		}
+		// The connection is gone: lost, or closed by the server with 421
+		// (which servers also send to clients idle past their timeout,
+		// read here as the reply to MAIL). A pooled connection that fails
+		// before the transaction started is tried once more on a new one.
+		s.discard(pc)
+		var ge *mail.SendError
+		if !retried && errors.As(err, &ge) && (ge.Reason == mail.ErrConnCheck || ge.Reason == mail.ErrSMTPMailFrom) {
+			retried = true
+			continue
 		}
 		return se
 	}
@@ -343,7 +365,11 @@ func buildMsg(cm *campaigns.Message) (*mail.Msg, error) {
 		}
 	}
 	msg.Subject(cm.Subject)
-	msg.SetMessageIDWithValue(cm.MessageID)
+	if cm.MessageID != "" {
+		msg.SetMessageIDWithValue(cm.MessageID)
+	} else {
+		msg.SetMessageID()
+	}
 	msg.SetDate()
 	if cm.ListUnsubscribe != "" {
 		// RFC 8058 wants https; a local install on http still gets the

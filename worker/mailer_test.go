@@ -1,0 +1,482 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"herald/campaigns"
+	"herald/internal/smtptest"
+	"herald/internal/testenv"
+	"herald/outbox"
+)
+
+// newMailer builds a Mailer on urls, closed when the test ends.
+func newMailer(t *testing.T, cfg MailerConfig, urls ...string) *Mailer {
+	t.Helper()
+	cfg.URLs = urls
+	if cfg.Log == nil {
+		cfg.Log = testenv.Logger()
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	m, err := NewMailer(cfg)
+	if err != nil {
+		t.Fatalf("NewMailer: %v", err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+// message is a small campaign message to rcpt.
+func message(i int, rcpt string) *campaigns.Message {
+	return &campaigns.Message{
+		FromName:        "Herald Shop",
+		FromEmail:       "news@shop.test",
+		To:              rcpt,
+		ToName:          "Reader",
+		Subject:         fmt.Sprintf("Message %d", i),
+		Text:            fmt.Sprintf("Hello, message %d.", i),
+		HTML:            fmt.Sprintf("<p>Hello, message %d.</p>", i),
+		MessageID:       fmt.Sprintf("herald.7.%d@shop.test", i),
+		ListUnsubscribe: fmt.Sprintf("https://shop.test/u/token%d", i),
+		CampaignID:      7,
+	}
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func sendErr(t *testing.T, err error) *campaigns.SendError {
+	t.Helper()
+	var se *campaigns.SendError
+	if !errors.As(err, &se) {
+		t.Fatalf("error %v (%T) is not a *campaigns.SendError", err, err)
+	}
+	return se
+}
+
+// crlf turns the line ends of s into CRLF, as SMTP carries text.
+func crlf(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")
+}
+
+func TestMailerWritesHeadersAndBodiesIntact(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  campaigns.Message
+	}{
+		{
+			name: "Dutch",
+			msg: campaigns.Message{
+				FromName: "Bloemenwinkel De Tulp", FromEmail: "nieuws@detulp.test",
+				ToName: "Ruud van den Berg", To: "ruud@example.nl",
+				Subject: "Gefeliciteerd, Ruud!",
+				Text:    "Beste Ruud,\n\nGefeliciteerd met je verjaardag! Je krijgt €10 korting op je volgende bestelling bij De Tulp — tot en met zondag.\n\nGroeten,\nDe Tulp",
+				HTML:    `<p>Beste Ruud,</p><p>Gefeliciteerd met je <b>verjaardag</b>! Je krijgt €10 korting — <a href="https://detulp.test/c?x=1&amp;y=2">bestel nu</a>.</p>`,
+			},
+		},
+		{
+			name: "Hebrew",
+			msg: campaigns.Message{
+				FromName: "חנות הפרחים", FromEmail: "news@flowers.test",
+				ToName: "דוד כהן", To: "david@example.co.il",
+				Subject: "מזל טוב, דוד! 20% הנחה על זרי פרחים 🎉",
+				Text:    "שלום דוד,\n\nמזל טוב ליום הולדתך! קוד ההנחה שלך: BDAY20.\n",
+				HTML:    `<div dir="rtl"><p>שלום דוד,</p><p>מזל טוב ליום הולדתך! קוד ההנחה שלך: <b>BDAY20</b>.</p></div>`,
+			},
+		},
+		{
+			name: "Arabic",
+			msg: campaigns.Message{
+				FromName: "متجر الزهور", FromEmail: "news@flowers.test",
+				ToName: "فاطمة الزهراء", To: "fatima@example.ae",
+				Subject: "تهانينا يا فاطمة! خصم ٢٠٪ على جميع باقات الورد حتى نهاية الأسبوع",
+				Text:    "مرحباً فاطمة،\n\nعيد ميلاد سعيد! استخدمي الرمز BDAY20 للحصول على خصم ٢٠٪.\n",
+				HTML:    `<div dir="rtl" lang="ar"><p>مرحباً فاطمة،</p><p>عيد ميلاد سعيد! استخدمي الرمز <b>BDAY20</b>.</p></div>`,
+			},
+		},
+		{
+			name: "Persian with zero-width non-joiner",
+			msg: campaigns.Message{
+				FromName: "گل\u200cفروشی لاله", FromEmail: "news@laleh.test",
+				ToName: "نگار رضایی", To: "negar@example.ir",
+				Subject: "تبریک، نگار! ۲۰٪ تخفیف برای گل\u200cهای بهاری",
+				Text:    "سلام نگار،\n\nتولدت مبارک! کد تخفیف: BDAY20\n",
+				HTML:    `<div dir="rtl" lang="fa"><p>سلام نگار،</p><p>تولدت مبارک! کد تخفیف: <b>BDAY20</b></p></div>`,
+			},
+		},
+		{
+			name: "mixed direction with explicit marks",
+			msg: campaigns.Message{
+				FromName: "Herald", FromEmail: "news@shop.test",
+				ToName: "Ruud \u200fדוד\u200e 3", To: "mixed@example.test",
+				Subject: "\u200fשלום Ruud\u200e, order #123 — \u202bعرض\u202c",
+				Text:    "Line one\n\u200fשורה שתיים\u200e\n" + strings.Repeat("a long line without breaks ", 8) + "\n",
+				HTML:    "<p>\u200fשלום\u200e " + strings.Repeat("x", 120) + "</p>",
+			},
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := smtptest.Start(t, smtptest.Options{})
+			m := newMailer(t, MailerConfig{}, srv.URL())
+			cm := tt.msg
+			cm.MessageID = fmt.Sprintf("herald.42.%d@shop.test", i)
+			cm.ListUnsubscribe = fmt.Sprintf("https://shop.test/u/tok-%d", i)
+			cm.CampaignID = 42
+			if err := m.Send(context.Background(), &cm); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			msgs := srv.Messages()
+			if len(msgs) != 1 {
+				t.Fatalf("server accepted %d messages, want 1", len(msgs))
+			}
+			if msgs[0].From != cm.FromEmail || strings.Join(msgs[0].To, ",") != cm.To {
+				t.Errorf("envelope %q -> %q, want %q -> %q", msgs[0].From, msgs[0].To, cm.FromEmail, cm.To)
+			}
+			p, err := outbox.Parse(msgs[0].Raw)
+			if err != nil {
+				t.Fatalf("parse: %v\n%s", err, msgs[0].Raw)
+			}
+			h := p.Header
+			from, err := mail.ParseAddress(h.Get("From"))
+			if err != nil {
+				t.Fatalf("From %q: %v", h.Get("From"), err)
+			}
+			if from.Name != cm.FromName || from.Address != cm.FromEmail {
+				t.Errorf("From = %q <%s>, want %q <%s>", from.Name, from.Address, cm.FromName, cm.FromEmail)
+			}
+			to, err := mail.ParseAddress(h.Get("To"))
+			if err != nil {
+				t.Fatalf("To %q: %v", h.Get("To"), err)
+			}
+			if to.Name != cm.ToName || to.Address != cm.To {
+				t.Errorf("To = %q <%s>, want %q <%s>", to.Name, to.Address, cm.ToName, cm.To)
+			}
+			if p.Subject != cm.Subject {
+				t.Errorf("Subject = %q, want %q (raw %q)", p.Subject, cm.Subject, h.Get("Subject"))
+			}
+			if got := h.Get("Message-ID"); got != "<"+cm.MessageID+">" {
+				t.Errorf("Message-ID = %q, want <%s>", got, cm.MessageID)
+			}
+			if d, err := h.Date(); err != nil || d.IsZero() {
+				t.Errorf("Date %q: %v", h.Get("Date"), err)
+			}
+			if got := h.Get("List-Unsubscribe"); got != "<"+cm.ListUnsubscribe+">" {
+				t.Errorf("List-Unsubscribe = %q, want <%s>", got, cm.ListUnsubscribe)
+			}
+			if got := h.Get("List-Unsubscribe-Post"); got != "List-Unsubscribe=One-Click" {
+				t.Errorf("List-Unsubscribe-Post = %q", got)
+			}
+			if got := h.Get("X-Herald-Campaign"); got != "42" {
+				t.Errorf("X-Herald-Campaign = %q, want 42", got)
+			}
+			if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "multipart/alternative;") {
+				t.Errorf("Content-Type = %q, want multipart/alternative", ct)
+			}
+			if len(p.Parts) != 2 || p.Parts[0].ContentType != "text/plain" || p.Parts[1].ContentType != "text/html" {
+				t.Fatalf("parts = %+v, want text/plain then text/html", p.Parts)
+			}
+			for _, part := range p.Parts {
+				if !strings.EqualFold(part.Charset, "UTF-8") {
+					t.Errorf("%s charset = %q, want UTF-8", part.ContentType, part.Charset)
+				}
+			}
+			if p.Text != crlf(cm.Text) {
+				t.Errorf("text body = %q, want %q", p.Text, crlf(cm.Text))
+			}
+			if p.HTML != crlf(cm.HTML) {
+				t.Errorf("HTML body = %q, want %q", p.HTML, crlf(cm.HTML))
+			}
+		})
+	}
+}
+
+func TestMailerSendsSinglePartWhenOnlyOneBodyIsGiven(t *testing.T) {
+	tests := []struct {
+		name, text, html, wantType string
+	}{
+		{"HTML only", "", "<p>Alleen HTML — één deel</p>", "text/html"},
+		{"text only", "Alleen tekst — één deel", "", "text/plain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := smtptest.Start(t, smtptest.Options{})
+			m := newMailer(t, MailerConfig{}, srv.URL())
+			cm := message(1, "ruud@example.nl")
+			cm.Text, cm.HTML = tt.text, tt.html
+			if err := m.Send(context.Background(), cm); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			p, err := outbox.Parse(srv.Messages()[0].Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Parts) != 1 || p.Parts[0].ContentType != tt.wantType || !strings.EqualFold(p.Parts[0].Charset, "UTF-8") {
+				t.Fatalf("parts = %+v, want one %s part in UTF-8", p.Parts, tt.wantType)
+			}
+			// A message ends with CRLF on the wire whatever its body.
+			if got := strings.TrimSuffix(p.Parts[0].Body, "\r\n"); got != tt.text+tt.html {
+				t.Errorf("body = %q, want %q", got, tt.text+tt.html)
+			}
+		})
+	}
+}
+
+func TestMailerWithoutUnsubscribeURLOmitsListHeaders(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	m := newMailer(t, MailerConfig{}, srv.URL())
+	cm := message(1, "ruud@example.nl")
+	cm.ListUnsubscribe, cm.MessageID = "", ""
+	if err := m.Send(context.Background(), cm); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	p, err := outbox.Parse(srv.Messages()[0].Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"List-Unsubscribe", "List-Unsubscribe-Post"} {
+		if v := p.Header.Get(k); v != "" {
+			t.Errorf("%s = %q on a message without an unsubscribe URL", k, v)
+		}
+	}
+	if id := p.Header.Get("Message-ID"); len(id) < 5 || id == "<>" {
+		t.Errorf("Message-ID = %q, want a generated one", id)
+	}
+}
+
+func TestMailerReusesConnections(t *testing.T) {
+	t.Run("sequential sends use one connection", func(t *testing.T) {
+		srv := smtptest.Start(t, smtptest.Options{})
+		m := newMailer(t, MailerConfig{PoolSize: 4}, srv.URL())
+		for i := range 50 {
+			if err := m.Send(context.Background(), message(i, fmt.Sprintf("r%d@example.test", i))); err != nil {
+				t.Fatalf("send %d: %v", i, err)
+			}
+		}
+		if srv.Total() != 50 || srv.Connections() != 1 {
+			t.Errorf("Total = %d, Connections = %d, want 50 and 1", srv.Total(), srv.Connections())
+		}
+	})
+	tests := []struct {
+		name     string
+		poolSize int
+		url      func(*smtptest.Server) string
+		wantMax  int
+	}{
+		{"concurrent sends stay within PoolSize", 3, (*smtptest.Server).URL, 3},
+		{"pool in the URL overrides PoolSize", 8, func(s *smtptest.Server) string { return s.URL() + "&pool=2" }, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The delay keeps transactions open long enough to overlap.
+			srv := smtptest.Start(t, smtptest.Options{Delay: 2 * time.Millisecond})
+			m := newMailer(t, MailerConfig{PoolSize: tt.poolSize}, tt.url(srv))
+			const workers, each = 12, 10
+			var wg sync.WaitGroup
+			errs := make(chan error, workers*each)
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range each {
+						if err := m.Send(context.Background(), message(w*each+i, fmt.Sprintf("w%d@example.test", w))); err != nil {
+							errs <- err
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if srv.Total() != workers*each {
+				t.Errorf("Total = %d, want %d", srv.Total(), workers*each)
+			}
+			if c := srv.Connections(); c < 1 || c > tt.wantMax {
+				t.Errorf("Connections = %d, want 1..%d", c, tt.wantMax)
+			}
+		})
+	}
+}
+
+func TestMailerClassifiesFailures(t *testing.T) {
+	tests := []struct {
+		name          string
+		opts          smtptest.Options
+		rcpt          string
+		wantTemporary bool
+		wantRecipient bool
+		wantCode      int
+		// connections after the failed send and one good send after it
+		wantConns int
+	}{
+		{name: "451 at DATA is temporary", opts: smtptest.Options{TempFail: 1}, rcpt: "a@example.test",
+			wantTemporary: true, wantCode: 451, wantConns: 1},
+		{name: "550 at RCPT is a hard bounce", opts: smtptest.Options{BounceContains: "nobody"}, rcpt: "nobody@example.test",
+			wantRecipient: true, wantCode: 550, wantConns: 1},
+		{name: "dropped connection is temporary and replaced", opts: smtptest.Options{Drop: 1}, rcpt: "a@example.test",
+			wantTemporary: true, wantConns: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := smtptest.Start(t, tt.opts)
+			m := newMailer(t, MailerConfig{}, srv.URL())
+			err := m.Send(context.Background(), message(1, tt.rcpt))
+			if err == nil {
+				t.Fatal("Send succeeded")
+			}
+			se := sendErr(t, err)
+			if se.Temporary != tt.wantTemporary || se.Recipient != tt.wantRecipient || se.Code != tt.wantCode {
+				t.Errorf("got Temporary=%v Recipient=%v Code=%d (%v), want %v %v %d",
+					se.Temporary, se.Recipient, se.Code, se, tt.wantTemporary, tt.wantRecipient, tt.wantCode)
+			}
+			if srv.Total() != 0 {
+				t.Errorf("the server accepted %d messages", srv.Total())
+			}
+			srv.SetOptions(smtptest.Options{})
+			if err := m.Send(context.Background(), message(2, "ok@example.test")); err != nil {
+				t.Fatalf("the send after the failure: %v", err)
+			}
+			if srv.CountFor("ok@example.test") != 1 || srv.Connections() != tt.wantConns {
+				t.Errorf("after a good send: accepted %d, Connections = %d, want 1 and %d",
+					srv.CountFor("ok@example.test"), srv.Connections(), tt.wantConns)
+			}
+		})
+	}
+}
+
+func TestMailerUnreachableServerIsTemporary(t *testing.T) {
+	m := newMailer(t, MailerConfig{}, "smtp://"+closedAddr(t)+"?tls=none")
+	err := m.Send(context.Background(), message(1, "a@example.test"))
+	if err == nil {
+		t.Fatal("Send to a closed port succeeded")
+	}
+	if se := sendErr(t, err); !se.Temporary || se.Recipient {
+		t.Errorf("got Temporary=%v Recipient=%v (%v), want a temporary failure", se.Temporary, se.Recipient, se)
+	}
+}
+
+func TestMailerReplacesConnectionTheServerClosedWhileIdle(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	m := newMailer(t, MailerConfig{}, srv.URL())
+	if err := m.Send(context.Background(), message(1, "a@example.test")); err != nil {
+		t.Fatal(err)
+	}
+	srv.KickIdle() // 421 and close, as servers do to idle clients
+	if err := m.Send(context.Background(), message(2, "a@example.test")); err != nil {
+		t.Fatalf("send on a pool whose connection the server closed: %v", err)
+	}
+	if srv.Total() != 2 || srv.Connections() != 2 {
+		t.Errorf("Total = %d, Connections = %d, want 2 and 2", srv.Total(), srv.Connections())
+	}
+}
+
+func TestMailerSpreadsMessagesOverServers(t *testing.T) {
+	a := smtptest.Start(t, smtptest.Options{})
+	b := smtptest.Start(t, smtptest.Options{})
+	m := newMailer(t, MailerConfig{}, a.URL(), b.URL())
+	const n = 40
+	for i := range n {
+		if err := m.Send(context.Background(), message(i, "a@example.test")); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	if a.Total()+b.Total() != n || a.Total() < n/4 || b.Total() < n/4 {
+		t.Errorf("servers got %d and %d of %d messages, want both a fair share", a.Total(), b.Total(), n)
+	}
+}
+
+func TestMailerSendsThroughTheServerThatIsUp(t *testing.T) {
+	tests := []struct {
+		name     string
+		downLast bool
+	}{
+		{"first server down", false},
+		{"second server down", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up := smtptest.Start(t, smtptest.Options{})
+			urls := []string{"smtp://" + closedAddr(t) + "?tls=none", up.URL()}
+			if tt.downLast {
+				urls[0], urls[1] = urls[1], urls[0]
+			}
+			m := newMailer(t, MailerConfig{}, urls...)
+			const n = 20
+			for i := range n {
+				if err := m.Send(context.Background(), message(i, "a@example.test")); err != nil {
+					t.Fatalf("send %d: %v", i, err)
+				}
+			}
+			if up.Total() != n {
+				t.Errorf("the server that is up got %d of %d", up.Total(), n)
+			}
+		})
+	}
+}
+
+func TestMailerKeepsSendingWhenAServerGoesAway(t *testing.T) {
+	a := smtptest.Start(t, smtptest.Options{})
+	b := smtptest.Start(t, smtptest.Options{})
+	m := newMailer(t, MailerConfig{}, a.URL(), b.URL())
+	for i := range 10 {
+		if err := m.Send(context.Background(), message(i, "a@example.test")); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	before := a.Total()
+	a.Close() // its pooled connection is now dead and it refuses new ones
+	for i := 10; i < 30; i++ {
+		if err := m.Send(context.Background(), message(i, "a@example.test")); err != nil {
+			t.Fatalf("send %d after a server went away: %v", i, err)
+		}
+	}
+	if a.Total() != before || a.Total()+b.Total() != 30 {
+		t.Errorf("a got %d (had %d), b got %d; want all 20 later ones on b", a.Total(), before, b.Total())
+	}
+}
+
+func TestNewMailerRejectsBadConfiguration(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  MailerConfig
+		want string
+	}{
+		{"no server", MailerConfig{}, "no SMTP server"},
+		{"bad scheme", MailerConfig{URLs: []string{"http://mail.test:25"}}, "scheme"},
+		{"bad tls", MailerConfig{URLs: []string{"smtp://mail.test:25?tls=maybe"}}, "tls must be"},
+		{"password not echoed", MailerConfig{URLs: []string{"ftp://user:s3cret@mail.test:25"}}, "user@mail.test"},
+		{"partial DKIM", MailerConfig{URLs: []string{"smtp://mail.test:25"}, DKIM: DKIMConfig{Domain: "shop.test"}}, "DKIM needs"},
+		{"missing DKIM key", MailerConfig{URLs: []string{"smtp://mail.test:25"}, DKIM: DKIMConfig{Domain: "shop.test", Selector: "s1", KeyFile: "/nonexistent/key.pem"}}, "DKIM key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewMailer(tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
+	}
+}
