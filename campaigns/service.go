@@ -42,8 +42,11 @@ type Config struct {
 	// ClaimSize is how many deliveries a sender claims at once. A crash
 	// can leave at most this many per task in doubt (see Sender).
 	ClaimSize int
-	Now       func() time.Time
-	Log       *slog.Logger
+	// AttributionDays is how long after a click a purchase counts as the
+	// campaign's revenue (5 by default).
+	AttributionDays int
+	Now             func() time.Time
+	Log             *slog.Logger
 }
 
 // Service manages campaigns.
@@ -66,6 +69,9 @@ func NewService(g *gorm.DB, cs *contacts.Store, ss *segments.Service, q Queue, s
 	}
 	if cfg.ClaimSize <= 0 {
 		cfg.ClaimSize = 10
+	}
+	if cfg.AttributionDays <= 0 {
+		cfg.AttributionDays = 5
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()

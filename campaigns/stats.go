@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"herald/contacts"
+	"herald/internal/db"
 )
 
 // Stats is where a campaign stands. Unique opens and clicks count people
@@ -28,8 +30,17 @@ type Stats struct {
 	ClicksTotal   int64   `json:"clicks_total"`
 	OpensMachine  int64   `json:"opens_machine"`
 	ClicksMachine int64   `json:"clicks_machine"`
-	OpenRate      float64 `json:"open_rate"`  // unique human opens / sent
-	ClickRate     float64 `json:"click_rate"` // unique human clicks / sent
+	Delivered     int64   `json:"delivered"`
+	OpenRate      float64 `json:"open_rate"`          // unique human opens / delivered
+	ClickRate     float64 `json:"click_rate"`         // unique human clicks / delivered (click-through rate)
+	ClickToOpen   float64 `json:"click_to_open_rate"` // unique human clicks / unique human opens
+	// Revenue is the sum of purchases (major units) made by people who
+	// clicked, within the attribution window after one of their clicks.
+	Revenue        float64      `json:"revenue"`
+	RevenueOrders  int64        `json:"revenue_orders"`
+	AttributionDay int          `json:"attribution_days"`
+	Links          []LinkStats  `json:"links"`
+	Timeline       []HourBucket `json:"timeline"`
 	// Rate is messages sent per second over the last minute; ETASeconds
 	// the time left at that rate (nil when not sending).
 	Rate       float64  `json:"rate"`
@@ -106,9 +117,23 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 			st.Unsubscribed += e.People
 		}
 	}
-	if st.Sent > 0 {
-		st.OpenRate = round4(float64(st.OpensUnique) / float64(st.Sent))
-		st.ClickRate = round4(float64(st.ClicksUnique) / float64(st.Sent))
+	st.Delivered = st.Sent
+	if st.Delivered > 0 {
+		st.OpenRate = round4(float64(st.OpensUnique) / float64(st.Delivered))
+		st.ClickRate = round4(float64(st.ClicksUnique) / float64(st.Delivered))
+	}
+	if st.OpensUnique > 0 {
+		st.ClickToOpen = round4(float64(st.ClicksUnique) / float64(st.OpensUnique))
+	}
+	if st.Links, err = s.linkStats(ctx, id); err != nil {
+		return Stats{}, err
+	}
+	if st.Timeline, err = s.timeline(ctx, id); err != nil {
+		return Stats{}, err
+	}
+	st.AttributionDay = s.cfg.AttributionDays
+	if st.Revenue, st.RevenueOrders, err = s.revenue(ctx, id); err != nil {
+		return Stats{}, err
 	}
 	if c.Status == Sending {
 		var recent int64
@@ -134,3 +159,154 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 }
 
 func round4(f float64) float64 { return math.Round(f*10000) / 10000 }
+
+// LinkStats counts the clicks of one campaign link.
+type LinkStats struct {
+	Link         int    `json:"link"`
+	URL          string `json:"url"`
+	ClicksUnique int64  `json:"clicks_unique"` // people
+	ClicksTotal  int64  `json:"clicks_total"`  // every click, machines included
+}
+
+func (s *Service) linkStats(ctx context.Context, id int64) ([]LinkStats, error) {
+	links, err := s.Links(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	type row struct {
+		LinkID  int64
+		Machine bool
+		N       int64
+		People  int64
+	}
+	var rows []row
+	err = s.db.WithContext(ctx).Model(&contacts.Event{}).
+		Select("link_id, machine, COUNT(*) AS n, COUNT(DISTINCT contact_id) AS people").
+		Where("campaign_id = ? AND type = ? AND link_id IS NOT NULL", id, contacts.EventClick).
+		Group("link_id, machine").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: link stats of %d: %w", id, err)
+	}
+	out := make([]LinkStats, len(links))
+	index := map[int64]int{}
+	for i, l := range links {
+		out[i] = LinkStats{Link: l.Idx, URL: l.URL}
+		index[int64(l.Idx)] = i
+	}
+	for _, r := range rows {
+		i, ok := index[r.LinkID]
+		if !ok {
+			continue
+		}
+		out[i].ClicksTotal += r.N
+		if !r.Machine {
+			out[i].ClicksUnique = r.People
+		}
+	}
+	return out, nil
+}
+
+// HourBucket counts opens and clicks of one hour (UTC).
+type HourBucket struct {
+	Hour          time.Time `json:"hour"`
+	Opens         int64     `json:"opens"`  // by people
+	Clicks        int64     `json:"clicks"` // by people
+	OpensMachine  int64     `json:"opens_machine"`
+	ClicksMachine int64     `json:"clicks_machine"`
+}
+
+func (s *Service) timeline(ctx context.Context, id int64) ([]HourBucket, error) {
+	// Times are stored in UTC: text on SQLite, so its first 13 characters
+	// are the hour; timestamptz on PostgreSQL.
+	hour := "substr(occurred_at, 1, 13)"
+	if db.IsPostgres(s.db) {
+		hour = "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24')"
+	}
+	type row struct {
+		Hour    string
+		Type    string
+		Machine bool
+		N       int64
+	}
+	var rows []row
+	err := s.db.WithContext(ctx).Model(&contacts.Event{}).
+		Select(hour+" AS hour, type, machine, COUNT(*) AS n").
+		Where("campaign_id = ? AND type IN ?", id, []string{contacts.EventOpen, contacts.EventClick}).
+		Group("hour, type, machine").Order("hour").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: timeline of %d: %w", id, err)
+	}
+	var out []HourBucket
+	for _, r := range rows {
+		t, err := time.Parse("2006-01-02 15", strings.Replace(r.Hour, "T", " ", 1))
+		if err != nil {
+			return nil, fmt.Errorf("campaigns: timeline hour %q: %w", r.Hour, err)
+		}
+		if len(out) == 0 || !out[len(out)-1].Hour.Equal(t) {
+			out = append(out, HourBucket{Hour: t})
+		}
+		b := &out[len(out)-1]
+		switch {
+		case r.Type == contacts.EventOpen && r.Machine:
+			b.OpensMachine += r.N
+		case r.Type == contacts.EventOpen:
+			b.Opens += r.N
+		case r.Machine:
+			b.ClicksMachine += r.N
+		default:
+			b.Clicks += r.N
+		}
+	}
+	if out == nil {
+		out = []HourBucket{}
+	}
+	return out, nil
+}
+
+// revenue sums the purchases made within the attribution window after a
+// person's click on the campaign; each purchase counts once.
+func (s *Service) revenue(ctx context.Context, id int64) (float64, int64, error) {
+	var clicks []contacts.Event
+	err := s.db.WithContext(ctx).Select("contact_id", "occurred_at").
+		Where("campaign_id = ? AND type = ? AND machine = ?", id, contacts.EventClick, false).
+		Order("contact_id, occurred_at").Find(&clicks).Error
+	if err != nil {
+		return 0, 0, fmt.Errorf("campaigns: revenue clicks of %d: %w", id, err)
+	}
+	if len(clicks) == 0 {
+		return 0, 0, nil
+	}
+	window := time.Duration(s.cfg.AttributionDays) * 24 * time.Hour
+	byContact := map[int64][]time.Time{}
+	var ids []int64
+	first := clicks[0].OccurredAt
+	for _, c := range clicks {
+		if _, ok := byContact[c.ContactID]; !ok {
+			ids = append(ids, c.ContactID)
+		}
+		byContact[c.ContactID] = append(byContact[c.ContactID], c.OccurredAt)
+		if c.OccurredAt.Before(first) {
+			first = c.OccurredAt
+		}
+	}
+	var total, orders int64
+	for start := 0; start < len(ids); start += 500 {
+		var buys []contacts.Event
+		err := s.db.WithContext(ctx).Select("contact_id", "occurred_at", "amount").
+			Where("type = ? AND contact_id IN ? AND occurred_at >= ?", contacts.EventPurchase, ids[start:min(start+500, len(ids))], first).
+			Find(&buys).Error
+		if err != nil {
+			return 0, 0, fmt.Errorf("campaigns: revenue purchases of %d: %w", id, err)
+		}
+		for _, b := range buys {
+			for _, at := range byContact[b.ContactID] {
+				if !b.OccurredAt.Before(at) && b.OccurredAt.Sub(at) <= window {
+					total += b.Amount
+					orders++
+					break
+				}
+			}
+		}
+	}
+	return float64(total) / 100, orders, nil
+}
