@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"herald/contacts"
 	"herald/internal/errs"
@@ -157,13 +158,16 @@ func (c *Compiler) Compile(n *Node) (Expr, error) {
 	if n == nil {
 		return Expr{}, errs.Invalid("definition", "is required")
 	}
-	if c.Now.IsZero() {
-		c.Now = time.Now().UTC()
+	// Work on a copy so that a Compiler shared between goroutines is
+	// never written to.
+	cc := *c
+	if cc.Now.IsZero() {
+		cc.Now = time.Now().UTC()
 	}
-	if c.Location == nil {
-		c.Location = time.UTC
+	if cc.Location == nil {
+		cc.Location = time.UTC
 	}
-	b := &builder{c: c, reads: map[string]bool{}}
+	b := &builder{c: &cc, reads: map[string]bool{}}
 	sql, err := b.node(n, "")
 	if err != nil {
 		return Expr{}, err
@@ -197,10 +201,17 @@ func (b *builder) argList(vs []any) string {
 }
 
 func (b *builder) node(n *Node, path string) (string, error) {
-	switch n.kind {
+	if n == nil {
+		where := path
+		if where == "" {
+			where = "definition"
+		}
+		return "", errs.Invalid(where, "is required")
+	}
+	switch k := n.nodeKind(); k {
 	case kindAll, kindAny:
 		children, key, joiner, empty := n.All, "all", " AND ", "1=1"
-		if n.kind == kindAny {
+		if k == kindAny {
 			children, key, joiner, empty = n.Any, "any", " OR ", "1=0"
 		}
 		if len(children) == 0 {
@@ -281,13 +292,16 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// attrText is the SQL of a custom attribute read as text (NULL if absent).
+// attrText is the SQL of a custom attribute read as text, NULL unless it
+// is one: a value stored before its field was defined may be a number or
+// a boolean, which the engines would otherwise turn into different texts
+// (PostgreSQL 'true', SQLite 1).
 func (b *builder) attrText(name string) string {
 	b.reads["attributes"] = true
 	if b.c.Postgres {
-		return "(contacts.attributes ->> CAST(" + b.arg(name) + " AS text))"
+		return "(CASE WHEN jsonb_typeof(contacts.attributes -> CAST(" + b.arg(name) + " AS text)) = 'string' THEN (contacts.attributes ->> CAST(" + b.arg(name) + " AS text)) END)"
 	}
-	return "json_extract(contacts.attributes, " + b.arg("$."+name) + ")"
+	return "(CASE WHEN json_type(contacts.attributes, " + b.arg("$."+name) + ") = 'text' THEN json_extract(contacts.attributes, " + b.arg("$."+name) + ") END)"
 }
 
 // attrNumber reads a custom attribute as a number, NULL unless it is one
@@ -314,20 +328,36 @@ func (b *builder) textValue(v any, path string) (string, error) {
 	if !ok {
 		return "", errs.Invalid(path, "expected a text")
 	}
-	if len(s) > 1000 {
-		return "", errs.Invalid(path, "is longer than 1000 characters")
+	if err := checkText(s, path); err != nil {
+		return "", err
 	}
 	return s, nil
 }
 
+// checkText rejects texts no column can hold: PostgreSQL refuses NUL
+// characters and invalid UTF-8 (a query error rather than no match).
+func checkText(s, path string) error {
+	if len(s) > 1000 {
+		return errs.Invalid(path, "is longer than 1000 characters")
+	}
+	if !utf8.ValidString(s) {
+		return errs.Invalid(path, "is not valid UTF-8")
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return errs.Invalid(path, "must not contain NUL characters")
+	}
+	return nil
+}
+
 func (b *builder) text(f field, n *Node, path string) (string, error) {
-	var col string
+	// col binds the attribute name as an argument, so it is called once
+	// per place the column appears, in the order of the SQL text.
+	col := func() string { return "contacts." + f.column }
 	exact := false
 	if f.attr != "" {
-		col = "COALESCE(" + b.attrText(f.attr) + ", '')"
+		col = func() string { return "COALESCE(" + b.attrText(f.attr) + ", '')" }
 	} else {
 		b.reads[f.column] = true
-		col = "contacts." + f.column
 		exact = exactColumns[f.column]
 	}
 	norm := func(s string) string {
@@ -345,13 +375,13 @@ func (b *builder) text(f field, n *Node, path string) (string, error) {
 	}
 	lhs := col
 	if !exact {
-		lhs = "LOWER(" + col + ")"
+		lhs = func() string { return "LOWER(" + col() + ")" }
 	}
 	switch n.Op {
 	case "is_set":
-		return "(" + col + " <> '')", nil
+		return "(" + col() + " <> '')", nil
 	case "is_not_set":
-		return "(" + col + " = '')", nil
+		return "(" + col() + " = '')", nil
 	case "in", "not_in":
 		list, ok := n.Value.([]any)
 		if !ok || len(list) == 0 {
@@ -373,9 +403,9 @@ func (b *builder) text(f field, n *Node, path string) (string, error) {
 			vals[i] = s
 		}
 		if n.Op == "in" {
-			return "(" + lhs + " IN (" + b.argList(vals) + "))", nil
+			return "(" + lhs() + " IN (" + b.argList(vals) + "))", nil
 		}
-		return "(" + lhs + " NOT IN (" + b.argList(vals) + "))", nil
+		return "(" + lhs() + " NOT IN (" + b.argList(vals) + "))", nil
 	}
 	s, err := b.textValue(n.Value, path)
 	if err != nil {
@@ -391,7 +421,7 @@ func (b *builder) text(f field, n *Node, path string) (string, error) {
 		if n.Op == "neq" {
 			op = " <> "
 		}
-		return "(" + lhs + op + b.arg(s) + ")", nil
+		return "(" + lhs() + op + b.arg(s) + ")", nil
 	case "contains", "starts_with":
 		if s == "" {
 			return "", errs.Invalid(path, "must not be empty")
@@ -400,7 +430,7 @@ func (b *builder) text(f field, n *Node, path string) (string, error) {
 		if n.Op == "contains" {
 			p = "%" + p
 		}
-		return "(LOWER(" + col + ") LIKE " + b.arg(p) + " ESCAPE '\\')", nil
+		return "(LOWER(" + col() + ") LIKE " + b.arg(p) + " ESCAPE '\\')", nil
 	}
 	return "", fmt.Errorf("segments: text op %s not handled", n.Op)
 }
@@ -425,18 +455,17 @@ func (b *builder) numberValue(f field, v any, path string) (any, error) {
 }
 
 func (b *builder) number(f field, n *Node, path string) (string, error) {
-	var col string
+	col := func() string { return "contacts." + f.column }
 	if f.attr != "" {
-		col = b.attrNumber(f.attr)
+		col = func() string { return b.attrNumber(f.attr) }
 	} else {
 		b.reads[f.column] = true
-		col = "contacts." + f.column
 	}
 	switch n.Op {
 	case "is_set":
-		return "(" + col + " IS NOT NULL)", nil
+		return "(" + col() + " IS NOT NULL)", nil
 	case "is_not_set":
-		return "(" + col + " IS NULL)", nil
+		return "(" + col() + " IS NULL)", nil
 	case "between":
 		list, ok := n.Value.([]any)
 		if !ok || len(list) != 2 {
@@ -453,17 +482,20 @@ func (b *builder) number(f field, n *Node, path string) (string, error) {
 		if l, _ := asNumber(list[0]); func() bool { h, _ := asNumber(list[1]); return l > h }() {
 			return "", errs.Invalid(path, "low is greater than high")
 		}
-		return "(" + col + " IS NOT NULL AND " + col + " BETWEEN " + b.numArg(lo) + " AND " + b.numArg(hi) + ")", nil
+		return "(" + col() + " IS NOT NULL AND " + col() + " BETWEEN " + b.numArg(lo) + " AND " + b.numArg(hi) + ")", nil
 	}
 	v, err := b.numberValue(f, n.Value, path)
 	if err != nil {
 		return "", err
 	}
 	op := map[string]string{"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[n.Op]
-	return "(" + col + " IS NOT NULL AND " + col + " " + op + " " + b.numArg(v) + ")", nil
+	return "(" + col() + " IS NOT NULL AND " + col() + " " + op + " " + b.numArg(v) + ")", nil
 }
 
 var durationRe = regexp.MustCompile(`^(\d{1,5})\s*(h|d|w|y)$`)
+
+// maxDuration bounds relative windows: 20 years.
+const maxDuration = 20 * 365 * 24 * time.Hour
 
 // ParseDuration reads "90d", "12h", "2w", "1y" (days of 24 hours).
 func ParseDuration(s string) (time.Duration, error) {
@@ -473,14 +505,15 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	n, _ := strconv.Atoi(m[1])
 	unit := map[string]time.Duration{"h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour, "y": 365 * 24 * time.Hour}[m[2]]
-	d := time.Duration(n) * unit
 	if n == 0 {
 		return 0, fmt.Errorf("must be more than zero")
 	}
-	if d > 20*365*24*time.Hour {
+	// Compare before multiplying: 99999y does not fit in a time.Duration
+	// and would wrap around to a small (or negative) window.
+	if time.Duration(n) > maxDuration/unit {
 		return 0, fmt.Errorf("is more than 20 years")
 	}
-	return d, nil
+	return time.Duration(n) * unit, nil
 }
 
 func (b *builder) duration(v any, path string) (time.Duration, error) {
@@ -501,19 +534,23 @@ func (b *builder) duration(v any, path string) (time.Duration, error) {
 	return d, nil
 }
 
-func (b *builder) timeValue(v any, path string) (time.Time, error) {
+// timeValue reads a before/after value. A date without a time stands for
+// the whole day (UTC): dateOnly tells the caller so that "after
+// 2026-01-31" starts on 1 February, as it does for date attributes.
+func (b *builder) timeValue(v any, path string) (t time.Time, dateOnly bool, err error) {
 	s, ok := v.(string)
 	if !ok {
-		return time.Time{}, errs.Invalid(path, "expected a time (RFC 3339) or a date (YYYY-MM-DD)")
+		return time.Time{}, false, errs.Invalid(path, "expected a time (RFC 3339) or a date (YYYY-MM-DD)")
 	}
-	t, err := contacts.ParseTime(s)
+	t, err = contacts.ParseTime(s)
 	if err != nil {
-		return time.Time{}, errs.Invalid(path, "%v", err)
+		return time.Time{}, false, errs.Invalid(path, "%v", err)
 	}
 	if t.Year() < 1900 || t.Year() > 2200 {
-		return time.Time{}, errs.Invalid(path, "is out of range")
+		return time.Time{}, false, errs.Invalid(path, "is out of range")
 	}
-	return t, nil
+	_, dateErr := time.Parse("2006-01-02", strings.TrimSpace(s))
+	return t, dateErr == nil, nil
 }
 
 func (b *builder) time(f field, n *Node, path string) (string, error) {
@@ -525,15 +562,18 @@ func (b *builder) time(f field, n *Node, path string) (string, error) {
 	case "is_not_set":
 		return "(" + col + " IS NULL)", nil
 	case "before", "after":
-		t, err := b.timeValue(n.Value, path)
+		t, dateOnly, err := b.timeValue(n.Value, path)
 		if err != nil {
 			return "", err
 		}
-		op := "<"
-		if n.Op == "after" {
-			op = ">"
+		if n.Op == "before" {
+			return "(" + col + " IS NOT NULL AND " + col + " < " + b.arg(t) + ")", nil
 		}
-		return "(" + col + " IS NOT NULL AND " + col + " " + op + " " + b.arg(t) + ")", nil
+		if dateOnly {
+			// After a day: from the start of the next one.
+			return "(" + col + " IS NOT NULL AND " + col + " >= " + b.arg(t.AddDate(0, 0, 1)) + ")", nil
+		}
+		return "(" + col + " IS NOT NULL AND " + col + " > " + b.arg(t) + ")", nil
 	case "within_last", "not_within_last":
 		d, err := b.duration(n.Value, path)
 		if err != nil {
@@ -552,14 +592,15 @@ func (b *builder) time(f field, n *Node, path string) (string, error) {
 // date handles custom date attributes, stored as YYYY-MM-DD text, which
 // compares correctly as text.
 func (b *builder) date(f field, n *Node, path string) (string, error) {
-	col := b.attrText(f.attr)
+	// col binds the attribute name, so it is built for each use.
+	col := func() string { return b.attrText(f.attr) }
 	switch n.Op {
 	case "is_set":
-		return "(" + col + " IS NOT NULL)", nil
+		return "(" + col() + " IS NOT NULL)", nil
 	case "is_not_set":
-		return "(" + col + " IS NULL)", nil
+		return "(" + col() + " IS NULL)", nil
 	case "before", "after":
-		t, err := b.timeValue(n.Value, path)
+		t, _, err := b.timeValue(n.Value, path)
 		if err != nil {
 			return "", err
 		}
@@ -567,7 +608,7 @@ func (b *builder) date(f field, n *Node, path string) (string, error) {
 		if n.Op == "after" {
 			op = ">"
 		}
-		return "(" + col + " IS NOT NULL AND " + col + " " + op + " " + b.arg(t.Format("2006-01-02")) + ")", nil
+		return "(" + col() + " IS NOT NULL AND " + col() + " " + op + " " + b.arg(t.Format("2006-01-02")) + ")", nil
 	case "within_last", "not_within_last":
 		d, err := b.duration(n.Value, path)
 		if err != nil {
@@ -577,20 +618,22 @@ func (b *builder) date(f field, n *Node, path string) (string, error) {
 		cutoff := b.c.Now.In(b.c.Location).Add(-d).Format("2006-01-02")
 		today := b.c.Now.In(b.c.Location).Format("2006-01-02")
 		if n.Op == "within_last" {
-			return "(" + col + " IS NOT NULL AND " + col + " >= " + b.arg(cutoff) + " AND " + col + " <= " + b.arg(today) + ")", nil
+			return "(" + col() + " IS NOT NULL AND " + col() + " >= " + b.arg(cutoff) + " AND " + col() + " <= " + b.arg(today) + ")", nil
 		}
-		return "(" + col + " IS NULL OR " + col + " < " + b.arg(cutoff) + ")", nil
+		// The exact complement of within_last: never, earlier, or later
+		// than today.
+		return "(" + col() + " IS NULL OR " + col() + " < " + b.arg(cutoff) + " OR " + col() + " > " + b.arg(today) + ")", nil
 	}
 	return "", fmt.Errorf("segments: date op %s not handled", n.Op)
 }
 
 func (b *builder) boolean(f field, n *Node, path string) (string, error) {
-	col := b.attrBool(f.attr)
+	col := func() string { return b.attrBool(f.attr) }
 	switch n.Op {
 	case "is_set":
-		return "(" + col + " IS NOT NULL)", nil
+		return "(" + col() + " IS NOT NULL)", nil
 	case "is_not_set":
-		return "(" + col + " IS NULL)", nil
+		return "(" + col() + " IS NULL)", nil
 	}
 	v, ok := n.Value.(bool)
 	if !ok {
@@ -603,7 +646,7 @@ func (b *builder) boolean(f field, n *Node, path string) (string, error) {
 	if n.Op == "neq" {
 		want = 1 - want
 	}
-	return "(" + col + " IS NOT NULL AND " + col + " = " + b.arg(want) + ")", nil
+	return "(" + col() + " IS NOT NULL AND " + col() + " = " + b.arg(want) + ")", nil
 }
 
 // yearly handles birthday and anniversary, stored as month*100+day so that
@@ -775,37 +818,39 @@ func (b *builder) events(f field, n *Node, path string) (string, error) {
 	if n.Op == "count_lt" && cnt == 0 {
 		return "", errs.Invalid(join(path, "n"), "count_lt 0 can never match")
 	}
-	conds := []string{"e.contact_id = contacts.id", "e.type = " + b.arg(f.event)}
-	if strings.HasPrefix(f.event, "email.") && !n.Machines {
-		conds = append(conds, "e.machine = "+b.boolLit(false))
-	}
 	_, hasWithin := spec["within"]
 	_, hasSince := spec["since_campaign"]
 	if hasWithin && hasSince {
 		return "", errs.Invalid(path, "give within or since_campaign, not both")
 	}
+	var within time.Duration
 	if hasWithin {
 		d, err := b.duration(spec["within"], join(path, "within"))
 		if err != nil {
 			return "", err
 		}
-		b.timeRelative = true
-		conds = append(conds, "e.occurred_at >= "+b.arg(b.c.Now.Add(-d).UTC()))
+		within = d
 	}
+	var since int64
 	if hasSince {
 		id, ok := asInt(spec["since_campaign"])
 		if !ok || id <= 0 {
 			return "", errs.Invalid(join(path, "since_campaign"), "expected a campaign id")
 		}
-		b.reads["deliveries"] = true
-		conds = append(conds, "e.occurred_at >= (SELECT MIN(ds.sent_at) FROM deliveries ds WHERE ds.contact_id = contacts.id AND ds.campaign_id = "+b.arg(id)+")")
+		since = id
 	}
+	var (
+		where map[string]any
+		props []string
+	)
 	if w, ok := spec["where"]; ok {
 		wm, ok := w.(map[string]any)
 		if !ok || len(wm) == 0 {
 			return "", errs.Invalid(join(path, "where"), "expected an object of property: value")
 		}
-		props := make([]string, 0, len(wm))
+		if len(wm) > 100 {
+			return "", errs.Invalid(join(path, "where"), "has more than 100 properties")
+		}
 		for k := range wm {
 			props = append(props, k)
 		}
@@ -815,62 +860,120 @@ func (b *builder) events(f field, n *Node, path string) (string, error) {
 			if !contacts.ValidAttrName(k) {
 				return "", errs.Invalid(p, "property names are letters, digits and _ starting with a letter")
 			}
-			c, err := b.propEquals(k, wm[k], p)
-			if err != nil {
+			if err := checkPropValue(wm[k], p); err != nil {
 				return "", err
 			}
-			conds = append(conds, c)
 		}
+		where = wm
 	}
-	sub := "SELECT 1 FROM events e WHERE " + strings.Join(conds, " AND ")
-	switch {
-	case n.Op == "count_gte" && cnt == 0:
+
+	// Everything is checked; from here on arguments are bound in the order
+	// their placeholders appear in the SQL text, and only when they do.
+	if hasWithin {
+		b.timeRelative = true
+	}
+	// A since_campaign rule speaks of the contacts who were sent that
+	// campaign: for anyone else there is no "since".
+	wasSent := func() string {
+		return "EXISTS (SELECT 1 FROM deliveries ds0 WHERE ds0.contact_id = contacts.id AND ds0.campaign_id = " + b.arg(since) +
+			" AND ds0.status = 'sent' AND ds0.sent_at IS NOT NULL)"
+	}
+	if hasSince {
+		b.reads["deliveries"] = true
+	}
+	if n.Op == "count_gte" && cnt == 0 {
+		if hasSince {
+			return wasSent(), nil
+		}
 		return "1=1", nil
+	}
+	conds := func() string {
+		c := []string{"e.contact_id = contacts.id", "e.type = " + b.arg(f.event)}
+		if strings.HasPrefix(f.event, "email.") && !n.Machines {
+			c = append(c, "e.machine = "+b.boolLit(false))
+		}
+		if hasWithin {
+			c = append(c, "e.occurred_at >= "+b.arg(b.c.Now.Add(-within).UTC()))
+		}
+		if hasSince {
+			c = append(c, "e.occurred_at >= (SELECT MIN(ds.sent_at) FROM deliveries ds WHERE ds.contact_id = contacts.id AND ds.campaign_id = "+
+				b.arg(since)+" AND ds.status = 'sent')")
+		}
+		for _, k := range props {
+			c = append(c, b.propEquals(k, where[k]))
+		}
+		return strings.Join(c, " AND ")
+	}
+	var out string
+	switch {
 	case n.Op == "count_gte" && cnt == 1:
-		return "EXISTS (" + sub + ")", nil
+		out = "EXISTS (SELECT 1 FROM events e WHERE " + conds() + ")"
 	case n.Op == "count_lt" && cnt == 1:
-		return "NOT EXISTS (" + sub + ")", nil
+		out = "NOT EXISTS (SELECT 1 FROM events e WHERE " + conds() + ")"
+	default:
+		op := " >= "
+		if n.Op == "count_lt" {
+			op = " < "
+		}
+		out = "((SELECT COUNT(*) FROM events e WHERE " + conds() + ")" + op + b.arg(cnt) + ")"
 	}
-	countSQL := "(SELECT COUNT(*) FROM events e WHERE " + strings.Join(conds, " AND ") + ")"
-	if n.Op == "count_gte" {
-		return "(" + countSQL + " >= " + b.arg(cnt) + ")", nil
+	if hasSince && n.Op == "count_lt" {
+		out = "(" + out + " AND " + wasSent() + ")"
 	}
-	return "(" + countSQL + " < " + b.arg(cnt) + ")", nil
+	return out, nil
 }
 
-// propEquals compares an event property with a scalar: texts as texts,
-// numbers as numbers, booleans as booleans, the same on both engines.
-func (b *builder) propEquals(name string, v any, path string) (string, error) {
+// checkPropValue accepts the scalars an event property can be compared with.
+func checkPropValue(v any, path string) error {
+	switch x := v.(type) {
+	case string:
+		return checkText(x, path)
+	case bool:
+		return nil
+	case json.Number, float64, int, int64:
+		f, ok := asNumber(x)
+		if !ok || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e15 {
+			return errs.Invalid(path, "is out of range")
+		}
+		return nil
+	}
+	return errs.Invalid(path, "expected a text, number or true/false")
+}
+
+// propEquals compares an event property with a scalar checked by
+// checkPropValue: texts as texts, numbers as numbers, booleans as
+// booleans, the same on both engines (a text "5" never equals a number 5).
+func (b *builder) propEquals(name string, v any) string {
 	if b.c.Postgres {
 		// Go evaluates the operands left to right, so the arguments are
 		// appended in the order their placeholders appear.
 		key := func() string { return "CAST(" + b.arg(name) + " AS text)" }
 		switch x := v.(type) {
 		case string:
-			return "(e.properties ->> " + key() + ") = " + b.arg(x), nil
+			return "(jsonb_typeof(e.properties -> " + key() + ") = 'string' AND (e.properties ->> " + key() + ") = " + b.arg(x) + ")"
 		case bool:
-			return "(e.properties -> " + key() + ") = CAST(" + b.arg(strconv.FormatBool(x)) + " AS jsonb)", nil
-		case json.Number, float64, int, int64:
+			return "((e.properties -> " + key() + ") = CAST(" + b.arg(strconv.FormatBool(x)) + " AS jsonb))"
+		default:
 			f, _ := asNumber(x)
-			return "(jsonb_typeof(e.properties -> " + key() + ") = 'number' AND (e.properties ->> " + key() + ")::numeric = " + b.numArg(f) + ")", nil
+			// CASE, not AND: PostgreSQL may evaluate the operands of AND in
+			// any order, and casting a text property to numeric fails.
+			return "((CASE WHEN jsonb_typeof(e.properties -> " + key() + ") = 'number' THEN (e.properties ->> " + key() + ")::numeric END) = " + b.numArg(f) + ")"
 		}
-		return "", errs.Invalid(path, "expected a text, number or true/false")
 	}
 	p := "$." + name
 	switch x := v.(type) {
 	case string:
-		return "(json_type(e.properties, " + b.arg(p) + ") = 'text' AND json_extract(e.properties, " + b.arg(p) + ") = " + b.arg(x) + ")", nil
+		return "(json_type(e.properties, " + b.arg(p) + ") = 'text' AND json_extract(e.properties, " + b.arg(p) + ") = " + b.arg(x) + ")"
 	case bool:
 		t := "false"
 		if x {
 			t = "true"
 		}
-		return "(json_type(e.properties, " + b.arg(p) + ") = " + b.arg(t) + ")", nil
-	case json.Number, float64, int, int64:
+		return "(json_type(e.properties, " + b.arg(p) + ") = " + b.arg(t) + ")"
+	default:
 		f, _ := asNumber(x)
-		return "(json_type(e.properties, " + b.arg(p) + ") IN ('integer', 'real') AND json_extract(e.properties, " + b.arg(p) + ") = " + b.numArg(f) + ")", nil
+		return "(json_type(e.properties, " + b.arg(p) + ") IN ('integer', 'real') AND json_extract(e.properties, " + b.arg(p) + ") = " + b.numArg(f) + ")"
 	}
-	return "", errs.Invalid(path, "expected a text, number or true/false")
 }
 
 // numArg binds a number so that PostgreSQL compares it as numeric even

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -40,6 +41,34 @@ const (
 	kindAny
 	kindNot
 )
+
+// nodeKind is what n is. Parse sets it; a Node written as a Go literal
+// (&Node{All: ...}) or decoded by encoding/json without Parse has none, so
+// it is told by its fields.
+func (n *Node) nodeKind() nodeKind {
+	if n.kind != kindRule || n.Field != "" || n.Op != "" {
+		return n.kind
+	}
+	switch {
+	case n.All != nil:
+		return kindAll
+	case n.Any != nil:
+		return kindAny
+	case n.Not != nil:
+		return kindNot
+	}
+	return kindRule
+}
+
+// UnmarshalJSON parses and checks a definition (see Parse).
+func (n *Node) UnmarshalJSON(b []byte) error {
+	parsed, err := Parse(b)
+	if err != nil {
+		return err
+	}
+	*n = *parsed
+	return nil
+}
 
 // Limits that keep a definition (and its SQL) a sensible size.
 const (
@@ -105,13 +134,18 @@ func parseNode(v any, path string, depth int, count *int) (*Node, error) {
 	if len(groupKeys) > 1 || (len(groupKeys) == 1 && hasField) {
 		return nil, errs.Invalid(where, "a node is either one group (all, any, not) or one rule (field, op, value), not both")
 	}
+	// Keys are visited in order so that the error names the same key
+	// every time.
+	keys := make([]string, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
 	if len(groupKeys) == 1 {
 		k := groupKeys[0]
-		if len(m) != 1 {
-			for key := range m {
-				if key != k {
-					return nil, errs.Invalid(join(path, key), "unexpected key in a %q group", k)
-				}
+		for _, key := range keys {
+			if key != k {
+				return nil, errs.Invalid(join(path, key), "unexpected key in a %q group", k)
 			}
 		}
 		if k == "not" {
@@ -148,7 +182,8 @@ func parseNode(v any, path string, depth int, count *int) (*Node, error) {
 		return nil, errs.Invalid(where, "expected a group (all, any, not) or a rule with field, op and value")
 	}
 	n := &Node{kind: kindRule}
-	for key, val := range m {
+	for _, key := range keys {
+		val := m[key]
 		switch key {
 		case "field", "op":
 			s, ok := val.(string)
@@ -180,7 +215,7 @@ func parseNode(v any, path string, depth int, count *int) (*Node, error) {
 
 // MarshalJSON writes the node in the public grammar.
 func (n *Node) MarshalJSON() ([]byte, error) {
-	switch n.kind {
+	switch n.nodeKind() {
 	case kindAll:
 		return json.Marshal(map[string]any{"all": nonNil(n.All)})
 	case kindAny:

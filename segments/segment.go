@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -106,13 +107,17 @@ func (s *Service) Compile(ctx context.Context, def []byte) (Expr, error) {
 }
 
 func (s *Service) compileAt(ctx context.Context, def []byte, now time.Time) (Expr, error) {
-	n, err := Parse(def)
-	if err != nil {
-		return Expr{}, err
-	}
 	fields, err := s.fields.Fields(ctx)
 	if err != nil {
 		return Expr{}, fmt.Errorf("segments: %w", err)
+	}
+	return s.compileWith(def, now, fields)
+}
+
+func (s *Service) compileWith(def []byte, now time.Time, fields map[string]contacts.CustomField) (Expr, error) {
+	n, err := Parse(def)
+	if err != nil {
+		return Expr{}, err
 	}
 	c := &Compiler{Postgres: db.IsPostgres(s.db), Now: now, Location: s.loc, Fields: fields}
 	return c.Compile(n)
@@ -194,7 +199,13 @@ func (s *Service) Update(ctx context.Context, id int64, in Input) (Segment, erro
 	if err := s.apply(ctx, &seg, in); err != nil {
 		return Segment{}, err
 	}
-	if err := s.db.WithContext(ctx).Save(&seg).Error; err != nil {
+	// Write only what a client sets: Save would also write back the
+	// member_count and refreshed_at read above, undoing a refresh that
+	// ran in between.
+	err = s.db.WithContext(ctx).Model(&Segment{ID: id}).
+		Select("name", "description", "definition", "reads", "time_relative", "updated_at").
+		Updates(&seg).Error
+	if err != nil {
 		return Segment{}, fmt.Errorf("segments: update %d: %w", id, err)
 	}
 	if in.Definition != nil {
@@ -297,16 +308,37 @@ func (s *Service) Refresh(ctx context.Context, id int64) (RefreshResult, error) 
 
 // RefreshContacts re-evaluates only the given contacts against a segment:
 // the incremental path taken when a contact changes or an event arrives.
+// Long lists are taken in chunks so that no statement binds thousands of
+// arguments (the pure-Go SQLite driver binds them in quadratic time).
 func (s *Service) RefreshContacts(ctx context.Context, id int64, contactIDs []int64) (RefreshResult, error) {
-	if len(contactIDs) == 0 {
-		return RefreshResult{}, nil
+	var total RefreshResult
+	for start := 0; start < len(contactIDs); start += refreshChunk {
+		res, err := s.refresh(ctx, id, contactIDs[start:min(start+refreshChunk, len(contactIDs))])
+		total.Entered += res.Entered
+		total.Exited += res.Exited
+		total.Members = res.Members
+		if err != nil {
+			return total, err
+		}
 	}
-	return s.refresh(ctx, id, contactIDs)
+	return total, nil
 }
+
+// refreshChunk is the number of contacts RefreshContacts re-evaluates per
+// statement.
+const refreshChunk = 500
 
 func (s *Service) refresh(ctx context.Context, id int64, only []int64) (RefreshResult, error) {
 	var res RefreshResult
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// Read the custom fields before the transaction: inside it, a second
+	// connection would be needed while this one holds the lock, and with
+	// every pooled connection held by a refresh waiting for that lock
+	// (SQLite's write lock, PostgreSQL's row lock) none would be free.
+	fields, err := s.fields.Fields(ctx)
+	if err != nil {
+		return res, fmt.Errorf("segments: %w", err)
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var seg Segment
 		q := tx
 		if db.IsPostgres(tx) {
@@ -317,7 +349,7 @@ func (s *Service) refresh(ctx context.Context, id int64, only []int64) (RefreshR
 			return err
 		}
 		now := s.now()
-		expr, err := s.compileAt(ctx, seg.Definition, now)
+		expr, err := s.compileWith(seg.Definition, now, fields)
 		if err != nil {
 			return err
 		}
@@ -337,6 +369,20 @@ func (s *Service) refresh(ctx context.Context, id int64, only []int64) (RefreshR
 			}
 			return out
 		}
+		// The definition is evaluated once for exits and once for entries,
+		// into segment_changes; membership then follows the rows just
+		// recorded. Evaluating it again for segment_members could give a
+		// different answer under PostgreSQL's READ COMMITTED (each
+		// statement sees the latest commits), leaving a member without an
+		// "entered" change or an "entered" change without a member. Rows
+		// of this refresh are those of this segment above mark: the lock
+		// above keeps other refreshes of the segment out, and ids are
+		// allocated after mark was read.
+		var mark int64
+		if err := tx.Raw("SELECT COALESCE(MAX(id), 0) FROM segment_changes").Scan(&mark).Error; err != nil {
+			return err
+		}
+		recorded := "SELECT c.contact_id FROM segment_changes c WHERE c.segment_id = ? AND c.kind = ? AND c.id > ?"
 		matches := "SELECT 1 FROM contacts WHERE contacts.id = m.contact_id AND " + expr.SQL
 		exits := tx.Exec("INSERT INTO segment_changes (segment_id, contact_id, kind, changed_at) SELECT m.segment_id, m.contact_id, ?, ? FROM segment_members m WHERE m.segment_id = ?"+memberScope+" AND NOT EXISTS ("+matches+")",
 			args([]any{Exited, now, id}, scopeArgs, expr.Args)...)
@@ -345,8 +391,7 @@ func (s *Service) refresh(ctx context.Context, id int64, only []int64) (RefreshR
 		}
 		res.Exited = exits.RowsAffected
 		if res.Exited > 0 {
-			del := tx.Exec("DELETE FROM segment_members WHERE segment_id = ? AND contact_id IN (SELECT m.contact_id FROM segment_members m WHERE m.segment_id = ?"+memberScope+" AND NOT EXISTS ("+matches+"))",
-				args([]any{id, id}, scopeArgs, expr.Args)...)
+			del := tx.Exec("DELETE FROM segment_members WHERE segment_id = ? AND contact_id IN ("+recorded+")", id, id, Exited, mark)
 			if del.Error != nil {
 				return del.Error
 			}
@@ -359,8 +404,8 @@ func (s *Service) refresh(ctx context.Context, id int64, only []int64) (RefreshR
 		}
 		res.Entered = enters.RowsAffected
 		if res.Entered > 0 {
-			ins := tx.Exec("INSERT INTO segment_members (segment_id, contact_id, entered_at) SELECT ?, contacts.id, ? FROM contacts WHERE "+expr.SQL+scope+" AND "+notMember,
-				args([]any{id, now}, expr.Args, scopeArgs, []any{id})...)
+			ins := tx.Exec("INSERT INTO segment_members (segment_id, contact_id, entered_at) SELECT ?, c.contact_id, ? FROM segment_changes c WHERE c.segment_id = ? AND c.kind = ? AND c.id > ?",
+				id, now, id, Entered, mark)
 			if ins.Error != nil {
 				return ins.Error
 			}
@@ -420,4 +465,68 @@ func (s *Service) IDs(ctx context.Context) ([]int64, error) {
 		return nil, fmt.Errorf("segments: ids: %w", err)
 	}
 	return ids, nil
+}
+
+// derivedReads are the contact fields an event changes through the
+// activity roll-ups (see contacts.Store.RecordEvents): a change reported as
+// "event.purchase" concerns the segments that read total_spent too.
+var derivedReads = map[string][]string{
+	"event." + contacts.EventPurchase:    {"orders_count", "total_spent", "first_purchase_at", "last_purchase_at", "avg_days_between_purchases"},
+	"event." + contacts.EventOpen:        {"last_open_at"},
+	"event." + contacts.EventClick:       {"last_click_at"},
+	"event." + contacts.EventVisit:       {"last_visit_at"},
+	"event." + contacts.EventUnsubscribe: {"status"},
+	"event." + contacts.EventComplaint:   {"status"},
+	"event." + contacts.EventBounce:      {"status"},
+}
+
+// ContactsChanged re-evaluates the given contacts against every segment
+// whose definition reads one of the changed fields (Segment.Reads): the
+// incremental refresh that keeps membership current as contacts change and
+// events arrive. fields are as contacts.ChangeFunc reports them ("city",
+// "attributes", "event.purchase", "created", "deleted", ...) or
+// "deliveries" when campaigns were sent to the contacts. A created or
+// deleted contact is re-evaluated against every segment. Every segment is
+// tried; the first error is returned.
+func (s *Service) ContactsChanged(ctx context.Context, ids []int64, fields []string) error {
+	if len(ids) == 0 || len(fields) == 0 {
+		return nil
+	}
+	reads := map[string]bool{}
+	everySegment := false
+	for _, f := range fields {
+		if f == "created" || f == "deleted" {
+			everySegment = true
+		}
+		reads[f] = true
+		for _, r := range derivedReads[f] {
+			reads[r] = true
+		}
+	}
+	q := s.db.WithContext(ctx).Model(&Segment{}).Order("id")
+	if !everySegment {
+		names := make([]string, 0, len(reads))
+		for r := range reads {
+			names = append(names, r)
+		}
+		sort.Strings(names)
+		conds := make([]string, len(names))
+		args := make([]any, len(names))
+		for i, r := range names {
+			conds[i] = `reads LIKE ? ESCAPE '\'`
+			args[i] = "%," + escapeLike(r) + ",%"
+		}
+		q = q.Where(strings.Join(conds, " OR "), args...)
+	}
+	var segIDs []int64
+	if err := q.Pluck("id", &segIDs).Error; err != nil {
+		return fmt.Errorf("segments: find segments reading %v: %w", fields, err)
+	}
+	var first error
+	for _, id := range segIDs {
+		if _, err := s.RefreshContacts(ctx, id, ids); err != nil && !errors.Is(err, errs.ErrNotFound) && first == nil {
+			first = err
+		}
+	}
+	return first
 }

@@ -1,0 +1,97 @@
+package segments_test
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"herald/internal/errs"
+	"herald/segments"
+)
+
+// FuzzParseCompile feeds definitions to Parse and Compile in both SQL
+// dialects. Neither may panic; every error must be an *errs.InvalidError
+// (a 400 naming a path, never a 500); a compiled expression must bind
+// exactly one argument per placeholder; and a definition must compile to
+// the same SQL after the round trip through its stored, canonical form.
+func FuzzParseCompile(f *testing.F) {
+	for _, tc := range membershipCases {
+		f.Add([]byte(strings.NewReplacer("$C1", "1", "$C2", "2", "$C3", "3", "$C4", "4").Replace(tc.def)))
+	}
+	for _, tc := range invalidCases {
+		if len(tc.def) < 2000 {
+			f.Add([]byte(tc.def))
+		}
+	}
+	for _, s := range []string{
+		`{"all":[{"not":{"any":[]}},{"field":"attr.score","op":"between","value":[-1e15,1e15]}]}`,
+		`{"field":"event.a.b_c","op":"count_lt","value":{"n":1000000,"where":{"x":1.5,"y":true,"z":"\u00e9"}},"machines":false}`,
+		`{"field":"event.email.open","op":"count_gte","value":{"n":2,"since_campaign":9223372036854775807},"machines":true}`,
+		`{"field":"birthday","op":"within_next_days","value":366}`,
+		`{"field":"signup_at","op":"after","value":"2200-12-31T23:59:59.999999999+14:00"}`,
+		`{"field":"total_spent","op":"eq","value":-0.005}`,
+		`{"field":"opened","op":"all_of_last","value":1e2}`,
+		`{"any":[{"field":"attr.vip","op":"eq","value":true},{"field":"attr.renewal","op":"within_last","value":"1h"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	fields := compilerFields()
+	at := time.Date(2027, 2, 28, 23, 30, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, def []byte) {
+		n, err := segments.Parse(def)
+		if err != nil {
+			mustBeInvalid(t, "Parse", def, err)
+			return
+		}
+		canon, err := json.Marshal(n)
+		if err != nil {
+			t.Fatalf("Marshal(Parse(%q)): %v", def, err)
+		}
+		again, err := segments.Parse(canon)
+		if err != nil {
+			t.Fatalf("the canonical form %s of %q does not parse: %v", canon, def, err)
+		}
+		for _, pg := range []bool{false, true} {
+			c := &segments.Compiler{Postgres: pg, Now: at, Fields: fields}
+			expr, err := c.Compile(n)
+			if err != nil {
+				mustBeInvalid(t, "Compile", def, err)
+				if _, err2 := c.Compile(again); err2 == nil || err2.Error() != err.Error() {
+					t.Fatalf("postgres=%v: %q fails with %v but its canonical form %s with %v", pg, def, err, canon, err2)
+				}
+				continue
+			}
+			if got := strings.Count(expr.SQL, "?"); got != len(expr.Args) {
+				t.Fatalf("postgres=%v: %q compiles to %d placeholders and %d arguments:\n%s\n%#v", pg, def, got, len(expr.Args), expr.SQL, expr.Args)
+			}
+			for i, a := range expr.Args {
+				switch a.(type) {
+				case string, int, int64, float64, bool, time.Time:
+				default:
+					t.Fatalf("postgres=%v: %q binds argument %d of type %T", pg, def, i, a)
+				}
+			}
+			expr2, err := c.Compile(again)
+			if err != nil {
+				t.Fatalf("postgres=%v: %q compiles but its canonical form %s does not: %v", pg, def, canon, err)
+			}
+			if expr.SQL != expr2.SQL || !reflect.DeepEqual(expr.Args, expr2.Args) {
+				t.Fatalf("postgres=%v: %q and its canonical form %s compile differently:\n%s %#v\n%s %#v", pg, def, canon, expr.SQL, expr.Args, expr2.SQL, expr2.Args)
+			}
+		}
+	})
+}
+
+func mustBeInvalid(t *testing.T, what string, def []byte, err error) {
+	t.Helper()
+	var ie *errs.InvalidError
+	if !errors.As(err, &ie) {
+		t.Fatalf("%s(%q): %v (%T) is not an *errs.InvalidError", what, def, err, err)
+	}
+	if ie.Message == "" {
+		t.Fatalf("%s(%q): an InvalidError without a message", what, def)
+	}
+}
