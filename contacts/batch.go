@@ -2,7 +2,10 @@ package contacts
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"sort"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -17,7 +20,7 @@ const MaxBatch = 10000
 type BatchResult struct {
 	Index   int
 	Contact Contact
-	Created bool
+	Created bool  // this item created the contact; later items of its email update it
 	Err     error // an *errs.InvalidError for bad items
 }
 
@@ -46,6 +49,21 @@ func (s *Store) UpsertMany(ctx context.Context, ins []Input) ([]BatchResult, err
 	return results, nil
 }
 
+// errChunkRaced is returned inside a chunk's transaction when another
+// writer created one of the chunk's new emails first; the chunk is retried
+// and then finds that contact.
+var errChunkRaced = errors.New("contacts: a new email was created concurrently")
+
+// chunkOutcome is what one attempt at a chunk decided, applied to the
+// results only once its transaction committed.
+type chunkOutcome struct {
+	errs    []error
+	created []bool
+	final   map[string]Contact
+	dirty   map[string]bool
+	fields  map[string]bool
+}
+
 func (s *Store) upsertChunk(ctx context.Context, ins []Input, offset int, results []BatchResult, fields map[string]CustomField) error {
 	emails := make([]string, 0, len(ins))
 	itemEmail := make([]string, len(ins))
@@ -63,20 +81,81 @@ func (s *Store) upsertChunk(ctx context.Context, ins []Input, offset int, result
 		itemEmail[i] = e
 		emails = append(emails, e)
 	}
-	var existing []Contact
-	if len(emails) > 0 {
-		if err := s.db.WithContext(ctx).Where("email IN ?", emails).Find(&existing).Error; err != nil {
-			return fmt.Errorf("contacts: batch lookup: %w", err)
+	if len(emails) == 0 {
+		return nil
+	}
+	// New rows are inserted in email order, so that two batches creating
+	// the same emails never wait for each other in a circle.
+	sort.Strings(emails)
+	emails = slices.Compact(emails)
+
+	var out chunkOutcome
+	for attempt := 0; ; attempt++ {
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var err error
+			out, err = s.writeChunk(tx, ins, itemEmail, emails, fields)
+			return err
+		})
+		if errors.Is(err, errChunkRaced) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("contacts: batch write: %w", err)
+		}
+		break
+	}
+
+	ids := make([]int64, 0, len(out.dirty))
+	for i := range ins {
+		r := &results[offset+i]
+		if itemEmail[i] == "" {
+			continue
+		}
+		if out.errs[i] != nil {
+			r.Err = out.errs[i]
+			continue
+		}
+		r.Created = out.created[i]
+		r.Contact = out.final[itemEmail[i]]
+	}
+	for _, e := range emails {
+		if out.dirty[e] {
+			ids = append(ids, out.final[e].ID)
 		}
 	}
+	if len(ids) > 0 {
+		fs := make([]string, 0, len(out.fields))
+		for f := range out.fields {
+			fs = append(fs, f)
+		}
+		sort.Strings(fs)
+		s.changed(ctx, ids, fs)
+	}
+	return nil
+}
+
+// writeChunk reads the chunk's existing contacts (locked until the
+// transaction ends, so that nothing written meanwhile is overwritten),
+// applies the items in order, writes the rows that changed and reads the
+// final rows back.
+func (s *Store) writeChunk(tx *gorm.DB, ins []Input, itemEmail, emails []string, fields map[string]CustomField) (chunkOutcome, error) {
+	out := chunkOutcome{
+		errs:    make([]error, len(ins)),
+		created: make([]bool, len(ins)),
+		final:   make(map[string]Contact, len(emails)),
+		dirty:   map[string]bool{},
+		fields:  map[string]bool{},
+	}
+	// Existing rows are locked in id order, as RecordEvents locks them.
+	var existing []Contact
+	if err := forUpdate(tx).Where("email IN ?", emails).Order("id").Find(&existing).Error; err != nil {
+		return out, fmt.Errorf("lookup: %w", err)
+	}
 	byEmail := make(map[string]*Contact, len(emails))
-	isNew := map[string]bool{}
 	for i := range existing {
 		byEmail[existing[i].Email] = &existing[i]
 	}
-	dirty := map[string]bool{}
-	var dirtyOrder []string // input order, so new rows get ids in that order
-	changedFields := map[string]bool{}
+	isNew := map[string]bool{}
 	now := s.opts.Now()
 	for i := range ins {
 		e := itemEmail[i]
@@ -95,7 +174,7 @@ func (s *Store) upsertChunk(ctx context.Context, ins []Input, offset int, result
 		}
 		changed, err := in.apply(&work, fields)
 		if err != nil {
-			results[offset+i].Err = err
+			out.errs[i] = err
 			continue
 		}
 		if !ok {
@@ -103,78 +182,66 @@ func (s *Store) upsertChunk(ctx context.Context, ins []Input, offset int, result
 				work.SignupAt = &now
 			}
 			isNew[e] = true
+			out.created[i] = true // the first item of a new email creates it
 			changed = append(changed, "created")
 		}
 		byEmail[e] = &work
-		results[offset+i].Created = isNew[e]
 		if len(changed) > 0 {
-			if !dirty[e] {
-				dirtyOrder = append(dirtyOrder, e)
-			}
-			dirty[e] = true
+			out.dirty[e] = true
 			for _, f := range changed {
-				changedFields[f] = true
+				out.fields[f] = true
 			}
 		}
 	}
-	var rows []Contact
-	for _, e := range dirtyOrder {
-		c := byEmail[e]
+	var newRows, oldRows []Contact
+	for _, e := range emails {
+		if !out.dirty[e] {
+			continue
+		}
+		c := *byEmail[e]
 		c.UpdatedAt = now
-		if c.CreatedAt.IsZero() {
+		if isNew[e] {
+			c.ID = 0
 			c.CreatedAt = now
+			newRows = append(newRows, c)
+		} else {
+			oldRows = append(oldRows, c)
 		}
-		rows = append(rows, *c)
 	}
-	if len(rows) > 0 {
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			for start := 0; start < len(rows); start += writeChunk {
-				chunk := rows[start:min(start+writeChunk, len(rows))]
-				for i := range chunk {
-					chunk[i].ID = 0 // the email decides which row; ids are re-read below
-				}
-				err := tx.Omit("id").Clauses(clause.OnConflict{
-					Columns:   []clause.Column{{Name: "email"}},
-					DoUpdates: clause.AssignmentColumns(writableColumns),
-				}).Create(&chunk).Error
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+	for start := 0; start < len(newRows); start += writeChunk {
+		chunk := newRows[start:min(start+writeChunk, len(newRows))]
+		// Another writer may have created one of these emails since the
+		// lookup: nothing is overwritten, and the chunk starts again.
+		res := tx.Omit("id").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "email"}}, DoNothing: true}).Create(&chunk)
+		if res.Error != nil {
+			return out, fmt.Errorf("insert: %w", res.Error)
+		}
+		if res.RowsAffected != int64(len(chunk)) {
+			return out, errChunkRaced
+		}
+	}
+	for start := 0; start < len(oldRows); start += writeChunk {
+		chunk := oldRows[start:min(start+writeChunk, len(oldRows))]
+		for i := range chunk {
+			chunk[i].ID = 0 // the email decides which row; ids are re-read below
+		}
+		err := tx.Omit("id").Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "email"}},
+			DoUpdates: clause.AssignmentColumns(writableColumns),
+		}).Create(&chunk).Error
 		if err != nil {
-			return fmt.Errorf("contacts: batch write: %w", err)
+			return out, fmt.Errorf("update: %w", err)
 		}
 	}
 	// Read back the final rows so every result carries its id and state.
 	var final []Contact
-	if len(emails) > 0 {
-		if err := s.db.WithContext(ctx).Where("email IN ?", emails).Find(&final).Error; err != nil {
-			return fmt.Errorf("contacts: batch read back: %w", err)
-		}
+	if err := tx.Where("email IN ?", emails).Find(&final).Error; err != nil {
+		return out, fmt.Errorf("read back: %w", err)
 	}
-	finalBy := make(map[string]Contact, len(final))
-	ids := make([]int64, 0, len(dirty))
 	for _, c := range final {
-		finalBy[c.Email] = c
-		if dirty[c.Email] {
-			ids = append(ids, c.ID)
-		}
+		out.final[c.Email] = c
 	}
-	for i := range ins {
-		if r := &results[offset+i]; r.Err == nil && itemEmail[i] != "" {
-			r.Contact = finalBy[itemEmail[i]]
-		}
-	}
-	if len(ids) > 0 {
-		fs := make([]string, 0, len(changedFields))
-		for f := range changedFields {
-			fs = append(fs, f)
-		}
-		s.changed(ctx, ids, fs)
-	}
-	return nil
+	return out, nil
 }
 
 // writableColumns are the columns a client sets; roll-ups are left alone.

@@ -2,8 +2,10 @@ package contacts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -84,6 +86,7 @@ func (s *Store) RecordEvents(ctx context.Context, ins []EventInput) ([]EventResu
 	if len(ins) > MaxBatch {
 		return nil, errs.Invalid("", "a batch holds at most %d items, got %d", MaxBatch, len(ins))
 	}
+	ins = slices.Clone(ins) // emails are normalised in place; the caller's slice stays as it was
 	results := make([]EventResult, len(ins))
 	now := s.opts.Now()
 
@@ -109,6 +112,7 @@ func (s *Store) RecordEvents(ctx context.Context, ins []EventInput) ([]EventResu
 	events := make([]Event, 0, len(ins))
 	owner := make([]int, 0, len(ins)) // index in ins of each event
 	seenKeys := map[string]int{}
+	dupOf := map[int]int{} // index in ins of an in-batch repeat -> index in events of the first
 	for i, in := range ins {
 		if results[i].Err != nil {
 			continue
@@ -120,105 +124,122 @@ func (s *Store) RecordEvents(ctx context.Context, ins []EventInput) ([]EventResu
 		}
 		if ev.DedupeKey != nil {
 			if j, ok := seenKeys[*ev.DedupeKey]; ok {
-				results[i].Duplicate = true
-				results[i].ContactID = events[j].ContactID
+				dupOf[i] = j
 				continue
 			}
 			seenKeys[*ev.DedupeKey] = len(events)
 		}
-		results[i].ContactID = ev.ContactID
 		events = append(events, ev)
 		owner = append(owner, i)
 	}
 	if len(events) == 0 {
 		return results, nil
 	}
-	if err := s.checkContactsExist(ctx, events, owner, results); err != nil {
-		return nil, err
-	}
 
-	var stored []Event
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		stored = stored[:0]
-		// Drop events already recorded under the same key.
-		var keys []string
-		for _, ev := range events {
-			if ev.DedupeKey != nil {
-				keys = append(keys, *ev.DedupeKey)
-			}
-		}
-		dup := map[string]bool{}
-		for start := 0; start < len(keys); start += 500 {
-			var found []string
-			if err := tx.Model(&Event{}).Where("dedupe_key IN ?", keys[start:min(start+500, len(keys))]).Pluck("dedupe_key", &found).Error; err != nil {
+	var (
+		found   map[int64]bool  // contacts that exist
+		dup     map[string]bool // dedupe keys recorded before
+		stored  []Event
+		touched map[string]bool // contact fields the roll-ups changed
+	)
+	for attempt := 0; ; attempt++ {
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			stored, touched = nil, nil
+			// Lock the contacts first, in id order: the purchase roll-ups
+			// are re-aggregated from the events, and a concurrent batch must
+			// not write an aggregate that misses this batch's purchases
+			// (nor two batches wait for each other's rows in a circle).
+			var err error
+			if found, err = lockContacts(tx, events); err != nil {
 				return err
 			}
-			for _, k := range found {
-				dup[k] = true
+			if dup, err = recordedKeys(tx, events); err != nil {
+				return err
 			}
-		}
-		fresh := make([]Event, 0, len(events))
-		for j, ev := range events {
-			i := owner[j]
-			if results[i].Err != nil {
-				continue
+			fresh := make([]Event, 0, len(events))
+			for _, ev := range events {
+				if found[ev.ContactID] && (ev.DedupeKey == nil || !dup[*ev.DedupeKey]) {
+					fresh = append(fresh, ev)
+				}
 			}
-			if ev.DedupeKey != nil && dup[*ev.DedupeKey] {
-				results[i].Duplicate = true
-				continue
+			if len(fresh) == 0 {
+				return nil
 			}
-			fresh = append(fresh, ev)
-		}
-		if len(fresh) == 0 {
-			return nil
-		}
-		// ON CONFLICT DO NOTHING covers a concurrent writer of the same key.
-		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&fresh, writeChunk).Error; err != nil {
+			// A concurrent writer of the same key (for another contact)
+			// can still get there first: then nothing is inserted for it
+			// and the batch starts again, to report it as a duplicate.
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&fresh, writeChunk)
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected != int64(len(fresh)) {
+				return errEventsRaced
+			}
+			stored = fresh
+			touched, err = s.updateRollups(tx, fresh, now)
 			return err
+		})
+		if errors.Is(err, errEventsRaced) && attempt < 3 {
+			continue
 		}
-		stored = fresh
-		return s.updateRollups(tx, fresh, now)
-	})
+		break
+	}
 	if err != nil {
 		return nil, fmt.Errorf("contacts: record events: %w", err)
 	}
-	byKey := map[string]int64{}
+
+	k := 0
+	for j, ev := range events {
+		r := &results[owner[j]]
+		r.ContactID = ev.ContactID
+		switch {
+		case !found[ev.ContactID]:
+			r.ContactID = 0
+			r.Err = errs.Invalid("contact_id", "no contact has the id %d", ev.ContactID)
+		case ev.DedupeKey != nil && dup[*ev.DedupeKey]:
+			r.Duplicate = true
+		default:
+			r.EventID = stored[k].ID
+			k++
+		}
+	}
+	for i, j := range dupOf {
+		first := results[owner[j]]
+		if first.Err != nil {
+			results[i].Err = first.Err
+			continue
+		}
+		results[i].Duplicate = true
+		results[i].ContactID = first.ContactID
+	}
+
 	var ids []int64
 	idSet := map[int64]bool{}
-	types := map[string]bool{}
+	fieldSet := touched
+	if fieldSet == nil {
+		fieldSet = map[string]bool{}
+	}
 	for _, ev := range stored {
-		if ev.DedupeKey != nil {
-			byKey[*ev.DedupeKey] = ev.ID
-		}
 		if !idSet[ev.ContactID] {
 			idSet[ev.ContactID] = true
 			ids = append(ids, ev.ContactID)
 		}
-		types[ev.Type] = true
-	}
-	storedIdx := 0
-	for j, ev := range events {
-		i := owner[j]
-		if results[i].Err != nil || results[i].Duplicate {
-			continue
-		}
-		if ev.DedupeKey != nil {
-			results[i].EventID = byKey[*ev.DedupeKey]
-		} else if storedIdx < len(stored) {
-			results[i].EventID = stored[storedIdx].ID
-		}
-		storedIdx++
+		fieldSet["event."+ev.Type] = true
 	}
 	if len(ids) > 0 {
-		fields := make([]string, 0, len(types))
-		for t := range types {
-			fields = append(fields, "event."+t)
+		fields := make([]string, 0, len(fieldSet))
+		for f := range fieldSet {
+			fields = append(fields, f)
 		}
 		sort.Strings(fields)
 		s.changed(ctx, ids, fields)
 	}
 	return results, nil
 }
+
+// errEventsRaced restarts a batch whose insert skipped a row because a
+// concurrent writer stored the same dedupe key first.
+var errEventsRaced = errors.New("contacts: an event was recorded concurrently")
 
 func (s *Store) buildEvent(in EventInput, idByEmail map[string]int64, now time.Time) (Event, error) {
 	ev := Event{
@@ -319,7 +340,10 @@ func (s *Store) resolveEmails(ctx context.Context, emails []string) (map[string]
 	return out, nil
 }
 
-func (s *Store) checkContactsExist(ctx context.Context, events []Event, owner []int, results []EventResult) error {
+// lockContacts reports which of the events' contacts exist and, on
+// PostgreSQL, locks them in id order until the transaction ends (on SQLite
+// the transaction already holds the write lock).
+func lockContacts(tx *gorm.DB, events []Event) (map[int64]bool, error) {
 	want := map[int64]bool{}
 	var ids []int64
 	for _, ev := range events {
@@ -328,28 +352,49 @@ func (s *Store) checkContactsExist(ctx context.Context, events []Event, owner []
 			ids = append(ids, ev.ContactID)
 		}
 	}
-	found := map[int64]bool{}
+	slices.Sort(ids)
+	found := make(map[int64]bool, len(ids))
 	for start := 0; start < len(ids); start += 500 {
 		var got []int64
-		if err := s.db.WithContext(ctx).Model(&Contact{}).Where("id IN ?", ids[start:min(start+500, len(ids))]).Pluck("id", &got).Error; err != nil {
-			return fmt.Errorf("contacts: check contacts: %w", err)
+		q := forUpdate(tx).Model(&Contact{}).Where("id IN ?", ids[start:min(start+500, len(ids))]).Order("id")
+		if err := q.Pluck("id", &got).Error; err != nil {
+			return nil, fmt.Errorf("check contacts: %w", err)
 		}
 		for _, id := range got {
 			found[id] = true
 		}
 	}
-	for j, ev := range events {
-		if !found[ev.ContactID] {
-			results[owner[j]].Err = errs.Invalid("contact_id", "no contact has the id %d", ev.ContactID)
+	return found, nil
+}
+
+// recordedKeys returns which of the events' dedupe keys are stored already.
+func recordedKeys(tx *gorm.DB, events []Event) (map[string]bool, error) {
+	var keys []string
+	for _, ev := range events {
+		if ev.DedupeKey != nil {
+			keys = append(keys, *ev.DedupeKey)
 		}
 	}
-	return nil
+	dup := map[string]bool{}
+	for start := 0; start < len(keys); start += 500 {
+		var found []string
+		if err := tx.Model(&Event{}).Where("dedupe_key IN ?", keys[start:min(start+500, len(keys))]).Pluck("dedupe_key", &found).Error; err != nil {
+			return nil, fmt.Errorf("check dedupe keys: %w", err)
+		}
+		for _, k := range found {
+			dup[k] = true
+		}
+	}
+	return dup, nil
 }
 
 // updateRollups brings the activity roll-ups of the contacts of evs up to
-// date. Purchases are re-aggregated from the events (so a late or repeated
-// delivery cannot skew them); last-seen times only ever move forward.
-func (s *Store) updateRollups(tx *gorm.DB, evs []Event, now time.Time) error {
+// date and returns the contact fields it changed. Purchases are
+// re-aggregated from the events (so a late or repeated delivery cannot skew
+// them); last-seen times only ever move forward. The caller holds the
+// contacts' locks.
+func (s *Store) updateRollups(tx *gorm.DB, evs []Event, now time.Time) (map[string]bool, error) {
+	touched := map[string]bool{}
 	type latest struct{ open, click, visit time.Time }
 	last := map[int64]*latest{}
 	buyers := map[int64]bool{}
@@ -393,23 +438,32 @@ func (s *Store) updateRollups(tx *gorm.DB, evs []Event, now time.Time) error {
 			if u.at.IsZero() {
 				continue
 			}
-			err := tx.Model(&Contact{}).
+			res := tx.Model(&Contact{}).
 				Where("id = ? AND ("+u.col+" IS NULL OR "+u.col+" < ?)", id, u.at).
-				Update(u.col, u.at).Error
-			if err != nil {
-				return err
+				Update(u.col, u.at)
+			if res.Error != nil {
+				return nil, res.Error
+			}
+			if res.RowsAffected > 0 {
+				touched[u.col] = true
 			}
 		}
 	}
 	for id, st := range status {
-		err := tx.Model(&Contact{}).Where("id = ? AND status = ?", id, Subscribed).
-			Updates(map[string]any{"status": st, "status_changed_at": now}).Error
-		if err != nil {
-			return err
+		res := tx.Model(&Contact{}).Where("id = ? AND status = ?", id, Subscribed).
+			Updates(map[string]any{"status": st, "status_changed_at": now, "updated_at": now})
+		if res.Error != nil {
+			return nil, res.Error
+		}
+		if res.RowsAffected > 0 {
+			touched["status"] = true
 		}
 	}
 	if len(buyers) == 0 {
-		return nil
+		return touched, nil
+	}
+	for _, f := range []string{"orders_count", "total_spent", "first_purchase_at", "last_purchase_at", "avg_days_between_purchases"} {
+		touched[f] = true
 	}
 	ids := make([]int64, 0, len(buyers))
 	for id := range buyers {
@@ -422,7 +476,7 @@ func (s *Store) updateRollups(tx *gorm.DB, evs []Event, now time.Time) error {
 			Where("type = ? AND contact_id IN ?", EventPurchase, chunk).
 			Group("contact_id").Rows()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		type agg struct {
 			id, n, total int64
@@ -434,21 +488,21 @@ func (s *Store) updateRollups(tx *gorm.DB, evs []Event, now time.Time) error {
 			var first, last any
 			if err := rows.Scan(&a.id, &a.n, &a.total, &first, &last); err != nil {
 				rows.Close()
-				return err
+				return nil, err
 			}
 			if a.first, err = db.ScanTime(first); err != nil {
 				rows.Close()
-				return err
+				return nil, err
 			}
 			if a.last, err = db.ScanTime(last); err != nil {
 				rows.Close()
-				return err
+				return nil, err
 			}
 			aggs = append(aggs, a)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		for _, a := range aggs {
 			var avg *float64
@@ -465,11 +519,11 @@ func (s *Store) updateRollups(tx *gorm.DB, evs []Event, now time.Time) error {
 				"updated_at":                 now,
 			}).Error
 			if err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
-	return nil
+	return touched, nil
 }
 
 // Events returns the latest events of a contact, newest first.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/mail"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -235,8 +236,10 @@ func (in *Input) apply(c *Contact, fields map[string]CustomField) ([]string, err
 		if err != nil {
 			return nil, err
 		}
-		c.Attributes = attrs
-		changed = append(changed, "attributes")
+		if !sameAttributes(c.Attributes, attrs) {
+			c.Attributes = attrs
+			changed = append(changed, "attributes")
+		}
 	}
 	return changed, nil
 }
@@ -311,6 +314,22 @@ func checkAttrValue(v any, f CustomField) (any, error) {
 		}
 	}
 	return v, nil
+}
+
+// sameAttributes compares two attribute maps. Stored values may be of any
+// JSON type (they could have been written before a check existed), so
+// they are compared deeply rather than with ==, which panics on maps.
+func sameAttributes(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || !reflect.DeepEqual(v, w) {
+			return false
+		}
+	}
+	return true
 }
 
 func sameTime(a, b *time.Time) bool {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"herald/internal/db"
 	"herald/internal/errs"
@@ -148,11 +149,15 @@ func (s *Store) Upsert(ctx context.Context, in Input) (c Contact, created bool, 
 		return Contact{}, false, err
 	}
 	// Two requests for a new address can race; the unique index makes one
-	// of them fail, and the retry then finds the row and updates it.
+	// of them fail, and the retry then finds the row and updates it. An
+	// existing row is locked while it is read and written, so that a
+	// concurrent change (an attribute, an unsubscribe, a roll-up) is not
+	// overwritten with what was read before it.
 	for attempt := 0; attempt < 2; attempt++ {
 		var changed []string
+		c, created = Contact{}, false
 		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			err := tx.Where("email = ?", email).Take(&c).Error
+			err := forUpdate(tx).Where("email = ?", email).Take(&c).Error
 			switch {
 			case errors.Is(err, gorm.ErrRecordNotFound):
 				c = Contact{Status: Subscribed, Attributes: map[string]any{}}
@@ -204,7 +209,7 @@ func (s *Store) Update(ctx context.Context, id int64, in Input) (Contact, error)
 		changed []string
 	)
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Take(&c, id).Error; err != nil {
+		if err := forUpdate(tx).Take(&c, id).Error; err != nil {
 			return err
 		}
 		if changed, err = in.apply(&c, fields); err != nil {
@@ -275,6 +280,17 @@ func (s *Store) SetStatus(ctx context.Context, id int64, st Status) (bool, error
 	}
 	s.changed(ctx, []int64{id}, []string{"status"})
 	return true, nil
+}
+
+// forUpdate locks the rows the query reads until the transaction ends.
+// SQLite has no row locks and no FOR UPDATE: there every transaction takes
+// the database's write lock when it begins (_txlock=immediate), which
+// serialises writers just as well.
+func forUpdate(tx *gorm.DB) *gorm.DB {
+	if db.IsPostgres(tx) {
+		return tx.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return tx
 }
 
 func escapeLike(s string) string {

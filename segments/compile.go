@@ -373,9 +373,13 @@ func (b *builder) text(f field, n *Node, path string) (string, error) {
 		}
 		return nil
 	}
-	lhs := col
-	if !exact {
-		lhs = func() string { return "LOWER(" + col() + ")" }
+	// lower picks the lower-casing function once the values are known.
+	var lower string
+	lhs := func() string {
+		if exact {
+			return col()
+		}
+		return lower + "(" + col() + ")"
 	}
 	switch n.Op {
 	case "is_set":
@@ -402,6 +406,7 @@ func (b *builder) text(f field, n *Node, path string) (string, error) {
 			}
 			vals[i] = s
 		}
+		lower = b.lowerFunc(vals...)
 		if n.Op == "in" {
 			return "(" + lhs() + " IN (" + b.argList(vals) + "))", nil
 		}
@@ -412,6 +417,7 @@ func (b *builder) text(f field, n *Node, path string) (string, error) {
 		return "", err
 	}
 	s = norm(s)
+	lower = b.lowerFunc(s)
 	switch n.Op {
 	case "eq", "neq":
 		if err := checkValue(s, path); err != nil {
@@ -430,9 +436,30 @@ func (b *builder) text(f field, n *Node, path string) (string, error) {
 		if n.Op == "contains" {
 			p = "%" + p
 		}
-		return "(LOWER(" + col() + ") LIKE " + b.arg(p) + " ESCAPE '\\')", nil
+		return "(" + lower + "(" + col() + ") LIKE " + b.arg(p) + " ESCAPE '\\')", nil
 	}
 	return "", fmt.Errorf("segments: text op %s not handled", n.Op)
+}
+
+// lowerFunc names the SQL function that lower-cases a column for a
+// comparison with values. SQLite's LOWER folds only ASCII letters: that is
+// exact as long as the values are ASCII (a non-ASCII letter in the column
+// could not match them either way), so only values with other letters pay
+// for herald_lower, the Unicode-aware function internal/db registers.
+func (b *builder) lowerFunc(values ...any) string {
+	if b.c.Postgres {
+		return "LOWER"
+	}
+	for _, v := range values {
+		if s, ok := v.(string); ok {
+			for i := 0; i < len(s); i++ {
+				if s[i] >= 0x80 {
+					return "herald_lower"
+				}
+			}
+		}
+	}
+	return "LOWER"
 }
 
 func escapeLike(s string) string {

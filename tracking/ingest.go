@@ -171,7 +171,10 @@ func (i *Ingest) claimStale(ctx context.Context, idle time.Duration) (int, error
 		if err != nil {
 			return total, err
 		}
-		if next == "0-0" || next == "" || len(msgs) == 0 {
+		// Only the cursor tells the end: on Redis 7 a page can be empty
+		// yet not the last (entries deleted while pending are answered
+		// apart, and with a minimum idle time only so many are looked at).
+		if next == "0-0" || next == "" || next == start {
 			return total, nil
 		}
 		start = next
@@ -238,7 +241,8 @@ func (i *Ingest) process(ctx context.Context, msgs []redis.XMessage) (int, error
 			}
 		}
 	}
-	pipe := i.rdb.Pipeline()
+	// MULTI, so that an entry is never deleted yet left pending.
+	pipe := i.rdb.TxPipeline()
 	pipe.XAck(ctx, i.stream, i.group, ids...)
 	pipe.XDel(ctx, i.stream, ids...)
 	if _, err := pipe.Exec(ctx); err != nil {

@@ -31,7 +31,11 @@ var knownScanners = []string{
 func NewClassifier(extra []string) *Classifier {
 	c := &Classifier{scannerAgents: append([]string(nil), knownScanners...)}
 	for _, e := range extra {
-		c.scannerAgents = append(c.scannerAgents, strings.ToLower(e))
+		// A blank fragment is in every user agent: skip it, or every
+		// person would count as a machine.
+		if e = strings.ToLower(strings.TrimSpace(e)); e != "" {
+			c.scannerAgents = append(c.scannerAgents, e)
+		}
 	}
 	return c
 }

@@ -5,14 +5,17 @@ package db
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	gosqlite "github.com/glebarez/go-sqlite"
 	"github.com/glebarez/sqlite"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -50,6 +53,9 @@ func Open(ctx context.Context, rawURL string, log *slog.Logger) (*gorm.DB, error
 	)
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
+		if err := registerSQLiteFunctions(); err != nil {
+			return nil, err
+		}
 		path := strings.TrimPrefix(rawURL, "sqlite://")
 		if path == "" {
 			return nil, fmt.Errorf("db: sqlite URL %q has no file path", rawURL)
@@ -107,6 +113,29 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
+}
+
+// The SQLite driver keeps its functions in a registry of its own, per
+// process, so they are registered once, on first use.
+var sqliteFuncs = sync.OnceValue(func() error {
+	return gosqlite.RegisterDeterministicScalarFunction("herald_lower", 1, func(_ *gosqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return strings.ToLower(v), nil
+		case []byte:
+			return strings.ToLower(string(v)), nil
+		}
+		return args[0], nil
+	})
+})
+
+// registerSQLiteFunctions adds herald_lower: a LOWER() that folds every
+// script's letters the way PostgreSQL does, not only ASCII.
+func registerSQLiteFunctions() error {
+	if err := sqliteFuncs(); err != nil {
+		return fmt.Errorf("db: register sqlite functions: %w", err)
+	}
+	return nil
 }
 
 // IsPostgres tells which SQL dialect a query builder must speak.
