@@ -451,6 +451,17 @@ func (s *Sender) settle(ctx context.Context, campaignID int64, outs []outcome) e
 			return fmt.Errorf("campaigns: record bounces: %w", err)
 		}
 	}
+	if s.svc.cfg.OnDelivered != nil {
+		var sent []int64
+		for _, o := range outs {
+			if o.status == Delivered {
+				sent = append(sent, o.contact)
+			}
+		}
+		if len(sent) > 0 {
+			s.svc.cfg.OnDelivered(ctx, sent)
+		}
+	}
 	return nil
 }
 

@@ -45,7 +45,11 @@ type Config struct {
 	// AttributionDays is how long after a click a purchase counts as the
 	// campaign's revenue (5 by default).
 	AttributionDays int
-	Now             func() time.Time
+	// OnDelivered, when set, is told which contacts were just sent a
+	// campaign, so engagement segments ("opened none of the last 5") can
+	// follow. It runs after the ledger commits.
+	OnDelivered func(ctx context.Context, contactIDs []int64)
+	Now         func() time.Time
 	Log             *slog.Logger
 }
 

@@ -21,6 +21,7 @@ const (
 	TypeCampaignSweep   = "campaign:sweep"
 	TypeEmailSend       = "email:send"
 	TypeSegmentsRefresh = "segments:refresh"
+	TypeSegmentsEval    = "segments:evaluate"
 )
 
 // Queue names and their weights: sending first, then launches, then the rest.
@@ -73,6 +74,21 @@ func NewRefreshTask() *asynq.Task {
 	return asynq.NewTask(TypeSegmentsRefresh, nil, asynq.Queue(QueueDefault), asynq.MaxRetry(3), asynq.Timeout(2*time.Hour))
 }
 
+// EvaluatePayload names contacts that changed and what changed.
+type EvaluatePayload struct {
+	ContactIDs []int64  `json:"contact_ids"`
+	Fields     []string `json:"fields"`
+}
+
+// NewEvaluateTask builds a segments:evaluate task.
+func NewEvaluateTask(ids []int64, fields []string) (*asynq.Task, error) {
+	b, err := json.Marshal(EvaluatePayload{ContactIDs: ids, Fields: fields})
+	if err != nil {
+		return nil, fmt.Errorf("worker: encode evaluate: %w", err)
+	}
+	return asynq.NewTask(TypeSegmentsEval, b, asynq.Queue(QueueDefault), asynq.MaxRetry(5), asynq.Timeout(10*time.Minute)), nil
+}
+
 func decode(t *asynq.Task, v any) error {
 	if err := json.Unmarshal(t.Payload(), v); err != nil {
 		// A payload that cannot be read will never succeed.
@@ -116,6 +132,24 @@ func (q *Queue) EnqueueSend(ctx context.Context, campaignID int64, batch int, id
 	}
 	id := "send:" + strconv.FormatInt(campaignID, 10) + ":" + strconv.Itoa(batch)
 	return ignoreConflict(q.client.EnqueueContext(ctx, t, asynq.TaskID(id)))
+}
+
+// evaluateChunk bounds the contacts of one segments:evaluate task.
+const evaluateChunk = 1000
+
+// EnqueueEvaluate asks for the segment membership of changed contacts to
+// be brought up to date (contacts.ChangeFunc and campaigns' OnDelivered).
+func (q *Queue) EnqueueEvaluate(ctx context.Context, ids []int64, fields []string) error {
+	for start := 0; start < len(ids); start += evaluateChunk {
+		t, err := NewEvaluateTask(ids[start:min(start+evaluateChunk, len(ids))], fields)
+		if err != nil {
+			return err
+		}
+		if _, err := q.client.EnqueueContext(ctx, t); err != nil {
+			return fmt.Errorf("worker: enqueue evaluate: %w", err)
+		}
+	}
+	return nil
 }
 
 func ignoreConflict(_ *asynq.TaskInfo, err error) error {

@@ -113,6 +113,7 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeEmailSend, w.handleSend)
 	mux.HandleFunc(TypeCampaignSweep, w.handleSweep)
 	mux.HandleFunc(TypeSegmentsRefresh, w.handleRefresh)
+	mux.HandleFunc(TypeSegmentsEval, w.handleEvaluate)
 	return mux
 }
 
@@ -207,6 +208,14 @@ func (w *Worker) handleRefresh(ctx context.Context, _ *asynq.Task) error {
 		}
 	}
 	return nil
+}
+
+func (w *Worker) handleEvaluate(ctx context.Context, t *asynq.Task) error {
+	var p EvaluatePayload
+	if err := decode(t, &p); err != nil {
+		return err
+	}
+	return w.d.Segments.ContactsChanged(ctx, p.ContactIDs, p.Fields)
 }
 
 // slogAdapter routes asynq's logs to slog.

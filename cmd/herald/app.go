@@ -119,13 +119,26 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 	if a.Signer, err = tracking.NewSigner(secret); err != nil {
 		return nil, err
 	}
-	a.Contacts = contacts.NewStore(a.DB, contacts.Options{})
-	a.Segments = segments.NewService(a.DB, a.Contacts, nil, nil)
 	a.asynqClient = asynq.NewClientFromRedisClient(a.Redis)
 	a.closers = append(a.closers, func() { a.asynqClient.Close() })
+	queue := worker.NewQueue(a.asynqClient)
+	// Changes to contacts and their events re-evaluate just those contacts
+	// against the segments that read what changed, on a worker; the
+	// periodic refresh is the backstop if an enqueue fails.
+	evaluate := func(ctx context.Context, ids []int64, fields []string) {
+		if err := queue.EnqueueEvaluate(context.WithoutCancel(ctx), ids, fields); err != nil {
+			log.Error("herald: enqueue segment evaluation", "contacts", len(ids), "err", err)
+		}
+	}
+	a.Contacts = contacts.NewStore(a.DB, contacts.Options{OnChange: evaluate, CreateUnknown: cfg.EventsCreateContacts})
+	a.Segments = segments.NewService(a.DB, a.Contacts, nil, nil)
 	u, _ := url.Parse(cfg.BaseURL)
-	a.Campaigns = campaigns.NewService(a.DB, a.Contacts, a.Segments, worker.NewQueue(a.asynqClient), a.Signer, campaigns.Config{
+	a.Campaigns = campaigns.NewService(a.DB, a.Contacts, a.Segments, queue, a.Signer, campaigns.Config{
 		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), Log: log, ClaimSize: opts.claimSize,
+		AttributionDays: cfg.AttributionDays,
+		OnDelivered: func(ctx context.Context, ids []int64) {
+			evaluate(ctx, ids, []string{"deliveries"})
+		},
 	})
 	a.Ingest = tracking.NewIngest(a.Redis, a.Contacts, nil, log)
 
@@ -152,6 +165,13 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 		wcfg := opts.workerCfg
 		if wcfg.Concurrency == 0 {
 			wcfg.Concurrency = cfg.WorkerConcurrency
+		}
+		if wcfg.RefreshEvery == 0 && cfg.RefreshEvery != "" {
+			d, err := time.ParseDuration(cfg.RefreshEvery)
+			if err != nil || d < time.Minute {
+				return nil, fmt.Errorf("herald: HERALD_SEGMENT_REFRESH %q: give a duration of a minute or more, such as 24h", cfg.RefreshEvery)
+			}
+			wcfg.RefreshEvery = d
 		}
 		a.Worker = worker.New(worker.Deps{
 			Redis: a.Redis, Campaigns: a.Campaigns, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,

@@ -28,6 +28,11 @@ type Config struct {
 	DKIMKeyFile       string
 	LogLevel          string
 	NoWorker          bool
+	// EventsCreateContacts makes POST /api/events create contacts for
+	// unknown emails instead of rejecting those events.
+	EventsCreateContacts bool
+	AttributionDays      int
+	RefreshEvery         string
 	// EmbeddedRedisAddr and EmbeddedSMTPAddr are where the embedded
 	// servers listen (any free loopback port by default).
 	EmbeddedRedisAddr string
@@ -60,6 +65,9 @@ func (c *Config) vars() []envFlag {
 		{env: "HERALD_DKIM_DOMAIN", flag: "dkim-domain", usage: "DKIM signing domain (d=)", str: &c.DKIMDomain},
 		{env: "HERALD_DKIM_SELECTOR", flag: "dkim-selector", usage: "DKIM selector (s=)", str: &c.DKIMSelector},
 		{env: "HERALD_DKIM_KEY_FILE", flag: "dkim-key-file", usage: "DKIM private key, PEM (RSA or Ed25519)", str: &c.DKIMKeyFile},
+		{env: "HERALD_EVENTS_CREATE_CONTACTS", flag: "events-create-contacts", usage: "events for unknown emails create the contact (true) or are rejected (false)", boolean: &c.EventsCreateContacts, def: "false"},
+		{env: "HERALD_ATTRIBUTION_DAYS", flag: "attribution-days", usage: "days after a click in which a purchase counts as a campaign's revenue", integer: &c.AttributionDays, def: "5"},
+		{env: "HERALD_SEGMENT_REFRESH", flag: "segment-refresh", usage: "how often every segment is recomputed in full (Go duration)", str: &c.RefreshEvery, def: "24h"},
 		{env: "HERALD_LOG_LEVEL", flag: "log-level", usage: "debug, info, warn or error", str: &c.LogLevel, def: "info"},
 		{env: "HERALD_EMBEDDED_REDIS_ADDR", flag: "embedded-redis-addr", usage: "where the embedded Redis listens", str: &c.EmbeddedRedisAddr, def: "127.0.0.1:0"},
 		{env: "HERALD_EMBEDDED_SMTP_ADDR", flag: "embedded-smtp-addr", usage: "where the embedded SMTP capture listens", str: &c.EmbeddedSMTPAddr, def: "127.0.0.1:0"},
@@ -85,6 +93,12 @@ func parseConfig(name string, args []string, extra func(*flag.FlagSet)) (*Config
 				return nil, fmt.Errorf("%s: %q is not a number of messages per second", v.env, val)
 			}
 			fs.Float64Var(v.num, v.flag, f, usage)
+		case v.boolean != nil:
+			b, err := strconv.ParseBool(strings.TrimSpace(orDefault(val, "false")))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %q is not true or false", v.env, val)
+			}
+			fs.BoolVar(v.boolean, v.flag, b, usage)
 		case v.integer != nil:
 			n, err := strconv.Atoi(strings.TrimSpace(orDefault(val, "0")))
 			if err != nil || n < 0 {

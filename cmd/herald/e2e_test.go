@@ -391,3 +391,43 @@ func TestTemplateErrorsAndBadInputAnswer400WithPath(t *testing.T) {
 		})
 	}
 }
+
+// TestEventsAndEditsMoveContactsInAndOutOfSegments checks live membership:
+// no refresh is asked for, yet segments follow purchases and edits.
+func TestEventsAndEditsMoveContactsInAndOutOfSegments(t *testing.T) {
+	a := startApp(t)
+	var c struct{ ID int64 }
+	if code := a.call("POST", "/api/contacts", `{"email": "dora@example.com", "country": "DE"}`, &c); code != 201 {
+		t.Fatalf("create contact: %d", code)
+	}
+	type segment struct {
+		ID          int64
+		MemberCount int `json:"member_count"`
+	}
+	var big, nl segment
+	a.call("POST", "/api/segments", `{"name": "Spent over 100", "definition": {"field": "total_spent", "op": "gt", "value": 100}}`, &big)
+	a.call("POST", "/api/segments", `{"name": "NL", "definition": {"field": "country", "op": "eq", "value": "NL"}}`, &nl)
+	if big.MemberCount != 0 || nl.MemberCount != 0 {
+		t.Fatalf("segments start with members: %+v %+v", big, nl)
+	}
+	count := func(id int64) int {
+		var s segment
+		a.call("GET", fmt.Sprintf("/api/segments/%d", id), nil, &s)
+		return s.MemberCount
+	}
+	if code := a.call("POST", "/api/events", `{"email": "dora@example.com", "type": "purchase", "amount": 150.5, "currency": "EUR", "order_id": "A-1"}`, nil); code != 201 {
+		t.Fatalf("purchase: %d", code)
+	}
+	eventually(t, "the buyer entering the segment", func() bool { return count(big.ID) == 1 })
+	if code := a.call("PATCH", fmt.Sprintf("/api/contacts/%d", c.ID), `{"country": "NL"}`, nil); code != 200 {
+		t.Fatalf("patch: %d", code)
+	}
+	eventually(t, "the contact entering NL", func() bool { return count(nl.ID) == 1 })
+	a.call("PATCH", fmt.Sprintf("/api/contacts/%d", c.ID), `{"country": "BE"}`, nil)
+	eventually(t, "the contact leaving NL", func() bool { return count(nl.ID) == 0 })
+	var members struct{ Data []struct{ Email string } }
+	a.call("GET", fmt.Sprintf("/api/segments/%d/members", big.ID), nil, &members)
+	if len(members.Data) != 1 || members.Data[0].Email != "dora@example.com" {
+		t.Fatalf("members = %+v", members.Data)
+	}
+}
