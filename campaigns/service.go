@@ -50,7 +50,7 @@ type Config struct {
 	// follow. It runs after the ledger commits.
 	OnDelivered func(ctx context.Context, contactIDs []int64)
 	Now         func() time.Time
-	Log             *slog.Logger
+	Log         *slog.Logger
 }
 
 // Service manages campaigns.
