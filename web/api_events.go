@@ -40,7 +40,7 @@ func (e eventInput) toDomain() (contacts.EventInput, error) {
 		if math.IsNaN(a) || math.IsInf(a, 0) || a < 0 || a > 1e13 {
 			return out, errs.Invalid("amount", "must be a positive amount in major units, such as 19.99")
 		}
-		out.Amount = int64(math.Round(a * 100))
+		out.Amount = int64(math.Round(a * math.Pow10(contacts.CurrencyExponent(e.Currency))))
 	}
 	return out, nil
 }

@@ -187,6 +187,9 @@ func (s *Server) unsubscribePost(c *gin.Context) {
 }
 
 func (s *Server) unsubscribe(ctx context.Context, tok tracking.Token, ct contacts.Contact) error {
+	if ct.Status != contacts.Subscribed {
+		return nil // already unsubscribed, or bounced/complained: keep that record
+	}
 	changed, err := s.d.Contacts.SetStatus(ctx, ct.ID, contacts.Unsubscribed)
 	if err != nil || !changed {
 		return err

@@ -38,13 +38,7 @@ func Now() time.Time { return time.Now().UTC() }
 func Open(ctx context.Context, rawURL string, log *slog.Logger) (*gorm.DB, error) {
 	cfg := &gorm.Config{
 		NowFunc: Now,
-		Logger: logger.New(slogWriter{log}, logger.Config{
-			SlowThreshold:             time.Second,
-			LogLevel:                  logger.Warn,
-			IgnoreRecordNotFoundError: true,
-			// Query parameters hold contact data; never write them to logs.
-			ParameterizedQueries: true,
-		}),
+		Logger:         slowLog{log: log, threshold: time.Second},
 		TranslateError: true,
 	}
 	var (
@@ -153,10 +147,31 @@ func Redact(raw string) string {
 	return u.String()
 }
 
-type slogWriter struct{ log *slog.Logger }
+// slowLog reports slow queries, without their arguments (they hold contact
+// data). Failed queries are not logged here: their errors go up to the
+// caller, which logs them once, at the edge, or expects them (a duplicate
+// key that a retry handles).
+type slowLog struct {
+	log       *slog.Logger
+	threshold time.Duration
+}
 
-func (w slogWriter) Printf(format string, args ...any) {
-	if w.log != nil {
-		w.log.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)), "component", "db")
+func (l slowLog) LogMode(logger.LogLevel) logger.Interface { return l }
+func (l slowLog) Info(context.Context, string, ...any)      {}
+func (l slowLog) Warn(context.Context, string, ...any)      {}
+func (l slowLog) Error(context.Context, string, ...any)     {}
+
+// ParamsFilter keeps arguments out of the SQL text gorm builds for Trace.
+func (l slowLog) ParamsFilter(_ context.Context, sql string, _ ...any) (string, []any) {
+	return sql, nil
+}
+
+func (l slowLog) Trace(_ context.Context, begin time.Time, fc func() (string, int64), err error) {
+	if l.log == nil || err != nil {
+		return
+	}
+	if el := time.Since(begin); el > l.threshold {
+		sql, rows := fc()
+		l.log.Warn("db: slow query", "ms", el.Milliseconds(), "rows", rows, "sql", sql)
 	}
 }
