@@ -37,7 +37,7 @@ func Now() time.Time { return time.Now().UTC() }
 // connections must see one database; or "postgres://..." / "postgresql://...".
 func Open(ctx context.Context, rawURL string, log *slog.Logger) (*gorm.DB, error) {
 	cfg := &gorm.Config{
-		NowFunc: Now,
+		NowFunc:        Now,
 		Logger:         slowLog{log: log, threshold: time.Second},
 		TranslateError: true,
 	}
@@ -157,9 +157,9 @@ type slowLog struct {
 }
 
 func (l slowLog) LogMode(logger.LogLevel) logger.Interface { return l }
-func (l slowLog) Info(context.Context, string, ...any)      {}
-func (l slowLog) Warn(context.Context, string, ...any)      {}
-func (l slowLog) Error(context.Context, string, ...any)     {}
+func (l slowLog) Info(context.Context, string, ...any)     {}
+func (l slowLog) Warn(context.Context, string, ...any)     {}
+func (l slowLog) Error(context.Context, string, ...any)    {}
 
 // ParamsFilter keeps arguments out of the SQL text gorm builds for Trace.
 func (l slowLog) ParamsFilter(_ context.Context, sql string, _ ...any) (string, []any) {
