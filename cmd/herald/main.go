@@ -37,6 +37,7 @@ Commands:
   worker    workers only (needs HERALD_REDIS_URL)
   migrate   create or update the database tables
   demo      fill an empty database with sample contacts, events and segments
+  bench     measure performance: herald bench <what> (see herald bench)
   apikey    make a new API key and print it
   passwd    set a new admin password and print it
 
@@ -62,6 +63,8 @@ func main() {
 		err = runMigrate(ctx, args)
 	case "demo":
 		err = runDemo(ctx, args, os.Stdout)
+	case "bench":
+		err = runBench(ctx, args, os.Stdout)
 	case "apikey":
 		err = runAPIKey(ctx, args, os.Stdout)
 	case "passwd":
