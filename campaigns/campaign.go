@@ -26,9 +26,22 @@ const (
 	Cancelled Status = "cancelled"
 )
 
-// Campaign is a message to the members of some segments.
+// Kind tells a campaign sent to segments from the message of an
+// automation step, which only its flow sends.
+type Kind string
+
+// Campaign kinds.
+const (
+	KindCampaign Kind = "campaign"
+	KindFlowStep Kind = "flow"
+)
+
+// Campaign is a message to the members of some segments, or the message of
+// one step of an automation (Kind flow), which reuses the same content,
+// ledger, tracking and stats.
 type Campaign struct {
 	ID                int64  `gorm:"primaryKey"`
+	Kind              Kind   `gorm:"size:8;not null;default:campaign;index"`
 	Name              string `gorm:"size:200;not null"`
 	Subject           string `gorm:"size:998;not null"`
 	HTMLBody          string `gorm:"not null;default:''"`
@@ -83,11 +96,14 @@ const (
 )
 
 // Delivery is the ledger row that makes a send happen at most once: one
-// per campaign and contact, claimed before the message goes out.
+// per campaign and contact (and, for automations, per occurrence: this
+// year's birthday, this entry into a segment), claimed before the message
+// goes out.
 type Delivery struct {
 	ID         int64          `gorm:"primaryKey"`
-	CampaignID int64          `gorm:"not null;uniqueIndex:idx_deliveries_campaign_contact,priority:1;index:idx_deliveries_campaign_status,priority:1;index:idx_deliveries_campaign_batch,priority:1"`
-	ContactID  int64          `gorm:"not null;uniqueIndex:idx_deliveries_campaign_contact,priority:2;index:idx_deliveries_contact_sent,priority:1"`
+	CampaignID int64          `gorm:"not null;uniqueIndex:idx_deliveries_once,priority:1;index:idx_deliveries_campaign_status,priority:1;index:idx_deliveries_campaign_batch,priority:1"`
+	ContactID  int64          `gorm:"not null;uniqueIndex:idx_deliveries_once,priority:2;index:idx_deliveries_contact_sent,priority:1"`
+	Occurrence string         `gorm:"size:80;not null;default:'';uniqueIndex:idx_deliveries_once,priority:3"`
 	Status     DeliveryStatus `gorm:"size:10;not null;default:queued;index:idx_deliveries_campaign_status,priority:2"`
 	Batch      int            `gorm:"not null;index:idx_deliveries_campaign_batch,priority:2"`
 	Attempts   int            `gorm:"not null;default:0"`
@@ -100,5 +116,13 @@ type Delivery struct {
 
 // Migrate creates or updates the tables of this package.
 func Migrate(g *gorm.DB) error {
-	return g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{}, &Coupon{})
+	if err := g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{}, &Coupon{}, &Flow{}, &FlowRun{}); err != nil {
+		return err
+	}
+	// The ledger's uniqueness gained the occurrence; the older index would
+	// refuse a second year's birthday message.
+	if g.Migrator().HasIndex(&Delivery{}, "idx_deliveries_campaign_contact") {
+		return g.Migrator().DropIndex(&Delivery{}, "idx_deliveries_campaign_contact")
+	}
+	return nil
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"herald/contacts"
 )
@@ -84,6 +84,11 @@ func (s *Service) Launch(ctx context.Context, id int64) error {
 		return nil // paused, cancelled, sent or draft: nothing to launch
 	}
 
+	if c.Kind == KindFlowStep {
+		// A flow's step has no launch: its flow writes its deliveries.
+		// Running it only re-enqueues what is queued (the sweep's path).
+		return s.Requeue(ctx, id)
+	}
 	if c.LaunchedAt == nil {
 		where, args, err := s.target(ctx, c)
 		if err != nil {
@@ -98,7 +103,7 @@ func (s *Service) Launch(ctx context.Context, id int64) error {
 			if len(ids) == 0 {
 				break
 			}
-			batch, advanced, err := s.writePage(ctx, id, cursor, ids)
+			batch, written, advanced, err := s.writePage(ctx, id, cursor, ids, where, args)
 			if errors.Is(err, errStopped) {
 				return nil
 			}
@@ -117,8 +122,10 @@ func (s *Service) Launch(ctx context.Context, id int64) error {
 				cursor = cur.LaunchCursor
 				continue
 			}
-			if err := s.enqueueBatch(ctx, id, batch); err != nil {
-				return err
+			if len(written) > 0 {
+				if err := s.queue.EnqueueSend(ctx, id, batch, written); err != nil {
+					return fmt.Errorf("campaigns: enqueue batch %d of %d: %w", batch, id, err)
+				}
 			}
 			cursor = ids[len(ids)-1]
 		}
@@ -148,10 +155,16 @@ func (s *Service) nextPage(ctx context.Context, where string, args []any, after 
 }
 
 // writePage inserts the delivery rows of one page and moves the cursor in
-// the same transaction. advanced is false when the cursor was not where
-// this launch left it (a concurrent launch got there first).
-func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []int64) (int, bool, error) {
+// the same transaction, and returns the batch and the ids of the rows it
+// wrote. advanced is false when the cursor was not where this launch left
+// it (a concurrent launch got there first). The rows are written by one
+// INSERT ... SELECT over the page's id range and the target condition
+// (where, args), so no contact id travels to the database again: a
+// contact that stopped matching since the page was read is left out, as
+// it should be.
+func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []int64, where string, args []any) (int, []int64, bool, error) {
 	var batch int
+	var written []int64
 	advanced := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		c, err := lockCampaign(tx, id)
@@ -165,20 +178,15 @@ func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []
 			return nil
 		}
 		batch = c.LaunchBatches + 1
-		now := s.cfg.Now()
-		rows := make([]Delivery, len(contactIDs))
-		for i, cid := range contactIDs {
-			rows[i] = Delivery{CampaignID: id, ContactID: cid, Status: Queued, Batch: batch, CreatedAt: now}
+		last := contactIDs[len(contactIDs)-1]
+		err = tx.Raw(`INSERT INTO deliveries (campaign_id, contact_id, status, batch, created_at)
+			SELECT ?, contacts.id, ?, ?, ? FROM contacts WHERE contacts.id > ? AND contacts.id <= ? AND (`+where+`)
+			ON CONFLICT DO NOTHING RETURNING id`, append([]any{id, Queued, batch, s.cfg.Now(), cursor, last}, args...)...).
+			Scan(&written).Error
+		if err != nil {
+			return err
 		}
-		var inserted int64
-		for start := 0; start < len(rows); start += 100 {
-			chunk := rows[start:min(start+100, len(rows))]
-			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&chunk)
-			if res.Error != nil {
-				return res.Error
-			}
-			inserted += res.RowsAffected
-		}
+		inserted := len(written)
 		advanced = true
 		return tx.Model(&Campaign{}).Where("id = ?", id).Updates(map[string]any{
 			"launch_cursor":  contactIDs[len(contactIDs)-1],
@@ -187,15 +195,18 @@ func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []
 		}).Error
 	})
 	if err != nil && !errors.Is(err, errStopped) {
-		return 0, false, fmt.Errorf("campaigns: write deliveries of %d: %w", id, err)
+		return 0, nil, false, fmt.Errorf("campaigns: write deliveries of %d: %w", id, err)
 	}
-	return batch, advanced, err
+	sort.Slice(written, func(i, j int) bool { return written[i] < written[j] })
+	return batch, written, advanced, err
 }
 
 func (s *Service) enqueueBatch(ctx context.Context, campaignID int64, batch int) error {
 	var ids []int64
 	err := s.db.WithContext(ctx).Model(&Delivery{}).
-		Where("campaign_id = ? AND batch = ? AND status = ?", campaignID, batch, Queued).
+		// COALESCE leaves the (campaign_id, batch) index to the planner:
+		// the (campaign_id, status) one would walk every queued delivery.
+		Where("campaign_id = ? AND batch = ? AND COALESCE(status, '') = ?", campaignID, batch, Queued).
 		Order("id").Pluck("id", &ids).Error
 	if err != nil {
 		return fmt.Errorf("campaigns: batch %d of %d: %w", batch, campaignID, err)
@@ -250,8 +261,12 @@ func (s *Service) maybeFinish(ctx context.Context, id int64) error {
 // into Unknown, and finishes campaigns with nothing left to send.
 func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) error {
 	now := s.cfg.Now()
+	// Only campaigns a worker may have been sending hold deliveries in
+	// flight; naming them lets the (campaign_id, status) index find those
+	// rows instead of scanning every delivery ever made, twice a minute.
 	res := s.db.WithContext(ctx).Model(&Delivery{}).
-		Where("status = ? AND claimed_at < ?", InFlight, now.Add(-staleAfter)).
+		Where("campaign_id IN (SELECT id FROM campaigns WHERE status IN ?) AND status = ? AND claimed_at < ?",
+			[]Status{Sending, Paused, Cancelled}, InFlight, now.Add(-staleAfter)).
 		Updates(map[string]any{"status": Unknown, "error": "the worker stopped while sending; the message may or may not have been accepted"})
 	if res.Error != nil {
 		return fmt.Errorf("campaigns: sweep in-flight deliveries: %w", res.Error)

@@ -76,13 +76,23 @@ var ErrRetryLater = errors.New("campaigns: some messages failed temporarily")
 // sending) in a committed write before its message goes out, and settled
 // (sent, failed, bounced, or back to queued for a temporary failure) after,
 // so a retried or duplicated task never sends a claimed delivery again.
-// The price of that guarantee: if the process dies between claiming and
-// settling, up to ClaimSize deliveries of each running task are left
-// "sending" and later marked unknown; they are not resent.
+// A task claims ClaimSize deliveries at a time, sends them one after the
+// other, and settles them in the transaction that claims the next
+// ClaimSize: one write per ClaimSize messages.
+//
+// The price of that guarantee is a window of doubt. If the process dies
+// after a claim and before its settlement, the deliveries of that claim
+// (at most ClaimSize per send task it was running, so at most ClaimSize x
+// the worker's concurrency per process) stay "sending"; the sweep marks
+// them unknown once they are older than the worker's StaleAfter, and they
+// are never sent again. Those attempted before the crash may have been
+// accepted by the SMTP server, the others were not. cmd/herald's process
+// tests kill workers with SIGKILL and hold the count to this bound.
 type Sender struct {
 	svc     *Service
 	mailer  Mailer
 	limiter Limiter
+	ledger  *ledger
 
 	mu       sync.Mutex
 	compiled map[int64]compiledEntry
@@ -101,7 +111,8 @@ type statusEntry struct {
 
 // NewSender returns a Sender. limiter may be nil (no rate limit).
 func NewSender(svc *Service, mailer Mailer, limiter Limiter) *Sender {
-	return &Sender{svc: svc, mailer: mailer, limiter: limiter, compiled: map[int64]compiledEntry{}, status: map[int64]statusEntry{}}
+	return &Sender{svc: svc, mailer: mailer, limiter: limiter, ledger: &ledger{db: svc.db, now: svc.cfg.Now},
+		compiled: map[int64]compiledEntry{}, status: map[int64]statusEntry{}}
 }
 
 // statusCheckEvery is how stale a sender's view of a campaign's status may
@@ -181,56 +192,71 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 		}
 		return nil
 	}
-	var pending []Delivery
-	err = s.svc.db.WithContext(ctx).Select("id", "contact_id").
-		Where("id IN ? AND campaign_id = ? AND status = ?", ids, campaignID, Queued).
-		Order("id").Find(&pending).Error
+	pending, err := s.loadQueued(ctx, campaignID, ids)
 	if err != nil {
-		return fmt.Errorf("campaigns: load batch of %d: %w", campaignID, err)
+		return err
 	}
 	if len(pending) == 0 {
 		return s.svc.maybeFinish(ctx, campaignID)
 	}
-	contactIDs := make([]int64, len(pending))
-	for i, d := range pending {
-		contactIDs[i] = d.ContactID
-	}
-	cs, err := s.svc.contacts.GetMany(ctx, contactIDs)
+	byID, err := s.loadContacts(ctx, pending)
 	if err != nil {
 		return err
-	}
-	byID := make(map[int64]contacts.Contact, len(cs))
-	for _, ct := range cs {
-		byID[ct.ID] = ct
 	}
 
 	size := s.svc.cfg.ClaimSize
 	var temporary, attempted, failed int
 	var lastErr string
+	var outs []outcome    // attempted (or given back) and not yet settled
+	var delivered []int64 // contacts sent to, for OnDelivered
+	// finish settles what is still unsettled and reports the contacts sent
+	// to; every way out of the loop goes through it once.
+	finish := func(err error) error {
+		if len(outs) > 0 {
+			if _, serr := s.commit(context.WithoutCancel(ctx), campaignID, outs, nil, &delivered); serr != nil && err == nil {
+				err = serr
+			}
+			outs = nil
+		}
+		if len(delivered) > 0 && s.svc.cfg.OnDelivered != nil {
+			s.svc.cfg.OnDelivered(context.WithoutCancel(ctx), delivered)
+		}
+		return err
+	}
 	for start := 0; start < len(pending); start += size {
 		if st, err := s.campaignStatus(ctx, campaignID); err != nil {
-			return err
+			return finish(err)
 		} else if st != Sending {
-			return nil
+			return finish(nil)
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return finish(err)
 		}
 		chunk := pending[start:min(start+size, len(pending))]
-		claimed, err := s.claim(ctx, chunk)
+		if s.limiter != nil {
+			// Wait for the rate limit with nothing claimed or unsettled: a
+			// claim held through a long wait would widen the window of
+			// doubt, and could outlive the sweep's StaleAfter.
+			if len(outs) > 0 {
+				_, err := s.commit(ctx, campaignID, outs, nil, &delivered)
+				outs = outs[:0]
+				if err != nil {
+					return finish(err)
+				}
+			}
+			if err := s.limiter.Take(ctx, len(chunk)); err != nil {
+				return finish(err)
+			}
+		}
+		// One transaction settles the previous chunk and claims this one.
+		claimed, err := s.commit(ctx, campaignID, outs, chunk, &delivered)
+		outs = outs[:0]
 		if err != nil {
-			return err
+			return finish(err)
 		}
 		if len(claimed) == 0 {
 			continue
 		}
-		if s.limiter != nil {
-			if err := s.limiter.Take(ctx, len(claimed)); err != nil {
-				s.release(claimed)
-				return err
-			}
-		}
-		outs := make([]outcome, 0, len(claimed))
 		for i, d := range claimed {
 			if ctx.Err() != nil {
 				// Shutting down: these were claimed but never attempted,
@@ -258,12 +284,12 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 			}
 			outs = append(outs, o)
 		}
-		if err := s.settle(context.WithoutCancel(ctx), campaignID, outs); err != nil {
-			return err
-		}
 		// A run of failures means something is wrong with the content or
 		// the server: pause with the reason instead of burning the list.
 		if attempted >= 20 && (failed+temporary)*2 > attempted {
+			if err := finish(nil); err != nil {
+				return err
+			}
 			reason := fmt.Sprintf("paused automatically: %d of the last %d messages failed (last error: %s)", failed+temporary, attempted, lastErr)
 			if _, err := s.svc.Pause(ctx, campaignID, reason); err != nil && !errors.Is(err, context.Canceled) {
 				return err
@@ -271,6 +297,9 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 			s.forgetStatus(campaignID)
 			return nil
 		}
+	}
+	if err := finish(nil); err != nil {
+		return err
 	}
 	if temporary > 0 && !final {
 		return fmt.Errorf("%w: %d of %d (last: %s)", ErrRetryLater, temporary, len(pending), lastErr)
@@ -284,50 +313,120 @@ func (s *Sender) forgetStatus(id int64) {
 	s.mu.Unlock()
 }
 
-// claim moves deliveries from queued to sending under a fresh claim token
-// and returns those this call won (another worker may hold the same batch).
-func (s *Sender) claim(ctx context.Context, chunk []Delivery) ([]Delivery, error) {
-	ids := make([]int64, len(chunk))
-	for i, d := range chunk {
-		ids[i] = d.ID
+// denseRange reports the smallest and largest of ids and whether they are
+// close enough together that reading the whole range and filtering is
+// cheaper than binding every id: the pure-Go SQLite driver binds
+// arguments in quadratic time, and a launch page's ids are consecutive.
+func denseRange(ids []int64) (lo, hi int64, dense bool) {
+	lo, hi = ids[0], ids[0]
+	for _, id := range ids[1:] {
+		lo, hi = min(lo, id), max(hi, id)
 	}
-	token := newClaimToken()
-	res := s.svc.db.WithContext(ctx).Model(&Delivery{}).
-		Where("id IN ? AND status = ?", ids, Queued).
-		Updates(map[string]any{"status": InFlight, "claim": token, "claimed_at": s.svc.cfg.Now(), "attempts": gorm.Expr("attempts + 1")})
-	if res.Error != nil {
-		return nil, fmt.Errorf("campaigns: claim deliveries: %w", res.Error)
-	}
-	if res.RowsAffected == int64(len(chunk)) {
-		return chunk, nil
-	}
-	if res.RowsAffected == 0 {
+	return lo, hi, hi-lo < int64(4*len(ids))
+}
+
+// loadQueued returns the deliveries among ids that are still queued, in id
+// order.
+func (s *Sender) loadQueued(ctx context.Context, campaignID int64, ids []int64) ([]Delivery, error) {
+	if len(ids) == 0 {
 		return nil, nil
 	}
-	var won []int64
-	if err := s.svc.db.WithContext(ctx).Model(&Delivery{}).Where("id IN ? AND claim = ?", ids, token).Pluck("id", &won).Error; err != nil {
-		return nil, fmt.Errorf("campaigns: read claim: %w", err)
+	// The ids select the rows; "+ 0" and COALESCE keep both planners off
+	// the (campaign_id, ...) indexes, which would walk every delivery of
+	// the campaign (see ledger.apply).
+	q := s.svc.db.WithContext(ctx).Select("id", "contact_id").Where("campaign_id + 0 = ? AND COALESCE(status, '') = ?", campaignID, Queued)
+	lo, hi, dense := denseRange(ids)
+	if dense {
+		q = q.Where("id BETWEEN ? AND ?", lo, hi)
+	} else {
+		q = q.Where("id IN ?", ids)
 	}
-	set := map[int64]bool{}
-	for _, id := range won {
-		set[id] = true
+	var ds []Delivery
+	if err := q.Order("id").Find(&ds).Error; err != nil {
+		return nil, fmt.Errorf("campaigns: load batch of %d: %w", campaignID, err)
 	}
-	out := make([]Delivery, 0, len(won))
-	for _, d := range chunk {
-		if set[d.ID] {
+	if !dense {
+		return ds, nil
+	}
+	want := make(map[int64]struct{}, len(ids))
+	for _, id := range ids {
+		want[id] = struct{}{}
+	}
+	out := ds[:0]
+	for _, d := range ds {
+		if _, ok := want[d.ID]; ok {
 			out = append(out, d)
 		}
 	}
 	return out, nil
 }
 
-// release puts claimed but unattempted deliveries back in the queue.
-func (s *Sender) release(ds []Delivery) {
-	outs := make([]outcome, len(ds))
+// loadContacts reads the contacts of the deliveries.
+func (s *Sender) loadContacts(ctx context.Context, ds []Delivery) (map[int64]contacts.Contact, error) {
+	ids := make([]int64, len(ds))
 	for i, d := range ds {
-		outs[i] = outcome{id: d.ID, contact: d.ContactID, status: Queued}
+		ids[i] = d.ContactID
 	}
-	_ = s.settle(context.Background(), 0, outs)
+	lo, hi, dense := denseRange(ids)
+	if !dense {
+		cs, err := s.svc.contacts.GetMany(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		byID := make(map[int64]contacts.Contact, len(cs))
+		for _, c := range cs {
+			byID[c.ID] = c
+		}
+		return byID, nil
+	}
+	var cs []contacts.Contact
+	if err := s.svc.db.WithContext(ctx).Where("id BETWEEN ? AND ?", lo, hi).Find(&cs).Error; err != nil {
+		return nil, fmt.Errorf("campaigns: load contacts: %w", err)
+	}
+	want := make(map[int64]struct{}, len(ids))
+	for _, id := range ids {
+		want[id] = struct{}{}
+	}
+	byID := make(map[int64]contacts.Contact, len(ids))
+	for _, c := range cs {
+		if _, ok := want[c.ID]; ok {
+			byID[c.ID] = c
+		}
+	}
+	return byID, nil
+}
+
+// commit settles outs and claims chunk (queued -> sending under a fresh
+// claim token) in one transaction, shared with other tasks' writes (see
+// ledger), and returns the deliveries of chunk this call won: another
+// worker may hold the same batch. Either part may be empty. If the claim
+// fails, the settlement is tried alone, so that what was sent stays
+// recorded. The contacts of settled deliveries that were sent are added
+// to delivered.
+func (s *Sender) commit(ctx context.Context, campaignID int64, outs []outcome, chunk []Delivery, delivered *[]int64) ([]Delivery, error) {
+	won, settled, err := s.ledger.write(outs, chunk)
+	if err != nil {
+		err = fmt.Errorf("campaigns: claim and settle deliveries: %w", err)
+	}
+	if settled {
+		if berr := s.recordOutcomes(ctx, campaignID, outs, delivered); err == nil {
+			err = berr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(won) == len(chunk) {
+		return chunk, nil
+	}
+	out := make([]Delivery, 0, len(won))
+	for _, d := range chunk {
+		if len(won) > 0 && won[0] == d.ID {
+			out = append(out, d)
+			won = won[1:]
+		}
+	}
+	return out, nil
 }
 
 func newClaimToken() string {
@@ -408,19 +507,56 @@ func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates
 	return m, nil
 }
 
-// settle writes the outcomes of a chunk: one UPDATE per outcome kind (and
-// per error text), then bounce events for refused recipients.
-func (s *Sender) settle(ctx context.Context, campaignID int64, outs []outcome) error {
-	now := s.svc.cfg.Now()
+// settleIn writes the outcomes of a chunk inside tx: one UPDATE per
+// outcome kind and error text (a single one when all went well).
+func settleIn(tx *gorm.DB, outs []outcome, now time.Time) error {
+	if len(outs) == 0 {
+		return nil
+	}
 	type key struct {
 		status DeliveryStatus
 		err    string
 	}
 	groups := map[key][]int64{}
-	var bounces []contacts.EventInput
+	var keys []key
 	for _, o := range outs {
 		k := key{o.status, o.err}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
 		groups[k] = append(groups[k], o.id)
+	}
+	// A fixed order keeps concurrent settlements from locking rows in
+	// opposite orders on PostgreSQL.
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].status != keys[j].status {
+			return keys[i].status < keys[j].status
+		}
+		return keys[i].err < keys[j].err
+	})
+	for _, k := range keys {
+		var sentAt any
+		if k.status == Delivered {
+			sentAt = now
+		}
+		// COALESCE keeps the planner on the primary key (see ledger.apply).
+		err := tx.Exec(`UPDATE deliveries SET status = ?, claim = '', error = ?, sent_at = COALESCE(?, sent_at)
+			WHERE id IN ? AND COALESCE(status, '') = ?`, k.status, k.err, sentAt, groups[k], InFlight).Error
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recordOutcomes records bounce events for refused recipients (which
+// suppresses them) and adds the contacts sent to to delivered.
+func (s *Sender) recordOutcomes(ctx context.Context, campaignID int64, outs []outcome, delivered *[]int64) error {
+	var bounces []contacts.EventInput
+	for _, o := range outs {
+		if o.status == Delivered && delivered != nil {
+			*delivered = append(*delivered, o.contact)
+		}
 		if o.bounce {
 			cid := campaignID
 			bounces = append(bounces, contacts.EventInput{
@@ -430,36 +566,9 @@ func (s *Sender) settle(ctx context.Context, campaignID int64, outs []outcome) e
 			})
 		}
 	}
-	keys := make([]key, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i].status < keys[j].status })
-	for _, k := range keys {
-		updates := map[string]any{"status": k.status, "claim": "", "error": k.err}
-		if k.status == Delivered {
-			updates["sent_at"] = now
-		}
-		err := s.svc.db.WithContext(ctx).Model(&Delivery{}).
-			Where("id IN ? AND status = ?", groups[k], InFlight).Updates(updates).Error
-		if err != nil {
-			return fmt.Errorf("campaigns: settle deliveries: %w", err)
-		}
-	}
 	if len(bounces) > 0 {
 		if _, err := s.svc.contacts.RecordEvents(ctx, bounces); err != nil {
 			return fmt.Errorf("campaigns: record bounces: %w", err)
-		}
-	}
-	if s.svc.cfg.OnDelivered != nil {
-		var sent []int64
-		for _, o := range outs {
-			if o.status == Delivered {
-				sent = append(sent, o.contact)
-			}
-		}
-		if len(sent) > 0 {
-			s.svc.cfg.OnDelivered(ctx, sent)
 		}
 	}
 	return nil

@@ -49,12 +49,16 @@ type Config struct {
 	// campaign, so engagement segments ("opened none of the last 5") can
 	// follow. It runs after the ledger commits.
 	OnDelivered func(ctx context.Context, contactIDs []int64)
-	Now         func() time.Time
-	Log         *slog.Logger
+	// Flows tunes automations.
+	Flows FlowConfig
+	Now   func() time.Time
+	Log   *slog.Logger
 }
 
 // Service manages campaigns.
 type Service struct {
+	flowCfg  FlowConfig
+	zones    zoneCache
 	db       *gorm.DB
 	contacts *contacts.Store
 	segments *segments.Service
@@ -84,7 +88,7 @@ func NewService(g *gorm.DB, cs *contacts.Store, ss *segments.Service, q Queue, s
 		cfg.MessageIDDomain = "herald.local"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Service{db: g, contacts: cs, segments: ss, queue: q, signer: signer, cfg: cfg}
+	return &Service{db: g, contacts: cs, segments: ss, queue: q, signer: signer, cfg: cfg, flowCfg: cfg.Flows}
 }
 
 // Input is what a client sets on a campaign.
@@ -237,7 +241,7 @@ func (s *Service) Create(ctx context.Context, in Input) (Campaign, error) {
 	if in.Subject == nil && in.Template == nil {
 		return Campaign{}, errs.Invalid("subject", "is required")
 	}
-	c := Campaign{Status: Draft, SegmentIDs: db.IDs{}, ExcludeSegmentIDs: db.IDs{}}
+	c := Campaign{Kind: KindCampaign, Status: Draft, SegmentIDs: db.IDs{}, ExcludeSegmentIDs: db.IDs{}}
 	if err := s.apply(ctx, &c, in); err != nil {
 		return Campaign{}, err
 	}
@@ -252,6 +256,9 @@ func (s *Service) Update(ctx context.Context, id int64, in Input) (Campaign, err
 	c, err := s.Get(ctx, id)
 	if err != nil {
 		return Campaign{}, err
+	}
+	if c.Kind == KindFlowStep {
+		return Campaign{}, errs.Conflict("campaign %d is a step of an automation; edit the automation", id)
 	}
 	if c.Status != Draft && c.Status != Scheduled {
 		return Campaign{}, errs.Conflict("campaign %d is %s; only draft and scheduled campaigns can be edited", id, c.Status)
@@ -287,7 +294,7 @@ func (s *Service) List(ctx context.Context, before int64, limit int) ([]Campaign
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	q := s.db.WithContext(ctx).Order("id DESC").Limit(limit + 1)
+	q := s.db.WithContext(ctx).Where("kind = ?", KindCampaign).Order("id DESC").Limit(limit + 1)
 	if before > 0 {
 		q = q.Where("id < ?", before)
 	}
@@ -308,6 +315,9 @@ func (s *Service) Delete(ctx context.Context, id int64) error {
 	c, err := s.Get(ctx, id)
 	if err != nil {
 		return err
+	}
+	if c.Kind == KindFlowStep {
+		return errs.Conflict("campaign %d is a step of an automation; delete the automation", id)
 	}
 	if c.Status == Sending || c.Status == Paused {
 		return errs.Conflict("campaign %d is %s; cancel it before deleting it", id, c.Status)
@@ -333,6 +343,9 @@ func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (Campaign, 
 	c, err := s.Get(ctx, id)
 	if err != nil {
 		return Campaign{}, err
+	}
+	if c.Kind == KindFlowStep {
+		return Campaign{}, errs.Conflict("campaign %d is a step of an automation; its flow sends it", id)
 	}
 	if c.Status != Draft && c.Status != Scheduled {
 		return Campaign{}, errs.Conflict("campaign %d is %s; only a draft or scheduled campaign can be sent", id, c.Status)

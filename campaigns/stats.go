@@ -9,6 +9,7 @@ import (
 
 	"herald/contacts"
 	"herald/internal/db"
+	"herald/tracking"
 )
 
 // Stats is where a campaign stands. Unique opens and clicks count people
@@ -309,4 +310,68 @@ func (s *Service) revenue(ctx context.Context, id int64) (float64, int64, error)
 		}
 	}
 	return float64(total) / 100, orders, nil
+}
+
+// SentTimes returns when each recipient's messages were sent, oldest
+// first, for the tracking classifier (a hit seconds after its message was
+// sent is a machine's). One query per campaign of the batch.
+func (s *Service) SentTimes(ctx context.Context, rs []tracking.Recipient) (map[tracking.Recipient][]time.Time, error) {
+	out := make(map[tracking.Recipient][]time.Time, len(rs))
+	for campaignID, ids := range byCampaign(rs) {
+		for start := 0; start < len(ids); start += 500 {
+			var rows []Delivery
+			err := s.db.WithContext(ctx).Select("contact_id", "sent_at").
+				Where("campaign_id = ? AND contact_id IN ? AND sent_at IS NOT NULL", campaignID, ids[start:min(start+500, len(ids))]).
+				Order("sent_at").Find(&rows).Error
+			if err != nil {
+				return nil, fmt.Errorf("campaigns: sent times of %d: %w", campaignID, err)
+			}
+			for _, d := range rows {
+				r := tracking.Recipient{CampaignID: campaignID, ContactID: d.ContactID}
+				out[r] = append(out[r], d.SentAt.UTC())
+			}
+		}
+	}
+	return out, nil
+}
+
+// Clicks returns the stored clicks of the recipients between from and to,
+// for the tracking classifier's burst rule.
+func (s *Service) Clicks(ctx context.Context, rs []tracking.Recipient, from, to time.Time) ([]tracking.PastClick, error) {
+	var out []tracking.PastClick
+	for campaignID, ids := range byCampaign(rs) {
+		for start := 0; start < len(ids); start += 500 {
+			// The campaign is filtered here, not in SQL: with it in the
+			// WHERE clause SQLite picks the (type, campaign) index and
+			// reads every click of the campaign, where the (contact, type,
+			// time) index reads a handful.
+			var rows []contacts.Event
+			err := s.db.WithContext(ctx).Select("contact_id", "campaign_id", "link_id", "occurred_at").
+				Where("contact_id IN ? AND type = ? AND occurred_at >= ? AND occurred_at <= ?",
+					ids[start:min(start+500, len(ids))], contacts.EventClick, from.UTC(), to.UTC()).
+				Find(&rows).Error
+			if err != nil {
+				return nil, fmt.Errorf("campaigns: recent clicks of %d: %w", campaignID, err)
+			}
+			for _, ev := range rows {
+				if ev.CampaignID == nil || *ev.CampaignID != campaignID {
+					continue
+				}
+				c := tracking.PastClick{Recipient: tracking.Recipient{CampaignID: campaignID, ContactID: ev.ContactID}, At: ev.OccurredAt.UTC()}
+				if ev.LinkID != nil {
+					c.LinkID = *ev.LinkID
+				}
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
+}
+
+func byCampaign(rs []tracking.Recipient) map[int64][]int64 {
+	out := map[int64][]int64{}
+	for _, r := range rs {
+		out[r.CampaignID] = append(out[r.CampaignID], r.ContactID)
+	}
+	return out
 }

@@ -34,30 +34,30 @@ func (s Status) Valid() bool {
 // Contact is one person. Roll-ups (OrdersCount onwards) are kept current by
 // recorded events and are read-only through the API. Money is in minor units.
 type Contact struct {
-	ID            int64  `gorm:"primaryKey"`
-	Email         string `gorm:"size:320;not null;uniqueIndex"`
-	FirstName     string `gorm:"size:200;not null;default:''"`
-	LastName      string `gorm:"size:200;not null;default:''"`
-	City          string `gorm:"size:200;not null;default:'';index"`
-	Country       string `gorm:"size:2;not null;default:'';index"`
-	Language      string `gorm:"size:35;not null;default:''"`
-	Timezone      string `gorm:"size:64;not null;default:''"`
-	Birthday      string `gorm:"size:10;not null;default:''"` // YYYY-MM-DD or --MM-DD
-	BirthdayMD    int    `gorm:"not null;default:0;index"`    // month*100+day, 0 when unknown
-	Anniversary   string `gorm:"size:10;not null;default:''"`
-	AnniversaryMD int    `gorm:"not null;default:0;index"`
-	FamilyStatus  string `gorm:"size:64;not null;default:''"`
-	Source        string `gorm:"size:200;not null;default:'';index"`
-	SignupAt      *time.Time
+	ID            int64      `gorm:"primaryKey"`
+	Email         string     `gorm:"size:320;not null;uniqueIndex"`
+	FirstName     string     `gorm:"size:200;not null;default:''"`
+	LastName      string     `gorm:"size:200;not null;default:''"`
+	City          string     `gorm:"size:200;not null;default:'';index"`
+	Country       string     `gorm:"size:2;not null;default:'';index"`
+	Language      string     `gorm:"size:35;not null;default:''"`
+	Timezone      string     `gorm:"size:64;not null;default:''"`
+	Birthday      string     `gorm:"size:10;not null;default:''"` // YYYY-MM-DD or --MM-DD
+	BirthdayMD    int        `gorm:"not null;default:0;index"`    // month*100+day, 0 when unknown
+	Anniversary   string     `gorm:"size:10;not null;default:''"`
+	AnniversaryMD int        `gorm:"not null;default:0;index"`
+	FamilyStatus  string     `gorm:"size:64;not null;default:''"`
+	Source        string     `gorm:"size:200;not null;default:'';index;index:idx_contacts_source_lower,expression:lower(source)"`
+	SignupAt      *time.Time `gorm:"index"`
 	Status        Status     `gorm:"size:16;not null;default:subscribed;index"`
 	Attributes    db.JSONMap `gorm:"not null"`
 
-	OrdersCount             int64 `gorm:"not null;default:0"`
+	OrdersCount             int64 `gorm:"not null;default:0;index:idx_contacts_orders_recency,priority:1"`
 	TotalSpent              int64 `gorm:"not null;default:0;index"`
 	FirstPurchaseAt         *time.Time
-	LastPurchaseAt          *time.Time `gorm:"index"`
+	LastPurchaseAt          *time.Time `gorm:"index;index:idx_contacts_orders_recency,priority:2"`
 	AvgDaysBetweenPurchases *float64
-	LastVisitAt             *time.Time `gorm:"index"`
+	LastVisitAt             *time.Time `gorm:"index;index:idx_contacts_orders_recency,priority:3"`
 	LastOpenAt              *time.Time `gorm:"index"`
 	LastClickAt             *time.Time `gorm:"index"`
 	StatusChangedAt         *time.Time

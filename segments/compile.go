@@ -38,6 +38,13 @@ type Compiler struct {
 	Location *time.Location
 	// Fields are the custom-field definitions that type attr.NAME.
 	Fields map[string]contacts.CustomField
+	// Threshold resolves a top_percent rule: the value of column (a
+	// contacts column) that the top percent of contacts with a value
+	// reach, the most recent for times. ok is false when no contact has a
+	// value. It is how the compiler stays free of database access: the
+	// Service supplies it, and the threshold becomes a bound argument.
+	// Compiling a top_percent rule without it is an error.
+	Threshold func(column string, percent int) (value any, ok bool, err error)
 }
 
 type kind int
@@ -71,12 +78,18 @@ var kindOps = map[kind][]string{
 
 type field struct {
 	kind   kind
-	column string // contacts column; empty for attr, engagement and event fields
+	column string // contacts column (for engagement, its roll-up); empty for attr and event fields
 	norm   func(string) string
 	money  bool
 	attr   string // custom attribute name
 	event  string // event type
 	values []string
+	// top allows top_percent: roll-ups and times where "the best P %"
+	// means something (largest, or most recent).
+	top bool
+	// integer marks bigint columns, compared with whole numbers as
+	// bigint so that PostgreSQL can use their index (see colArg).
+	integer bool
 }
 
 var builtinFields = map[string]field{
@@ -90,20 +103,20 @@ var builtinFields = map[string]field{
 	"source":                     {kind: kText, column: "source"},
 	"family_status":              {kind: kText, column: "family_status"},
 	"status":                     {kind: kText, column: "status", norm: strings.ToLower, values: []string{"subscribed", "unsubscribed", "bounced", "complained"}},
-	"orders_count":               {kind: kNumber, column: "orders_count"},
-	"total_spent":                {kind: kNumber, column: "total_spent", money: true},
+	"orders_count":               {kind: kNumber, column: "orders_count", top: true, integer: true},
+	"total_spent":                {kind: kNumber, column: "total_spent", top: true, money: true, integer: true},
 	"avg_days_between_purchases": {kind: kNumber, column: "avg_days_between_purchases"},
-	"signup_at":                  {kind: kTime, column: "signup_at"},
+	"signup_at":                  {kind: kTime, column: "signup_at", top: true},
 	"created_at":                 {kind: kTime, column: "created_at"},
-	"first_purchase_at":          {kind: kTime, column: "first_purchase_at"},
-	"last_purchase_at":           {kind: kTime, column: "last_purchase_at"},
-	"last_visit_at":              {kind: kTime, column: "last_visit_at"},
-	"last_open_at":               {kind: kTime, column: "last_open_at"},
-	"last_click_at":              {kind: kTime, column: "last_click_at"},
+	"first_purchase_at":          {kind: kTime, column: "first_purchase_at", top: true},
+	"last_purchase_at":           {kind: kTime, column: "last_purchase_at", top: true},
+	"last_visit_at":              {kind: kTime, column: "last_visit_at", top: true},
+	"last_open_at":               {kind: kTime, column: "last_open_at", top: true},
+	"last_click_at":              {kind: kTime, column: "last_click_at", top: true},
 	"birthday":                   {kind: kYearly, column: "birthday_md"},
 	"anniversary":                {kind: kYearly, column: "anniversary_md"},
-	"opened":                     {kind: kEngagement, event: contacts.EventOpen},
-	"clicked":                    {kind: kEngagement, event: contacts.EventClick},
+	"opened":                     {kind: kEngagement, event: contacts.EventOpen, column: "last_open_at"},
+	"clicked":                    {kind: kEngagement, event: contacts.EventClick, column: "last_click_at"},
 }
 
 // exactColumns are stored normalised, so eq/in compare without LOWER() and
@@ -167,7 +180,7 @@ func (c *Compiler) Compile(n *Node) (Expr, error) {
 	if cc.Location == nil {
 		cc.Location = time.UTC
 	}
-	b := &builder{c: &cc, reads: map[string]bool{}}
+	b := &builder{c: &cc, reads: map[string]bool{}, thresholds: map[topKey]topValue{}}
 	sql, err := b.node(n, "")
 	if err != nil {
 		return Expr{}, err
@@ -185,6 +198,19 @@ type builder struct {
 	args         []any
 	reads        map[string]bool
 	timeRelative bool
+	// thresholds holds what Compiler.Threshold answered, so that a
+	// definition naming one column and percent twice costs one query.
+	thresholds map[topKey]topValue
+}
+
+type topKey struct {
+	column  string
+	percent int
+}
+
+type topValue struct {
+	value any
+	found bool
 }
 
 func (b *builder) arg(v any) string {
@@ -250,6 +276,9 @@ func (b *builder) rule(n *Node, path string) (string, error) {
 		return "", errs.Invalid(join(path, "field"), "%s", msg)
 	}
 	ops := kindOps[f.kind]
+	if f.top {
+		ops = append(ops[:len(ops):len(ops)], "top_percent")
+	}
 	if !contains(ops, n.Op) {
 		return "", errs.Invalid(join(path, "op"), "%q does not apply to %s, a %s field: use one of %s", n.Op, n.Field, kindNames[f.kind], strings.Join(ops, ", "))
 	}
@@ -493,6 +522,8 @@ func (b *builder) number(f field, n *Node, path string) (string, error) {
 		return "(" + col() + " IS NOT NULL)", nil
 	case "is_not_set":
 		return "(" + col() + " IS NULL)", nil
+	case "top_percent":
+		return b.topPercent(f, n, path)
 	case "between":
 		list, ok := n.Value.([]any)
 		if !ok || len(list) != 2 {
@@ -509,14 +540,32 @@ func (b *builder) number(f field, n *Node, path string) (string, error) {
 		if l, _ := asNumber(list[0]); func() bool { h, _ := asNumber(list[1]); return l > h }() {
 			return "", errs.Invalid(path, "low is greater than high")
 		}
-		return "(" + col() + " IS NOT NULL AND " + col() + " BETWEEN " + b.numArg(lo) + " AND " + b.numArg(hi) + ")", nil
+		return "(" + col() + " IS NOT NULL AND " + col() + " BETWEEN " + b.colArg(f, lo) + " AND " + b.colArg(f, hi) + ")", nil
 	}
 	v, err := b.numberValue(f, n.Value, path)
 	if err != nil {
 		return "", err
 	}
 	op := map[string]string{"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[n.Op]
-	return "(" + col() + " IS NOT NULL AND " + col() + " " + op + " " + b.numArg(v) + ")", nil
+	return "(" + col() + " IS NOT NULL AND " + col() + " " + op + " " + b.colArg(f, v) + ")", nil
+}
+
+// colArg binds a value compared with a number field. A whole number
+// compared with a bigint column is bound as bigint: the numeric cast of
+// numArg would make PostgreSQL cast the column instead, which no index
+// serves (a count over a million contacts then reads the whole index).
+func (b *builder) colArg(f field, v any) string {
+	if f.integer {
+		switch x := v.(type) {
+		case int64:
+			return b.arg(x)
+		case float64:
+			if x == math.Trunc(x) {
+				return b.arg(int64(x))
+			}
+		}
+	}
+	return b.numArg(v)
 }
 
 var durationRe = regexp.MustCompile(`^(\d{1,5})\s*(h|d|w|y)$`)
@@ -588,6 +637,8 @@ func (b *builder) time(f field, n *Node, path string) (string, error) {
 		return "(" + col + " IS NOT NULL)", nil
 	case "is_not_set":
 		return "(" + col + " IS NULL)", nil
+	case "top_percent":
+		return b.topPercent(f, n, path)
 	case "before", "after":
 		t, dateOnly, err := b.timeValue(n.Value, path)
 		if err != nil {
@@ -614,6 +665,35 @@ func (b *builder) time(f field, n *Node, path string) (string, error) {
 		return "(" + col + " IS NULL OR " + col + " < " + b.arg(cutoff) + ")", nil
 	}
 	return "", fmt.Errorf("segments: time op %s not handled", n.Op)
+}
+
+// topPercent matches the contacts whose value is among the top percent of
+// the contacts that have one (for orders_count and total_spent, a value
+// above zero): the value reaches the threshold Compiler.Threshold finds,
+// so ties at the threshold are all in. With no values it matches nobody.
+func (b *builder) topPercent(f field, n *Node, path string) (string, error) {
+	p, ok := asInt(n.Value)
+	if !ok || p < 1 || p > 99 {
+		return "", errs.Invalid(path, "expected a whole number of percent from 1 to 99")
+	}
+	if b.c.Threshold == nil {
+		return "", fmt.Errorf("segments: top_percent on %s needs Compiler.Threshold", f.column)
+	}
+	k := topKey{f.column, int(p)}
+	t, ok := b.thresholds[k]
+	if !ok {
+		v, found, err := b.c.Threshold(f.column, int(p))
+		if err != nil {
+			return "", fmt.Errorf("segments: top %d%% of %s: %w", p, f.column, err)
+		}
+		t = topValue{v, found}
+		b.thresholds[k] = t
+	}
+	if !t.found {
+		return "1=0", nil
+	}
+	col := "contacts." + f.column
+	return "(" + col + " IS NOT NULL AND " + col + " >= " + b.arg(t.value) + ")", nil
 }
 
 // date handles custom date attributes, stored as YYYY-MM-DD text, which
@@ -774,15 +854,30 @@ func (b *builder) engagement(f field, n *Node, path string) (string, error) {
 	b.reads["deliveries"] = true
 	b.reads["event."+f.event] = true
 	human := ""
+	// A human open or click always sets its roll-up (contacts.Store keeps
+	// last_open_at and last_click_at from the events that are not
+	// machines'), so a contact without it has none to look for: the
+	// column test spares most contacts the correlated subqueries, which
+	// are what a count over a million contacts spends its time in.
+	// Machine opens and clicks have no roll-up. Not for none_of_last on
+	// PostgreSQL: there the OR would keep the planner from turning NOT
+	// EXISTS into an anti-join, which is faster still.
+	ever, never := "", ""
 	if !n.Machines {
 		human = " AND e.machine = " + b.boolLit(false)
+		ever = "contacts." + f.column + " IS NOT NULL AND "
+		if !b.c.Postgres {
+			never = "contacts." + f.column + " IS NULL OR "
+		}
 	}
 	if n.Op == "campaign" {
 		id, ok := asInt(n.Value)
 		if !ok || id <= 0 {
 			return "", errs.Invalid(path, "expected a campaign id")
 		}
-		return "EXISTS (SELECT 1 FROM events e WHERE e.contact_id = contacts.id AND e.type = " + b.arg(f.event) + " AND e.campaign_id = " + b.arg(id) + human + ")", nil
+		// An uncorrelated IN: both engines read the campaign's events once
+		// through (type, campaign_id) instead of probing every contact.
+		return "(contacts.id IN (SELECT e.contact_id FROM events e WHERE e.type = " + b.arg(f.event) + " AND e.campaign_id = " + b.arg(id) + human + "))", nil
 	}
 	count, ok := asInt(n.Value)
 	if !ok || count < 1 || count > 100 {
@@ -795,16 +890,16 @@ func (b *builder) engagement(f field, n *Node, path string) (string, error) {
 	wasSent := "EXISTS (SELECT 1 FROM deliveries d0 WHERE d0.contact_id = contacts.id AND d0.status = 'sent' AND d0.campaign_id IS NOT NULL)"
 	switch n.Op {
 	case "any_of_last":
-		return "EXISTS (" + engaged() + ")", nil
+		return "(" + ever + "EXISTS (" + engaged() + "))", nil
 	case "none_of_last":
 		// Someone who was never sent a campaign is not "unengaged".
-		return "(" + wasSent + " AND NOT EXISTS (" + engaged() + "))", nil
+		return "(" + wasSent + " AND (" + never + "NOT EXISTS (" + engaged() + ")))", nil
 	case "all_of_last":
 		distinct := "SELECT COUNT(DISTINCT e.campaign_id) FROM events e WHERE e.contact_id = contacts.id AND e.type = " + b.arg(f.event) + human +
 			" AND e.campaign_id IN (" + b.lastSent(count) + ")"
 		sent := "SELECT COUNT(*) FROM deliveries d1 WHERE d1.contact_id = contacts.id AND d1.status = 'sent' AND d1.campaign_id IS NOT NULL"
 		// Of the last n campaigns (or all of them, if fewer were sent).
-		return "(" + wasSent + " AND (" + distinct + ") = (CASE WHEN (" + sent + ") > " + b.arg(count) + " THEN " + b.arg(count) + " ELSE (" + sent + ") END))", nil
+		return "(" + ever + wasSent + " AND (" + distinct + ") = (CASE WHEN (" + sent + ") > " + b.arg(count) + " THEN " + b.arg(count) + " ELSE (" + sent + ") END))", nil
 	}
 	return "", fmt.Errorf("segments: engagement op %s not handled", n.Op)
 }

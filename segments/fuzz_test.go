@@ -35,6 +35,7 @@ func FuzzParseCompile(f *testing.F) {
 		`{"field":"total_spent","op":"eq","value":-0.005}`,
 		`{"field":"opened","op":"all_of_last","value":1e2}`,
 		`{"any":[{"field":"attr.vip","op":"eq","value":true},{"field":"attr.renewal","op":"within_last","value":"1h"}]}`,
+		`{"all":[{"field":"total_spent","op":"top_percent","value":99},{"not":{"field":"last_visit_at","op":"top_percent","value":1}}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -55,7 +56,7 @@ func FuzzParseCompile(f *testing.F) {
 			t.Fatalf("the canonical form %s of %q does not parse: %v", canon, def, err)
 		}
 		for _, pg := range []bool{false, true} {
-			c := &segments.Compiler{Postgres: pg, Now: at, Fields: fields}
+			c := &segments.Compiler{Postgres: pg, Now: at, Fields: fields, Threshold: stubThreshold}
 			expr, err := c.Compile(n)
 			if err != nil {
 				mustBeInvalid(t, "Compile", def, err)
@@ -83,6 +84,19 @@ func FuzzParseCompile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// stubThreshold stands in for the database in compiler-only tests: a
+// time for time columns, a number for the others, and no values at all
+// for last_click_at.
+func stubThreshold(column string, percent int) (any, bool, error) {
+	switch column {
+	case "last_click_at":
+		return nil, false, nil
+	case "orders_count", "total_spent":
+		return int64(100 - percent), true, nil
+	}
+	return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -percent), true, nil
 }
 
 func mustBeInvalid(t *testing.T, what string, def []byte, err error) {

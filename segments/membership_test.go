@@ -351,6 +351,26 @@ var membershipCases = []membershipCase{
 	{name: "custom event ever", def: `{"field":"event.trial.started","op":"count_gte","value":{"n":1}}`, want: "kim mia"},
 	{name: "event type nobody has", def: `{"field":"event.signup","op":"count_lt","value":{"n":1}}`, want: everyone},
 
+	// Top percent of the contacts with a value (above zero for roll-ups):
+	// the k-th largest value, k = ceil(count * percent / 100), and every
+	// contact reaching it. Spent: gus 999.99, ann 900, bob 800, jon 500,
+	// fay 200, cleo 27.34, ida 12.34.
+	{name: "total_spent top_percent 20", def: `{"field":"total_spent","op":"top_percent","value":20}`, want: "ann gus"},
+	{name: "total_spent top_percent 1 is the largest", def: `{"field":"total_spent","op":"top_percent","value":1}`, want: "gus"},
+	{name: "total_spent top_percent 50 rounds up", def: `{"field":"total_spent","op":"top_percent","value":50}`, want: "ann bob gus jon"},
+	{name: "total_spent top_percent 99 leaves out those who never bought", def: `{"field":"total_spent","op":"top_percent","value":99}`, want: "ann bob cleo fay gus ida jon"},
+	{name: "orders_count top_percent keeps ties", def: `{"field":"orders_count","op":"top_percent","value":20}`, want: "ann cleo fay"},
+	{name: "orders_count top_percent 10", def: `{"field":"orders_count","op":"top_percent","value":10}`, want: "cleo"},
+	{name: "last_purchase_at top_percent is the most recent", def: `{"field":"last_purchase_at","op":"top_percent","value":30}`, want: "cleo gus ida"},
+	{name: "first_purchase_at top_percent", def: `{"field":"first_purchase_at","op":"top_percent","value":50}`, want: "bob gus ida jon"},
+	{name: "signup_at top_percent keeps ties at the threshold", def: `{"field":"signup_at","op":"top_percent","value":20}`, want: "leo mia ned ola"},
+	{name: "signup_at top_percent 40", def: `{"field":"signup_at","op":"top_percent","value":40}`, want: "eve hal leo mia ned ola"},
+	{name: "last_open_at top_percent ignores machine opens", def: `{"field":"last_open_at","op":"top_percent","value":20}`, want: "ann cleo fay"},
+	{name: "last_click_at top_percent", def: `{"field":"last_click_at","op":"top_percent","value":50}`, want: "ann ida"},
+	{name: "last_visit_at top_percent", def: `{"field":"last_visit_at","op":"top_percent","value":20}`, want: "ann hal"},
+	{name: "top_percent on recency, frequency and money", def: `{"all":[{"field":"last_purchase_at","op":"top_percent","value":50},{"field":"orders_count","op":"top_percent","value":50},{"field":"total_spent","op":"top_percent","value":50}]}`, want: "bob gus"},
+	{name: "the same top_percent twice in a tree", def: `{"any":[{"field":"total_spent","op":"top_percent","value":20},{"not":{"field":"total_spent","op":"top_percent","value":20}}]}`, want: everyone},
+
 	// Groups.
 	{name: "empty all matches everyone", def: `{"all":[]}`, want: everyone},
 	{name: "empty any matches nobody", def: `{"any":[]}`, want: ""},

@@ -16,6 +16,7 @@ import (
 )
 
 type ingestFixture struct {
+	t        *testing.T
 	db       *gorm.DB
 	store    *contacts.Store
 	rdb      *redis.Client
@@ -33,7 +34,7 @@ func newIngestFixture(t *testing.T) *ingestFixture {
 	}
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { rdb.Close() })
-	f := &ingestFixture{db: g, store: contacts.NewStore(g, contacts.Options{}), rdb: rdb}
+	f := &ingestFixture{t: t, db: g, store: contacts.NewStore(g, contacts.Options{}), rdb: rdb}
 	for _, e := range []string{"ann@example.com", "bob@example.com", "cat@example.com"} {
 		c, _, err := f.store.Upsert(context.Background(), contacts.Input{Email: &e})
 		if err != nil {
@@ -48,7 +49,10 @@ func (f *ingestFixture) ingest(rec EventRecorder) *Ingest {
 	if rec == nil {
 		rec = f.store
 	}
-	return NewIngest(f.rdb, rec, nil, testenv.Logger())
+	ing := NewIngest(f.rdb, rec, nil, testenv.Logger())
+	t := f.t
+	t.Cleanup(ing.Close)
+	return ing
 }
 
 // stored is one event as the tests compare it.
@@ -328,7 +332,7 @@ func TestEntriesProcessedTwiceAreStoredOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		for round := range 2 {
-			if _, err := ing.process(ctx, msgs); err != nil {
+			if _, err := ing.processMessages(ctx, msgs); err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
 			sameEvents(t, f.events(t), want(hits))

@@ -12,6 +12,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 )
 
 // Kind says what a token is for; a token of one kind is refused by the
@@ -45,6 +47,10 @@ var ErrInvalid = errors.New("tracking: invalid token")
 // Signer signs and verifies tokens with a key derived from the secret.
 type Signer struct {
 	key []byte
+	// macs holds keyed HMACs for reuse: every tracking request verifies a
+	// token, and a reset HMAC starts from its saved keyed state instead of
+	// hashing the key pads again.
+	macs sync.Pool
 }
 
 // NewSigner derives the token key from Herald's secret, so the same secret
@@ -55,7 +61,9 @@ func NewSigner(secret []byte) (*Signer, error) {
 	}
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("herald tracking token v1"))
-	return &Signer{key: m.Sum(nil)}, nil
+	s := &Signer{key: m.Sum(nil)}
+	s.macs.New = func() any { return &macState{h: hmac.New(sha256.New, s.key)} }
+	return s, nil
 }
 
 // Sign returns the URL-safe text of t.
@@ -67,27 +75,50 @@ func (s *Signer) Sign(t Token) string {
 	if t.Kind == Click {
 		buf = binary.AppendUvarint(buf, uint64(t.LinkID))
 	}
-	buf = append(buf, s.mac(buf)...)
+	st := s.macs.Get().(*macState)
+	buf = append(buf, st.sum(buf)...)
+	s.macs.Put(st)
 	return base64.RawURLEncoding.EncodeToString(buf)
 }
 
-func (s *Signer) mac(payload []byte) []byte {
-	m := hmac.New(sha256.New, s.key)
-	m.Write(payload)
-	return m.Sum(nil)[:macLen]
+// macState is a keyed HMAC with room for its input and output, so that
+// neither escapes to the heap through the hash.Hash interface.
+type macState struct {
+	h   hash.Hash
+	in  [maxTokenLen]byte
+	out [sha256.Size]byte
 }
+
+// sum returns the first macLen bytes of the payload's HMAC; they are valid
+// until the state goes back to the pool.
+func (m *macState) sum(payload []byte) []byte {
+	n := copy(m.in[:], payload)
+	m.h.Reset()
+	m.h.Write(m.in[:n])
+	return m.h.Sum(m.out[:0])[:macLen]
+}
+
+// maxTokenLen is the longest token text Verify accepts.
+const maxTokenLen = 128
 
 // Verify checks a token's signature and kind and returns what it carries.
 func (s *Signer) Verify(text string, kind Kind) (Token, error) {
-	if len(text) > 128 || !urlSafe(text) {
+	if len(text) > maxTokenLen || !urlSafe(text) {
 		return Token{}, ErrInvalid
 	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(text)
-	if err != nil || len(raw) < 2+macLen {
+	// Decoded on the stack: no allocation per request.
+	var in [maxTokenLen]byte
+	var dec [maxTokenLen]byte
+	n, err := base64.RawURLEncoding.Strict().Decode(dec[:], in[:copy(in[:], text)])
+	if err != nil || n < 2+macLen {
 		return Token{}, ErrInvalid
 	}
+	raw := dec[:n]
 	payload, mac := raw[:len(raw)-macLen], raw[len(raw)-macLen:]
-	if subtle.ConstantTimeCompare(mac, s.mac(payload)) != 1 {
+	st := s.macs.Get().(*macState)
+	ok := subtle.ConstantTimeCompare(mac, st.sum(payload)) == 1
+	s.macs.Put(st)
+	if !ok {
 		return Token{}, ErrInvalid
 	}
 	if payload[0] != version || Kind(payload[1]) != kind {
@@ -95,11 +126,12 @@ func (s *Signer) Verify(text string, kind Kind) (Token, error) {
 	}
 	t := Token{Kind: kind}
 	rest := payload[2:]
-	fields := []*int64{&t.CampaignID, &t.ContactID}
+	fields := [3]*int64{&t.CampaignID, &t.ContactID, &t.LinkID}
+	nFields := 2
 	if kind == Click {
-		fields = append(fields, &t.LinkID)
+		nFields = 3
 	}
-	for _, f := range fields {
+	for _, f := range fields[:nFields] {
 		v, n := binary.Uvarint(rest)
 		if n <= 0 || v > 1<<62 {
 			return Token{}, ErrInvalid

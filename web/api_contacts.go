@@ -1,8 +1,12 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -220,4 +224,51 @@ func (s *Server) deleteField(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// importContacts upserts the contacts of a CSV body (text/csv, or a
+// multipart form with a "file" field). With ?progress=1 it streams one JSON
+// line per batch and the result as the last line, so a client can show
+// progress on large files; otherwise it answers the result when done.
+func (s *Server) importContacts(c *gin.Context) {
+	var r io.Reader = c.Request.Body
+	if strings.HasPrefix(c.ContentType(), "multipart/") {
+		f, _, err := c.Request.FormFile("file")
+		if err != nil {
+			s.fail(c, errs.Invalid("file", "send the CSV as the form field \"file\""))
+			return
+		}
+		defer f.Close()
+		r = f
+	}
+	// A million rows take longer than the server's write timeout.
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
+	stream := c.Query("progress") == "1"
+	var progress func(contacts.ImportResult)
+	if stream {
+		c.Header("Content-Type", "application/x-ndjson")
+		c.Status(http.StatusOK)
+		enc := json.NewEncoder(c.Writer)
+		progress = func(p contacts.ImportResult) {
+			_ = enc.Encode(gin.H{"progress": gin.H{"rows": p.Created + p.Updated + p.Failed, "created": p.Created, "updated": p.Updated, "failed": p.Failed}})
+			_ = rc.Flush()
+		}
+	}
+	res, err := s.d.Contacts.ImportCSV(c.Request.Context(), r, progress)
+	if stream {
+		if err != nil {
+			_, body := s.errorResponse(c, err)
+			_ = json.NewEncoder(c.Writer).Encode(body)
+			return
+		}
+		_ = json.NewEncoder(c.Writer).Encode(gin.H{"result": res})
+		return
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, res)
 }

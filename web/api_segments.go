@@ -150,3 +150,9 @@ func (s *Server) segmentMembers(c *gin.Context) {
 	}
 	c.PureJSON(http.StatusOK, listBody(viewContacts(cs), next))
 }
+
+// segmentTemplates lists the built-in segment templates and their
+// parameters; POST /api/segments with {"template", "params"} uses one.
+func (s *Server) segmentTemplates(c *gin.Context) {
+	c.PureJSON(http.StatusOK, listBody(s.d.Segments.Templates(), 0))
+}

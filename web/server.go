@@ -37,6 +37,9 @@ type Deps struct {
 	Campaigns *campaigns.Service
 	Signer    *tracking.Signer
 	Hits      HitSink
+	// Networks classifies the networks tracking hits come from (Apple's
+	// privacy proxy, scanners); nil classifies none.
+	Networks *tracking.Networks
 	// Mailer sends test messages at once.
 	Mailer campaigns.Mailer
 	// Outbox is the embedded SMTP capture's store; nil when Herald sends
@@ -70,6 +73,7 @@ type Server struct {
 	engine *gin.Engine
 	pages  map[string]*template.Template
 	links  *linkCache
+	tstats trackStats
 }
 
 //go:embed ui/templates/*.html
@@ -100,7 +104,7 @@ func New(d Deps, cfg Config) (*Server, error) {
 }
 
 // Handler is the http.Handler of the whole site.
-func (s *Server) Handler() http.Handler { return s.engine }
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 func (s *Server) routes() *gin.Engine {
 	r := gin.New()
@@ -141,6 +145,9 @@ func (s *Server) routes() *gin.Engine {
 	ui.GET("/outbox", s.outboxPage)
 	ui.GET("/outbox/:id", s.outboxMessagePage)
 
+	// CSV imports may be large and slow: their own body limit, no deadline.
+	r.POST("/api/contacts/import", s.requireAPIAuth(), bodyLimit(1<<30), s.importContacts)
+
 	api := r.Group("/api", s.requireAPIAuth(), bodyLimit(32<<20))
 	api.GET("/contacts", s.listContacts)
 	api.POST("/contacts", s.createContacts)
@@ -158,6 +165,7 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/segments", s.listSegments)
 	api.POST("/segments", s.createSegment)
 	api.POST("/segments/preview", s.previewSegment)
+	api.GET("/segments/templates", s.segmentTemplates)
 	api.GET("/segments/:id", s.getSegment)
 	api.PATCH("/segments/:id", s.patchSegment)
 	api.DELETE("/segments/:id", s.deleteSegment)
@@ -176,6 +184,15 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/campaigns/:id/resume", s.resumeCampaign)
 	api.POST("/campaigns/:id/cancel", s.cancelCampaign)
 	api.GET("/campaigns/:id/stats", s.campaignStats)
+
+	api.GET("/automations", s.listFlows)
+	api.POST("/automations", s.createFlow)
+	api.GET("/automations/:id", s.getFlow)
+	api.PATCH("/automations/:id", s.patchFlow)
+	api.DELETE("/automations/:id", s.deleteFlow)
+	api.POST("/automations/:id/enable", s.enableFlow)
+	api.POST("/automations/:id/disable", s.disableFlow)
+	api.GET("/automations/:id/stats", s.flowStats)
 
 	api.GET("/templates", s.listTemplates)
 	api.GET("/templates/:key", s.getTemplate)
@@ -251,5 +268,6 @@ func (s *Server) healthz(c *gin.Context) {
 
 func (s *Server) metricsHandler(c *gin.Context) {
 	c.Header("Content-Type", "text/plain; version=0.0.4")
+	s.tstats.flush(s.d.Metrics)
 	s.d.Metrics.Write(c.Writer)
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -30,18 +32,185 @@ func noStore(c *gin.Context) {
 	c.Header("Expires", "0")
 }
 
+// The tracking endpoints answer every image and link in every message
+// sent, so they are served before gin's router and middleware: the work
+// per request is verifying the token, finding the link (cached) and one
+// share of a Redis write; metrics are counted in atomics and handed to the
+// registry in bulk. Every other path goes to gin.
+
+// serveHTTP is the site's handler.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if len(p) > 5 && p[0] == '/' && p[1] == 't' && p[2] == '/' && p[4] == '/' && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		if tok := p[5:]; strings.IndexByte(tok, '/') < 0 {
+			switch p[3] {
+			case 'o':
+				s.serveOpen(w, r, tok)
+				return
+			case 'c':
+				s.serveClick(w, r, tok)
+				return
+			}
+		}
+	}
+	s.engine.ServeHTTP(w, r)
+}
+
+// Header values shared by every tracking answer; the capacity of each is
+// its length, so that an append elsewhere copies instead of writing into
+// the shared array.
+var (
+	hdrNoStore     = []string{"no-store, no-cache, must-revalidate, private, max-age=0"}[:1:1]
+	hdrNoCache     = []string{"no-cache"}[:1:1]
+	hdrZero        = []string{"0"}[:1:1]
+	hdrNosniff     = []string{"nosniff"}[:1:1]
+	hdrNoReferrer  = []string{"no-referrer"}[:1:1]
+	hdrSameOrigin  = []string{"SAMEORIGIN"}[:1:1]
+	hdrGIF         = []string{"image/gif"}[:1:1]
+	hdrGIFLength   = []string{"43"}[:1:1]
+	hdrTextPlain   = []string{"text/plain; charset=utf-8"}[:1:1]
+	msgInvalidLink = []byte("This link is not valid.")
+	msgTryLater    = []byte("Please try again in a moment.")
+)
+
+// trackHeaders sets what securityHeaders and noStore set on gin's routes.
+func trackHeaders(h http.Header, cache bool) {
+	h["X-Content-Type-Options"] = hdrNosniff
+	h["Referrer-Policy"] = hdrNoReferrer
+	h["X-Frame-Options"] = hdrSameOrigin
+	if cache {
+		h["Cache-Control"] = hdrNoStore
+		h["Pragma"] = hdrNoCache
+		h["Expires"] = hdrZero
+	}
+}
+
+func (s *Server) serveOpen(w http.ResponseWriter, r *http.Request, token string) {
+	start := time.Now()
+	defer s.recoverTracking(w)
+	h := w.Header()
+	tok, err := s.d.Signer.Verify(strings.TrimSuffix(token, ".gif"), tracking.Open)
+	if err != nil {
+		trackHeaders(h, false)
+		w.WriteHeader(http.StatusNotFound)
+		s.tstats.done(s, routeOpen, codeNotFound, start)
+		return
+	}
+	s.record(r, tracking.Hit{Kind: tracking.Open, CampaignID: tok.CampaignID, ContactID: tok.ContactID, At: start})
+	trackHeaders(h, true)
+	h["Content-Type"] = hdrGIF
+	h["Content-Length"] = hdrGIFLength
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(transparentGIF)
+	}
+	s.tstats.done(s, routeOpen, codeOK, start)
+}
+
+// serveClick redirects only to a URL stored for that campaign's link, so a
+// token can never send anyone elsewhere.
+func (s *Server) serveClick(w http.ResponseWriter, r *http.Request, token string) {
+	start := time.Now()
+	defer s.recoverTracking(w)
+	h := w.Header()
+	tok, err := s.d.Signer.Verify(token, tracking.Click)
+	if err != nil {
+		s.invalidLink(w, start)
+		return
+	}
+	url, err := s.linkURL(r.Context(), tok.CampaignID, tok.LinkID)
+	if err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			s.invalidLink(w, start)
+			return
+		}
+		s.log.Error("web: look up link", "err", err)
+		trackHeaders(h, false)
+		h["Content-Type"] = hdrTextPlain
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write(msgTryLater)
+		s.tstats.done(s, routeClick, codeUnavailable, start)
+		return
+	}
+	s.record(r, tracking.Hit{Kind: tracking.Click, CampaignID: tok.CampaignID, ContactID: tok.ContactID, LinkID: tok.LinkID, At: start})
+	trackHeaders(h, true)
+	// Only absolute http(s) URLs become campaign links (see
+	// templates.trackable), so the URL goes out as it is, without the
+	// relative-path handling of http.Redirect.
+	h["Location"] = []string{url}
+	w.WriteHeader(http.StatusFound)
+	s.tstats.done(s, routeClick, codeFound, start)
+}
+
+func (s *Server) invalidLink(w http.ResponseWriter, start time.Time) {
+	h := w.Header()
+	trackHeaders(h, false)
+	h["Content-Type"] = hdrTextPlain
+	w.WriteHeader(http.StatusNotFound)
+	w.Write(msgInvalidLink)
+	s.tstats.done(s, routeClick, codeNotFound, start)
+}
+
+// recoverTracking does for the tracking endpoints what gin's recoverer
+// middleware does for the rest.
+func (s *Server) recoverTracking(w http.ResponseWriter) {
+	if rec := recover(); rec != nil {
+		s.log.Error("web: panic", "route", "tracking", "panic", fmt.Sprint(rec))
+		w.WriteHeader(http.StatusInternalServerError)
+	}
+}
+
+// trackOpen and trackClick serve the same endpoints for gin, where a
+// request reaches gin's engine directly.
+func (s *Server) trackOpen(c *gin.Context) { s.serveOpen(c.Writer, c.Request, c.Param("token")) }
+
+func (s *Server) trackClick(c *gin.Context) { s.serveClick(c.Writer, c.Request, c.Param("token")) }
+
 // record makes a hit durable. A failure is logged and counted but never
 // breaks the image or the redirect the recipient is waiting for.
-func (s *Server) record(c *gin.Context, h tracking.Hit) {
-	h.At = time.Now().UTC()
-	h.UserAgent = truncateUA(c.Request.UserAgent())
-	h.Method = c.Request.Method
-	if err := s.d.Hits.Add(c.Request.Context(), h); err != nil {
-		s.d.Metrics.Inc("herald_tracking_hits_lost_total", metrics.Labels{"kind": string(h.Kind)})
+func (s *Server) record(r *http.Request, h tracking.Hit) {
+	h.At = h.At.UTC()
+	h.UserAgent = truncateUA(r.UserAgent())
+	h.Method = r.Method
+	h.Net = s.d.Networks.Class(clientAddr(r))
+	kind := kindOpen
+	if h.Kind == tracking.Click {
+		kind = kindClick
+	}
+	if err := s.d.Hits.Add(r.Context(), h); err != nil {
+		s.tstats.lost[kind].Add(1)
 		s.log.Error("web: could not store a tracking hit", "kind", string(h.Kind), "err", err)
 		return
 	}
-	s.d.Metrics.Inc("herald_tracking_hits_total", metrics.Labels{"kind": string(h.Kind)})
+	s.tstats.hits[kind].Add(1)
+}
+
+// clientAddr is the address of the client that made the request: the
+// peer's, or when the peer is a reverse proxy on this host or a private
+// network, the last address that proxy put in X-Forwarded-For. Only
+// addresses a proxy appended are trusted: a client can write anything to
+// the left of them. The address is classified, never stored.
+func clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr := ap.Addr().Unmap()
+	if !addr.IsLoopback() && !addr.IsPrivate() {
+		return addr
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	if len(xff) == 0 {
+		return addr
+	}
+	last := xff[len(xff)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	if fwd, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
+		return fwd.Unmap()
+	}
+	return addr
 }
 
 func truncateUA(ua string) string {
@@ -51,38 +220,80 @@ func truncateUA(ua string) string {
 	return ua
 }
 
-func (s *Server) trackOpen(c *gin.Context) {
-	tok, err := s.d.Signer.Verify(strings.TrimSuffix(c.Param("token"), ".gif"), tracking.Open)
-	if err != nil {
-		c.Status(http.StatusNotFound)
-		return
-	}
-	s.record(c, tracking.Hit{Kind: tracking.Open, CampaignID: tok.CampaignID, ContactID: tok.ContactID})
-	noStore(c)
-	c.Data(http.StatusOK, "image/gif", transparentGIF)
+// Indexes of the tracking routes, answers and kinds in trackStats.
+const (
+	routeOpen = iota
+	routeClick
+	nRoutes
+)
+
+const (
+	codeOK = iota
+	codeFound
+	codeNotFound
+	codeUnavailable
+	nCodes
+)
+
+const (
+	kindOpen = iota
+	kindClick
+	nKinds
+)
+
+var (
+	trackRoutes = [nRoutes]string{"/t/o/:token", "/t/c/:token"}
+	trackCodes  = [nCodes]string{"200", "302", "404", "503"}
+	trackKinds  = [nKinds]string{string(tracking.Open), string(tracking.Click)}
+)
+
+// trackStats counts the tracking endpoints' requests in atomics; every
+// second, and whenever /metrics is read, the counts move to the registry
+// under the names and labels the other routes use.
+type trackStats struct {
+	requests  [nRoutes][nCodes]atomic.Int64
+	nanos     [nRoutes]atomic.Int64
+	hits      [nKinds]atomic.Int64
+	lost      [nKinds]atomic.Int64
+	lastFlush atomic.Int64 // unix nanoseconds
+	flushing  sync.Mutex
 }
 
-// trackClick redirects only to a URL stored for that campaign's link, so a
-// token can never send anyone elsewhere.
-func (s *Server) trackClick(c *gin.Context) {
-	tok, err := s.d.Signer.Verify(c.Param("token"), tracking.Click)
-	if err != nil {
-		c.String(http.StatusNotFound, "This link is not valid.")
-		return
+func (t *trackStats) done(s *Server, route, code int, start time.Time) {
+	now := time.Now()
+	t.requests[route][code].Add(1)
+	t.nanos[route].Add(int64(now.Sub(start)))
+	if last := t.lastFlush.Load(); now.UnixNano()-last > int64(time.Second) && t.lastFlush.CompareAndSwap(last, now.UnixNano()) {
+		t.flush(s.d.Metrics)
 	}
-	url, err := s.linkURL(c.Request.Context(), tok.CampaignID, tok.LinkID)
-	if err != nil {
-		if errors.Is(err, errs.ErrNotFound) {
-			c.String(http.StatusNotFound, "This link is not valid.")
-			return
+}
+
+// flush moves the counts to reg.
+func (t *trackStats) flush(reg *metrics.Registry) {
+	t.flushing.Lock()
+	defer t.flushing.Unlock()
+	for r := range nRoutes {
+		var n int64
+		for c := range nCodes {
+			if k := t.requests[r][c].Swap(0); k > 0 {
+				n += k
+				reg.Add("herald_http_requests_total", metrics.Labels{"route": trackRoutes[r], "code": trackCodes[c]}, float64(k))
+			}
 		}
-		s.log.Error("web: look up link", "err", err)
-		c.String(http.StatusServiceUnavailable, "Please try again in a moment.")
-		return
+		// A request counted above but whose time is not added yet is
+		// summed at the next flush: the summary catches up.
+		if ns := t.nanos[r].Swap(0); n > 0 || ns > 0 {
+			reg.ObserveMany("herald_http_request_seconds", metrics.Labels{"route": trackRoutes[r]}, float64(n), time.Duration(ns).Seconds())
+		}
 	}
-	s.record(c, tracking.Hit{Kind: tracking.Click, CampaignID: tok.CampaignID, ContactID: tok.ContactID, LinkID: tok.LinkID})
-	noStore(c)
-	c.Redirect(http.StatusFound, url)
+	for k := range nKinds {
+		if n := t.hits[k].Swap(0); n > 0 {
+			reg.Add("herald_tracking_hits_total", metrics.Labels{"kind": trackKinds[k]}, float64(n))
+		}
+		if n := t.lost[k].Swap(0); n > 0 {
+			reg.Add("herald_tracking_hits_lost_total", metrics.Labels{"kind": trackKinds[k]}, float64(n))
+		}
+	}
 }
 
 // linkCache keeps campaign links in memory; they never change once a

@@ -1,12 +1,14 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/textproto"
 	"net/url"
 	"os"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	mail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 
 	"herald/campaigns"
 )
@@ -49,6 +52,8 @@ type Mailer struct {
 	servers []*smtpServer
 	next    atomic.Uint64
 	signer  *mail.DKIMSigner
+	timeout time.Duration
+	bufs    sync.Pool // *bytes.Buffer for building messages
 	log     *slog.Logger
 	closed  atomic.Bool
 }
@@ -60,11 +65,6 @@ type smtpServer struct {
 	idle  chan *pooledConn
 	slots chan struct{}
 	down  atomic.Int64 // unix nanos until which the server is skipped
-}
-
-type pooledConn struct {
-	c        *mail.Client
-	lastUsed time.Time
 }
 
 // idleFor is how long a connection may sit unused before it is closed
@@ -85,7 +85,8 @@ func NewMailer(cfg MailerConfig) (*Mailer, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	m := &Mailer{log: cfg.Log}
+	m := &Mailer{log: cfg.Log, timeout: cfg.Timeout}
+	m.bufs.New = func() any { return new(bytes.Buffer) }
 	for _, raw := range cfg.URLs {
 		s, err := newSMTPServer(strings.TrimSpace(raw), cfg)
 		if err != nil {
@@ -198,12 +199,12 @@ func redactURL(raw string) string {
 }
 
 // get returns an idle connection or dials a new one when the pool has room.
-func (s *smtpServer) get(ctx context.Context, signer *mail.DKIMSigner) (*pooledConn, error) {
+func (s *smtpServer) get(ctx context.Context) (*pooledConn, error) {
 	for {
 		select {
 		case pc := <-s.idle:
 			if time.Since(pc.lastUsed) > idleFor {
-				pc.c.Close()
+				pc.close()
 				<-s.slots
 				continue
 			}
@@ -214,44 +215,53 @@ func (s *smtpServer) get(ctx context.Context, signer *mail.DKIMSigner) (*pooledC
 		case pc := <-s.idle:
 			return pc, nil
 		case s.slots <- struct{}{}:
-			opts := s.opts
-			if signer != nil {
-				opts = append(append([]mail.Option(nil), opts...), mail.WithAlwaysDKIMSign(signer))
-			}
-			c, err := mail.NewClient(s.host, opts...)
+			pc, err := s.dial(ctx)
 			if err != nil {
 				<-s.slots
-				return nil, fmt.Errorf("worker: SMTP client for %s: %w", s.name, err)
+				return nil, err
 			}
-			dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-			err = c.DialWithContext(dctx)
-			cancel()
-			if err != nil {
-				<-s.slots
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				return nil, &campaigns.SendError{Temporary: true, Msg: fmt.Sprintf("connect to %s: %v", s.name, err)}
-			}
-			return &pooledConn{c: c, lastUsed: time.Now()}, nil
+			return pc, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
 }
 
+// dial opens a connection: go-mail connects, says EHLO, starts TLS and
+// authenticates as the URL asks.
+func (s *smtpServer) dial(ctx context.Context) (*pooledConn, error) {
+	c, err := mail.NewClient(s.host, s.opts...)
+	if err != nil {
+		return nil, fmt.Errorf("worker: SMTP client for %s: %w", s.name, err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	sc, err := c.DialToSMTPClientWithContext(dctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &campaigns.SendError{Temporary: true, Msg: fmt.Sprintf("connect to %s: %v", s.name, err)}
+	}
+	pc := &pooledConn{c: c, sc: sc, lastUsed: time.Now(), fresh: true}
+	pc.pipelining, _ = sc.Extension("PIPELINING")
+	pc.smtputf8, _ = sc.Extension("SMTPUTF8")
+	return pc, nil
+}
+
 func (s *smtpServer) put(pc *pooledConn) {
 	pc.lastUsed = time.Now()
+	pc.fresh = false
 	select {
 	case s.idle <- pc:
 	default:
-		pc.c.Close()
+		pc.close()
 		<-s.slots
 	}
 }
 
 func (s *smtpServer) discard(pc *pooledConn) {
-	pc.c.Close()
+	pc.close()
 	<-s.slots
 }
 
@@ -269,16 +279,38 @@ func (m *Mailer) pick() *smtpServer {
 	return m.servers[int(start)%n]
 }
 
+// maxPooledBuffer bounds the message buffers kept for reuse, so one huge
+// message does not pin its memory.
+const maxPooledBuffer = 1 << 20
+
 // Send sends one message. Errors are *campaigns.SendError.
 func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
-	msg, err := buildMsg(cm)
-	if err != nil {
-		return &campaigns.SendError{Msg: err.Error()}
+	buf := m.bufs.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			m.bufs.Put(buf)
+		}
+	}()
+	buf.Reset()
+	writeMessage(buf, cm, time.Now())
+	data := buf.Bytes()
+	if bytes.Contains(data, []byte("\n.")) {
+		// writeMessage never starts a line with a dot; should that change,
+		// stuff them rather than cut the message short.
+		data = bytes.ReplaceAll(data, []byte("\n."), []byte("\n.."))
+	}
+	var sig string
+	if m.signer != nil {
+		i := bytes.Index(data, []byte("\r\n\r\n"))
+		var err error
+		if sig, err = m.signer.Sign(data[:i+2], data[i+4:]); err != nil {
+			return &campaigns.SendError{Msg: "DKIM signing: " + err.Error()}
+		}
 	}
 	unreachable, retried := 0, false
 	for {
 		s := m.pick()
-		pc, err := s.get(ctx, m.signer)
+		pc, err := s.get(ctx)
 		if err != nil {
 			var se *campaigns.SendError
 			if !errors.As(err, &se) || ctx.Err() != nil {
@@ -292,104 +324,176 @@ func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
 			}
 			return err
 		}
-		err = pc.c.Send(msg)
-		if err == nil {
+		fresh := pc.fresh
+		res := pc.transact(m.timeout, s.name, cm.FromEmail, cm.To, sig, data)
+		if res.keep {
 			s.put(pc)
+		} else {
+			s.discard(pc)
+		}
+		if res.err == nil {
 			return nil
 		}
-		se := classify(err)
-		if se.Code != 0 && se.Code != 421 {
-			s.put(pc)
-			return se
-		}
-		// The connection is gone: lost, or closed by the server with 421
-		// (which servers also send to clients idle past their timeout,
-		// read here as the reply to MAIL). A pooled connection that fails
-		// before the transaction started is tried once more on a new one.
-		s.discard(pc)
-		var ge *mail.SendError
-		if !retried && errors.As(err, &ge) && (ge.Reason == mail.ErrConnCheck || ge.Reason == mail.ErrSMTPMailFrom) {
+		// A pooled connection the server closed while it sat idle (421,
+		// or no answer at all) fails before the transaction started:
+		// nothing can have been accepted, so try once more on a new one.
+		if res.beforeData && !res.keep && !fresh && !retried {
 			retried = true
 			continue
 		}
-		return se
+		return res.err
 	}
 }
 
-// classify maps a go-mail error to a SendError: 4xx and lost connections
-// are temporary; a 5xx at RCPT is the recipient's hard bounce.
-func classify(err error) *campaigns.SendError {
-	var ge *mail.SendError
-	if !errors.As(err, &ge) {
-		return &campaigns.SendError{Temporary: true, Msg: err.Error()}
-	}
-	code := ge.ErrorCode()
-	se := &campaigns.SendError{Code: code, Msg: strings.TrimSpace(ge.Error())}
-	switch {
-	case code == 0:
-		se.Temporary = true
-	case code >= 400 && code < 500:
-		se.Temporary = true
-	case code >= 500:
-		se.Recipient = ge.Reason == mail.ErrSMTPRcptTo
-	default:
-		se.Temporary = ge.IsTemp()
-	}
-	return se
+// pooledConn is one SMTP connection: go-mail's client for connecting, TLS,
+// authentication and QUIT, and its textproto connection for transactions.
+type pooledConn struct {
+	c          *mail.Client
+	sc         *smtp.Client
+	lastUsed   time.Time
+	fresh      bool // dialled for this send, never used before
+	pipelining bool // the server takes MAIL, RCPT and DATA in one write (RFC 2920)
+	smtputf8   bool
+	reset      bool // a failed transaction may still be open: RSET first
 }
 
-// buildMsg turns a campaigns.Message into a MIME message: a text part and
-// an HTML alternative, UTF-8, quoted-printable, RFC 2047 encoded headers.
-func buildMsg(cm *campaigns.Message) (*mail.Msg, error) {
-	msg := mail.NewMsg(mail.WithNoDefaultUserAgent(), mail.WithCharset(mail.CharsetUTF8), mail.WithEncoding(mail.EncodingQP))
-	var err error
-	if cm.FromName != "" {
-		err = msg.FromFormat(cm.FromName, cm.FromEmail)
-	} else {
-		err = msg.From(cm.FromEmail)
+func (pc *pooledConn) close() { _ = pc.c.CloseWithSMTPClient(pc.sc) }
+
+// result is the outcome of one transaction.
+type result struct {
+	err *campaigns.SendError // nil: the server accepted the message
+	// keep tells whether the connection can carry another transaction.
+	keep bool
+	// beforeData is set when the transaction failed before any of the
+	// message was sent, so no server can have accepted it.
+	beforeData bool
+}
+
+// transact sends one message: MAIL, RCPT and DATA pipelined in one write
+// when the server allows it (one round trip instead of three), then the
+// message and the final dot in another. go-mail has no pipelining and
+// sends a Msg a byte at a time through its dot-stuffing writer; this
+// writes the prepared bytes as they are.
+func (pc *pooledConn) transact(timeout time.Duration, server, from, to, sig string, data []byte) result {
+	lost := func(err error, beforeData bool) result {
+		return result{err: &campaigns.SendError{Temporary: true, Msg: fmt.Sprintf("connection to %s lost: %v", server, err)}, beforeData: beforeData}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("from address: %w", err)
+	if err := pc.sc.UpdateDeadline(timeout); err != nil {
+		return lost(err, true)
 	}
-	if cm.ToName != "" {
-		err = msg.AddToFormat(cm.ToName, cm.To)
-	} else {
-		err = msg.To(cm.To)
+	text := pc.sc.Text
+	params := ""
+	if pc.smtputf8 && (!isASCII(from) || !isASCII(to)) {
+		params = " SMTPUTF8"
 	}
-	if err != nil {
-		return nil, fmt.Errorf("to address: %w", err)
+	cmds := make([]string, 0, 4)
+	if pc.reset {
+		cmds = append(cmds, "RSET")
 	}
-	if cm.ReplyTo != "" {
-		if err := msg.ReplyTo(cm.ReplyTo); err != nil {
-			return nil, fmt.Errorf("reply-to address: %w", err)
+	cmds = append(cmds, "MAIL FROM:<"+from+">"+params, "RCPT TO:<"+to+">", "DATA")
+	// expect is the first digit of each command's success reply.
+	expect := func(cmd string) int {
+		if cmd == "DATA" {
+			return 3
+		}
+		return 2
+	}
+	var replyErr [4]*textproto.Error
+	for i := 0; i < len(cmds); {
+		// Write every command (pipelining) or one at a time.
+		j := i + 1
+		if pc.pipelining {
+			j = len(cmds)
+		}
+		for _, c := range cmds[i:j] {
+			text.W.WriteString(c)
+			text.W.WriteString("\r\n")
+		}
+		if err := text.W.Flush(); err != nil {
+			return lost(err, true)
+		}
+		for k := i; k < j; k++ {
+			_, _, err := text.ReadResponse(expect(cmds[k]))
+			var te *textproto.Error
+			if errors.As(err, &te) {
+				replyErr[k] = te
+			} else if err != nil {
+				return lost(err, true)
+			}
+		}
+		if !pc.pipelining && replyErr[i] != nil {
+			break // unpipelined: stop at the first refusal
+		}
+		i = j
+	}
+	off := 0
+	if pc.reset {
+		if replyErr[0] != nil {
+			return lost(fmt.Errorf("RSET refused: %v", replyErr[0]), true)
+		}
+		off = 1
+	}
+	mailErr, rcptErr, dataErr := replyErr[off], replyErr[off+1], replyErr[off+2]
+	dataOpen := !pc.pipelining && mailErr == nil && rcptErr == nil && dataErr == nil ||
+		pc.pipelining && dataErr == nil
+	if mailErr != nil || rcptErr != nil || (!dataOpen && dataErr != nil) {
+		if dataOpen {
+			// A server that opened DATA for a refused sender or recipient:
+			// end it by dropping the connection rather than send anything.
+			return result{err: refused(firstErr(mailErr, rcptErr), false), beforeData: true}
+		}
+		pc.reset = true
+		switch {
+		case mailErr != nil:
+			return result{err: refused(mailErr, false), keep: mailErr.Code != 421, beforeData: true}
+		case rcptErr != nil:
+			return result{err: refused(rcptErr, rcptErr.Code >= 500), keep: rcptErr.Code != 421, beforeData: true}
+		default:
+			return result{err: refused(dataErr, false), keep: dataErr.Code != 421, beforeData: true}
 		}
 	}
-	msg.Subject(cm.Subject)
-	if cm.MessageID != "" {
-		msg.SetMessageIDWithValue(cm.MessageID)
-	} else {
-		msg.SetMessageID()
+	pc.reset = false
+	if sig != "" {
+		text.W.WriteString(sig)
 	}
-	msg.SetDate()
-	if cm.ListUnsubscribe != "" {
-		// RFC 8058 wants https; a local install on http still gets the
-		// headers so the whole path can be tried.
-		msg.SetListUnsubscribe(cm.ListUnsubscribe)
-		msg.SetListUnsubscribePost()
+	text.W.Write(data)
+	text.W.WriteString(".\r\n")
+	if err := text.W.Flush(); err != nil {
+		return lost(err, false)
 	}
-	if cm.CampaignID != 0 {
-		msg.SetGenHeader("X-Herald-Campaign", strconv.FormatInt(cm.CampaignID, 10))
+	_, _, err := text.ReadResponse(2)
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return result{err: refused(te, false), keep: te.Code != 421}
 	}
-	switch {
-	case cm.Text != "" && cm.HTML != "":
-		msg.SetBodyString(mail.TypeTextPlain, cm.Text)
-		msg.AddAlternativeString(mail.TypeTextHTML, cm.HTML)
-	case cm.HTML != "":
-		msg.SetBodyString(mail.TypeTextHTML, cm.HTML)
-	default:
-		msg.SetBodyString(mail.TypeTextPlain, cm.Text)
+	if err != nil {
+		return lost(err, false)
 	}
-	return msg, nil
+	return result{keep: true}
+}
+
+// refused turns a server's refusal into a SendError: 4xx replies are
+// temporary; a 5xx at RCPT is the recipient's hard bounce.
+func refused(te *textproto.Error, recipient bool) *campaigns.SendError {
+	return &campaigns.SendError{Temporary: te.Code >= 400 && te.Code < 500, Recipient: recipient, Code: te.Code, Msg: strings.TrimSpace(te.Msg)}
+}
+
+func firstErr(errs ...*textproto.Error) *textproto.Error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // Close closes every pooled connection.
@@ -403,7 +507,7 @@ func (m *Mailer) Close() {
 			select {
 			case pc := <-s.idle:
 				wg.Add(1)
-				go func() { defer wg.Done(); pc.c.Close() }()
+				go func() { defer wg.Done(); pc.close() }()
 				continue
 			default:
 			}

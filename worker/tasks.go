@@ -22,6 +22,7 @@ const (
 	TypeEmailSend       = "email:send"
 	TypeSegmentsRefresh = "segments:refresh"
 	TypeSegmentsEval    = "segments:evaluate"
+	TypeFlowsTick       = "flows:tick"
 )
 
 // Queue names and their weights: sending first, then launches, then the rest.
@@ -67,6 +68,11 @@ func NewSendTask(campaignID int64, batch int, ids []int64) (*asynq.Task, error) 
 // NewSweepTask builds the periodic campaign:sweep task.
 func NewSweepTask() *asynq.Task {
 	return asynq.NewTask(TypeCampaignSweep, nil, asynq.Queue(QueueCampaigns), asynq.MaxRetry(0), asynq.Timeout(5*time.Minute))
+}
+
+// NewFlowsTickTask builds the periodic flows:tick task.
+func NewFlowsTickTask() *asynq.Task {
+	return asynq.NewTask(TypeFlowsTick, nil, asynq.Queue(QueueCampaigns), asynq.MaxRetry(0), asynq.Timeout(10*time.Minute))
 }
 
 // NewRefreshTask builds the periodic segments:refresh task.
@@ -117,6 +123,11 @@ func (q *Queue) EnqueueLaunch(ctx context.Context, campaignID int64, at time.Tim
 	// which dedupes double clicks and sweeps without blocking later ones.
 	var opts []asynq.Option
 	if !at.IsZero() && at.After(time.Now()) {
+		// asynq keeps whole seconds and would run the task up to a second
+		// early: round up, so a campaign never starts before its time.
+		if r := at.Truncate(time.Second); !r.Equal(at) {
+			at = r.Add(time.Second)
+		}
 		opts = append(opts, asynq.ProcessAt(at), asynq.TaskID("launch:"+strconv.FormatInt(campaignID, 10)+":at:"+strconv.FormatInt(at.Unix(), 10)))
 	} else {
 		opts = append(opts, asynq.TaskID("launch:"+strconv.FormatInt(campaignID, 10)+":"+strconv.FormatInt(time.Now().Unix(), 10)))
@@ -126,11 +137,15 @@ func (q *Queue) EnqueueLaunch(ctx context.Context, campaignID int64, at time.Tim
 
 // EnqueueSend enqueues a batch of deliveries.
 func (q *Queue) EnqueueSend(ctx context.Context, campaignID int64, batch int, ids []int64) error {
-	t, err := NewSendTask(campaignID, batch, ids)
+	p := SendPayload{CampaignID: campaignID, Batch: batch, DeliveryIDs: ids}
+	return q.enqueueSend(ctx, p, "send:"+strconv.FormatInt(campaignID, 10)+":"+strconv.Itoa(batch))
+}
+
+func (q *Queue) enqueueSend(ctx context.Context, p SendPayload, id string) error {
+	t, err := NewSendTask(p.CampaignID, p.Batch, p.DeliveryIDs)
 	if err != nil {
 		return err
 	}
-	id := "send:" + strconv.FormatInt(campaignID, 10) + ":" + strconv.Itoa(batch)
 	return ignoreConflict(q.client.EnqueueContext(ctx, t, asynq.TaskID(id)))
 }
 

@@ -2,9 +2,12 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +42,8 @@ type Config struct {
 	StaleAfter time.Duration
 	// RefreshEvery is how often every segment is recomputed (24 h).
 	RefreshEvery time.Duration
+	// FlowsEvery is how often automations enrol and advance (1 min).
+	FlowsEvery time.Duration
 }
 
 // Worker runs the asynq server, the periodic scheduler and the tracking
@@ -48,6 +53,8 @@ type Worker struct {
 	cfg   Config
 	srv   *asynq.Server
 	sched *asynq.Scheduler
+	queue *Queue
+	insp  *asynq.Inspector
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
 }
@@ -72,6 +79,9 @@ func New(d Deps, cfg Config) *Worker {
 	if cfg.RefreshEvery <= 0 {
 		cfg.RefreshEvery = 24 * time.Hour
 	}
+	if cfg.FlowsEvery <= 0 {
+		cfg.FlowsEvery = time.Minute
+	}
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
@@ -82,6 +92,10 @@ func New(d Deps, cfg Config) *Worker {
 		// asynq polls empty queues; the default second between polls would
 		// be the floor of every launch's and batch's latency.
 		TaskCheckInterval: 100 * time.Millisecond,
+		// Retries and scheduled launches wait in a sorted set until this
+		// check moves them; the default 5 s would delay every retry of a
+		// greylisted batch and every scheduled_at by up to that much.
+		DelayedTaskCheckInterval: time.Second,
 		RetryDelayFunc: func(n int, _ error, _ *asynq.Task) time.Duration {
 			return cfg.RetryDelay(n)
 		},
@@ -98,6 +112,8 @@ func New(d Deps, cfg Config) *Worker {
 		LogLevel:        asynq.WarnLevel,
 		ShutdownTimeout: 20 * time.Second,
 	})
+	w.queue = NewQueue(asynq.NewClientFromRedisClient(d.Redis))
+	w.insp = asynq.NewInspectorFromRedisClient(d.Redis)
 	w.sched = asynq.NewSchedulerFromRedisClient(d.Redis, &asynq.SchedulerOpts{
 		Logger:            slogAdapter{d.Log},
 		LogLevel:          asynq.WarnLevel,
@@ -114,6 +130,7 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeCampaignSweep, w.handleSweep)
 	mux.HandleFunc(TypeSegmentsRefresh, w.handleRefresh)
 	mux.HandleFunc(TypeSegmentsEval, w.handleEvaluate)
+	mux.HandleFunc(TypeFlowsTick, w.handleFlowsTick)
 	return mux
 }
 
@@ -126,6 +143,9 @@ func (w *Worker) Start() error {
 	}
 	if _, err := w.sched.Register(fmt.Sprintf("@every %s", w.cfg.RefreshEvery), NewRefreshTask(), asynq.Unique(w.cfg.RefreshEvery/2)); err != nil {
 		return fmt.Errorf("worker: schedule refresh: %w", err)
+	}
+	if _, err := w.sched.Register(fmt.Sprintf("@every %s", w.cfg.FlowsEvery), NewFlowsTickTask(), asynq.Unique(w.cfg.FlowsEvery)); err != nil {
+		return fmt.Errorf("worker: schedule flows: %w", err)
 	}
 	if err := w.srv.Start(w.Mux()); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
@@ -194,7 +214,48 @@ func (w *Worker) handleSend(ctx context.Context, t *asynq.Task) error {
 }
 
 func (w *Worker) handleSweep(ctx context.Context, _ *asynq.Task) error {
+	if err := w.recoverOrphans(ctx); err != nil {
+		// The sweep below still runs: asynq recovers orphans itself, later.
+		w.d.Log.Warn("worker: recover orphaned send tasks", "err", err)
+	}
 	return w.d.Campaigns.Sweep(ctx, w.cfg.StaleAfter)
+}
+
+// recoverOrphans re-enqueues the send batches whose task was left active by
+// a worker process that died (kill -9, out of memory, a lost host): asynq
+// notices such a task once its lease has run out (about 30 s), but its own
+// recoverer looks only every minute and waits 30 s more, so a campaign
+// would stall for up to two minutes. The copy gets an id of its own, and
+// running a batch twice is harmless: the sender claims each delivery
+// before sending it, so the copy sends only what the dead task had not
+// claimed. The original runs again when asynq recovers it and finds
+// nothing left.
+func (w *Worker) recoverOrphans(ctx context.Context) error {
+	for page := 1; ; page++ {
+		tasks, err := w.insp.ListActiveTasks(QueueEmail, asynq.PageSize(100), asynq.Page(page))
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			return nil // nothing was ever sent
+		}
+		if err != nil {
+			return fmt.Errorf("worker: list active tasks: %w", err)
+		}
+		for _, t := range tasks {
+			if !t.IsOrphaned || t.Type != TypeEmailSend {
+				continue
+			}
+			var p SendPayload
+			if err := json.Unmarshal(t.Payload, &p); err != nil {
+				continue // the original fails the same way; nothing to recover
+			}
+			if err := w.queue.enqueueSend(ctx, p, recoveredID(t.ID)); err != nil {
+				return err
+			}
+			w.d.Log.Warn("worker: re-enqueued a send batch left by a stopped worker", "campaign", p.CampaignID, "batch", p.Batch, "task", t.ID)
+		}
+		if len(tasks) < 100 {
+			return nil
+		}
+	}
 }
 
 func (w *Worker) handleRefresh(ctx context.Context, _ *asynq.Task) error {
@@ -215,7 +276,31 @@ func (w *Worker) handleEvaluate(ctx context.Context, t *asynq.Task) error {
 	if err := decode(t, &p); err != nil {
 		return err
 	}
+	if err := w.d.Campaigns.FlowContactsChanged(ctx, p.ContactIDs, p.Fields); err != nil {
+		return err
+	}
 	return w.d.Segments.ContactsChanged(ctx, p.ContactIDs, p.Fields)
+}
+
+func (w *Worker) handleFlowsTick(ctx context.Context, _ *asynq.Task) error {
+	res, err := w.d.Campaigns.TickFlows(ctx, time.Now().UTC())
+	if res.Enrolled+res.Sent+res.Exited > 0 {
+		w.d.Log.Info("worker: automations", "enrolled", res.Enrolled, "sent", res.Sent, "deferred", res.Deferred, "exited", res.Exited, "done", res.Done)
+	}
+	return err
+}
+
+// recoveredID names the copy of an orphaned send task: send:C:B becomes
+// send:C:B:r1, and a copy orphaned in its turn send:C:B:r2. Sweeps that
+// find the same orphan again enqueue nothing while its copy exists.
+func recoveredID(id string) string {
+	base, n := id, 0
+	if i := strings.LastIndex(id, ":r"); i > 0 {
+		if k, err := strconv.Atoi(id[i+2:]); err == nil {
+			base, n = id[:i], k
+		}
+	}
+	return base + ":r" + strconv.Itoa(n+1)
 }
 
 // slogAdapter routes asynq's logs to slog.

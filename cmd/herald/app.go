@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -83,7 +84,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 			a.Close()
 		}
 	}()
-	if a.DB, err = db.Open(ctx, cfg.DatabaseURL, log); err != nil {
+	if a.DB, err = db.Open(ctx, customPlans(cfg.DatabaseURL), log); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() {
@@ -131,16 +132,30 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 		}
 	}
 	a.Contacts = contacts.NewStore(a.DB, contacts.Options{OnChange: evaluate, CreateUnknown: cfg.EventsCreateContacts})
-	a.Segments = segments.NewService(a.DB, a.Contacts, nil, nil)
+	capN, capWindow, err := cfg.frequencyCap()
+	if err != nil {
+		return nil, err
+	}
+	zone, err := time.LoadLocation(orDefault(cfg.DefaultTimezone, "UTC"))
+	if err != nil {
+		return nil, fmt.Errorf("herald: HERALD_DEFAULT_TIMEZONE %q is not an IANA time zone", cfg.DefaultTimezone)
+	}
+	// "Birthday is today" in segments is today where contacts live by default.
+	a.Segments = segments.NewService(a.DB, a.Contacts, nil, zone)
 	u, _ := url.Parse(cfg.BaseURL)
 	a.Campaigns = campaigns.NewService(a.DB, a.Contacts, a.Segments, queue, a.Signer, campaigns.Config{
 		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), Log: log, ClaimSize: opts.claimSize,
 		AttributionDays: cfg.AttributionDays,
+		Flows:           campaigns.FlowConfig{CapMessages: capN, CapWindow: capWindow, Timezone: cfg.DefaultTimezone},
 		OnDelivered: func(ctx context.Context, ids []int64) {
 			evaluate(ctx, ids, []string{"deliveries"})
 		},
 	})
-	a.Ingest = tracking.NewIngest(a.Redis, a.Contacts, nil, log)
+	// The classifier looks up send times and earlier clicks per batch of
+	// hits, in the consumer, never per request.
+	classify := tracking.NewClassifier(tracking.ClassifierConfig{ExtraAgents: strings.Split(cfg.ScannerAgents, ",")}, a.Campaigns)
+	a.Ingest = tracking.NewIngest(a.Redis, a.Contacts, classify, log)
+	a.closers = append(a.closers, a.Ingest.Close)
 
 	if len(smtpURLs) > 0 {
 		a.Mailer, err = worker.NewMailer(worker.MailerConfig{
@@ -219,6 +234,27 @@ func (a *App) openRedis(cfg *Config) error {
 	return nil
 }
 
+// customPlans asks PostgreSQL to plan every execution of a prepared
+// statement with its values (plan_cache_mode=force_custom_plan) unless
+// the URL says otherwise. The driver prepares each statement once per
+// connection, and a generic plan made while a table was small (the
+// deliveries of a first campaign, a freshly imported list) stays in use
+// as it grows: a sequential scan of a million deliveries to claim ten
+// of them. Planning these short statements costs far less.
+func customPlans(rawURL string) string {
+	if !strings.HasPrefix(rawURL, "postgres") {
+		return rawURL
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Query().Has("plan_cache_mode") {
+		return rawURL // db.Open reports a bad URL
+	}
+	q := u.Query()
+	q.Set("plan_cache_mode", "force_custom_plan")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // secret returns HERALD_SECRET or the one generated at first start.
 func (a *App) secret(ctx context.Context) ([]byte, error) {
 	if a.cfg.Secret != "" {
@@ -248,9 +284,13 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 	if a.Mailer != nil {
 		mailer = a.Mailer
 	}
+	nets, err := tracking.NewNetworks(a.cfg.AppleNetworks, a.cfg.ScannerNetworks)
+	if err != nil {
+		return err
+	}
 	a.Web, err = web.New(web.Deps{
 		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Signer: a.Signer,
-		Hits: a.Ingest, Mailer: mailer, Outbox: a.Outbox, Metrics: a.Metrics, Log: a.log,
+		Hits: a.Ingest, Networks: nets, Mailer: mailer, Outbox: a.Outbox, Metrics: a.Metrics, Log: a.log,
 		Ready: a.ready,
 	}, web.Config{
 		APIKeySHA256: apiHash, AdminEmail: a.cfg.AdminEmail, AdminPasswordBcrypt: pwHash,

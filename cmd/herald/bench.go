@@ -16,6 +16,9 @@ import (
 const benchUsage = `Usage: herald bench <what> [flags]
 
 Measurements (each prints its figures; run "herald bench <what> -h" for flags):
+  send      a campaign to N contacts through workers to an SMTP sink: messages/s, RSS, CPU per message
+  track     /t/c/ and /t/o/ against a bare 302 server in the same run; events stored vs requests answered
+  segments  generated contacts and events: preview, refresh of every segment template, event to membership delay
 `
 
 // runBench dispatches `herald bench <what>`. Each measurement lives in its
@@ -27,6 +30,12 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	switch args[0] {
 	// Each measurement adds its case here: case "x": return benchX(ctx, args[1:], out)
+	case "send":
+		return benchSend(ctx, args[1:], out)
+	case "track":
+		return benchTrack(ctx, args[1:], out)
+	case "segments":
+		return benchSegments(ctx, args[1:], out)
 	}
 	return fmt.Errorf("bench: unknown measurement %q\n\n%s", args[0], benchUsage)
 }

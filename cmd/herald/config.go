@@ -6,6 +6,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"herald/segments"
+	"herald/tracking"
 )
 
 // Config is Herald's configuration: environment variables, each mirrored
@@ -33,10 +37,24 @@ type Config struct {
 	EventsCreateContacts bool
 	AttributionDays      int
 	RefreshEvery         string
+	// FrequencyCap is "N/DURATION" such as "3/7d": no contact gets more
+	// than N marketing messages per DURATION; automation messages over it
+	// wait. Empty turns it off.
+	FrequencyCap string
+	// DefaultTimezone is where contacts without a time zone live.
+	DefaultTimezone string
+	// AppleNetworks and ScannerNetworks are comma-separated CIDR ranges
+	// whose tracking hits are machines' (opens only, for Apple's privacy
+	// proxy); ScannerAgents adds user-agent fragments of link scanners.
+	AppleNetworks   string
+	ScannerNetworks string
+	ScannerAgents   string
 	// EmbeddedRedisAddr and EmbeddedSMTPAddr are where the embedded
 	// servers listen (any free loopback port by default).
 	EmbeddedRedisAddr string
 	EmbeddedSMTPAddr  string
+	// Args are the arguments after the flags (import's file).
+	Args []string
 }
 
 type envFlag struct {
@@ -68,6 +86,11 @@ func (c *Config) vars() []envFlag {
 		{env: "HERALD_EVENTS_CREATE_CONTACTS", flag: "events-create-contacts", usage: "events for unknown emails create the contact (true) or are rejected (false)", boolean: &c.EventsCreateContacts, def: "false"},
 		{env: "HERALD_ATTRIBUTION_DAYS", flag: "attribution-days", usage: "days after a click in which a purchase counts as a campaign's revenue", integer: &c.AttributionDays, def: "5"},
 		{env: "HERALD_SEGMENT_REFRESH", flag: "segment-refresh", usage: "how often every segment is recomputed in full (Go duration)", str: &c.RefreshEvery, def: "24h"},
+		{env: "HERALD_FREQUENCY_CAP", flag: "frequency-cap", usage: "at most N messages per contact per period, e.g. 3/7d (empty: no cap)", str: &c.FrequencyCap},
+		{env: "HERALD_DEFAULT_TIMEZONE", flag: "default-timezone", usage: "time zone of contacts whose own is unknown (birthday sends at their local hour)", str: &c.DefaultTimezone, def: "UTC"},
+		{env: "HERALD_APPLE_PROXY_NETWORKS", flag: "apple-proxy-networks", usage: "CIDR ranges, comma separated, whose opens are Apple Mail Privacy Protection's (machine opens)", str: &c.AppleNetworks, def: tracking.DefaultAppleNetworks},
+		{env: "HERALD_SCANNER_NETWORKS", flag: "scanner-networks", usage: "CIDR ranges, comma separated, whose opens and clicks are link scanners' (machine)", str: &c.ScannerNetworks},
+		{env: "HERALD_SCANNER_AGENTS", flag: "scanner-agents", usage: "user-agent fragments, comma separated, of link scanners (added to the built-in list)", str: &c.ScannerAgents},
 		{env: "HERALD_LOG_LEVEL", flag: "log-level", usage: "debug, info, warn or error", str: &c.LogLevel, def: "info"},
 		{env: "HERALD_EMBEDDED_REDIS_ADDR", flag: "embedded-redis-addr", usage: "where the embedded Redis listens", str: &c.EmbeddedRedisAddr, def: "127.0.0.1:0"},
 		{env: "HERALD_EMBEDDED_SMTP_ADDR", flag: "embedded-smtp-addr", usage: "where the embedded SMTP capture listens", str: &c.EmbeddedSMTPAddr, def: "127.0.0.1:0"},
@@ -116,6 +139,7 @@ func parseConfig(name string, args []string, extra func(*flag.FlagSet)) (*Config
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	c.Args = fs.Args()
 	if c.BaseURL == "" {
 		c.BaseURL = "http://" + c.HTTPAddr
 	}
@@ -139,4 +163,21 @@ func (c *Config) smtpURLs() []string {
 		}
 	}
 	return out
+}
+
+// frequencyCap parses HERALD_FREQUENCY_CAP.
+func (c *Config) frequencyCap() (int, time.Duration, error) {
+	if strings.TrimSpace(c.FrequencyCap) == "" {
+		return 0, 0, nil
+	}
+	n, per, ok := strings.Cut(c.FrequencyCap, "/")
+	count, err := strconv.Atoi(strings.TrimSpace(n))
+	if !ok || err != nil || count < 1 {
+		return 0, 0, fmt.Errorf("HERALD_FREQUENCY_CAP %q: use N/PERIOD such as 3/7d", c.FrequencyCap)
+	}
+	d, err := segments.ParseDuration(per)
+	if err != nil {
+		return 0, 0, fmt.Errorf("HERALD_FREQUENCY_CAP %q: %v", c.FrequencyCap, err)
+	}
+	return count, d, nil
 }

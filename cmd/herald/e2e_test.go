@@ -15,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"herald/campaigns"
 	"herald/internal/testenv"
 	"herald/outbox"
 	"herald/worker"
@@ -258,6 +259,11 @@ func TestWalkthroughSendsPersonalisedCampaignAndCountsOpensAndClicks(t *testing.
 		t.Fatalf("tracking URLs missing:\n%s", anna.HTML)
 	}
 
+	// A person reads the message a while after it arrives: opens and
+	// clicks seconds after sending are scanners' and privacy proxies'.
+	if err := a.DB.Model(&campaigns.Delivery{}).Where("campaign_id = ?", camp.ID).Update("sent_at", time.Now().Add(-time.Hour)).Error; err != nil {
+		t.Fatal(err)
+	}
 	resp, body := a.get(pixel[1])
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/gif" || len(body) == 0 {
 		t.Fatalf("pixel: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))

@@ -36,6 +36,7 @@ Commands:
             --no-worker: web only, for production with separate workers
   worker    workers only (needs HERALD_REDIS_URL)
   migrate   create or update the database tables
+  import    upsert contacts from a CSV file (first line names the columns)
   demo      fill an empty database with sample contacts, events and segments
   bench     measure performance: herald bench <what> (see herald bench)
   apikey    make a new API key and print it
@@ -61,6 +62,8 @@ func main() {
 		err = runWorker(ctx, args, os.Stdout)
 	case "migrate":
 		err = runMigrate(ctx, args)
+	case "import":
+		err = runImport(ctx, args, os.Stdout)
 	case "demo":
 		err = runDemo(ctx, args, os.Stdout)
 	case "bench":
@@ -108,7 +111,14 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("serve --no-worker needs HERALD_REDIS_URL: an embedded Redis lives in this process, where no worker would read it")
 	}
 	log := newLogger(cfg.LogLevel, os.Stderr)
-	app, err := NewApp(ctx, cfg, log, out, true, !cfg.NoWorker, appOptions{})
+	tuning, err := internalTuning()
+	if err != nil {
+		return err
+	}
+	if !cfg.NoWorker {
+		tuneGC()
+	}
+	app, err := NewApp(ctx, cfg, log, out, true, !cfg.NoWorker, tuning)
 	if err != nil {
 		return err
 	}
@@ -172,7 +182,12 @@ func runWorker(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("worker needs HERALD_REDIS_URL (use `herald serve` to run everything in one process)")
 	}
 	log := newLogger(cfg.LogLevel, os.Stderr)
-	app, err := NewApp(ctx, cfg, log, out, false, true, appOptions{})
+	tuning, err := internalTuning()
+	if err != nil {
+		return err
+	}
+	tuneGC()
+	app, err := NewApp(ctx, cfg, log, out, false, true, tuning)
 	if err != nil {
 		return err
 	}

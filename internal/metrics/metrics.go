@@ -86,6 +86,29 @@ func (r *Registry) Observe(name string, l Labels, v float64) {
 	r.mu.Unlock()
 }
 
+// ObserveMany records count values summing to sum in a summary at once:
+// hot paths aggregate their observations and hand them over now and then.
+func (r *Registry) ObserveMany(name string, l Labels, count, sum float64) {
+	if r == nil || count == 0 {
+		return
+	}
+	k := l.key()
+	r.mu.Lock()
+	m := r.sums[name]
+	if m == nil {
+		m = map[string]*summary{}
+		r.sums[name] = m
+	}
+	s := m[k]
+	if s == nil {
+		s = &summary{}
+		m[k] = s
+	}
+	s.count += count
+	s.sum += sum
+	r.mu.Unlock()
+}
+
 // Gauge registers a value read when metrics are written.
 func (r *Registry) Gauge(name string, f func() float64) {
 	r.mu.Lock()

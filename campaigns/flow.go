@@ -1,0 +1,671 @@
+package campaigns
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+
+	"herald/contacts"
+	"herald/internal/db"
+	"herald/internal/errs"
+	"herald/segments"
+)
+
+// FlowStatus says whether an automation runs.
+type FlowStatus string
+
+// Flow statuses. A paused flow keeps its runs where they are.
+const (
+	FlowDraft  FlowStatus = "draft"
+	FlowActive FlowStatus = "active"
+	FlowPaused FlowStatus = "paused"
+)
+
+// Flow is an automation: a trigger that enrols contacts, and a short
+// sequence of steps (send, wait, exit_if) each enrolled contact walks.
+type Flow struct {
+	ID          int64      `gorm:"primaryKey"`
+	Name        string     `gorm:"size:200;not null"`
+	Description string     `gorm:"size:2000;not null;default:''"`
+	Status      FlowStatus `gorm:"size:8;not null;default:draft;index"`
+	Trigger     db.JSONRaw `gorm:"not null"`
+	Steps       db.JSONRaw `gorm:"not null"`
+	// Exit is a segment definition; contacts who match it leave at once.
+	Exit db.JSONRaw
+	// Cursor is the id of the last segment change or event a
+	// segment_entered or event trigger looked at.
+	Cursor    int64 `gorm:"not null;default:0"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// RunStatus is where an enrolled contact stands in a flow.
+type RunStatus string
+
+// Run statuses.
+const (
+	RunActive RunStatus = "active"
+	RunDone   RunStatus = "done"
+	RunExited RunStatus = "exited"
+)
+
+// FlowRun is one contact walking a flow for one occurrence of its trigger
+// (this year's birthday, one entry into a segment, one lapse). The unique
+// (flow, contact, occurrence) is what makes "once per occurrence" hold
+// across restarts and several workers.
+type FlowRun struct {
+	ID         int64     `gorm:"primaryKey"`
+	FlowID     int64     `gorm:"not null;uniqueIndex:idx_flow_runs_once,priority:1"`
+	ContactID  int64     `gorm:"not null;uniqueIndex:idx_flow_runs_once,priority:2;index"`
+	Occurrence string    `gorm:"size:80;not null;uniqueIndex:idx_flow_runs_once,priority:3"`
+	Step       int       `gorm:"not null;default:0"`
+	Status     RunStatus `gorm:"size:8;not null;default:active;index:idx_flow_runs_due,priority:1"`
+	NextAt     time.Time `gorm:"not null;index:idx_flow_runs_due,priority:2"`
+	StartedAt  time.Time `gorm:"not null"`
+	FinishedAt *time.Time
+	// Note says why a run waits or ended (deferred by the frequency cap,
+	// unsubscribed, met the exit rule).
+	Note string `gorm:"size:500;not null;default:''"`
+	// Version grows with every change, so two workers cannot both move a run.
+	Version int `gorm:"not null;default:0"`
+}
+
+// TableName keeps the table name explicit.
+func (FlowRun) TableName() string { return "flow_runs" }
+
+// Trigger types.
+const (
+	TriggerDate           = "date"
+	TriggerSegmentEntered = "segment_entered"
+	TriggerInactivity     = "inactivity"
+	TriggerEvent          = "event"
+)
+
+// Trigger says who enters a flow and when.
+type Trigger struct {
+	Type string `json:"type"`
+	// date: birthday, anniversary, signup_at (signup anniversary) or
+	// attr.NAME (a custom date field).
+	Field string `json:"field,omitempty"`
+	// OffsetDays moves the send relative to the date: -3 is three days
+	// before, 1 the day after.
+	OffsetDays int `json:"offset_days,omitempty"`
+	// Hour is the local hour (0-23) of the send in the contact's time zone.
+	Hour *int `json:"hour,omitempty"`
+	// Timezone is used for contacts whose own is unknown.
+	Timezone string `json:"timezone,omitempty"`
+	// segment_entered
+	SegmentID int64 `json:"segment_id,omitempty"`
+	// inactivity: no purchase for Factor x the contact's own average days
+	// between purchases, or OneTimeDays for one-time buyers; MinDays and
+	// MaxDays bound the days since the last purchase (tiers).
+	Factor      float64 `json:"factor,omitempty"`
+	OneTimeDays int     `json:"one_time_days,omitempty"`
+	MinDays     int     `json:"min_days,omitempty"`
+	MaxDays     int     `json:"max_days,omitempty"`
+	// event: an event type with optional property equality filters.
+	Event string         `json:"event,omitempty"`
+	Where map[string]any `json:"where,omitempty"`
+}
+
+// Step types.
+const (
+	StepSend   = "send"
+	StepWait   = "wait"
+	StepExitIf = "exit_if"
+)
+
+// Step is one step of a flow.
+type Step struct {
+	Type string `json:"type"`
+	// send: the message, as a campaign's content; Herald keeps it as a
+	// campaign of kind flow whose id is CampaignID.
+	Message    *Input `json:"message,omitempty"`
+	CampaignID int64  `json:"campaign_id,omitempty"`
+	// wait: a duration such as "7d" or "12h".
+	Duration string `json:"duration,omitempty"`
+	// exit_if: a segment definition; the run ends when the contact matches.
+	// Time values may be "$flow_start", the time the run began, so
+	// "bought since the flow started" is
+	// {"field": "last_purchase_at", "op": "after", "value": "$flow_start"}.
+	Definition json.RawMessage `json:"definition,omitempty"`
+}
+
+// FlowInput is what a client sets on a flow.
+type FlowInput struct {
+	Name        *string         `json:"name"`
+	Description *string         `json:"description"`
+	Trigger     json.RawMessage `json:"trigger"`
+	Steps       json.RawMessage `json:"steps"`
+	Exit        json.RawMessage `json:"exit"`
+}
+
+const maxSteps = 20
+
+func decodeStrict(raw []byte, v any, path string) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		msg := err.Error()
+		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+			return errs.Invalid(path+"."+strings.Trim(f, `"`), "unknown field")
+		}
+		return errs.Invalid(path, "is not valid: %v", strings.TrimPrefix(msg, "json: "))
+	}
+	return nil
+}
+
+// parseTrigger decodes and checks a trigger.
+func (s *Service) parseTrigger(ctx context.Context, raw []byte) (Trigger, error) {
+	var t Trigger
+	if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
+		return t, errs.Invalid("trigger", "is required")
+	}
+	if err := decodeStrict(raw, &t, "trigger"); err != nil {
+		return t, err
+	}
+	if t.Hour == nil {
+		nine := 9
+		t.Hour = &nine
+	}
+	if *t.Hour < 0 || *t.Hour > 23 {
+		return t, errs.Invalid("trigger.hour", "must be from 0 to 23")
+	}
+	if t.Timezone != "" {
+		if _, err := time.LoadLocation(t.Timezone); err != nil || t.Timezone == "Local" {
+			return t, errs.Invalid("trigger.timezone", "%q is not an IANA time zone", t.Timezone)
+		}
+	}
+	switch t.Type {
+	case TriggerDate:
+		switch {
+		case t.Field == "birthday", t.Field == "anniversary", t.Field == "signup_at":
+		case strings.HasPrefix(t.Field, "attr."):
+			fields, err := s.contacts.Fields(ctx)
+			if err != nil {
+				return t, err
+			}
+			if f, ok := fields[strings.TrimPrefix(t.Field, "attr.")]; !ok || f.Type != contacts.FieldDate {
+				return t, errs.Invalid("trigger.field", "%q is not a custom field of type date", t.Field)
+			}
+		default:
+			return t, errs.Invalid("trigger.field", "%q is not a date: use birthday, anniversary, signup_at or attr.NAME of a date field", t.Field)
+		}
+		if t.OffsetDays < -60 || t.OffsetDays > 60 {
+			return t, errs.Invalid("trigger.offset_days", "must be from -60 to 60")
+		}
+	case TriggerSegmentEntered:
+		if _, err := s.segments.Get(ctx, t.SegmentID); err != nil {
+			if errors.Is(err, errs.ErrNotFound) {
+				return t, errs.Invalid("trigger.segment_id", "no segment has the id %d", t.SegmentID)
+			}
+			return t, err
+		}
+	case TriggerInactivity:
+		if t.Factor < 0 || t.Factor > 20 {
+			return t, errs.Invalid("trigger.factor", "must be from 0 to 20")
+		}
+		if t.OneTimeDays < 0 || t.MinDays < 0 || t.MaxDays < 0 || t.OneTimeDays > 3650 || t.MaxDays > 3650 {
+			return t, errs.Invalid("trigger", "days must be from 0 to 3650")
+		}
+		if t.Factor == 0 && t.OneTimeDays == 0 && t.MinDays == 0 {
+			return t, errs.Invalid("trigger.factor", "give factor (times the contact's own average days between purchases), one_time_days or min_days")
+		}
+		if t.MaxDays > 0 && t.MaxDays < t.MinDays {
+			return t, errs.Invalid("trigger.max_days", "is less than min_days")
+		}
+	case TriggerEvent:
+		if !contacts.EventNameRe.MatchString(t.Event) {
+			return t, errs.Invalid("trigger.event", "%q is not an event type", t.Event)
+		}
+		for k := range t.Where {
+			if !contacts.ValidAttrName(k) {
+				return t, errs.Invalid("trigger.where."+k, "is not a property name")
+			}
+		}
+	default:
+		return t, errs.Invalid("trigger.type", "%q is not one of date, segment_entered, inactivity, event", t.Type)
+	}
+	return t, nil
+}
+
+// parseSteps decodes and checks the steps; send steps' messages are
+// compiled so template errors show at save time.
+func (s *Service) parseSteps(ctx context.Context, raw []byte) ([]Step, error) {
+	var steps []Step
+	if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
+		return nil, errs.Invalid("steps", "is required")
+	}
+	if err := decodeStrict(raw, &steps, "steps"); err != nil {
+		return nil, err
+	}
+	if len(steps) == 0 || len(steps) > maxSteps {
+		return nil, errs.Invalid("steps", "give 1 to %d steps", maxSteps)
+	}
+	sends := 0
+	for i, st := range steps {
+		p := fmt.Sprintf("steps[%d]", i)
+		switch st.Type {
+		case StepSend:
+			sends++
+			if st.Message == nil && st.CampaignID == 0 {
+				return nil, errs.Invalid(p+".message", "is required")
+			}
+			if st.Message != nil {
+				c := Campaign{Kind: KindFlowStep}
+				in := *st.Message
+				if in.Name == nil {
+					name := fmt.Sprintf("step %d", i+1)
+					in.Name = &name
+				}
+				if in.SegmentIDs != nil || in.ExcludeSegmentIDs != nil {
+					return nil, errs.Invalid(p+".message.segment_ids", "a flow's trigger chooses who gets its messages")
+				}
+				if err := s.apply(ctx, &c, in); err != nil {
+					if ie, ok := errs.AsInvalid(err); ok {
+						return nil, errs.Invalid(p+".message."+ie.Path, "%s", ie.Message)
+					}
+					return nil, err
+				}
+			}
+		case StepWait:
+			d, err := segments.ParseDuration(st.Duration)
+			if err != nil {
+				return nil, errs.Invalid(p+".duration", "%v", err)
+			}
+			if d > 366*24*time.Hour {
+				return nil, errs.Invalid(p+".duration", "is more than a year")
+			}
+		case StepExitIf:
+			if _, err := s.segments.Compile(ctx, bindFlowStart(st.Definition, s.cfg.Now())); err != nil {
+				if ie, ok := errs.AsInvalid(err); ok {
+					return nil, errs.Invalid(subPath(p+".definition", ie.Path), "%s", ie.Message)
+				}
+				return nil, err
+			}
+		default:
+			return nil, errs.Invalid(p+".type", "%q is not one of send, wait, exit_if", st.Type)
+		}
+	}
+	if sends == 0 {
+		return nil, errs.Invalid("steps", "a flow needs at least one send step")
+	}
+	return steps, nil
+}
+
+// subPath puts the path of an error inside a definition under prefix.
+func subPath(prefix, path string) string {
+	path = strings.TrimPrefix(strings.TrimPrefix(path, "definition"), ".")
+	if path == "" {
+		return prefix
+	}
+	return prefix + "." + path
+}
+
+// hasRule reports whether an optional definition column holds a rule.
+func hasRule(def []byte) bool {
+	t := bytes.TrimSpace(def)
+	return len(t) > 0 && string(t) != "null"
+}
+
+// bindFlowStart replaces "$flow_start" in a definition with the run's
+// start time, so exit rules can ask about what happened since.
+func bindFlowStart(def []byte, start time.Time) []byte {
+	return bytes.ReplaceAll(def, []byte(`"$flow_start"`), []byte(`"`+start.UTC().Format(time.RFC3339Nano)+`"`))
+}
+
+// CreateFlow stores a draft flow and the campaigns of its send steps.
+func (s *Service) CreateFlow(ctx context.Context, in FlowInput) (Flow, error) {
+	if in.Name == nil {
+		return Flow{}, errs.Invalid("name", "is required")
+	}
+	var f Flow
+	if err := s.applyFlow(ctx, &f, in); err != nil {
+		return Flow{}, err
+	}
+	f.Status = FlowDraft
+	if err := s.db.WithContext(ctx).Create(&f).Error; err != nil {
+		return Flow{}, fmt.Errorf("campaigns: create flow: %w", err)
+	}
+	return f, nil
+}
+
+// UpdateFlow changes a flow. Changing the steps of a flow with active runs
+// keeps those runs at their step number.
+func (s *Service) UpdateFlow(ctx context.Context, id int64, in FlowInput) (Flow, error) {
+	f, err := s.GetFlow(ctx, id)
+	if err != nil {
+		return Flow{}, err
+	}
+	if err := s.applyFlow(ctx, &f, in); err != nil {
+		return Flow{}, err
+	}
+	if err := s.db.WithContext(ctx).Select("name", "description", "trigger", "steps", "exit", "updated_at").Save(&f).Error; err != nil {
+		return Flow{}, fmt.Errorf("campaigns: update flow %d: %w", id, err)
+	}
+	return f, nil
+}
+
+func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if name == "" || utf8.RuneCountInString(name) > 200 {
+			return errs.Invalid("name", "give a name of 1 to 200 characters")
+		}
+		f.Name = name
+	}
+	if in.Description != nil {
+		f.Description = strings.TrimSpace(*in.Description)
+	}
+	if in.Trigger != nil {
+		t, err := s.parseTrigger(ctx, in.Trigger)
+		if err != nil {
+			return err
+		}
+		b, _ := json.Marshal(t)
+		f.Trigger = b
+	} else if f.ID == 0 {
+		return errs.Invalid("trigger", "is required")
+	}
+	if in.Exit != nil && string(bytes.TrimSpace(in.Exit)) != "null" {
+		if _, err := s.segments.Compile(ctx, bindFlowStart(in.Exit, s.cfg.Now())); err != nil {
+			if ie, ok := errs.AsInvalid(err); ok {
+				return errs.Invalid(subPath("exit", ie.Path), "%s", ie.Message)
+			}
+			return err
+		}
+		f.Exit = db.JSONRaw(in.Exit)
+	} else if in.Exit != nil {
+		f.Exit = nil
+	}
+	if in.Steps != nil {
+		steps, err := s.parseSteps(ctx, in.Steps)
+		if err != nil {
+			return err
+		}
+		// Each send step's message becomes (or updates) a flow campaign.
+		var old []Step
+		if len(f.Steps) > 0 {
+			_ = json.Unmarshal(f.Steps, &old)
+		}
+		for i := range steps {
+			st := &steps[i]
+			if st.Type != StepSend || st.Message == nil {
+				continue
+			}
+			in := *st.Message
+			if in.Name == nil {
+				name := fmt.Sprintf("%s: step %d", f.Name, i+1)
+				in.Name = &name
+			}
+			prev := int64(0)
+			if i < len(old) && old[i].Type == StepSend {
+				prev = old[i].CampaignID
+			}
+			id, err := s.saveStepCampaign(ctx, prev, in, f.Status == FlowActive)
+			if err != nil {
+				return err
+			}
+			st.CampaignID = id
+			st.Message = nil
+		}
+		b, _ := json.Marshal(steps)
+		f.Steps = b
+	}
+	return nil
+}
+
+// saveStepCampaign creates or updates the campaign behind a send step.
+func (s *Service) saveStepCampaign(ctx context.Context, id int64, in Input, active bool) (int64, error) {
+	status := Paused
+	if active {
+		status = Sending
+	}
+	if id != 0 {
+		var c Campaign
+		if err := s.db.WithContext(ctx).Take(&c, id).Error; err == nil && c.Kind == KindFlowStep {
+			if err := s.apply(ctx, &c, in); err != nil {
+				return 0, err
+			}
+			if err := s.db.WithContext(ctx).Save(&c).Error; err != nil {
+				return 0, fmt.Errorf("campaigns: update flow step: %w", err)
+			}
+			return c.ID, s.storeLinks(ctx, &c)
+		}
+	}
+	c := Campaign{Kind: KindFlowStep, Status: status, SegmentIDs: db.IDs{}, ExcludeSegmentIDs: db.IDs{}}
+	if err := s.apply(ctx, &c, in); err != nil {
+		return 0, err
+	}
+	now := s.cfg.Now()
+	c.StartedAt = &now
+	if err := s.db.WithContext(ctx).Create(&c).Error; err != nil {
+		return 0, fmt.Errorf("campaigns: create flow step: %w", err)
+	}
+	return c.ID, s.storeLinks(ctx, &c)
+}
+
+// storeLinks records a campaign's links so clicks on them redirect.
+func (s *Service) storeLinks(ctx context.Context, c *Campaign) error {
+	comp, err := s.compile(ctx, c)
+	if err != nil {
+		return err
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("campaign_id = ?", c.ID).Delete(&Link{}).Error; err != nil {
+			return err
+		}
+		for i, u := range comp.Links {
+			if err := tx.Create(&Link{CampaignID: c.ID, Idx: i + 1, URL: u}).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// GetFlow returns a flow.
+func (s *Service) GetFlow(ctx context.Context, id int64) (Flow, error) {
+	var f Flow
+	err := s.db.WithContext(ctx).Take(&f, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Flow{}, errs.NotFound("automation", id)
+	}
+	if err != nil {
+		return Flow{}, fmt.Errorf("campaigns: get flow %d: %w", id, err)
+	}
+	return f, nil
+}
+
+// ListFlows returns every flow, newest first.
+func (s *Service) ListFlows(ctx context.Context) ([]Flow, error) {
+	var fs []Flow
+	if err := s.db.WithContext(ctx).Order("id DESC").Find(&fs).Error; err != nil {
+		return nil, fmt.Errorf("campaigns: list flows: %w", err)
+	}
+	return fs, nil
+}
+
+// StepsOf decodes a flow's steps.
+func StepsOf(f Flow) ([]Step, error) {
+	var steps []Step
+	if err := json.Unmarshal(f.Steps, &steps); err != nil {
+		return nil, fmt.Errorf("campaigns: steps of flow %d: %w", f.ID, err)
+	}
+	return steps, nil
+}
+
+// TriggerOf decodes a flow's trigger.
+func TriggerOf(f Flow) (Trigger, error) {
+	var t Trigger
+	if err := json.Unmarshal(f.Trigger, &t); err != nil {
+		return t, fmt.Errorf("campaigns: trigger of flow %d: %w", f.ID, err)
+	}
+	if t.Hour == nil {
+		nine := 9
+		t.Hour = &nine
+	}
+	return t, nil
+}
+
+// EnableFlow starts a flow. Segment and event triggers start from now:
+// entries and events from before are not replayed.
+func (s *Service) EnableFlow(ctx context.Context, id int64) (Flow, error) {
+	f, err := s.GetFlow(ctx, id)
+	if err != nil {
+		return Flow{}, err
+	}
+	t, err := TriggerOf(f)
+	if err != nil {
+		return Flow{}, err
+	}
+	cursor := f.Cursor
+	if f.Status == FlowDraft {
+		switch t.Type {
+		case TriggerSegmentEntered:
+			if err := s.db.WithContext(ctx).Model(&segments.Change{}).Select("COALESCE(MAX(id), 0)").Scan(&cursor).Error; err != nil {
+				return Flow{}, fmt.Errorf("campaigns: enable flow %d: %w", id, err)
+			}
+		case TriggerEvent:
+			if err := s.db.WithContext(ctx).Model(&contacts.Event{}).Select("COALESCE(MAX(id), 0)").Scan(&cursor).Error; err != nil {
+				return Flow{}, fmt.Errorf("campaigns: enable flow %d: %w", id, err)
+			}
+		}
+	}
+	return f, s.setFlowStatus(ctx, &f, FlowActive, cursor)
+}
+
+// DisableFlow pauses a flow: no one enters, runs wait where they are.
+func (s *Service) DisableFlow(ctx context.Context, id int64) (Flow, error) {
+	f, err := s.GetFlow(ctx, id)
+	if err != nil {
+		return Flow{}, err
+	}
+	if f.Status == FlowDraft {
+		return f, nil
+	}
+	return f, s.setFlowStatus(ctx, &f, FlowPaused, f.Cursor)
+}
+
+func (s *Service) setFlowStatus(ctx context.Context, f *Flow, st FlowStatus, cursor int64) error {
+	steps, err := StepsOf(*f)
+	if err != nil {
+		return err
+	}
+	campaignStatus := Paused
+	if st == FlowActive {
+		campaignStatus = Sending
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&Flow{}).Where("id = ?", f.ID).Updates(map[string]any{"status": st, "cursor": cursor, "updated_at": s.cfg.Now()}).Error; err != nil {
+			return err
+		}
+		for _, step := range steps {
+			if step.CampaignID != 0 {
+				if err := tx.Model(&Campaign{}).Where("id = ? AND kind = ?", step.CampaignID, KindFlowStep).Update("status", campaignStatus).Error; err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("campaigns: set flow %d %s: %w", f.ID, st, err)
+	}
+	f.Status, f.Cursor = st, cursor
+	return nil
+}
+
+// DeleteFlow removes a flow that is not active, with its runs.
+func (s *Service) DeleteFlow(ctx context.Context, id int64) error {
+	f, err := s.GetFlow(ctx, id)
+	if err != nil {
+		return err
+	}
+	if f.Status == FlowActive {
+		return errs.Conflict("automation %d is active; disable it first", id)
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("flow_id = ?", id).Delete(&FlowRun{}).Error; err != nil {
+			return err
+		}
+		return tx.Delete(&Flow{}, id).Error
+	})
+}
+
+// FlowStats is how a flow is doing: its runs, and each step's message.
+type FlowStats struct {
+	Active int64       `json:"active"`
+	Done   int64       `json:"done"`
+	Exited int64       `json:"exited"`
+	Steps  []StepStats `json:"steps"`
+	// Totals sum the send steps' stats.
+	Sent         int64 `json:"sent"`
+	OpensUnique  int64 `json:"opens_unique"`
+	ClicksUnique int64 `json:"clicks_unique"`
+}
+
+// StepStats is one step and, for sends, its message's stats.
+type StepStats struct {
+	Step       int    `json:"step"`
+	Type       string `json:"type"`
+	CampaignID int64  `json:"campaign_id,omitempty"`
+	Waiting    int64  `json:"waiting"` // active runs at this step
+	Stats      *Stats `json:"stats,omitempty"`
+}
+
+// FlowStatsOf counts a flow's runs and its steps' sends.
+func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) {
+	f, err := s.GetFlow(ctx, id)
+	if err != nil {
+		return FlowStats{}, err
+	}
+	steps, err := StepsOf(f)
+	if err != nil {
+		return FlowStats{}, err
+	}
+	var out FlowStats
+	type row struct {
+		Status RunStatus
+		Step   int
+		N      int64
+	}
+	var rows []row
+	if err := s.db.WithContext(ctx).Model(&FlowRun{}).Select("status, step, COUNT(*) AS n").Where("flow_id = ?", id).Group("status, step").Scan(&rows).Error; err != nil {
+		return FlowStats{}, fmt.Errorf("campaigns: flow stats %d: %w", id, err)
+	}
+	waiting := map[int]int64{}
+	for _, r := range rows {
+		switch r.Status {
+		case RunActive:
+			out.Active += r.N
+			waiting[r.Step] += r.N
+		case RunDone:
+			out.Done += r.N
+		case RunExited:
+			out.Exited += r.N
+		}
+	}
+	for i, st := range steps {
+		ss := StepStats{Step: i + 1, Type: st.Type, CampaignID: st.CampaignID, Waiting: waiting[i]}
+		if st.Type == StepSend && st.CampaignID != 0 {
+			cs, err := s.Stats(ctx, st.CampaignID)
+			if err != nil {
+				return FlowStats{}, err
+			}
+			ss.Stats = &cs
+			out.Sent += cs.Sent
+			out.OpensUnique += cs.OpensUnique
+			out.ClicksUnique += cs.ClicksUnique
+		}
+		out.Steps = append(out.Steps, ss)
+	}
+	return out, nil
+}

@@ -1,0 +1,138 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"herald/contacts"
+)
+
+func (f *fixture) api(t *testing.T, method, target, body string) (int, map[string]any) {
+	t.Helper()
+	w := f.do(method, target, body, map[string]string{"Authorization": "Bearer " + testKey})
+	var out map[string]any
+	if w.Body.Len() > 0 {
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%s %s: %d %s: %v", method, target, w.Code, w.Body, err)
+		}
+	}
+	return w.Code, out
+}
+
+// spenders adds three contacts who spent 50, 1500 and 2500 (major units).
+func (f *fixture) spenders(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	for i, amount := range []int64{5000, 150000, 250000} {
+		email := []string{"low@example.com", "mid@example.com", "top@example.com"}[i]
+		c, _, err := f.contacts.Upsert(ctx, contacts.Input{Email: &email})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := f.contacts.RecordEvents(ctx, []contacts.EventInput{{ContactID: c.ID, Type: contacts.EventPurchase, Amount: amount}})
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("record purchase: %v %v", err, res[0].Err)
+		}
+	}
+}
+
+func TestSegmentTemplatesAreListedWithTheirParameters(t *testing.T) {
+	f := newFixture(t)
+	code, body := f.api(t, "GET", "/api/segments/templates", "")
+	if code != http.StatusOK {
+		t.Fatalf("%d %v", code, body)
+	}
+	data, _ := body["data"].([]any)
+	if len(data) < 18 || body["next"] != "" {
+		t.Fatalf("%d templates, next %v: %v", len(data), body["next"], body)
+	}
+	found := false
+	for _, item := range data {
+		tpl := item.(map[string]any)
+		if tpl["key"] != "high_value" {
+			continue
+		}
+		found = true
+		params := tpl["params"].([]any)
+		p := params[0].(map[string]any)
+		if len(params) != 1 || p["name"] != "min_spent" || p["type"] != "number" || p["default"] != 500.0 || p["description"] == "" {
+			t.Errorf("high_value params %v", params)
+		}
+		if tpl["name"] != "High value" || tpl["description"] == "" {
+			t.Errorf("high_value %v", tpl)
+		}
+	}
+	if !found {
+		t.Error("high_value is not listed")
+	}
+}
+
+func TestCreatingASegmentFromATemplateStoresAnEditableDefinition(t *testing.T) {
+	f := newFixture(t)
+	f.spenders(t)
+	for _, tc := range []struct {
+		name, body, wantName string
+		wantMembers          float64
+	}{
+		{"with params", `{"template":"high_value","params":{"min_spent":1000}}`, "High value", 2},
+		{"with the defaults", `{"template":"high_value"}`, "High value", 2},
+		{"with a name", `{"template":"high_value","params":{"min_spent":2000},"name":"Whales"}`, "Whales", 1},
+		{"with a top_percent template", `{"template":"top_spenders","params":{"percent":34}}`, "Top spenders", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := f.api(t, "POST", "/api/segments", tc.body)
+			if code != http.StatusCreated {
+				t.Fatalf("%d %v", code, body)
+			}
+			if body["name"] != tc.wantName || body["member_count"] != tc.wantMembers {
+				t.Errorf("name %v, member_count %v; want %q, %v", body["name"], body["member_count"], tc.wantName, tc.wantMembers)
+			}
+			def, _ := body["definition"].(map[string]any)
+			if def["field"] != "total_spent" {
+				t.Errorf("definition %v", body["definition"])
+			}
+			id := int64(body["id"].(float64))
+			code, body = f.api(t, "PATCH", "/api/segments/"+jsonInt(id), `{"definition":{"field":"total_spent","op":"gt","value":10}}`)
+			if code != http.StatusOK || body["member_count"] != 3.0 {
+				t.Errorf("editing the definition: %d %v", code, body)
+			}
+		})
+	}
+}
+
+func TestCreatingFromABadTemplateNamesTheFault(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct{ name, body, path string }{
+		{"unknown template", `{"template":"nope"}`, "template"},
+		{"template is not a text", `{"template":5}`, "template"},
+		{"text for a number", `{"template":"high_value","params":{"min_spent":"1000"}}`, "params.min_spent"},
+		{"negative amount", `{"template":"high_value","params":{"min_spent":-5}}`, "params.min_spent"},
+		{"unknown parameter", `{"template":"high_value","params":{"amount":5}}`, "params.amount"},
+		{"missing required parameter", `{"template":"signup_source","params":{}}`, "params.source"},
+		{"params is not an object", `{"template":"high_value","params":[1]}`, "params"},
+		{"params without a template", `{"name":"x","definition":{"all":[]},"params":{"min_spent":5}}`, "params"},
+		{"template and definition", `{"template":"repeat_buyers","definition":{"all":[]}}`, "definition"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := f.api(t, "POST", "/api/segments", tc.body)
+			if code != http.StatusBadRequest {
+				t.Fatalf("%d %v, want 400", code, body)
+			}
+			e, _ := body["error"].(map[string]any)
+			if e["path"] != tc.path || e["message"] == "" {
+				t.Errorf("error %v, want the path %q", body["error"], tc.path)
+			}
+		})
+	}
+	code, body := f.api(t, "GET", "/api/segments", "")
+	if code != http.StatusOK || len(body["data"].([]any)) != 0 {
+		t.Errorf("bad templates left segments: %d %v", code, body)
+	}
+}
+
+func jsonInt(id int64) string {
+	b, _ := json.Marshal(id)
+	return string(b)
+}
