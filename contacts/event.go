@@ -36,17 +36,19 @@ var EventNameRe = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$`)
 
 // Event is one thing a contact did or that happened to them.
 type Event struct {
-	ID         int64      `gorm:"primaryKey"`
-	ContactID  int64      `gorm:"not null;index:idx_events_contact_type_time,priority:1"`
-	Type       string     `gorm:"size:64;not null;index:idx_events_contact_type_time,priority:2;index:idx_events_type_campaign,priority:1"`
+	ID int64 `gorm:"primaryKey"`
+	// (type, campaign, machine, contact) answers "who opened campaign X"
+	// from the index alone (stats, viewed-and-did-not-buy segments).
+	ContactID  int64      `gorm:"not null;index:idx_events_contact_type_time,priority:1;index:idx_events_type_campaign_contact,priority:4"`
+	Type       string     `gorm:"size:64;not null;index:idx_events_contact_type_time,priority:2;index:idx_events_type_campaign_contact,priority:1"`
 	OccurredAt time.Time  `gorm:"not null;index:idx_events_contact_type_time,priority:3"`
-	CampaignID *int64     `gorm:"index:idx_events_type_campaign,priority:2"`
+	CampaignID *int64     `gorm:"index:idx_events_type_campaign_contact,priority:2"`
 	LinkID     *int64     // the campaign link of a click
 	Amount     int64      `gorm:"not null;default:0"` // minor units
 	Currency   string     `gorm:"size:3;not null;default:''"`
 	OrderID    string     `gorm:"size:200;not null;default:''"`
 	Properties db.JSONMap `gorm:"not null"`
-	Machine    bool       `gorm:"not null;default:false"` // an open or click by a privacy proxy or scanner
+	Machine    bool       `gorm:"not null;default:false;index:idx_events_type_campaign_contact,priority:3"` // an open or click by a privacy proxy or scanner
 	// DedupeKey makes recording idempotent: a purchase's order id, or the id
 	// a tracking hit got when it was made durable. Nil for others.
 	DedupeKey *string `gorm:"size:200;uniqueIndex"`
