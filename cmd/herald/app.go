@@ -84,7 +84,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 			a.Close()
 		}
 	}()
-	if a.DB, err = db.Open(ctx, customPlans(cfg.DatabaseURL), log); err != nil {
+	if a.DB, err = db.Open(ctx, cfg.DatabaseURL, log); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() {
@@ -234,26 +234,6 @@ func (a *App) openRedis(cfg *Config) error {
 	return nil
 }
 
-// customPlans asks PostgreSQL to plan every execution of a prepared
-// statement with its values (plan_cache_mode=force_custom_plan) unless
-// the URL says otherwise. The driver prepares each statement once per
-// connection, and a generic plan made while a table was small (the
-// deliveries of a first campaign, a freshly imported list) stays in use
-// as it grows: a sequential scan of a million deliveries to claim ten
-// of them. Planning these short statements costs far less.
-func customPlans(rawURL string) string {
-	if !strings.HasPrefix(rawURL, "postgres") {
-		return rawURL
-	}
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Query().Has("plan_cache_mode") {
-		return rawURL // db.Open reports a bad URL
-	}
-	q := u.Query()
-	q.Set("plan_cache_mode", "force_custom_plan")
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // secret returns HERALD_SECRET or the one generated at first start.
 func (a *App) secret(ctx context.Context) ([]byte, error) {
