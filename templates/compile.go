@@ -176,27 +176,32 @@ func nonce() string {
 // the original links (HTML-escaped in HTML) when the message is not
 // tracked. Placeholder 0 is the open pixel, dropped with its tag when
 // untracked.
-func (c *Compiled) expand(s string, d *Data, inHTML bool) string {
-	if c.marker == "" || !strings.Contains(s, c.marker) {
-		return s
+func (c *Compiled) expand(src []byte, d *Data, inHTML bool) string {
+	marker := []byte(c.marker)
+	if len(marker) == 0 {
+		return string(src)
 	}
 	if inHTML && !d.tracked() {
-		s = strings.Replace(s, c.pixel, "", 1)
+		if i := bytes.Index(src, []byte(c.pixel)); i >= 0 {
+			src = append(src[:i:i], src[i+len(c.pixel):]...)
+		}
 	}
 	var b strings.Builder
-	b.Grow(len(s) + 80*len(c.Links))
+	// Each placeholder grows into a URL of about the base URL plus 45
+	// bytes of token; growing once avoids copying the message again.
+	b.Grow(len(src) + (len(d.links.BaseURL)+48)*(len(c.Links)+1))
 	for {
-		i := strings.Index(s, c.marker)
+		i := bytes.Index(src, marker)
 		if i < 0 {
 			break
 		}
-		b.WriteString(s[:i])
-		rest := s[i+len(c.marker):]
-		j := strings.IndexByte(rest, '-')
-		n, err := strconv.Atoi(rest[:max(j, 0)])
+		b.Write(src[:i])
+		rest := src[i+len(marker):]
+		j := bytes.IndexByte(rest, '-')
+		n, err := strconv.Atoi(string(rest[:max(j, 0)]))
 		if j < 0 || err != nil {
-			b.WriteString(c.marker)
-			s = rest
+			b.Write(marker)
+			src = rest
 			continue
 		}
 		switch {
@@ -207,9 +212,9 @@ func (c *Compiled) expand(s string, d *Data, inHTML bool) string {
 		default:
 			b.WriteString(d.clickURL(n, c.Links))
 		}
-		s = rest[j+1:]
+		src = rest[j+1:]
 	}
-	b.WriteString(s)
+	b.Write(src)
 	return b.String()
 }
 
@@ -659,14 +664,14 @@ func (c *Compiled) Render(d *Data) (Rendered, error) {
 		if err := c.html.Execute(buf, d); err != nil {
 			return Rendered{}, fmt.Errorf("templates: render html: %w", execError("html", err))
 		}
-		r.HTML = c.expand(buf.String(), d, true)
+		r.HTML = c.expand(buf.Bytes(), d, true)
 	}
 	if c.text != nil {
 		buf.Reset()
 		if err := c.text.Execute(buf, d); err != nil {
 			return Rendered{}, fmt.Errorf("templates: render text: %w", execError("text", err))
 		}
-		r.Text = c.expand(buf.String(), d, false)
+		r.Text = c.expand(buf.Bytes(), d, false)
 		if c.textFromHTML {
 			r.Text = tidyText(r.Text)
 		}
