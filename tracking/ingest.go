@@ -116,12 +116,13 @@ type Ingest struct {
 	classify *Classifier
 
 	// The write side: concurrent Adds are sent as one stream entry.
-	adds      chan *addReq
-	reqs      sync.Pool
-	startOnce sync.Once
-	closeOnce sync.Once
-	closed    chan struct{}
-	writers   sync.WaitGroup
+	wmu      sync.Mutex
+	idle     *sync.Cond // signalled when no write is in flight
+	queue    []*addReq  // hits waiting for a write
+	inFlight int        // writes in flight
+	closed   bool
+	reqs     sync.Pool // *addReq
+	joins    sync.Pool // *[]byte, the text of a stream entry of several hits
 
 	// The read side: clicks are held back until their contact has been
 	// quiet for settle, so that a scanner's burst is judged as a whole.
@@ -146,8 +147,11 @@ const (
 
 const (
 	// writers is how many stream writes may be in flight at once; each
-	// takes every hit that waits when it starts, up to maxPack.
-	writers = 4
+	// takes every hit that waits when it starts, up to maxPack. Fewer
+	// writes in flight make bigger entries: on loopback one or two did
+	// best (four cost a tenth of the rate); two keep one slow write from
+	// holding up every request.
+	writers = 2
 	maxPack = 64
 	// writeChunk bounds the events of one database transaction, and
 	// writeParallel the transactions of a batch in flight at once.
@@ -165,8 +169,6 @@ func NewIngest(rdb redis.UniversalClient, store EventRecorder, classify *Classif
 		rdb: rdb, store: store, log: log, stream: DefaultStream, group: consumerGroup,
 		consumer: fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()%100000),
 		batch:    500, classify: classify,
-		adds:   make(chan *addReq),
-		closed: make(chan struct{}),
 		now:    time.Now,
 		settle: classify.BurstWindow() + time.Second,
 		// Held entries are pending for this consumer; they must be
@@ -176,7 +178,9 @@ func NewIngest(rdb redis.UniversalClient, store EventRecorder, classify *Classif
 		claimEach: 5 * time.Second,
 		linger:    250 * time.Millisecond,
 	}
+	i.idle = sync.NewCond(&i.wmu)
 	i.reqs.New = func() any { return &addReq{done: make(chan error, 1)} }
+	i.joins.New = func() any { b := make([]byte, 0, 4096); return &b }
 	return i
 }
 
@@ -184,91 +188,116 @@ func NewIngest(rdb redis.UniversalClient, store EventRecorder, classify *Classif
 type addReq struct {
 	buf  []byte
 	done chan error
+	lead bool // woken to write the queue, not with its answer
 }
 
 // ErrClosed is returned by Add after Close.
 var ErrClosed = errors.New("tracking: ingest is closed")
 
 // Add appends a hit to the stream; when it returns nil the hit is durable.
-// Hits added concurrently are written together, as one stream entry, by
-// the first free writer: a request waits for at most one write in flight
-// before its own, and Redis sees one command for many requests.
+//
+// Hits added concurrently are written together, as one stream entry (group
+// commit): a request that finds fewer than `writers` writes in flight
+// writes its hit itself, with every hit queued behind it; one that finds
+// them all busy queues and is answered by the next write. Redis sees one
+// command for many requests, and a request waits for at most one write
+// before its own. The writing is done by the requests' own goroutines,
+// without a hand-off to a writer goroutine and back.
 func (i *Ingest) Add(ctx context.Context, h Hit) error {
-	i.startOnce.Do(i.startWriters)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("tracking: store hit: %w", err)
+	}
 	r := i.reqs.Get().(*addReq)
 	r.buf = h.appendJSON(r.buf[:0])
-	select {
-	case i.adds <- r:
-	case <-ctx.Done():
-		i.reqs.Put(r)
-		return fmt.Errorf("tracking: store hit: %w", ctx.Err())
-	case <-i.closed:
+	r.lead = false
+	i.wmu.Lock()
+	if i.closed {
+		i.wmu.Unlock()
 		i.reqs.Put(r)
 		return ErrClosed
 	}
-	// A writer has the hit: wait for its answer whatever ctx does, or the
-	// caller could be told "lost" of a hit that was stored.
+	if i.inFlight < writers {
+		i.inFlight++
+		i.wmu.Unlock()
+		return i.write1(r)
+	}
+	i.queue = append(i.queue, r)
+	i.wmu.Unlock()
+	// Queued: a write will take the hit. Wait for it whatever ctx does, or
+	// the caller could be told "lost" of a hit that was stored.
 	err := <-r.done
+	if r.lead {
+		return i.write1(r)
+	}
 	i.reqs.Put(r)
 	return err
 }
 
-func (i *Ingest) startWriters() {
-	for range writers {
-		i.writers.Add(1)
-		go i.writeLoop()
+// write1 writes r's hit and up to maxPack-1 queued ones as one entry,
+// answers the queued ones, and passes the turn to the next queued request
+// (or gives it up). It returns r's answer.
+func (i *Ingest) write1(r *addReq) error {
+	i.wmu.Lock()
+	n := min(len(i.queue), maxPack-1)
+	batch := make([]*addReq, 0, n+1)
+	batch = append(append(batch, r), i.queue[:n]...)
+	i.queue = append(i.queue[:0], i.queue[n:]...)
+	i.wmu.Unlock()
+
+	var values []any
+	var joined *[]byte
+	if len(batch) == 1 {
+		values = []any{"h", r.buf}
+	} else {
+		joined = i.joins.Get().(*[]byte)
+		b := (*joined)[:0]
+		for k, o := range batch {
+			if k > 0 {
+				b = append(b, '\n')
+			}
+			b = append(b, o.buf...)
+		}
+		*joined = b
+		values = []any{"b", b}
 	}
+	err := i.rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: i.stream, Values: values}).Err()
+	if err != nil {
+		err = fmt.Errorf("tracking: store hit: %w", err)
+	}
+	if joined != nil {
+		i.joins.Put(joined)
+	}
+	for _, o := range batch[1:] {
+		o.done <- err
+	}
+
+	i.wmu.Lock()
+	if len(i.queue) > 0 {
+		next := i.queue[0]
+		i.queue = append(i.queue[:0], i.queue[1:]...)
+		i.wmu.Unlock()
+		next.lead = true
+		next.done <- nil
+	} else {
+		i.inFlight--
+		if i.inFlight == 0 {
+			i.idle.Broadcast()
+		}
+		i.wmu.Unlock()
+	}
+	i.reqs.Put(r)
+	return err
 }
 
-func (i *Ingest) writeLoop() {
-	defer i.writers.Done()
-	batch := make([]*addReq, 0, maxPack)
-	var joined []byte
-	for {
-		select {
-		case r := <-i.adds:
-			batch = append(batch, r)
-		case <-i.closed:
-			return
-		}
-	fill:
-		for len(batch) < maxPack {
-			select {
-			case r := <-i.adds:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		var values []any
-		if len(batch) == 1 {
-			values = []any{"h", batch[0].buf}
-		} else {
-			joined = joined[:0]
-			for k, r := range batch {
-				if k > 0 {
-					joined = append(joined, '\n')
-				}
-				joined = append(joined, r.buf...)
-			}
-			values = []any{"b", joined}
-		}
-		err := i.rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: i.stream, Values: values}).Err()
-		if err != nil {
-			err = fmt.Errorf("tracking: store hit: %w", err)
-		}
-		for _, r := range batch {
-			r.done <- err
-		}
-		clear(batch)
-		batch = batch[:0]
-	}
-}
-
-// Close stops the writers; later Adds fail with ErrClosed.
+// Close makes later Adds fail with ErrClosed and waits for the writes in
+// flight (and the hits queued behind them) to finish.
 func (i *Ingest) Close() {
-	i.closeOnce.Do(func() { close(i.closed) })
-	i.writers.Wait()
+	i.wmu.Lock()
+	defer i.wmu.Unlock()
+	i.closed = true
+	for i.inFlight > 0 {
+		i.idle.Wait()
+	}
 }
 
 func (i *Ingest) ensureGroup(ctx context.Context) error {

@@ -234,7 +234,6 @@ func (a *App) openRedis(cfg *Config) error {
 	return nil
 }
 
-
 // secret returns HERALD_SECRET or the one generated at first start.
 func (a *App) secret(ctx context.Context) ([]byte, error) {
 	if a.cfg.Secret != "" {
