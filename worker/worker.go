@@ -114,13 +114,26 @@ func New(d Deps, cfg Config) *Worker {
 	})
 	w.queue = NewQueue(asynq.NewClientFromRedisClient(d.Redis))
 	w.insp = asynq.NewInspectorFromRedisClient(d.Redis)
-	w.sched = asynq.NewSchedulerFromRedisClient(d.Redis, &asynq.SchedulerOpts{
+	schedOpts := &asynq.SchedulerOpts{
 		Logger:            slogAdapter{d.Log},
 		LogLevel:          asynq.WarnLevel,
 		HeartbeatInterval: 5 * time.Second,
-	})
+	}
+	// asynq's Scheduler closes its client at shutdown and logs an error
+	// when the client is shared: give it a connection of its own.
+	if c, ok := d.Redis.(*redis.Client); ok {
+		w.sched = asynq.NewScheduler(ownRedis{c.Options()}, schedOpts)
+	} else {
+		w.sched = asynq.NewSchedulerFromRedisClient(d.Redis, schedOpts)
+	}
 	return w
 }
+
+// ownRedis makes asynq open (and later close) a client of its own with the
+// options of Herald's.
+type ownRedis struct{ opt *redis.Options }
+
+func (o ownRedis) MakeRedisClient() any { return redis.NewClient(o.opt) }
 
 // Mux returns the task handlers (tests run them directly).
 func (w *Worker) Mux() *asynq.ServeMux {

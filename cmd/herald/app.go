@@ -60,14 +60,30 @@ type App struct {
 	closers []func()
 }
 
-// Migrate creates or updates every table.
+// migrateLockKey is the PostgreSQL advisory lock (with the schema's hash
+// as its second half) that serialises migrations: web and worker replicas
+// starting together on a new database would otherwise race to create the
+// same tables and fail.
+const migrateLockKey = 0x48657261 // "Hera"
+
+// Migrate creates or updates every table. The whole migration is one
+// transaction: it commits or none of it does, and a second process waits
+// for the first (an advisory lock on PostgreSQL, BEGIN IMMEDIATE's write
+// lock on SQLite) and then finds the tables made.
 func Migrate(g *gorm.DB) error {
-	for _, m := range []func(*gorm.DB) error{settings.Migrate, contacts.Migrate, segments.Migrate, campaigns.Migrate, outbox.Migrate} {
-		if err := m(g); err != nil {
-			return fmt.Errorf("migrate: %w", err)
+	return g.Transaction(func(tx *gorm.DB) error {
+		if db.IsPostgres(tx) {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))", migrateLockKey).Error; err != nil {
+				return fmt.Errorf("migrate: lock: %w", err)
+			}
 		}
-	}
-	return nil
+		for _, m := range []func(*gorm.DB) error{settings.Migrate, contacts.Migrate, segments.Migrate, campaigns.Migrate, outbox.Migrate} {
+			if err := m(tx); err != nil {
+				return fmt.Errorf("migrate: %w", err)
+			}
+		}
+		return nil
+	})
 }
 
 // appOptions tweak wiring for tests.
@@ -77,8 +93,10 @@ type appOptions struct {
 }
 
 // NewApp builds everything; withWorker adds the task server.
-func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, withWeb, withWorker bool, opts appOptions) (a *App, err error) {
-	a = &App{cfg: cfg, log: log, out: out, Metrics: metrics.NewRegistry()}
+func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, withWeb, withWorker bool, opts appOptions) (_ *App, err error) {
+	a := &App{cfg: cfg, log: log, out: out, Metrics: metrics.NewRegistry()}
+	// The returns below give a nil *App on error; close what was started
+	// through the local, not the result.
 	defer func() {
 		if err != nil {
 			a.Close()
