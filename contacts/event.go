@@ -2,13 +2,16 @@ package contacts
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -92,11 +95,22 @@ func (s *Store) RecordEvents(ctx context.Context, ins []EventInput) ([]EventResu
 	results := make([]EventResult, len(ins))
 	now := s.opts.Now()
 
-	// Resolve contacts by email in one query.
+	// Every item is checked before any contact is looked up, so that an
+	// invalid item never creates a contact (with CreateUnknown).
+	built := make([]Event, len(ins))
 	var emails []string
 	for i := range ins {
 		results[i].Index = i
-		if ins[i].ContactID == 0 && ins[i].Email != "" {
+		ev, err := s.buildEvent(ins[i], now)
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		if ev.ContactID == 0 {
+			if ins[i].Email == "" {
+				results[i].Err = errs.Invalid("contact_id", "give contact_id or email")
+				continue
+			}
 			e, err := NormalizeEmail(ins[i].Email)
 			if err != nil {
 				results[i].Err = errs.Invalid("email", "%v", err)
@@ -105,8 +119,9 @@ func (s *Store) RecordEvents(ctx context.Context, ins []EventInput) ([]EventResu
 			ins[i].Email = e
 			emails = append(emails, e)
 		}
+		built[i] = ev
 	}
-	idByEmail, err := s.resolveEmails(ctx, emails)
+	idByEmail, emailErr, err := s.resolveEmails(ctx, emails)
 	if err != nil {
 		return nil, err
 	}
@@ -119,10 +134,18 @@ func (s *Store) RecordEvents(ctx context.Context, ins []EventInput) ([]EventResu
 		if results[i].Err != nil {
 			continue
 		}
-		ev, err := s.buildEvent(in, idByEmail, now)
-		if err != nil {
-			results[i].Err = err
-			continue
+		ev := built[i]
+		if ev.ContactID == 0 {
+			id, ok := idByEmail[in.Email]
+			if !ok {
+				if e := emailErr[in.Email]; e != nil {
+					results[i].Err = e
+				} else {
+					results[i].Err = errs.Invalid("email", "no contact has the email %s", in.Email)
+				}
+				continue
+			}
+			ev.ContactID = id
 		}
 		if ev.DedupeKey != nil {
 			if j, ok := seenKeys[*ev.DedupeKey]; ok {
@@ -243,7 +266,23 @@ func (s *Store) RecordEvents(ctx context.Context, ins []EventInput) ([]EventResu
 // concurrent writer stored the same dedupe key first.
 var errEventsRaced = errors.New("contacts: an event was recorded concurrently")
 
-func (s *Store) buildEvent(in EventInput, idByEmail map[string]int64, now time.Time) (Event, error) {
+// Limits of an event's free-form parts. An order id becomes the dedupe key
+// "order:ID", which must fit its 200-character column; properties are
+// bounded so that one event cannot bloat the table or a segment query.
+const (
+	MaxOrderIDLen      = 150
+	maxDedupeKeyLen    = 200
+	MaxProperties      = 100
+	MaxPropertyDepth   = 5
+	MaxPropertiesBytes = 32 << 10
+)
+
+// buildEvent checks an item and makes the event to store, except for the
+// contact of an item given by email (ContactID stays 0): everything that
+// can be refused is refused here, before any contact is looked up. Text
+// PostgreSQL cannot store (NUL bytes, invalid UTF-8) is refused per item
+// too, rather than failing the whole batch's insert.
+func (s *Store) buildEvent(in EventInput, now time.Time) (Event, error) {
 	ev := Event{
 		ContactID:  in.ContactID,
 		Type:       strings.TrimSpace(in.Type),
@@ -256,15 +295,8 @@ func (s *Store) buildEvent(in EventInput, idByEmail map[string]int64, now time.T
 		Properties: in.Properties,
 		Machine:    in.Machine,
 	}
-	if ev.ContactID == 0 {
-		if in.Email == "" {
-			return Event{}, errs.Invalid("contact_id", "give contact_id or email")
-		}
-		id, ok := idByEmail[in.Email]
-		if !ok {
-			return Event{}, errs.Invalid("email", "no contact has the email %s", in.Email)
-		}
-		ev.ContactID = id
+	if ev.ContactID < 0 {
+		return Event{}, errs.Invalid("contact_id", "no contact has the id %d", ev.ContactID)
 	}
 	if ev.Type == "" || len(ev.Type) > 64 || !EventNameRe.MatchString(ev.Type) {
 		return Event{}, errs.Invalid("type", "%q is not an event type: use lower-case words joined by . or _, such as purchase or trial.started", in.Type)
@@ -278,19 +310,27 @@ func (s *Store) buildEvent(in EventInput, idByEmail map[string]int64, now time.T
 	if ev.Amount < 0 {
 		return Event{}, errs.Invalid("amount", "must not be negative")
 	}
-	if ev.Currency != "" && (len(ev.Currency) != 3 || strings.Trim(ev.Currency, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "") {
+	if ev.Currency != "" && !ValidCurrency(ev.Currency) {
 		return Event{}, errs.Invalid("currency", "%q is not an ISO 4217 code such as EUR", in.Currency)
+	}
+	store := s.Currency()
+	if ev.Currency != "" && ev.Currency != store {
+		return Event{}, errs.Invalid("currency", "%s is not the store currency %s: amounts are kept in %s only, so convert the amount to %s before sending it", ev.Currency, store, store, store)
+	}
+	if ev.Currency == "" && (ev.Amount != 0 || ev.Type == EventPurchase) {
+		ev.Currency = store
+	}
+	if err := checkText("order_id", ev.OrderID, MaxOrderIDLen); err != nil {
+		return Event{}, err
+	}
+	if err := checkText("dedupe_key", in.DedupeKey, maxDedupeKeyLen); err != nil {
+		return Event{}, err
 	}
 	if ev.Properties == nil {
 		ev.Properties = map[string]any{}
 	}
-	if len(ev.Properties) > 100 {
-		return Event{}, errs.Invalid("properties", "an event has at most 100 properties")
-	}
-	for k := range ev.Properties {
-		if !ValidAttrName(k) {
-			return Event{}, errs.Invalid("properties."+k, "property names are letters, digits and _ starting with a letter")
-		}
+	if err := checkProperties(ev.Properties); err != nil {
+		return Event{}, err
 	}
 	key := in.DedupeKey
 	if key == "" && ev.Type == EventPurchase && ev.OrderID != "" {
@@ -302,22 +342,110 @@ func (s *Store) buildEvent(in EventInput, idByEmail map[string]int64, now time.T
 	return ev, nil
 }
 
-func (s *Store) resolveEmails(ctx context.Context, emails []string) (map[string]int64, error) {
+// checkText refuses text a database column cannot hold: longer than max
+// characters, with a NUL byte (PostgreSQL text refuses it) or not UTF-8.
+func checkText(path, v string, max int) error {
+	switch {
+	case !utf8.ValidString(v):
+		return errs.Invalid(path, "is not valid UTF-8 text")
+	case strings.IndexByte(v, 0) >= 0:
+		return errs.Invalid(path, "must not contain a NUL character (\\u0000)")
+	case utf8.RuneCountInString(v) > max:
+		return errs.Invalid(path, "is longer than %d characters", max)
+	}
+	return nil
+}
+
+// checkProperties bounds an event's properties: at most MaxProperties
+// names of letters, digits and _, nesting at most MaxPropertyDepth levels,
+// at most MaxPropertiesBytes as JSON, and no text PostgreSQL's jsonb
+// refuses (a NUL character).
+func checkProperties(p map[string]any) error {
+	if len(p) > MaxProperties {
+		return errs.Invalid("properties", "an event has at most %d properties", MaxProperties)
+	}
+	names := make([]string, 0, len(p))
+	for k := range p {
+		names = append(names, k)
+	}
+	sort.Strings(names) // the first fault reported is always the same one
+	for _, k := range names {
+		if !ValidAttrName(k) {
+			return errs.Invalid("properties."+k, "property names are letters, digits and _ starting with a letter")
+		}
+		if err := checkValue("properties."+k, p[k], 1); err != nil {
+			return err
+		}
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return errs.Invalid("properties", "cannot be stored as JSON: %v", err)
+	}
+	if len(b) > MaxPropertiesBytes {
+		return errs.Invalid("properties", "take %d bytes as JSON; an event's properties take at most %d", len(b), MaxPropertiesBytes)
+	}
+	return nil
+}
+
+func checkValue(path string, v any, depth int) error {
+	if depth > MaxPropertyDepth {
+		return errs.Invalid(path, "properties nest at most %d levels deep", MaxPropertyDepth)
+	}
+	switch x := v.(type) {
+	case string:
+		if strings.IndexByte(x, 0) >= 0 {
+			return errs.Invalid(path, "must not contain a NUL character (\\u0000)")
+		}
+		if !utf8.ValidString(x) {
+			return errs.Invalid(path, "is not valid UTF-8 text")
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if strings.IndexByte(k, 0) >= 0 || !utf8.ValidString(k) {
+				return errs.Invalid(path, "has a key that is not valid text (NUL character or invalid UTF-8)")
+			}
+			if err := checkValue(path+"."+k, x[k], depth+1); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if err := checkValue(fmt.Sprintf("%s[%d]", path, i), e, depth+1); err != nil {
+				return err
+			}
+		}
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return errs.Invalid(path, "is not a finite number")
+		}
+	}
+	return nil
+}
+
+// resolveEmails finds the contacts of emails and, with CreateUnknown,
+// creates the missing ones; an email whose contact could not be created
+// gets its error in the second map.
+func (s *Store) resolveEmails(ctx context.Context, emails []string) (map[string]int64, map[string]error, error) {
 	out := make(map[string]int64, len(emails))
 	if len(emails) == 0 {
-		return out, nil
+		return out, nil, nil
 	}
 	for start := 0; start < len(emails); start += 500 {
 		var rows []Contact
 		if err := s.db.WithContext(ctx).Select("id", "email").Where("email IN ?", emails[start:min(start+500, len(emails))]).Find(&rows).Error; err != nil {
-			return nil, fmt.Errorf("contacts: resolve emails: %w", err)
+			return nil, nil, fmt.Errorf("contacts: resolve emails: %w", err)
 		}
 		for _, r := range rows {
 			out[r.Email] = r.ID
 		}
 	}
 	if !s.opts.CreateUnknown {
-		return out, nil
+		return out, nil, nil
 	}
 	var missing []Input
 	seen := map[string]bool{}
@@ -328,18 +456,21 @@ func (s *Store) resolveEmails(ctx context.Context, emails []string) (map[string]
 		}
 	}
 	if len(missing) == 0 {
-		return out, nil
+		return out, nil, nil
 	}
 	res, err := s.UpsertMany(ctx, missing)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	for _, r := range res {
+	failed := map[string]error{}
+	for k, r := range res {
 		if r.Err == nil {
 			out[r.Contact.Email] = r.Contact.ID
+		} else {
+			failed[*missing[k].Email] = r.Err
 		}
 	}
-	return out, nil
+	return out, failed, nil
 }
 
 // lockContacts reports which of the events' contacts exist and, on
@@ -473,8 +604,12 @@ func (s *Store) updateRollups(tx *gorm.DB, evs []Event, now time.Time) (map[stri
 	}
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
+		// total_spent is in the store currency: purchases recorded in
+		// another one (before the setting changed) count as orders but
+		// add nothing, as no rate converts them. '' is the store currency
+		// of purchases recorded before currencies were checked.
 		rows, err := tx.Model(&Event{}).
-			Select("contact_id, COUNT(*), COALESCE(SUM(amount), 0), MIN(occurred_at), MAX(occurred_at)").
+			Select("contact_id, COUNT(*), COALESCE(SUM(CASE WHEN currency IN (?, '') THEN amount ELSE 0 END), 0), MIN(occurred_at), MAX(occurred_at)", s.Currency()).
 			Where("type = ? AND contact_id IN ?", EventPurchase, chunk).
 			Group("contact_id").Rows()
 		if err != nil {

@@ -447,3 +447,165 @@ func TestRecordEventsRefusesOversizedBatches(t *testing.T) {
 	_, err := s.RecordEvents(context.Background(), make([]contacts.EventInput, contacts.MaxBatch+1))
 	wantInvalid(t, err, "")
 }
+
+func TestRecordEventsRefusesWhatTheDatabaseCannotHoldItemByItem(t *testing.T) {
+	ctx := context.Background()
+	s, g := newStore(t, contacts.Options{})
+	c := mustUpsert(t, s, contacts.Input{Email: ptr("limits@example.com")})
+	nest := func(levels int) map[string]any {
+		var v any = "deep"
+		for range levels - 1 {
+			v = map[string]any{"x": v}
+		}
+		return map[string]any{"a": v}
+	}
+	purchase := func(order string) contacts.EventInput {
+		return contacts.EventInput{ContactID: c.ID, Type: contacts.EventPurchase, Amount: 100, OrderID: order, OccurredAt: day}
+	}
+	visit := func(props map[string]any) contacts.EventInput {
+		return contacts.EventInput{ContactID: c.ID, Type: contacts.EventVisit, Properties: props, OccurredAt: day}
+	}
+	longest := strings.Repeat("é", contacts.MaxOrderIDLen) // characters, not bytes
+	tests := []struct {
+		name string
+		in   contacts.EventInput
+		path string // "" when the item is stored
+	}{
+		{"an order id of the longest length", purchase(longest), ""},
+		{"an order id one character too long", purchase(longest + "x"), "order_id"},
+		{"an order id with a NUL", purchase("A-\x00-1"), "order_id"},
+		{"an order id that is not UTF-8", purchase("A-\xff"), "order_id"},
+		{"a property with a NUL", visit(map[string]any{"page": "/a\x00b"}), "properties.page"},
+		{"a nested property with a NUL", visit(map[string]any{"items": []any{"ok", map[string]any{"sku": "\x00"}}}), "properties.items[1].sku"},
+		{"a nested key with a NUL", visit(map[string]any{"m": map[string]any{"k\x00": 1}}), "properties.m"},
+		{"properties nested to the limit", visit(nest(contacts.MaxPropertyDepth)), ""},
+		{"properties nested too deep", visit(nest(contacts.MaxPropertyDepth + 1)), "properties.a.x.x.x.x.x"},
+		{"properties too large", visit(map[string]any{"blob": strings.Repeat("b", contacts.MaxPropertiesBytes)}), "properties"},
+		{"a dedupe key too long", contacts.EventInput{ContactID: c.ID, Type: contacts.EventVisit, DedupeKey: strings.Repeat("k", 201)}, "dedupe_key"},
+		{"a plain visit", visit(map[string]any{"page": "/shop"}), ""},
+	}
+	ins := make([]contacts.EventInput, len(tests))
+	for i, tc := range tests {
+		ins[i] = tc.in
+	}
+	res, err := s.RecordEvents(ctx, ins)
+	if err != nil {
+		t.Fatalf("one bad item failed the whole batch: %v", err)
+	}
+	stored := 0
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.path == "" {
+				if res[i].Err != nil || res[i].EventID == 0 {
+					t.Fatalf("not stored: %+v", res[i])
+				}
+				return
+			}
+			wantInvalid(t, res[i].Err, tc.path)
+		})
+		if tc.path == "" {
+			stored++
+		}
+	}
+	if n := countEvents(t, g, ""); n != int64(stored) {
+		t.Errorf("%d events stored, want %d", n, stored)
+	}
+	if n := countEvents(t, g, "order_id = ?", longest); n != 1 {
+		t.Errorf("the longest order id was stored %d times, want once", n)
+	}
+}
+
+func TestRecordEventsKeepAmountsInTheStoreCurrency(t *testing.T) {
+	ctx := context.Background()
+	s, g := newStore(t, contacts.Options{Currency: " jpy "})
+	if s.Currency() != "JPY" {
+		t.Fatalf("store currency %q, want JPY", s.Currency())
+	}
+	if d, _ := newStore(t, contacts.Options{}); d.Currency() != contacts.DefaultCurrency {
+		t.Fatalf("default store currency %q, want %s", d.Currency(), contacts.DefaultCurrency)
+	}
+	c := mustUpsert(t, s, contacts.Input{Email: ptr("yen@example.com")})
+	// A purchase recorded in another currency before the setting changed:
+	// an order, but no rate converts it into total_spent.
+	legacy := contacts.Event{ContactID: c.ID, Type: contacts.EventPurchase, Amount: 999, Currency: "USD", OccurredAt: day.Add(-time.Hour), Properties: map[string]any{}}
+	if err := g.Create(&legacy).Error; err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name         string
+		in           contacts.EventInput
+		wantErr      bool
+		wantCurrency string
+	}{
+		{"a purchase without a currency is in the store's", contacts.EventInput{Amount: 1500, OrderID: "y-1"}, false, "JPY"},
+		{"a purchase in the store currency, any case", contacts.EventInput{Amount: 2500, Currency: "jpy", OrderID: "y-2"}, false, "JPY"},
+		{"a purchase in euros is refused", contacts.EventInput{Amount: 1999, Currency: "EUR", OrderID: "e-1"}, true, ""},
+		{"a purchase in dollars is refused", contacts.EventInput{Amount: 1999, Currency: "usd", OrderID: "u-1"}, true, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			in.ContactID, in.Type, in.OccurredAt = c.ID, contacts.EventPurchase, day
+			res, err := s.RecordEvents(ctx, []contacts.EventInput{in})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantErr {
+				wantInvalid(t, res[0].Err, "currency")
+				if !strings.Contains(res[0].Err.Error(), "JPY") {
+					t.Errorf("the error does not name the store currency: %v", res[0].Err)
+				}
+				return
+			}
+			if res[0].Err != nil {
+				t.Fatal(res[0].Err)
+			}
+			var ev contacts.Event
+			if err := g.Take(&ev, res[0].EventID).Error; err != nil {
+				t.Fatal(err)
+			}
+			if ev.Currency != tc.wantCurrency || ev.Amount != in.Amount {
+				t.Errorf("stored %d %s, want %d %s", ev.Amount, ev.Currency, in.Amount, tc.wantCurrency)
+			}
+		})
+	}
+	got, err := s.Get(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TotalSpent != 4000 || got.OrdersCount != 3 {
+		t.Errorf("total_spent %d over %d orders, want 4000 yen over 3 (the dollar order adds nothing)", got.TotalSpent, got.OrdersCount)
+	}
+}
+
+func TestRecordEventsCreatesContactsOnlyForValidItems(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, contacts.Options{CreateUnknown: true})
+	res, err := s.RecordEvents(ctx, []contacts.EventInput{
+		{Email: "bad-type@example.com", Type: "Not A Type"},
+		{Email: "bad-currency@example.com", Type: contacts.EventPurchase, Amount: 100, Currency: "XYZ"},
+		{Email: "future@example.com", Type: contacts.EventVisit, OccurredAt: time.Now().Add(72 * time.Hour)},
+		{Email: "nul@example.com", Type: contacts.EventVisit, Properties: map[string]any{"p": "\x00"}},
+		{Email: "good@example.com", Type: contacts.EventVisit, OccurredAt: day},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, path := range []string{"type", "currency", "occurred_at", "properties.p"} {
+		wantInvalid(t, res[i].Err, path)
+	}
+	if res[4].Err != nil || res[4].ContactID == 0 {
+		t.Fatalf("the valid item: %+v", res[4])
+	}
+	list, _, err := s.List(ctx, contacts.ListQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Email != "good@example.com" {
+		var emails []string
+		for _, c := range list {
+			emails = append(emails, c.Email)
+		}
+		t.Errorf("contacts %v, want only good@example.com", emails)
+	}
+}

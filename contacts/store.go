@@ -25,6 +25,9 @@ type Options struct {
 	// CreateUnknown makes events for an unknown email create the contact
 	// instead of being rejected.
 	CreateUnknown bool
+	// Currency is the store currency (ISO 4217); DefaultCurrency when
+	// empty. Events in another currency are refused (see Store.Currency).
+	Currency string
 	// Now is the clock; db.Now when nil.
 	Now func() time.Time
 }
