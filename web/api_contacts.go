@@ -33,7 +33,7 @@ func (s *Server) listContacts(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.PureJSON(http.StatusOK, listBody(viewContacts(cs), next))
+	c.PureJSON(http.StatusOK, listBody(s.viewContacts(cs), next))
 }
 
 // createContacts upserts one contact (an object) or many (an array),
@@ -46,32 +46,49 @@ func (s *Server) createContacts(c *gin.Context) {
 		return
 	}
 	if isArray(body) {
-		var ins []contacts.Input
-		if err := decodeBytes(c, body, &ins); err != nil {
+		// Each item is decoded on its own: a wrong type or an unknown
+		// field is that item's error, and the others are still stored.
+		raws, err := decodeItems(c, body)
+		if err != nil {
 			s.fail(c, err)
 			return
+		}
+		out := make([]gin.H, len(raws))
+		created, updated, failed := 0, 0, 0
+		itemErr := func(i int, err error) {
+			failed++
+			st, body := s.errorResponse(c, err)
+			e := body["error"].(apiError)
+			e.Path = itemPath(i, e.Path)
+			out[i] = gin.H{"index": i, "status": st, "error": e}
+		}
+		ins := make([]contacts.Input, 0, len(raws))
+		index := make([]int, 0, len(raws))
+		for i, raw := range raws {
+			var in contacts.Input
+			if err := decodeItem(c, raw, &in, true); err != nil {
+				itemErr(i, err)
+				continue
+			}
+			ins = append(ins, in)
+			index = append(index, i)
 		}
 		res, err := s.d.Contacts.UpsertMany(c.Request.Context(), ins)
 		if err != nil {
 			s.fail(c, err)
 			return
 		}
-		out := make([]gin.H, len(res))
-		created, updated, failed := 0, 0, 0
-		for i, r := range res {
+		for k, r := range res {
+			i := index[k]
 			switch {
 			case r.Err != nil:
-				failed++
-				st, body := s.errorResponse(c, r.Err)
-				e := body["error"].(apiError)
-				e.Path = itemPath(i, e.Path)
-				out[i] = gin.H{"index": i, "status": st, "error": e}
+				itemErr(i, r.Err)
 			case r.Created:
 				created++
-				out[i] = gin.H{"index": i, "status": http.StatusCreated, "contact": viewContact(r.Contact)}
+				out[i] = gin.H{"index": i, "status": http.StatusCreated, "contact": s.viewContact(r.Contact)}
 			default:
 				updated++
-				out[i] = gin.H{"index": i, "status": http.StatusOK, "contact": viewContact(r.Contact)}
+				out[i] = gin.H{"index": i, "status": http.StatusOK, "contact": s.viewContact(r.Contact)}
 			}
 		}
 		c.PureJSON(http.StatusOK, gin.H{"data": out, "created": created, "updated": updated, "failed": failed})
@@ -91,7 +108,7 @@ func (s *Server) createContacts(c *gin.Context) {
 	if created {
 		status = http.StatusCreated
 	}
-	c.PureJSON(status, viewContact(ct))
+	c.PureJSON(status, s.viewContact(ct))
 }
 
 func itemPath(i int, path string) string {
@@ -112,7 +129,7 @@ func (s *Server) getContact(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.PureJSON(http.StatusOK, viewContact(ct))
+	c.PureJSON(http.StatusOK, s.viewContact(ct))
 }
 
 func (s *Server) patchContact(c *gin.Context) {
@@ -131,7 +148,7 @@ func (s *Server) patchContact(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.PureJSON(http.StatusOK, viewContact(ct))
+	c.PureJSON(http.StatusOK, s.viewContact(ct))
 }
 
 func (s *Server) deleteContact(c *gin.Context) {
@@ -182,7 +199,7 @@ func (s *Server) contactEvents(c *gin.Context) {
 			props = map[string]any{}
 		}
 		out[i] = eventView{ID: e.ID, ContactID: e.ContactID, Type: e.Type, OccurredAt: e.OccurredAt.UTC().Format("2006-01-02T15:04:05.999Z07:00"),
-			CampaignID: e.CampaignID, Amount: major(e.Amount), Currency: e.Currency, OrderID: e.OrderID, Properties: props, Machine: e.Machine}
+			CampaignID: e.CampaignID, Amount: contacts.ToMajor(e.Amount, orDefaultCurrency(e.Currency, s.d.Contacts.Currency())), Currency: e.Currency, OrderID: e.OrderID, Properties: props, Machine: e.Machine}
 	}
 	c.PureJSON(http.StatusOK, listBody(out, 0))
 }
@@ -219,7 +236,7 @@ func (s *Server) deleteField(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.d.Contacts.DeleteField(c.Request.Context(), id); err != nil {
+	if err := s.d.Contacts.DeleteField(c.Request.Context(), id, s.d.Segments); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
 	"net/http"
 
@@ -10,7 +12,8 @@ import (
 	"herald/internal/errs"
 )
 
-// eventInput is the public shape of an event; amount is in major units.
+// eventInput is the public shape of an event; amount is in major units of
+// the store currency.
 type eventInput struct {
 	ContactID  int64          `json:"contact_id"`
 	Email      string         `json:"email"`
@@ -23,7 +26,10 @@ type eventInput struct {
 	Properties map[string]any `json:"properties"`
 }
 
-func (e eventInput) toDomain() (contacts.EventInput, error) {
+// toDomain converts an amount with the exponent of the currency given, or
+// of the store currency when none is (the store then refuses a currency
+// that is not its own).
+func (e eventInput) toDomain(store string) (contacts.EventInput, error) {
 	out := contacts.EventInput{
 		ContactID: e.ContactID, Email: e.Email, Type: e.Type, Currency: e.Currency,
 		OrderID: e.OrderID, CampaignID: e.CampaignID, Properties: e.Properties,
@@ -40,13 +46,19 @@ func (e eventInput) toDomain() (contacts.EventInput, error) {
 		if math.IsNaN(a) || math.IsInf(a, 0) || a < 0 || a > 1e13 {
 			return out, errs.Invalid("amount", "must be a positive amount in major units, such as 19.99")
 		}
-		out.Amount = int64(math.Round(a * math.Pow10(contacts.CurrencyExponent(e.Currency))))
+		cur := e.Currency
+		if cur == "" {
+			cur = store
+		}
+		out.Amount = contacts.ToMinor(a, cur)
 	}
 	return out, nil
 }
 
 // createEvents records one event (an object) or many (an array, answered
-// per item: invalid items are reported by index, valid ones stored).
+// per item: invalid items are reported by index, valid ones stored). Each
+// item of an array is decoded on its own, so that a wrong type or an
+// unknown field in one is that item's error, not the request's.
 func (s *Server) createEvents(c *gin.Context) {
 	body, err := readBody(c)
 	if err != nil {
@@ -54,29 +66,30 @@ func (s *Server) createEvents(c *gin.Context) {
 		return
 	}
 	batch := isArray(body)
-	var ins []eventInput
+	var raws []json.RawMessage
 	if batch {
-		if err := decodeBytes(c, body, &ins); err != nil {
+		if raws, err = decodeItems(c, body); err != nil {
 			s.fail(c, err)
 			return
 		}
 	} else {
-		var one eventInput
-		if err := decodeBytes(c, body, &one); err != nil {
-			s.fail(c, err)
-			return
-		}
-		ins = []eventInput{one}
+		raws = []json.RawMessage{body}
 	}
-	if len(ins) > contacts.MaxBatch {
-		s.fail(c, errs.Invalid("", "a batch holds at most %d events", contacts.MaxBatch))
-		return
-	}
-	domain := make([]contacts.EventInput, 0, len(ins))
-	index := make([]int, 0, len(ins))
+	store := s.d.Contacts.Currency()
+	domain := make([]contacts.EventInput, 0, len(raws))
+	index := make([]int, 0, len(raws))
 	early := make(map[int]error)
-	for i, in := range ins {
-		d, err := in.toDomain()
+	for i, raw := range raws {
+		var in eventInput
+		if err := decodeItem(c, raw, &in, batch); err != nil {
+			if !batch {
+				s.fail(c, err)
+				return
+			}
+			early[i] = err
+			continue
+		}
+		d, err := in.toDomain(store)
 		if err != nil {
 			early[i] = err
 			continue
@@ -89,7 +102,7 @@ func (s *Server) createEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	out := make([]gin.H, len(ins))
+	out := make([]gin.H, len(raws))
 	for i, e := range early {
 		out[i] = s.itemError(c, i, e, batch)
 	}
@@ -120,6 +133,31 @@ func (s *Server) createEvents(c *gin.Context) {
 		return
 	}
 	c.PureJSON(http.StatusOK, gin.H{"data": out, "stored": stored, "failed": failed})
+}
+
+// decodeItems splits a JSON array body into its items, refusing a batch
+// larger than contacts.MaxBatch before any item is decoded.
+func decodeItems(c *gin.Context, body []byte) ([]json.RawMessage, error) {
+	var raws []json.RawMessage
+	if err := decodeBytes(c, body, &raws); err != nil {
+		return nil, err
+	}
+	if len(raws) > contacts.MaxBatch {
+		return nil, errs.Invalid("", "a batch holds at most %d items, got %d", contacts.MaxBatch, len(raws))
+	}
+	return raws, nil
+}
+
+// decodeItem decodes one item of a batch (or a whole single body) into v,
+// refusing unknown fields; an item that is not an object is refused too,
+// rather than read as an empty one.
+func decodeItem(c *gin.Context, raw json.RawMessage, v any, batch bool) error {
+	if batch {
+		if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+			return errs.Invalid("", "each item of the array must be a JSON object")
+		}
+	}
+	return decodeBytes(c, raw, v)
 }
 
 func r2status(r gin.H) int {

@@ -20,8 +20,14 @@ import (
 // newEventsFixture is newFixture with the unknown-contact setting given.
 func newEventsFixture(t *testing.T, createUnknown bool) *fixture {
 	t.Helper()
+	return newEventsFixtureWith(t, contacts.Options{CreateUnknown: createUnknown})
+}
+
+// newEventsFixtureWith is newFixture with the contact store's options given.
+func newEventsFixtureWith(t *testing.T, opts contacts.Options) *fixture {
+	t.Helper()
 	g := testenv.DB(t, migrateAll)
-	cs := contacts.NewStore(g, contacts.Options{CreateUnknown: createUnknown})
+	cs := contacts.NewStore(g, opts)
 	ss := segments.NewService(g, cs, nil, nil)
 	signer, _ := tracking.NewSigner([]byte("web test secret, long enough"))
 	camps := campaigns.NewService(g, cs, ss, nopQueue{}, signer, campaigns.Config{BaseURL: "https://h.example", Log: testenv.Logger()})
@@ -89,7 +95,7 @@ func TestEventsAPIStoresEachKindOfEvent(t *testing.T) {
 		props    map[string]any
 	}{
 		{"a purchase in euros, by email", `{"email": "Ann@Example.com", "type": "purchase", "amount": 19.99, "currency": "eur", "order_id": "A-1"}`, "purchase", 1999, "EUR", "A-1", map[string]any{}},
-		{"a purchase in yen, by id", fmt.Sprintf(`{"contact_id": %d, "type": "purchase", "amount": 1500, "currency": "JPY", "order_id": "A-2"}`, ann.ID), "purchase", 1500, "JPY", "A-2", map[string]any{}},
+		{"a purchase in the store currency, by id", fmt.Sprintf(`{"contact_id": %d, "type": "purchase", "amount": 7.5, "order_id": "A-2"}`, ann.ID), "purchase", 750, "EUR", "A-2", map[string]any{}},
 		{"a purchase with its products", `{"email": "ann@example.com", "type": "purchase", "amount": 42.5, "currency": "EUR", "order_id": "A-3", "properties": {"category": "watercolor", "items": 2}}`, "purchase", 4250, "EUR", "A-3", map[string]any{"category": "watercolor", "items": float64(2)}},
 		{"a visit", `{"email": "ann@example.com", "type": "visit", "properties": {"page": "/brushes"}}`, "visit", 0, "", "", map[string]any{"page": "/brushes"}},
 		{"a signup", `{"email": "ann@example.com", "type": "signup", "properties": {"form": "footer"}}`, "signup", 0, "", "", map[string]any{"form": "footer"}},
@@ -271,5 +277,134 @@ func TestEventsAPIRefusesAnOversizedBatch(t *testing.T) {
 	code, a := f.postEvents(t, "["+strings.Join(items, ",")+"]")
 	if code != 400 || !strings.Contains(a.Error.Message, "at most") {
 		t.Fatalf("%d %+v; want 400 naming the limit", code, a)
+	}
+}
+
+type batchAnswer struct {
+	Data                    []eventAnswer
+	Stored, Failed, Created int
+}
+
+func (f *fixture) postBatch(t *testing.T, path, body string) batchAnswer {
+	t.Helper()
+	w := f.do("POST", path, body, map[string]string{"Authorization": "Bearer " + testKey})
+	if w.Code != 200 {
+		t.Fatalf("%s: %d %s; want 200 with an answer per item", path, w.Code, w.Body)
+	}
+	var b batchAnswer
+	if err := json.Unmarshal(w.Body.Bytes(), &b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// checkItems compares a batch answer with the statuses and paths wanted.
+func checkItems(t *testing.T, got []eventAnswer, want []struct {
+	status int
+	path   string
+}) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d answers for %d items: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		g := got[i]
+		if g.Index != i || g.Status != w.status || g.Error.Path != w.path {
+			t.Errorf("item %d: index %d, status %d, path %q (%s); want status %d, path %q", i, g.Index, g.Status, g.Error.Path, g.Error.Message, w.status, w.path)
+		}
+		if w.status == 400 && g.Error.Message == "" {
+			t.Errorf("item %d: no message", i)
+		}
+	}
+}
+
+func TestEventsAPIDecodesEachBatchItemOnItsOwn(t *testing.T) {
+	f := newEventsFixture(t, false)
+	ann := f.contact(t, "ann@example.com")
+	b := f.postBatch(t, "/api/events", `[
+		{"email": "ann@example.com", "type": "visit"},
+		{"email": "ann@example.com", "type": "purchase", "amount": "19.99", "order_id": "S-1"},
+		{"email": "ann@example.com", "type": "visit", "propertees": {"page": "/"}},
+		42,
+		null,
+		{"email": "ann@example.com", "type": "visit", "properties": "page=/"},
+		{"email": "ann@example.com", "type": "purchase", "amount": 19.99, "order_id": "S-2"}
+	]`)
+	checkItems(t, b.Data, []struct {
+		status int
+		path   string
+	}{{201, ""}, {400, "[1].amount"}, {400, "[2].propertees"}, {400, "[3]"}, {400, "[4]"}, {400, "[5].properties"}, {201, ""}})
+	if b.Stored != 2 || b.Failed != 5 {
+		t.Errorf("stored %d, failed %d; want 2 and 5", b.Stored, b.Failed)
+	}
+	if evs := f.eventsOf(t, ann.ID); len(evs) != 2 {
+		t.Errorf("%d events stored, want the visit and the purchase", len(evs))
+	}
+	// A single object with a wrong type is still the request's error.
+	code, a := f.postEvents(t, `{"email": "ann@example.com", "type": "purchase", "amount": "19.99"}`)
+	if code != 400 || a.Error.Path != "amount" {
+		t.Errorf("single object: %d %+v; want 400 about amount", code, a)
+	}
+	// Malformed JSON is refused whole: there are no items to tell apart.
+	if w := f.do("POST", "/api/events", `[{"email": "ann@example.com", "type": "visit"},`, map[string]string{"Authorization": "Bearer " + testKey}); w.Code != 400 {
+		t.Errorf("truncated array: %d, want 400", w.Code)
+	}
+}
+
+func TestContactsAPIDecodesEachBatchItemOnItsOwn(t *testing.T) {
+	f := newEventsFixture(t, false)
+	b := f.postBatch(t, "/api/contacts", `[
+		{"email": "one@example.com", "first_name": "One"},
+		{"email": 5},
+		{"emial": "typo@example.com"},
+		"two@example.com",
+		{"email": "three@example.com", "attributes": "vip"},
+		{"email": "four@example.com"}
+	]`)
+	checkItems(t, b.Data, []struct {
+		status int
+		path   string
+	}{{201, ""}, {400, "[1].email"}, {400, "[2].emial"}, {400, "[3]"}, {400, "[4].attributes"}, {201, ""}})
+	if b.Created != 2 || b.Failed != 4 {
+		t.Errorf("created %d, failed %d; want 2 and 4", b.Created, b.Failed)
+	}
+	list, _, err := f.contacts.List(context.Background(), contacts.ListQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Errorf("%d contacts stored, want one@ and four@", len(list))
+	}
+}
+
+func TestEventsAPIKeepsMoneyInTheStoreCurrency(t *testing.T) {
+	f := newEventsFixtureWith(t, contacts.Options{Currency: "JPY"})
+	ann := f.contact(t, "ann@example.com")
+	code, a := f.postEvents(t, `{"email": "ann@example.com", "type": "purchase", "amount": 1500, "order_id": "J-1"}`)
+	if code != 201 {
+		t.Fatalf("a purchase in the store currency: %d %+v", code, a)
+	}
+	code, a = f.postEvents(t, `{"email": "ann@example.com", "type": "purchase", "amount": 800, "currency": "jpy", "order_id": "J-2"}`)
+	if code != 201 {
+		t.Fatalf("a purchase naming the store currency: %d %+v", code, a)
+	}
+	code, a = f.postEvents(t, `{"email": "ann@example.com", "type": "purchase", "amount": 19.99, "currency": "EUR", "order_id": "E-1"}`)
+	if code != 400 || a.Error.Path != "currency" || !strings.Contains(a.Error.Message, "JPY") {
+		t.Fatalf("a purchase in euros: %d %+v; want 400 about currency naming JPY", code, a)
+	}
+	for _, ev := range f.eventsOf(t, ann.ID) {
+		if ev.Currency != "JPY" || (ev.Amount != 1500 && ev.Amount != 800) {
+			t.Errorf("stored %d %s, want whole yen", ev.Amount, ev.Currency)
+		}
+	}
+	_, c := f.api(t, "GET", fmt.Sprintf("/api/contacts/%d", ann.ID), "")
+	if c["total_spent"] != float64(2300) {
+		t.Errorf("total_spent %v, want 2300 (yen have no minor unit)", c["total_spent"])
+	}
+	_, evs := f.api(t, "GET", fmt.Sprintf("/api/contacts/%d/events", ann.ID), "")
+	for _, e := range evs["data"].([]any) {
+		if amt := e.(map[string]any)["amount"]; amt != float64(1500) && amt != float64(800) {
+			t.Errorf("event amount %v, want 1500 or 800", amt)
+		}
 	}
 }

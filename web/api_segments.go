@@ -110,7 +110,7 @@ func (s *Server) previewSegment(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.PureJSON(http.StatusOK, gin.H{"count": n, "sample": viewContacts(cs)})
+	c.PureJSON(http.StatusOK, gin.H{"count": n, "sample": s.viewContacts(cs)})
 }
 
 func (s *Server) refreshSegment(c *gin.Context) {
@@ -148,7 +148,7 @@ func (s *Server) segmentMembers(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.PureJSON(http.StatusOK, listBody(viewContacts(cs), next))
+	c.PureJSON(http.StatusOK, listBody(s.viewContacts(cs), next))
 }
 
 // segmentTemplates lists the built-in segment templates and their

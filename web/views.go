@@ -40,7 +40,8 @@ type contactView struct {
 	UpdatedAt               time.Time      `json:"updated_at"`
 }
 
-func viewContact(c contacts.Contact) contactView {
+// viewContact shows money in major units of the store currency.
+func (s *Server) viewContact(c contacts.Contact) contactView {
 	attrs := map[string]any(c.Attributes)
 	if attrs == nil {
 		attrs = map[string]any{}
@@ -50,7 +51,7 @@ func viewContact(c contacts.Contact) contactView {
 		Country: c.Country, Language: c.Language, Timezone: c.Timezone, Birthday: c.Birthday,
 		Anniversary: c.Anniversary, FamilyStatus: c.FamilyStatus, Source: c.Source,
 		SignupAt: utc(c.SignupAt), Status: string(c.Status), Attributes: attrs,
-		OrdersCount: c.OrdersCount, TotalSpent: major(c.TotalSpent),
+		OrdersCount: c.OrdersCount, TotalSpent: contacts.ToMajor(c.TotalSpent, s.d.Contacts.Currency()),
 		FirstPurchaseAt: utc(c.FirstPurchaseAt), LastPurchaseAt: utc(c.LastPurchaseAt),
 		AvgDaysBetweenPurchases: c.AvgDaysBetweenPurchases, LastVisitAt: utc(c.LastVisitAt),
 		LastOpenAt: utc(c.LastOpenAt), LastClickAt: utc(c.LastClickAt),
@@ -58,10 +59,10 @@ func viewContact(c contacts.Contact) contactView {
 	}
 }
 
-func viewContacts(cs []contacts.Contact) []contactView {
+func (s *Server) viewContacts(cs []contacts.Contact) []contactView {
 	out := make([]contactView, len(cs))
 	for i, c := range cs {
-		out[i] = viewContact(c)
+		out[i] = s.viewContact(c)
 	}
 	return out
 }
@@ -74,7 +75,14 @@ func utc(t *time.Time) *time.Time {
 	return &u
 }
 
-func major(minor int64) float64 { return float64(minor) / 100 }
+// orDefaultCurrency is an event's currency, or the store's for events
+// recorded without one.
+func orDefaultCurrency(currency, store string) string {
+	if currency == "" {
+		return store
+	}
+	return currency
+}
 
 type segmentView struct {
 	ID          int64      `json:"id"`

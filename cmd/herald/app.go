@@ -149,7 +149,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 			log.Error("herald: enqueue segment evaluation", "contacts", len(ids), "err", err)
 		}
 	}
-	a.Contacts = contacts.NewStore(a.DB, contacts.Options{OnChange: evaluate, CreateUnknown: cfg.EventsCreateContacts})
+	a.Contacts = contacts.NewStore(a.DB, contacts.Options{OnChange: evaluate, CreateUnknown: cfg.EventsCreateContacts, Currency: cfg.Currency})
 	capN, capWindow, err := cfg.frequencyCap()
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"herald/contacts"
 	"herald/segments"
 	"herald/tracking"
 )
@@ -35,8 +36,12 @@ type Config struct {
 	// EventsCreateContacts makes POST /api/events create contacts for
 	// unknown emails instead of rejecting those events.
 	EventsCreateContacts bool
-	AttributionDays      int
-	RefreshEvery         string
+	// Currency is the store currency (ISO 4217): event amounts,
+	// total_spent and campaign revenue are in it; events in another
+	// currency are refused.
+	Currency        string
+	AttributionDays int
+	RefreshEvery    string
 	// FrequencyCap is "N/DURATION" such as "3/7d": no contact gets more
 	// than N marketing messages per DURATION; automation messages over it
 	// wait. Empty turns it off.
@@ -84,6 +89,7 @@ func (c *Config) vars() []envFlag {
 		{env: "HERALD_DKIM_SELECTOR", flag: "dkim-selector", usage: "DKIM selector (s=)", str: &c.DKIMSelector},
 		{env: "HERALD_DKIM_KEY_FILE", flag: "dkim-key-file", usage: "DKIM private key, PEM (RSA or Ed25519)", str: &c.DKIMKeyFile},
 		{env: "HERALD_EVENTS_CREATE_CONTACTS", flag: "events-create-contacts", usage: "events for unknown emails create the contact (true) or are rejected (false)", boolean: &c.EventsCreateContacts, def: "false"},
+		{env: "HERALD_CURRENCY", flag: "currency", usage: "store currency (ISO 4217) of every amount: events in another currency are refused", str: &c.Currency, def: contacts.DefaultCurrency},
 		{env: "HERALD_ATTRIBUTION_DAYS", flag: "attribution-days", usage: "days after a click in which a purchase counts as a campaign's revenue", integer: &c.AttributionDays, def: "5"},
 		{env: "HERALD_SEGMENT_REFRESH", flag: "segment-refresh", usage: "how often every segment is recomputed in full (Go duration)", str: &c.RefreshEvery, def: "24h"},
 		{env: "HERALD_FREQUENCY_CAP", flag: "frequency-cap", usage: "at most N messages per contact per period, e.g. 3/7d (empty: no cap)", str: &c.FrequencyCap},
@@ -140,6 +146,10 @@ func parseConfig(name string, args []string, extra func(*flag.FlagSet)) (*Config
 		return nil, err
 	}
 	c.Args = fs.Args()
+	if !contacts.ValidCurrency(c.Currency) {
+		return nil, fmt.Errorf("HERALD_CURRENCY: %q is not an ISO 4217 code such as EUR or USD", c.Currency)
+	}
+	c.Currency = strings.ToUpper(strings.TrimSpace(c.Currency))
 	if c.BaseURL == "" {
 		c.BaseURL = "http://" + c.HTTPAddr
 	}
