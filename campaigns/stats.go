@@ -15,29 +15,43 @@ import (
 // Stats is where a campaign stands. Unique opens and clicks count people
 // and leave out machine (privacy proxy, scanner) events; the totals count
 // every event, machines included, and the machine counts say how many.
+// The human counts are the totals without machines; the unique machine
+// counts are the contacts that had at least one machine event (a contact
+// can be in both: Apple's proxy fetched the pixel, then they opened).
 type Stats struct {
-	Total         int64   `json:"total"`
-	Queued        int64   `json:"queued"`
-	InFlight      int64   `json:"in_flight"`
-	Sent          int64   `json:"sent"`
-	Failed        int64   `json:"failed"`
-	Bounced       int64   `json:"bounced"`
-	Skipped       int64   `json:"skipped"`
-	Unknown       int64   `json:"unknown"`
-	Unsubscribed  int64   `json:"unsubscribed"`
-	OpensUnique   int64   `json:"opens_unique"`
-	ClicksUnique  int64   `json:"clicks_unique"`
-	OpensTotal    int64   `json:"opens_total"`
-	ClicksTotal   int64   `json:"clicks_total"`
-	OpensMachine  int64   `json:"opens_machine"`
-	ClicksMachine int64   `json:"clicks_machine"`
-	Delivered     int64   `json:"delivered"`
-	OpenRate      float64 `json:"open_rate"`          // unique human opens / delivered
-	ClickRate     float64 `json:"click_rate"`         // unique human clicks / delivered (click-through rate)
-	ClickToOpen   float64 `json:"click_to_open_rate"` // unique human clicks / unique human opens
-	// Revenue is the sum of purchases (major units) made by people who
-	// clicked, within the attribution window after one of their clicks.
+	Total        int64 `json:"total"`
+	Queued       int64 `json:"queued"`
+	InFlight     int64 `json:"in_flight"`
+	Sent         int64 `json:"sent"`
+	Failed       int64 `json:"failed"`
+	Bounced      int64 `json:"bounced"` // refused by the receiving server when sent
+	Skipped      int64 `json:"skipped"`
+	Unknown      int64 `json:"unknown"`
+	Unsubscribed int64 `json:"unsubscribed"`
+	// BouncedAfterSend counts messages accepted when sent that bounced
+	// later (an email.bounce event for the campaign and a contact whose
+	// delivery is sent, such as a DSN reported through POST /api/events).
+	BouncedAfterSend    int64 `json:"bounced_after_send"`
+	OpensUnique         int64 `json:"opens_unique"`
+	ClicksUnique        int64 `json:"clicks_unique"`
+	OpensTotal          int64 `json:"opens_total"`
+	ClicksTotal         int64 `json:"clicks_total"`
+	OpensMachine        int64 `json:"opens_machine"`
+	ClicksMachine       int64 `json:"clicks_machine"`
+	OpensHuman          int64 `json:"opens_human"`
+	ClicksHuman         int64 `json:"clicks_human"`
+	OpensUniqueMachine  int64 `json:"opens_unique_machine"`
+	ClicksUniqueMachine int64 `json:"clicks_unique_machine"`
+	// Delivered is Sent less BouncedAfterSend.
+	Delivered   int64   `json:"delivered"`
+	OpenRate    float64 `json:"open_rate"`          // unique human opens / delivered
+	ClickRate   float64 `json:"click_rate"`         // unique human clicks / delivered (click-through rate)
+	ClickToOpen float64 `json:"click_to_open_rate"` // unique human clicks / unique human opens
+	// Revenue is the sum of purchases (major units of Currency, the store
+	// currency) made by people who clicked, within the attribution window
+	// after one of their clicks.
 	Revenue        float64      `json:"revenue"`
+	Currency       string       `json:"currency"`
 	RevenueOrders  int64        `json:"revenue_orders"`
 	AttributionDay int          `json:"attribution_days"`
 	Links          []LinkStats  `json:"links"`
@@ -104,21 +118,28 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 			st.OpensTotal += e.N
 			if e.Machine {
 				st.OpensMachine += e.N
+				st.OpensUniqueMachine = e.People
 			} else {
+				st.OpensHuman += e.N
 				st.OpensUnique = e.People
 			}
 		case contacts.EventClick:
 			st.ClicksTotal += e.N
 			if e.Machine {
 				st.ClicksMachine += e.N
+				st.ClicksUniqueMachine = e.People
 			} else {
+				st.ClicksHuman += e.N
 				st.ClicksUnique = e.People
 			}
 		case contacts.EventUnsubscribe:
 			st.Unsubscribed += e.People
 		}
 	}
-	st.Delivered = st.Sent
+	if st.BouncedAfterSend, err = s.bouncedAfterSend(ctx, id); err != nil {
+		return Stats{}, err
+	}
+	st.Delivered = st.Sent - st.BouncedAfterSend
 	if st.Delivered > 0 {
 		st.OpenRate = round4(float64(st.OpensUnique) / float64(st.Delivered))
 		st.ClickRate = round4(float64(st.ClicksUnique) / float64(st.Delivered))
@@ -133,6 +154,7 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 		return Stats{}, err
 	}
 	st.AttributionDay = s.cfg.AttributionDays
+	st.Currency = s.contacts.Currency()
 	if st.Revenue, st.RevenueOrders, err = s.revenue(ctx, id); err != nil {
 		return Stats{}, err
 	}
@@ -163,10 +185,13 @@ func round4(f float64) float64 { return math.Round(f*10000) / 10000 }
 
 // LinkStats counts the clicks of one campaign link.
 type LinkStats struct {
-	Link         int    `json:"link"`
-	URL          string `json:"url"`
-	ClicksUnique int64  `json:"clicks_unique"` // people
-	ClicksTotal  int64  `json:"clicks_total"`  // every click, machines included
+	Link                int    `json:"link"`
+	URL                 string `json:"url"`
+	ClicksUnique        int64  `json:"clicks_unique"` // people
+	ClicksTotal         int64  `json:"clicks_total"`  // every click, machines included
+	ClicksHuman         int64  `json:"clicks_human"`
+	ClicksMachine       int64  `json:"clicks_machine"`
+	ClicksUniqueMachine int64  `json:"clicks_unique_machine"` // contacts with a machine click
 }
 
 func (s *Service) linkStats(ctx context.Context, id int64) ([]LinkStats, error) {
@@ -200,7 +225,11 @@ func (s *Service) linkStats(ctx context.Context, id int64) ([]LinkStats, error) 
 			continue
 		}
 		out[i].ClicksTotal += r.N
-		if !r.Machine {
+		if r.Machine {
+			out[i].ClicksMachine += r.N
+			out[i].ClicksUniqueMachine = r.People
+		} else {
+			out[i].ClicksHuman += r.N
 			out[i].ClicksUnique = r.People
 		}
 	}
@@ -264,8 +293,62 @@ func (s *Service) timeline(ctx context.Context, id int64) ([]HourBucket, error) 
 	return out, nil
 }
 
+// bouncedAfterSend counts the campaign's messages that were accepted when
+// sent and bounced later. A refusal at send time leaves its delivery
+// bounced (and records a bounce event too), so a contact's bounce events
+// beyond their bounced deliveries are later bounces, at most one per
+// message sent to them (an automation's campaign sends one contact
+// several).
+func (s *Service) bouncedAfterSend(ctx context.Context, id int64) (int64, error) {
+	type evRow struct {
+		ContactID int64
+		N         int64
+	}
+	var evs []evRow
+	err := s.db.WithContext(ctx).Model(&contacts.Event{}).Select("contact_id, COUNT(*) AS n").
+		Where("type = ? AND campaign_id = ?", contacts.EventBounce, id).Group("contact_id").Scan(&evs).Error
+	if err != nil {
+		return 0, fmt.Errorf("campaigns: bounces of %d: %w", id, err)
+	}
+	bounces := make(map[int64]int64, len(evs))
+	ids := make([]int64, 0, len(evs))
+	for _, e := range evs {
+		bounces[e.ContactID] = e.N
+		ids = append(ids, e.ContactID)
+	}
+	var total int64
+	for start := 0; start < len(ids); start += 500 {
+		type delRow struct {
+			ContactID int64
+			Status    DeliveryStatus
+			N         int64
+		}
+		var rows []delRow
+		err := s.db.WithContext(ctx).Model(&Delivery{}).Select("contact_id, status, COUNT(*) AS n").
+			Where("campaign_id = ? AND contact_id IN ? AND status IN ?", id, ids[start:min(start+500, len(ids))], []DeliveryStatus{Delivered, Bounced}).
+			Group("contact_id, status").Scan(&rows).Error
+		if err != nil {
+			return 0, fmt.Errorf("campaigns: bounced deliveries of %d: %w", id, err)
+		}
+		sent := map[int64]int64{}
+		for _, r := range rows {
+			if r.Status == Bounced {
+				bounces[r.ContactID] -= r.N
+			} else {
+				sent[r.ContactID] = r.N
+			}
+		}
+		for c, n := range sent {
+			total += max(0, min(bounces[c], n))
+		}
+	}
+	return total, nil
+}
+
 // revenue sums the purchases made within the attribution window after a
-// person's click on the campaign; each purchase counts once.
+// person's click on the campaign; each purchase counts once. Amounts are
+// in the store currency; a purchase recorded in another one (before the
+// setting changed) cannot be added and is left out.
 func (s *Service) revenue(ctx context.Context, id int64) (float64, int64, error) {
 	var clicks []contacts.Event
 	err := s.db.WithContext(ctx).Select("contact_id", "occurred_at").
@@ -291,10 +374,11 @@ func (s *Service) revenue(ctx context.Context, id int64) (float64, int64, error)
 		}
 	}
 	var total, orders int64
+	cur := s.contacts.Currency()
 	for start := 0; start < len(ids); start += 500 {
 		var buys []contacts.Event
 		err := s.db.WithContext(ctx).Select("contact_id", "occurred_at", "amount").
-			Where("type = ? AND contact_id IN ? AND occurred_at >= ?", contacts.EventPurchase, ids[start:min(start+500, len(ids))], first).
+			Where("type = ? AND contact_id IN ? AND occurred_at >= ? AND currency IN ?", contacts.EventPurchase, ids[start:min(start+500, len(ids))], first, []string{cur, ""}).
 			Find(&buys).Error
 		if err != nil {
 			return 0, 0, fmt.Errorf("campaigns: revenue purchases of %d: %w", id, err)
@@ -309,7 +393,7 @@ func (s *Service) revenue(ctx context.Context, id int64) (float64, int64, error)
 			}
 		}
 	}
-	return float64(total) / 100, orders, nil
+	return contacts.ToMajor(total, cur), orders, nil
 }
 
 // SentTimes returns when each recipient's messages were sent, oldest

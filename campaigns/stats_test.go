@@ -7,6 +7,9 @@ import (
 
 	"herald/campaigns"
 	"herald/contacts"
+	"herald/internal/testenv"
+	"herald/segments"
+	"herald/tracking"
 )
 
 func TestStatsCountPeopleAndMachinesPerLinkPerHourAndAttributeRevenue(t *testing.T) {
@@ -74,9 +77,18 @@ func TestStatsCountPeopleAndMachinesPerLinkPerHourAndAttributeRevenue(t *testing
 		{"click to open", st.ClickToOpen, 0.5},
 		{"revenue", st.Revenue, 49.99},
 		{"revenue orders", st.RevenueOrders, int64(1)},
+		{"human opens", st.OpensHuman, int64(3)},
+		{"contacts with a machine open", st.OpensUniqueMachine, int64(1)},
+		{"human clicks", st.ClicksHuman, int64(2)},
+		{"contacts with a machine click", st.ClicksUniqueMachine, int64(1)},
+		{"machine clicks", st.ClicksMachine, int64(1)},
+		{"currency", st.Currency, contacts.DefaultCurrency},
 		{"links", len(st.Links), 1},
 		{"link 1 people", st.Links[0].ClicksUnique, int64(1)},
 		{"link 1 clicks", st.Links[0].ClicksTotal, int64(3)},
+		{"link 1 human clicks", st.Links[0].ClicksHuman, int64(2)},
+		{"link 1 machine clicks", st.Links[0].ClicksMachine, int64(1)},
+		{"link 1 contacts with a machine click", st.Links[0].ClicksUniqueMachine, int64(1)},
 		{"link 1 url", st.Links[0].URL, "https://shop.example.com/"},
 		{"hours", len(st.Timeline), 2},
 		{"09:00 opens", st.Timeline[0].Opens, int64(2)},
@@ -91,5 +103,127 @@ func TestStatsCountPeopleAndMachinesPerLinkPerHourAndAttributeRevenue(t *testing
 		if ch.got != ch.want {
 			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
 		}
+	}
+}
+
+// statsCampaign sends a campaign to n contacts of w (the mailer refusing
+// the addresses in refuse) and returns it with its recipients' ids.
+func statsCampaign(t *testing.T, w *world, n int, refuse map[int]bool) (campaigns.Campaign, []int64) {
+	t.Helper()
+	ctx := context.Background()
+	emails := w.addContacts(t, n, "NL")
+	c := w.campaign(t, []int64{w.segment(t, "NL", eqSegment("NL"))}, nil)
+	if _, err := w.svc.Send(ctx, c.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	refused := map[string]bool{}
+	for i := range refuse {
+		refused[emails[i]] = true
+	}
+	m := &mailer{fail: func(to string, _ int) error {
+		if refused[to] {
+			return &campaigns.SendError{Recipient: true, Code: 550, Msg: "no such user"}
+		}
+		return nil
+	}}
+	w.drain(t, c.ID, campaigns.NewSender(w.svc, m, nil))
+	ids := make([]int64, n)
+	for i, e := range emails {
+		ct, err := w.contacts.GetByEmail(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = ct.ID
+	}
+	return c, ids
+}
+
+func TestStatsDeliveredLeavesOutBouncesReportedAfterTheSend(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	// Five recipients; the server refuses the fifth at send time.
+	c, ids := statsCampaign(t, w, 5, map[int]bool{4: true})
+	cid := c.ID
+	bounce := func(contact int64, key string) contacts.EventInput {
+		return contacts.EventInput{ContactID: contact, Type: contacts.EventBounce, CampaignID: &cid, DedupeKey: key, Properties: map[string]any{"hard": true}}
+	}
+	other := cid + 1000
+	res, err := w.contacts.RecordEvents(ctx, []contacts.EventInput{
+		bounce(ids[0], "dsn-1"),
+		bounce(ids[0], "dsn-1-again"), // a second report of the same message
+		bounce(ids[1], "dsn-2"),
+		{ContactID: ids[2], Type: contacts.EventBounce, CampaignID: &other, DedupeKey: "dsn-other"}, // another campaign's
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	st, err := w.svc.Stats(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []struct {
+		name      string
+		got, want int64
+	}{
+		{"sent", st.Sent, 4},
+		{"bounced at send", st.Bounced, 1},
+		{"bounced after send", st.BouncedAfterSend, 2},
+		{"delivered", st.Delivered, 2},
+	} {
+		if ch.got != ch.want {
+			t.Errorf("%s = %d, want %d", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestStatsRevenueIsInMajorUnitsOfTheStoreCurrency(t *testing.T) {
+	for _, tc := range []struct {
+		currency string
+		amount   int64 // minor units
+		want     float64
+	}{
+		{"JPY", 4999, 4999},
+		{"EUR", 4999, 49.99},
+		{"KWD", 4999, 4.999},
+	} {
+		t.Run(tc.currency, func(t *testing.T) {
+			w := newWorld(t)
+			// The world's store, with the store currency of the case.
+			w.contacts = contacts.NewStore(w.db, contacts.Options{Currency: tc.currency})
+			w.segments = segments.NewService(w.db, w.contacts, nil, nil)
+			signer, err := tracking.NewSigner([]byte("a test secret of enough length"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.svc = campaigns.NewService(w.db, w.contacts, w.segments, w.q, signer, campaigns.Config{BaseURL: "https://h.example", LaunchPage: 7, ClaimSize: 3, Log: testenv.Logger()})
+			ctx := context.Background()
+			c, ids := statsCampaign(t, w, 1, nil)
+			cid, link := c.ID, int64(1)
+			at := time.Now().UTC().Add(-48 * time.Hour)
+			res, err := w.contacts.RecordEvents(ctx, []contacts.EventInput{
+				{ContactID: ids[0], Type: contacts.EventClick, CampaignID: &cid, LinkID: &link, OccurredAt: at},
+				{ContactID: ids[0], Type: contacts.EventPurchase, OrderID: "o-1", Amount: tc.amount, OccurredAt: at.Add(time.Hour)},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				if r.Err != nil {
+					t.Fatal(r.Err)
+				}
+			}
+			st, err := w.svc.Stats(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Revenue != tc.want || st.Currency != tc.currency || st.RevenueOrders != 1 {
+				t.Errorf("revenue %v %s over %d orders, want %v %s over 1", st.Revenue, st.Currency, st.RevenueOrders, tc.want, tc.currency)
+			}
+		})
 	}
 }
