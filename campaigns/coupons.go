@@ -28,7 +28,9 @@ type Coupon struct {
 	CreatedAt  time.Time
 }
 
-// ErrPoolEmpty is returned when a pool has no unused code left.
+// ErrPoolEmpty is returned when a pool has no unused code left. It is
+// permanent for that message: test for it with errors.Is, through the
+// *templates.Error and *templates.CouponError a render wraps it in.
 var ErrPoolEmpty = errors.New("coupon pool is empty")
 
 // MaxCodesPerUpload bounds one upload.
@@ -136,7 +138,7 @@ func (s *Service) AssignCoupon(ctx context.Context, pool string, contactID, camp
 		return "", fmt.Errorf("campaigns: coupon: %w", err)
 	}
 	if len(codes) == 0 {
-		return "", fmt.Errorf("%w: %s", ErrPoolEmpty, pool)
+		return "", fmt.Errorf("campaigns: %w: %s", ErrPoolEmpty, pool)
 	}
 	return codes[0], nil
 }

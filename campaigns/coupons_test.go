@@ -7,9 +7,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"herald/campaigns"
 	"herald/contacts"
+	"herald/templates"
 )
 
 func TestCouponIsTheContactsOwnAcrossRetriesPreviewsAndConcurrentSenders(t *testing.T) {
@@ -128,5 +130,53 @@ func TestEmptyCouponPoolFailsThatMessageWithAReasonAndNeverSendsABlankCode(t *te
 	third, _ := w.contacts.Get(ctx, failed[0].ContactID)
 	if third.Status != contacts.Subscribed {
 		t.Errorf("the contact without a code changed status: %s", third.Status)
+	}
+}
+
+// TestCouponFailuresReachTheSenderTellableApart renders {{coupon}} against
+// the real pool, as a send does: an empty pool and a database that does
+// not answer both come back as a *templates.CouponError inside a
+// *templates.Error, and only the first is ErrPoolEmpty, so the sender can
+// fail the one message for good and retry the other.
+func TestCouponFailuresReachTheSenderTellableApart(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if _, _, err := w.svc.AddCoupons(ctx, "WINBACK10", []string{"ONLY"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.svc.AssignCoupon(ctx, "WINBACK10", 1, 7); err != nil {
+		t.Fatal(err)
+	}
+	comp, err := templates.Compile(templates.Content{Subject: "Come back", HTML: `<p>{{coupon "WINBACK10"}}</p>`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		poolEmpty bool
+	}{
+		{"the pool is empty", ctx, true},
+		{"the database does not answer", gone, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := templates.NewData(contacts.Contact{ID: 2}, nil, templates.CampaignInfo{ID: 7}, templates.Links{Untracked: true}, time.Now()).
+				WithCoupons(func(pool string) (string, error) { return w.svc.AssignCoupon(tc.ctx, pool, 2, 7) })
+			_, err := comp.Render(d)
+			var te *templates.Error
+			var ce *templates.CouponError
+			if !errors.As(err, &te) || !errors.As(err, &ce) || ce.Pool != "WINBACK10" {
+				t.Fatalf("err = %v, want a *templates.Error holding a *templates.CouponError", err)
+			}
+			if errors.Is(err, campaigns.ErrPoolEmpty) != tc.poolEmpty {
+				t.Fatalf("errors.Is(err, ErrPoolEmpty) = %v for %v", !tc.poolEmpty, err)
+			}
+			if !strings.HasPrefix(ce.Err.Error(), "campaigns: ") {
+				t.Errorf("the pool's error %q lacks the campaigns: prefix", ce.Err)
+			}
+		})
 	}
 }

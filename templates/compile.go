@@ -17,7 +17,10 @@ import (
 	ttemplate "text/template"
 	"text/template/parse"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	xhtml "golang.org/x/net/html"
 
 	"herald/contacts"
 )
@@ -55,6 +58,13 @@ const (
 	maxSubject = 998 // the longest line RFC 5322 allows
 	maxBody    = 512 << 10
 )
+
+// MaxSubjectRunes caps a rendered subject: a long custom attribute must not
+// make a header of a kilobyte. RFC 5322 sets no limit on a folded header,
+// but Outlook and Exchange keep at most 255 characters of a subject and
+// inboxes show far fewer, so anything longer only gets cut by the reader,
+// and worse.
+const MaxSubjectRunes = 255
 
 // Compiled is a campaign's content ready to render per contact.
 type Compiled struct {
@@ -130,7 +140,7 @@ func Compile(c Content, fields []string) (*Compiled, error) {
 			return nil, err
 		}
 		if err := trial("html", func(d *Data) error { return orig.Execute(discard{}, d) }, fields); err != nil {
-			return nil, err
+			return nil, locateUnclosed(err, c.HTML)
 		}
 		out.marker = "hl" + nonce() + "-"
 		rewritten, links := rewriteLinks(c.HTML, out.markerFor)
@@ -401,7 +411,7 @@ func execError(part string, err error) error {
 	}
 	var he *htemplate.Error
 	if errors.As(err, &he) {
-		e := &Error{Part: part, Line: he.Line, Col: 1, Msg: he.Description}
+		e := &Error{Part: part, Line: he.Line, Col: 1, Msg: he.Description, Err: he}
 		if m := htmlLineRe.FindStringSubmatch(msg); m != nil {
 			e.Line, _ = strconv.Atoi(m[1])
 			e.Col, _ = strconv.Atoi(m[2])
@@ -411,6 +421,59 @@ func execError(part string, err error) error {
 	}
 	return &Error{Part: part, Msg: strings.TrimPrefix(msg, "template: "), Err: err}
 }
+
+// locateUnclosed gives a position to html/template's "ends in a non-text
+// context", which has none: the comment, tag or script that is never
+// closed, found by reading the source as HTML.
+func locateUnclosed(err error, src string) error {
+	var te *Error
+	var he *htemplate.Error
+	if !errors.As(err, &te) || te.Line != 0 || !errors.As(err, &he) || he.ErrorCode != htemplate.ErrEndContext {
+		return err
+	}
+	z := xhtml.NewTokenizer(strings.NewReader(src))
+	off, last := 0, xhtml.TextToken
+	var lastRaw string
+	lastStart, rawElem, rawStart := 0, "", -1
+	for {
+		tt := z.Next()
+		raw := string(z.Raw())
+		start := off
+		off += len(raw)
+		switch tt {
+		case xhtml.StartTagToken:
+			if name, _ := z.TagName(); rawTextElements[string(name)] {
+				rawElem, rawStart = string(name), start
+			}
+		case xhtml.EndTagToken:
+			if name, _ := z.TagName(); string(name) == rawElem {
+				rawElem, rawStart = "", -1
+			}
+		}
+		if tt != xhtml.ErrorToken {
+			last, lastRaw, lastStart = tt, raw, start
+			continue
+		}
+		at, what := -1, ""
+		switch {
+		case raw != "":
+			at, what = start, "this tag, or a quoted value in it, is not closed"
+		case last == xhtml.CommentToken && !strings.HasSuffix(lastRaw, "-->"):
+			at, what = lastStart, "this comment is not closed with -->"
+		case rawStart >= 0:
+			at, what = rawStart, fmt.Sprintf("this <%s> has no </%s>", rawElem, rawElem)
+		}
+		if at < 0 {
+			return err
+		}
+		line, col := position(src, at)
+		return &Error{Part: te.Part, Line: line, Col: col, Msg: what + ": the HTML ends inside it", Err: te.Err}
+	}
+}
+
+// rawTextElements are the elements whose content HTML does not parse as
+// markup: html/template follows their script or CSS inside.
+var rawTextElements = map[string]bool{"script": true, "style": true, "textarea": true, "title": true, "xmp": true, "iframe": true, "noembed": true, "noframes": true, "noscript": true, "plaintext": true}
 
 // checkTree walks a parsed template and rejects field references that
 // Data does not have, so {{.FirstNmae}} fails at save time instead of
@@ -434,6 +497,9 @@ func checkTree(part, src string, tree *parse.Tree, fields map[string]bool) error
 			return nil
 		}
 		for _, cmd := range p.Cmds {
+			if err := checkIndex(part, src, cmd, dotIsData, fields); err != nil {
+				return err
+			}
 			for _, arg := range cmd.Args {
 				if err := walk(arg, dotIsData); err != nil {
 					return err
@@ -509,6 +575,37 @@ func checkTree(part, src string, tree *parse.Tree, fields map[string]bool) error
 		return nil
 	}
 	return walk(tree.Root, true)
+}
+
+// checkIndex checks {{index .Attr "shoe_size"}} as it checks
+// {{.Attr.shoe_size}}: a custom field given by a constant name must exist.
+// A name computed while rendering cannot be checked; it prints nothing when
+// the field is missing.
+func checkIndex(part, src string, cmd *parse.CommandNode, dotIsData bool, fields map[string]bool) error {
+	if len(cmd.Args) < 3 {
+		return nil
+	}
+	if id, ok := cmd.Args[0].(*parse.IdentifierNode); !ok || id.Ident != "index" {
+		return nil
+	}
+	switch m := cmd.Args[1].(type) {
+	case *parse.FieldNode:
+		if !dotIsData || len(m.Ident) != 1 || m.Ident[0] != "Attr" {
+			return nil
+		}
+	case *parse.VariableNode:
+		if len(m.Ident) != 2 || m.Ident[0] != "$" || m.Ident[1] != "Attr" {
+			return nil
+		}
+	default:
+		return nil
+	}
+	key, ok := cmd.Args[2].(*parse.StringNode)
+	if !ok || fields[key.Text] {
+		return nil
+	}
+	line, col := position(src, int(key.Position()))
+	return &Error{Part: part, Line: line, Col: col, Msg: fmt.Sprintf("unknown custom field %q: define it at /api/custom-fields first%s", key.Text, suggest(key.Text, keys(fields)))}
 }
 
 // checkChain follows .A.B.C through struct fields, methods and the Attr map.
@@ -652,12 +749,12 @@ func (c *Compiled) Render(d *Data) (Rendered, error) {
 	if err := c.subject.Execute(buf, d); err != nil {
 		return Rendered{}, fmt.Errorf("templates: render subject: %w", execError("subject", err))
 	}
-	r.Subject = strings.TrimSpace(strings.Map(func(r rune) rune {
+	r.Subject = capSubject(strings.TrimSpace(strings.Map(func(r rune) rune {
 		if r == '\r' || r == '\n' || r == 0 {
 			return ' '
 		}
 		return r
-	}, buf.String()))
+	}, buf.String())))
 
 	if c.html != nil {
 		buf.Reset()
@@ -678,6 +775,42 @@ func (c *Compiled) Render(d *Data) (Rendered, error) {
 	}
 	return r, nil
 }
+
+// capSubject cuts s to MaxSubjectRunes, ending in "…". The cut falls
+// between characters and not inside a combined one: marks, joiners and
+// variation selectors go with the character they belong to.
+func capSubject(s string) string {
+	if len(s) <= MaxSubjectRunes || utf8.RuneCountInString(s) <= MaxSubjectRunes {
+		return s
+	}
+	cut, n := 0, 0
+	for i := range s {
+		if n == MaxSubjectRunes-1 {
+			cut = i
+			break
+		}
+		n++
+	}
+	for cut > 0 {
+		r, _ := utf8.DecodeRuneInString(s[cut:])
+		prev, size := utf8.DecodeLastRuneInString(s[:cut])
+		if !bindsToPrevious(r) && !isJoiner(prev) {
+			break
+		}
+		cut -= size
+	}
+	return strings.TrimRightFunc(s[:cut], unicode.IsSpace) + "…"
+}
+
+// bindsToPrevious reports characters that are part of the one before:
+// combining marks, joiners, variation selectors and skin tones.
+func bindsToPrevious(r rune) bool {
+	return unicode.In(r, unicode.M, unicode.Variation_Selector) || isJoiner(r) || (r >= 0x1F3FB && r <= 0x1F3FF)
+}
+
+// isJoiner reports the zero-width (non-)joiners that bind the characters
+// either side of them (Persian uses U+200C inside words).
+func isJoiner(r rune) bool { return r == '\u200c' || r == '\u200d' }
 
 // Fields returns the custom field names the content was compiled against.
 func (c *Compiled) Fields() []string { return c.fields }

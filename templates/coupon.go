@@ -32,8 +32,30 @@ func (d *Data) Coupon(pool string) (string, error) {
 	if d.coupons == nil {
 		return "COUPON-" + pool, nil
 	}
-	return d.coupons(pool)
+	code, err := d.coupons(pool)
+	if err != nil {
+		return "", &CouponError{Pool: pool, Err: err}
+	}
+	if code == "" {
+		return "", &CouponError{Pool: pool, Err: errors.New("the pool gave a blank code")}
+	}
+	return code, nil
 }
+
+// CouponError is a failure of the coupon source behind {{coupon "POOL"}}
+// (an empty pool, a database that did not answer), as opposed to a fault
+// of the template or of the contact's data. Render returns it inside an
+// *Error; errors.As finds it, and errors.Is sees through it to the
+// source's own error (campaigns.ErrPoolEmpty, say).
+type CouponError struct {
+	Pool string
+	Err  error
+}
+
+func (e *CouponError) Error() string { return fmt.Sprintf("coupon %q: %v", e.Pool, e.Err) }
+
+// Unwrap returns the source's error.
+func (e *CouponError) Unwrap() error { return e.Err }
 
 // couponPlaceholder stands in the function map so that templates using
 // coupon parse; bindCoupons replaces every call before anything runs.

@@ -7,6 +7,7 @@ package templates
 
 import (
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,19 +68,29 @@ type CampaignInfo struct {
 	ID       int64
 	Name     string
 	FromName string
-}
-
-// Money is an amount in minor units that prints in major units ("12.50").
-type Money struct {
-	Minor    int64
+	// Currency is the store currency (ISO 4217) that the contact's
+	// TotalSpent is kept in, in its minor unit; empty when the store has
+	// none configured (TotalSpent then prints with two decimals and no
+	// symbol).
 	Currency string
 }
 
-// Major is the amount in major units.
-func (m Money) Major() float64 { return float64(m.Minor) / 100 }
+// Money is an amount in the minor unit of its currency (cents, yen, fils)
+// that prints in major units: "12.50", "1250" for yen, "12.500" for dinars.
+type Money struct {
+	Minor    int64
+	Currency string // empty when unknown: two decimals
+}
 
-// String prints the amount with two decimals.
-func (m Money) String() string { return formatMinor(m.Minor) }
+// Major is the amount in major units.
+func (m Money) Major() float64 {
+	return float64(m.Minor) / math.Pow10(contacts.CurrencyExponent(m.Currency))
+}
+
+// String prints the amount in major units with its currency's decimals.
+func (m Money) String() string {
+	return formatMinor(m.Minor, contacts.CurrencyExponent(m.Currency))
+}
 
 // Links tells Data how to make tracked URLs for one message.
 type Links struct {
@@ -125,7 +136,7 @@ func NewData(c contacts.Contact, fieldNames []string, campaign CampaignInfo, lin
 		SignupAt:        local(c.SignupAt),
 		Attr:            attrs,
 		OrdersCount:     c.OrdersCount,
-		TotalSpent:      Money{Minor: c.TotalSpent},
+		TotalSpent:      Money{Minor: c.TotalSpent, Currency: strings.ToUpper(strings.TrimSpace(campaign.Currency))},
 		FirstPurchaseAt: local(c.FirstPurchaseAt),
 		LastPurchaseAt:  local(c.LastPurchaseAt),
 		LastVisitAt:     local(c.LastVisitAt),
@@ -140,10 +151,14 @@ func NewData(c contacts.Contact, fieldNames []string, campaign CampaignInfo, lin
 	}
 	d.DaysSinceLastPurchase = -1
 	if c.LastPurchaseAt != nil {
-		d.DaysSinceLastPurchase = int(now.Sub(*c.LastPurchaseAt).Hours() / 24)
+		d.DaysSinceLastPurchase = calendarDays(d.LastPurchaseAt, d.Now)
 	}
-	d.YearsSinceSignup = wholeYears(c.SignupAt, now)
-	d.YearsSinceFirstPurchase = wholeYears(c.FirstPurchaseAt, now)
+	if c.SignupAt != nil {
+		d.YearsSinceSignup = wholeYears(d.SignupAt, d.Now)
+	}
+	if c.FirstPurchaseAt != nil {
+		d.YearsSinceFirstPurchase = wholeYears(d.FirstPurchaseAt, d.Now)
+	}
 	if !links.Untracked && links.Signer != nil {
 		d.UnsubscribeURL = links.BaseURL + "/u/" + links.Signer.Sign(tracking.Token{Kind: tracking.Unsubscribe, CampaignID: links.Campaign, ContactID: c.ID})
 		d.WebViewURL = links.BaseURL + "/v/" + links.Signer.Sign(tracking.Token{Kind: tracking.View, CampaignID: links.Campaign, ContactID: c.ID})
@@ -173,16 +188,28 @@ func location(name string) *time.Location {
 	return l
 }
 
-// wholeYears counts the anniversaries of t passed by now.
-func wholeYears(t *time.Time, now time.Time) int {
-	if t == nil || t.After(now) {
+// wholeYears counts the anniversaries of t passed by now, both in the
+// contact's zone, by month and day: day-of-year numbers differ between
+// leap and common years. An anniversary on 29 February counts on 1 March
+// in common years.
+func wholeYears(t, now time.Time) int {
+	if t.After(now) {
 		return 0
 	}
 	y := now.Year() - t.Year()
-	if now.YearDay() < t.YearDay() && (now.Month() < t.Month() || (now.Month() == t.Month() && now.Day() < t.Day())) {
+	if now.Month() < t.Month() || (now.Month() == t.Month() && now.Day() < t.Day()) {
 		y--
 	}
 	return y
+}
+
+// calendarDays counts the midnights between t and now in their zone (the
+// contact's): a purchase last evening was 1 day ago this morning, though
+// fewer than 24 hours have passed. A time after now counts as 0.
+func calendarDays(t, now time.Time) int {
+	day := func(x time.Time) time.Time { return time.Date(x.Year(), x.Month(), x.Day(), 0, 0, 0, 0, time.UTC) }
+	d := int(day(now).Sub(day(t)).Hours() / 24)
+	return max(d, 0)
 }
 
 func joinName(first, last string) string {

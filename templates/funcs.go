@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"herald/contacts"
 )
 
 // FuncNames documents the function map, in the order the docs list it.
@@ -121,41 +123,102 @@ var currencySymbols = map[string]string{
 	"CAD": "CA$", "AUD": "A$", "CHF": "CHF ", "IRR": "﷼", "TRY": "₺",
 }
 
-// formatMoney prints an amount with its currency: {{money .TotalSpent "EUR"}}
-// or {{money 10 "USD"}} (a plain number is in major units).
-func formatMoney(v any, currency string) (string, error) {
-	var minor int64
+// formatMoney prints an amount with its currency, in that currency's
+// decimals (none for JPY, three for KWD): {{money .TotalSpent}} (in the
+// store currency the amount is kept in), {{money .TotalSpent "EUR"}}, or
+// {{money 10 "USD"}} (a plain number is in major units, so 10 is ten
+// dollars). A Money that knows its currency prints in it whatever the
+// argument: its amount is in that currency's minor unit, and printing it
+// under another would show a wrong price.
+func formatMoney(v any, currency ...string) (string, error) {
+	if len(currency) > 1 {
+		return "", fmt.Errorf("money: takes an amount and at most one currency, got %d currencies", len(currency))
+	}
+	code := ""
+	if len(currency) == 1 {
+		code = strings.ToUpper(strings.TrimSpace(currency[0]))
+		if !isCurrencyCode(code) {
+			return "", fmt.Errorf("money: %q is not an ISO 4217 currency code such as EUR", currency[0])
+		}
+	}
+	if m, ok := v.(Money); ok {
+		if m.Currency != "" {
+			code = strings.ToUpper(m.Currency)
+		}
+		return withSymbol(formatMinor(m.Minor, contacts.CurrencyExponent(code)), code), nil
+	}
+	if code == "" {
+		return "", fmt.Errorf("money: a plain amount needs its currency, as in {{money 10 \"EUR\"}}")
+	}
+	var major float64
 	switch x := v.(type) {
-	case Money:
-		minor = x.Minor
 	case int:
-		minor = int64(x) * 100
+		major = float64(x)
 	case int64:
-		minor = x * 100
+		major = float64(x)
 	case float64:
-		minor = int64(math.Round(x * 100))
+		major = x
 	case string:
 		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
 		if err != nil {
 			return "", fmt.Errorf("money: %q is not an amount", x)
 		}
-		minor = int64(math.Round(f * 100))
+		major = f
 	default:
 		return "", fmt.Errorf("money: cannot format %T", v)
 	}
-	code := strings.ToUpper(strings.TrimSpace(currency))
-	if sym, ok := currencySymbols[code]; ok {
-		return sym + formatMinor(minor), nil
+	exp := contacts.CurrencyExponent(code)
+	minor := math.Round(major * math.Pow10(exp))
+	// Beyond 2^53 a float no longer holds every whole number of minor units.
+	if math.IsNaN(minor) || math.Abs(minor) > 1<<53 {
+		return "", fmt.Errorf("money: %v is out of range", v)
 	}
-	return formatMinor(minor) + " " + code, nil
+	return withSymbol(formatMinor(int64(minor), exp), code), nil
 }
 
-func formatMinor(minor int64) string {
-	sign := ""
-	if minor < 0 {
-		sign, minor = "-", -minor
+func isCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
 	}
-	return fmt.Sprintf("%s%d.%02d", sign, minor/100, minor%100)
+	for i := 0; i < 3; i++ {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// withSymbol puts the currency's symbol before the amount ("€12.50"), or
+// its code after it ("12.500 KWD") when it has no well-known symbol.
+func withSymbol(amount, code string) string {
+	if code == "" {
+		return amount
+	}
+	if sym, ok := currencySymbols[code]; ok {
+		return sym + amount
+	}
+	return amount + " " + code
+}
+
+// formatMinor prints minor units with exp decimals: (1250, 2) is "12.50",
+// (10, 0) is "10", (10500, 3) is "10.500".
+func formatMinor(minor int64, exp int) string {
+	neg := minor < 0
+	u := uint64(minor)
+	if neg {
+		u = -u
+	}
+	digits := strconv.FormatUint(u, 10)
+	if exp > 0 {
+		if len(digits) <= exp {
+			digits = strings.Repeat("0", exp-len(digits)+1) + digits
+		}
+		digits = digits[:len(digits)-exp] + "." + digits[len(digits)-exp:]
+	}
+	if neg {
+		return "-" + digits
+	}
+	return digits
 }
 
 // plural picks the singular or plural word for a count:

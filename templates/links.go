@@ -63,11 +63,10 @@ func rewriteLinks(src string, marker func(int) string) (string, []string) {
 // actionEnd returns the index just past the "}}" closing the action that
 // starts at i, or len(src) if it is not closed.
 func actionEnd(src string, i int) int {
-	j := strings.Index(src[i+2:], "}}")
-	if j < 0 {
-		return len(src)
+	if end := actionClose(src, i); end >= 0 {
+		return end
 	}
-	return i + 2 + j + 2
+	return len(src)
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' }

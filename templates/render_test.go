@@ -15,7 +15,7 @@ import (
 // escaped (it unescapes to exactly the value), the subject carries it
 // verbatim on one line, and template syntax in a value is never run.
 func FuzzRenderTreatsContactDataAsData(f *testing.F) {
-	for _, seed := range []string{"Anna", "", "{{.Email}}", `<script>alert("x")</script>`, "نوا", "מרים\r\nBcc: x@evil.example", "&amp; \x00 ]]>", "{{coupon \"X\"}}", "%s %d"} {
+	for _, seed := range []string{"Anna", "", "{{.Email}}", strings.Repeat("lang ", 300), `<script>alert("x")</script>`, "نوا", "מרים\r\nBcc: x@evil.example", "&amp; \x00 ]]>", "{{coupon \"X\"}}", "%s %d"} {
 		f.Add(seed, seed)
 	}
 	comp, err := Compile(Content{
@@ -54,7 +54,12 @@ func FuzzRenderTreatsContactDataAsData(f *testing.F) {
 			greeting = "there"
 		}
 		want := strings.TrimSpace("Hi " + greeting + " in " + oneLine(city))
-		if r.Subject != want {
+		if utf8.RuneCountInString(want) > MaxSubjectRunes {
+			// Capped: a prefix of the subject, cut between characters.
+			if utf8.RuneCountInString(r.Subject) > MaxSubjectRunes || !strings.HasSuffix(r.Subject, "…") || !strings.HasPrefix(want, strings.TrimSuffix(r.Subject, "…")) {
+				t.Fatalf("subject = %q, want a prefix of %q of at most %d characters", r.Subject, want, MaxSubjectRunes)
+			}
+		} else if r.Subject != want {
 			t.Fatalf("subject = %q, want %q", r.Subject, want)
 		}
 	})

@@ -351,10 +351,9 @@ func TestCouponStartersFailToRenderWhenTheirPoolIsEmpty(t *testing.T) {
 			empty := errors.New("coupon pool is empty")
 			d := templates.NewData(completeContact(), nil, templates.CampaignInfo{ID: 42}, templates.Links{BaseURL: starterBaseURL, Untracked: true}, starterNow).
 				WithCoupons(func(string) (string, error) { return "", empty })
-			// Render reports the pool's error by its message only (it does
-			// not wrap it), so match the text.
-			if _, err := comp.Render(d); err == nil || !strings.Contains(err.Error(), empty.Error()) {
-				t.Errorf("render with an empty pool: err = %v, want the pool's error", err)
+			var ce *templates.CouponError
+			if _, err := comp.Render(d); !errors.Is(err, empty) || !errors.As(err, &ce) {
+				t.Errorf("render with an empty pool: err = %v, want the pool's error in a *templates.CouponError", err)
 			}
 		})
 	}
