@@ -308,6 +308,21 @@ func (i *Ingest) ensureGroup(ctx context.Context) error {
 	return nil
 }
 
+// isNoGroup tells Redis's answer when the stream or its consumer group is
+// gone: Redis restarted without persistence, or was flushed. The web tier
+// goes on adding hits (XADD makes a new stream), so the group must be made
+// again, from the stream's start, for them to be read.
+func isNoGroup(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "NOGROUP")
+}
+
+// recreateGroup makes the group again after NOGROUP. Entries this consumer
+// holds are still written; those Redis lost with the stream are gone.
+func (i *Ingest) recreateGroup(ctx context.Context) error {
+	i.log.Warn("tracking: the event stream's consumer group is gone (Redis restarted without its data, or was flushed); creating it again", "stream", i.stream)
+	return i.ensureGroup(ctx)
+}
+
 // entry is a stream entry: one hit, or several written together.
 type entry struct {
 	id   string
@@ -523,9 +538,16 @@ func (i *Ingest) Flush(ctx context.Context) (int, error) {
 }
 
 func (i *Ingest) read(ctx context.Context, count int64, block time.Duration) ([]redis.XMessage, error) {
-	res, err := i.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+	args := &redis.XReadGroupArgs{
 		Group: i.group, Consumer: i.consumer, Streams: []string{i.stream, ">"}, Count: count, Block: block,
-	}).Result()
+	}
+	res, err := i.rdb.XReadGroup(ctx, args).Result()
+	if isNoGroup(err) {
+		if err := i.recreateGroup(ctx); err != nil {
+			return nil, err
+		}
+		res, err = i.rdb.XReadGroup(ctx, args).Result()
+	}
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -546,6 +568,10 @@ func (i *Ingest) claimStale(ctx context.Context, idle time.Duration) (int, error
 		msgs, next, err := i.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
 			Stream: i.stream, Group: i.group, Consumer: i.consumer, MinIdle: idle, Start: start, Count: i.batch,
 		}).Result()
+		if isNoGroup(err) {
+			// A new group has nothing pending to claim.
+			return total, i.recreateGroup(ctx)
+		}
 		if err != nil {
 			return total, fmt.Errorf("tracking: claim hits: %w", err)
 		}
