@@ -79,6 +79,12 @@ func (m *mailer) Send(_ context.Context, msg *campaigns.Message) error {
 			return err
 		}
 	}
+	// The point of no return, as an SMTP mailer reaches it after DATA.
+	if msg.Commit != nil {
+		if err := msg.Commit(); err != nil {
+			return err
+		}
+	}
 	m.got[msg.To]++
 	m.msgs = append(m.msgs, msg)
 	return nil

@@ -264,18 +264,21 @@ func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) error {
 	// Only campaigns a worker may have been sending hold deliveries in
 	// flight; naming them lets the (campaign_id, status) index find those
 	// rows instead of scanning every delivery ever made, twice a minute.
-	res := s.db.WithContext(ctx).Model(&Delivery{}).
+	var claims []string
+	err := s.db.WithContext(ctx).Model(&Delivery{}).
 		Where("campaign_id IN (SELECT id FROM campaigns WHERE status IN ?) AND status = ? AND claimed_at < ?",
 			[]Status{Sending, Paused, Cancelled}, InFlight, now.Add(-staleAfter)).
-		Updates(map[string]any{"status": Unknown, "error": "the worker stopped while sending; the message may or may not have been accepted"})
-	if res.Error != nil {
-		return fmt.Errorf("campaigns: sweep in-flight deliveries: %w", res.Error)
+		Distinct("claim").Pluck("claim", &claims).Error
+	if err != nil {
+		return fmt.Errorf("campaigns: sweep in-flight deliveries: %w", err)
 	}
-	if res.RowsAffected > 0 {
-		s.cfg.Log.Warn("campaigns: deliveries left in flight by a stopped worker marked unknown", "count", res.RowsAffected)
+	for _, claim := range claims {
+		if err := s.settleAbandoned(ctx, claim); err != nil {
+			return err
+		}
 	}
 	var due []Campaign
-	err := s.db.WithContext(ctx).Select("id", "status").
+	err = s.db.WithContext(ctx).Select("id", "status").
 		Where("status = ? OR (status = ? AND scheduled_at <= ?)", Sending, Scheduled, now).
 		Find(&due).Error
 	if err != nil {
@@ -285,6 +288,65 @@ func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) error {
 		if err := s.queue.EnqueueLaunch(ctx, c.ID, time.Time{}); err != nil {
 			return fmt.Errorf("campaigns: sweep enqueue %d: %w", c.ID, err)
 		}
+	}
+	return nil
+}
+
+// settleAbandoned settles the deliveries a dead (or stalled) worker left
+// in flight under claim, from the claim's Attempts record: the record is
+// revoked first, so a sender still running on the claim sends nothing
+// more, then what the server accepted is sent, what was committed is
+// unknown and the rest goes back to the queue. With no record, nothing is
+// known and the whole claim is unknown.
+func (s *Service) settleAbandoned(ctx context.Context, claim string) error {
+	var committed, accepted []int64
+	found := false
+	if s.cfg.Attempts != nil && claim != "" {
+		var err error
+		if committed, accepted, found, err = s.cfg.Attempts.Revoke(ctx, claim); err != nil {
+			return fmt.Errorf("campaigns: sweep claim: %w", err)
+		}
+	}
+	now := s.cfg.Now()
+	var lost, sent, requeued int64
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		inClaim := func() *gorm.DB {
+			return tx.Model(&Delivery{}).Where("claim = ? AND status = ?", claim, InFlight)
+		}
+		if !found {
+			res := inClaim().Updates(map[string]any{"status": Unknown, "claim": "",
+				"error": "the worker stopped while sending; the message may or may not have been accepted"})
+			lost = res.RowsAffected
+			return res.Error
+		}
+		if len(accepted) > 0 {
+			res := inClaim().Where("id IN ?", accepted).Updates(map[string]any{"status": Delivered, "claim": "", "error": "", "sent_at": now})
+			if res.Error != nil {
+				return res.Error
+			}
+			sent = res.RowsAffected
+		}
+		if len(committed) > 0 {
+			res := inClaim().Where("id IN ?", committed).Updates(map[string]any{"status": Unknown, "claim": "",
+				"error": "the worker stopped while the server was taking the message; it may or may not have been accepted"})
+			if res.Error != nil {
+				return res.Error
+			}
+			lost = res.RowsAffected
+		}
+		res := inClaim().Updates(map[string]any{"status": Queued, "claim": ""})
+		requeued = res.RowsAffected
+		return res.Error
+	})
+	if err != nil {
+		return fmt.Errorf("campaigns: sweep claim: %w", err)
+	}
+	if s.cfg.Attempts != nil && claim != "" && found {
+		_ = s.cfg.Attempts.Close(ctx, claim) // settled: the record has served
+	}
+	if lost+sent+requeued > 0 {
+		s.cfg.Log.Warn("campaigns: settled deliveries left in flight by a stopped worker",
+			"sent", sent, "unknown", lost, "requeued", requeued, "record", found)
 	}
 	return nil
 }

@@ -34,6 +34,7 @@ type ledger struct {
 type ledgerWrite struct {
 	outs  []outcome  // to settle
 	chunk []Delivery // to claim
+	token string     // the claim token chunk is claimed under
 	won   []int64    // ids of chunk this write claimed
 	// settled tells whether outs were written, even when err is set.
 	settled bool
@@ -43,11 +44,11 @@ type ledgerWrite struct {
 
 // write settles outs and claims chunk, and returns the ids it claimed
 // and whether outs were settled.
-func (l *ledger) write(outs []outcome, chunk []Delivery) ([]int64, bool, error) {
+func (l *ledger) write(outs []outcome, chunk []Delivery, token string) ([]int64, bool, error) {
 	if len(outs) == 0 && len(chunk) == 0 {
 		return nil, true, nil
 	}
-	w := &ledgerWrite{outs: outs, chunk: chunk, done: make(chan struct{})}
+	w := &ledgerWrite{outs: outs, chunk: chunk, token: token, done: make(chan struct{})}
 	l.mu.Lock()
 	l.queue = append(l.queue, w)
 	if !l.running {
@@ -94,28 +95,27 @@ func (l *ledger) run() {
 // (when claim is set).
 func (l *ledger) apply(ws []*ledgerWrite, claim bool) error {
 	var outs []outcome
-	var ids []int64
+	claims := 0
 	for _, w := range ws {
 		outs = append(outs, w.outs...)
-		if claim {
-			for _, d := range w.chunk {
-				ids = append(ids, d.ID)
-			}
+		if claim && len(w.chunk) > 0 {
+			claims++
 		}
 	}
 	now := l.now()
-	var won []int64
+	won := make(map[int64]bool)
 	do := func(tx *gorm.DB) error {
 		if err := settleIn(tx, outs, now); err != nil {
 			return err
 		}
-		if len(ids) == 0 {
+		if !claim {
 			return nil
 		}
-		// RETURNING tells which rows this claim took (SQLite 3.35 and
-		// PostgreSQL both have it) without a second query. One token for
-		// all the chunks: it only marks the claim; staleness goes by
-		// claimed_at.
+		// One statement per task's chunk: each is claimed under its own
+		// token, which names the Sender's record of what it attempted
+		// (see Attempts). RETURNING tells which rows this claim took
+		// (SQLite 3.35 and PostgreSQL both have it) without a second
+		// query.
 		//
 		// COALESCE hides the status column from the planner. Otherwise
 		// PostgreSQL, whose statistics describe the table before the
@@ -123,13 +123,30 @@ func (l *ledger) apply(ws []*ledgerWrite, claim bool) error {
 		// (campaign_id, status) index and walk every queued delivery of
 		// the campaign, dead versions included, to find ten ids:
 		// milliseconds per claim instead of microseconds.
-		return tx.Raw(`UPDATE deliveries SET status = ?, claim = ?, claimed_at = ?, attempts = attempts + 1
-			WHERE id IN ? AND COALESCE(status, '') = ? RETURNING id`, InFlight, newClaimToken(), now, ids, Queued).Scan(&won).Error
+		for _, w := range ws {
+			if len(w.chunk) == 0 {
+				continue
+			}
+			ids := make([]int64, len(w.chunk))
+			for i, d := range w.chunk {
+				ids[i] = d.ID
+			}
+			var got []int64
+			err := tx.Raw(`UPDATE deliveries SET status = ?, claim = ?, claimed_at = ?, attempts = attempts + 1
+				WHERE id IN ? AND COALESCE(status, '') = ? RETURNING id`, InFlight, w.token, now, ids, Queued).Scan(&got).Error
+			if err != nil {
+				return err
+			}
+			for _, id := range got {
+				won[id] = true
+			}
+		}
+		return nil
 	}
 	g := l.db.WithContext(context.Background())
 	var err error
 	switch {
-	case len(ids) == 0 && len(outs) > 0 && singleGroup(outs) || len(outs) == 0:
+	case claims == 0 && len(outs) > 0 && singleGroup(outs) || len(outs) == 0 && claims <= 1:
 		err = do(g) // one statement: no transaction needed
 	case !db.IsPostgres(g):
 		// SQLite: settlement and claim need not be atomic together, and
@@ -145,20 +162,17 @@ func (l *ledger) apply(ws []*ledgerWrite, claim bool) error {
 	}
 	// Each claimed row goes to one write only: two tasks of this process
 	// may hold the same batch (a duplicated or recovered task) and ask
-	// for the same deliveries in one transaction.
-	free := make(map[int64]bool, len(won))
-	for _, id := range won {
-		free[id] = true
-	}
+	// for the same deliveries in one transaction; the row went to the
+	// first statement, whose token it carries.
 	for _, w := range ws {
 		w.settled = true
 		if !claim {
 			continue
 		}
 		for _, d := range w.chunk {
-			if free[d.ID] {
+			if won[d.ID] {
 				w.won = append(w.won, d.ID)
-				delete(free, d.ID)
+				delete(won, d.ID)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"html"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +37,41 @@ type Message struct {
 	ListUnsubscribe string
 	// CampaignID goes into a header so bounces can be traced back.
 	CampaignID int64
+	// Commit, when set, must be called by the Mailer at the point of no
+	// return: after the server has agreed to take the data and before the
+	// end-of-data mark that lets it accept the message. The Sender notes
+	// there, durably, that the message may have been accepted. When Commit
+	// fails the Mailer must not complete the message, and returns the
+	// error (wrapped or not).
+	Commit func() error
 }
+
+// Attempts is where a Sender keeps, outside the database and so at the
+// cost of a Redis call rather than a transaction, its record of each
+// claim: which deliveries reached the point of no return (see
+// Message.Commit) and which the server accepted. When a worker dies, the
+// sweep revokes the record and settles the claim from it: accepted ones
+// are sent, committed ones are unknown (the one window that cannot be
+// closed: the server may have accepted the message and the worker died
+// before recording it), and the rest go back to the queue.
+type Attempts interface {
+	// Open starts the record of a claim, before the claim commits.
+	Open(ctx context.Context, claim string) error
+	// Commit records that delivery id's message is about to be completed
+	// and, when accepted is not 0, that delivery accepted's message was
+	// accepted. It returns ErrClaimRevoked when the record is revoked or
+	// lost: the message must not go out.
+	Commit(ctx context.Context, claim string, id, accepted int64) error
+	// Close drops the record of a claim whose deliveries are settled.
+	Close(ctx context.Context, claim string) error
+	// Revoke refuses further commits on a claim and returns its record;
+	// found is false when there is none (it was lost or expired).
+	Revoke(ctx context.Context, claim string) (committed, accepted []int64, found bool, err error)
+}
+
+// ErrClaimRevoked is returned by Attempts.Commit when the sweep took the
+// claim back (or its record was lost).
+var ErrClaimRevoked = errors.New("campaigns: the claim was revoked")
 
 // Mailer sends messages. Errors should be *SendError so the sender can
 // tell a retry from a bounce.
@@ -80,13 +115,15 @@ var ErrRetryLater = errors.New("campaigns: some messages failed temporarily")
 // other, and settles them in the transaction that claims the next
 // ClaimSize: one write per ClaimSize messages.
 //
-// The price of that guarantee is a window of doubt. If the process dies
-// after a claim and before its settlement, the deliveries of that claim
-// (at most ClaimSize per send task it was running, so at most ClaimSize x
-// the worker's concurrency per process) stay "sending"; the sweep marks
-// them unknown once they are older than the worker's StaleAfter, and they
-// are never sent again. Those attempted before the crash may have been
-// accepted by the SMTP server, the others were not. cmd/herald's process
+// If the process dies after a claim and before its settlement, the
+// deliveries of that claim stay "sending" until the sweep, once they are
+// older than the worker's StaleAfter, settles them from the claim's
+// Attempts record: those the server accepted become sent, those never
+// committed go back to the queue, and the one a task was completing when
+// it died (at most one per send task, so at most the worker's concurrency
+// per process) becomes unknown and is never sent again: the server may or
+// may not have accepted it. Without an Attempts record (none configured,
+// or Redis lost it) the whole claim becomes unknown. cmd/herald's process
 // tests kill workers with SIGKILL and hold the count to this bound.
 type Sender struct {
 	svc     *Service
@@ -165,7 +202,11 @@ type outcome struct {
 	contact int64
 	status  DeliveryStatus
 	err     string
-	bounce  bool
+	bounce  bool // a permanent refusal: recorded as an email.bounce event
+	hard    bool // the address was refused: the event suppresses it
+	// revoked: the claim was taken back before this message could be
+	// completed; it was not sent.
+	revoked bool
 }
 
 // SendBatch sends the queued deliveries among ids. final tells that the
@@ -205,29 +246,43 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 	}
 
 	size := s.svc.cfg.ClaimSize
+	attempts := s.svc.cfg.Attempts
 	var temporary, attempted, failed int
 	var lastErr string
 	var outs []outcome    // attempted (or given back) and not yet settled
+	var outsToken string  // the claim outs belong to
 	var delivered []int64 // contacts sent to, for OnDelivered
+	// settle writes outs (and claims chunk under token, when given) and
+	// then drops the record of the claim outs came from.
+	settle := func(ctx context.Context, chunk []Delivery, token string) ([]Delivery, error) {
+		claimed, err := s.commit(ctx, campaignID, outs, chunk, token, &delivered)
+		if err == nil && outsToken != "" && attempts != nil {
+			// A record left behind only costs memory until it expires.
+			_ = attempts.Close(ctx, outsToken)
+		}
+		outs, outsToken = outs[:0], ""
+		return claimed, err
+	}
 	// finish settles what is still unsettled and reports the contacts sent
 	// to; every way out of the loop goes through it once.
 	finish := func(err error) error {
-		if len(outs) > 0 {
-			if _, serr := s.commit(context.WithoutCancel(ctx), campaignID, outs, nil, &delivered); serr != nil && err == nil {
+		if len(outs) > 0 || outsToken != "" {
+			if _, serr := settle(context.WithoutCancel(ctx), nil, ""); serr != nil && err == nil {
 				err = serr
 			}
-			outs = nil
 		}
 		if len(delivered) > 0 && s.svc.cfg.OnDelivered != nil {
 			s.svc.cfg.OnDelivered(context.WithoutCancel(ctx), delivered)
 		}
 		return err
 	}
+	sending := func() (bool, error) {
+		st, err := s.campaignStatus(ctx, campaignID)
+		return st == Sending, err
+	}
 	for start := 0; start < len(pending); start += size {
-		if st, err := s.campaignStatus(ctx, campaignID); err != nil {
+		if ok, err := sending(); err != nil || !ok {
 			return finish(err)
-		} else if st != Sending {
-			return finish(nil)
 		}
 		if err := ctx.Err(); err != nil {
 			return finish(err)
@@ -237,46 +292,77 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 			// Wait for the rate limit with nothing claimed or unsettled: a
 			// claim held through a long wait would widen the window of
 			// doubt, and could outlive the sweep's StaleAfter.
-			if len(outs) > 0 {
-				_, err := s.commit(ctx, campaignID, outs, nil, &delivered)
-				outs = outs[:0]
-				if err != nil {
+			if len(outs) > 0 || outsToken != "" {
+				if _, err := settle(ctx, nil, ""); err != nil {
 					return finish(err)
 				}
 			}
 			if err := s.limiter.Take(ctx, len(chunk)); err != nil {
 				return finish(err)
 			}
+			// The wait may have been long: a pause or cancel in the
+			// meantime must still take effect within statusCheckEvery.
+			if ok, err := sending(); err != nil || !ok {
+				return finish(err)
+			}
+		}
+		token := newClaimToken()
+		if attempts != nil {
+			if err := attempts.Open(ctx, token); err != nil {
+				return finish(fmt.Errorf("campaigns: claim: %w", err))
+			}
 		}
 		// One transaction settles the previous chunk and claims this one.
-		claimed, err := s.commit(ctx, campaignID, outs, chunk, &delivered)
-		outs = outs[:0]
+		claimed, err := settle(ctx, chunk, token)
 		if err != nil {
 			return finish(err)
 		}
+		outsToken = token
 		if len(claimed) == 0 {
 			continue
 		}
+		var accepted int64 // accepted by the server, not yet in the record
+		revoked := false
 		for i, d := range claimed {
-			if ctx.Err() != nil {
-				// Shutting down: these were claimed but never attempted,
-				// which this process knows for sure, so they can go back.
+			if ctx.Err() != nil || revoked {
+				// Shutting down, or the claim was taken back: these were
+				// claimed but never attempted, which this process knows
+				// for sure, so they can go back.
 				for _, rest := range claimed[i:] {
 					outs = append(outs, outcome{id: rest.ID, contact: rest.ContactID, status: Queued})
 				}
 				break
 			}
-			o := s.sendOne(ctx, &c, comp, d, byID)
+			var commit func() error
+			if attempts != nil {
+				commit = func() error {
+					err := attempts.Commit(ctx, token, d.ID, accepted)
+					if err == nil {
+						accepted = 0
+					}
+					return err
+				}
+			}
+			o := s.sendOne(ctx, &c, comp, d, byID, commit)
+			if o.revoked {
+				revoked = true
+				temporary++
+				outs = append(outs, o)
+				continue
+			}
 			if o.status != Skipped {
 				attempted++
 			}
 			switch o.status {
+			case Delivered:
+				accepted = d.ID
 			case Queued:
 				temporary++
 				lastErr = o.err
 				if final {
 					o.status = Failed
 					o.err = "gave up after repeated temporary failures: " + o.err
+					failed++
 				}
 			case Failed, Bounced:
 				failed++
@@ -284,13 +370,15 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 			}
 			outs = append(outs, o)
 		}
-		// A run of failures means something is wrong with the content or
-		// the server: pause with the reason instead of burning the list.
-		if attempted >= 20 && (failed+temporary)*2 > attempted {
+		// A run of failures means something is wrong with the content,
+		// the list or the server: pause with the reason instead of burning
+		// the list. Temporary failures go back to the queue and do not
+		// count until the queue gives up on them.
+		if attempted >= 20 && failed*2 > attempted {
 			if err := finish(nil); err != nil {
 				return err
 			}
-			reason := fmt.Sprintf("paused automatically: %d of the last %d messages failed (last error: %s)", failed+temporary, attempted, lastErr)
+			reason := fmt.Sprintf("paused automatically: %d of the last %d messages failed (last error: %s)", failed, attempted, lastErr)
 			if _, err := s.svc.Pause(ctx, campaignID, reason); err != nil && !errors.Is(err, context.Canceled) {
 				return err
 			}
@@ -403,8 +491,8 @@ func (s *Sender) loadContacts(ctx context.Context, ds []Delivery) (map[int64]con
 // fails, the settlement is tried alone, so that what was sent stays
 // recorded. The contacts of settled deliveries that were sent are added
 // to delivered.
-func (s *Sender) commit(ctx context.Context, campaignID int64, outs []outcome, chunk []Delivery, delivered *[]int64) ([]Delivery, error) {
-	won, settled, err := s.ledger.write(outs, chunk)
+func (s *Sender) commit(ctx context.Context, campaignID int64, outs []outcome, chunk []Delivery, token string, delivered *[]int64) ([]Delivery, error) {
+	won, settled, err := s.ledger.write(outs, chunk, token)
 	if err != nil {
 		err = fmt.Errorf("campaigns: claim and settle deliveries: %w", err)
 	}
@@ -437,7 +525,7 @@ func newClaimToken() string {
 	return hex.EncodeToString(b)
 }
 
-func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compiled, d Delivery, byID map[int64]contacts.Contact) outcome {
+func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compiled, d Delivery, byID map[int64]contacts.Contact, commit func() error) outcome {
 	o := outcome{id: d.ID, contact: d.ContactID}
 	ct, ok := byID[d.ContactID]
 	if !ok {
@@ -453,9 +541,14 @@ func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compi
 		o.status, o.err = Failed, err.Error()
 		return o
 	}
+	msg.Commit = commit
 	err = s.mailer.Send(ctx, msg)
 	if err == nil {
 		o.status = Delivered
+		return o
+	}
+	if errors.Is(err, ErrClaimRevoked) {
+		o.status, o.err, o.revoked = Queued, "", true
 		return o
 	}
 	var se *SendError
@@ -466,12 +559,26 @@ func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compi
 	switch {
 	case se.Temporary:
 		o.status = Queued
-	case se.Recipient:
-		o.status, o.bounce = Bounced, true
+	case se.hard():
+		o.status, o.bounce, o.hard = Bounced, true, true
+	case se.Code >= 500:
+		// Refused for good, but not the address (a policy or content
+		// refusal): the event is recorded, the contact stays subscribed.
+		o.status, o.bounce = Failed, true
 	default:
 		o.status = Failed
 	}
 	return o
+}
+
+// hard tells a refusal of the address itself: a 5xx at RCPT, or a 5xx
+// whose enhanced status code (RFC 3463) is an addressing one (5.1.x),
+// which servers that accept every recipient give at the end of DATA.
+func (e *SendError) hard() bool {
+	if e.Temporary || e.Code < 500 {
+		return false
+	}
+	return e.Recipient || strings.HasPrefix(e.Msg, "5.1.")
 }
 
 // buildMessage renders a campaign for a contact. Test sends use the
@@ -561,7 +668,7 @@ func (s *Sender) recordOutcomes(ctx context.Context, campaignID int64, outs []ou
 			cid := campaignID
 			bounces = append(bounces, contacts.EventInput{
 				ContactID: o.contact, Type: contacts.EventBounce, CampaignID: &cid,
-				Properties: map[string]any{"hard": true, "reason": o.err},
+				Properties: map[string]any{"hard": o.hard, "reason": o.err},
 				DedupeKey:  "bounce:" + strconv.FormatInt(o.id, 10),
 			})
 		}

@@ -39,9 +39,14 @@ type Config struct {
 	// LaunchPage is the number of contacts per launch page and per send
 	// task (a few hundred: queue overhead is paid per batch).
 	LaunchPage int
-	// ClaimSize is how many deliveries a sender claims at once. A crash
-	// can leave at most this many per task in doubt (see Sender).
+	// ClaimSize is how many deliveries a sender claims at once: one
+	// database write per ClaimSize messages. A crash leaves at most this
+	// many per task in doubt when there is no Attempts record, and at most
+	// one per task when there is (see Sender).
 	ClaimSize int
+	// Attempts, when set, keeps the record of each claim that lets the
+	// sweep settle a dead worker's claims (see Sender).
+	Attempts Attempts
 	// AttributionDays is how long after a click a purchase counts as the
 	// campaign's revenue (5 by default).
 	AttributionDays int
@@ -418,14 +423,19 @@ func (s *Service) Resume(ctx context.Context, id int64) (Campaign, error) {
 		return Campaign{}, err
 	}
 	extra := map[string]any{"pause_reason": ""}
-	if c.StartedAt == nil {
+	to, at := Sending, time.Time{}
+	switch {
+	case c.StartedAt == nil && c.ScheduledAt != nil && c.ScheduledAt.After(s.cfg.Now()):
+		// Paused before its time: it goes back to waiting for it.
+		to, at = Scheduled, *c.ScheduledAt
+	case c.StartedAt == nil:
 		extra["started_at"] = s.cfg.Now()
 	}
-	c, err = s.transition(ctx, id, []Status{Paused}, Sending, extra)
+	c, err = s.transition(ctx, id, []Status{Paused}, to, extra)
 	if err != nil {
 		return Campaign{}, err
 	}
-	if err := s.queue.EnqueueLaunch(ctx, id, time.Time{}); err != nil {
+	if err := s.queue.EnqueueLaunch(ctx, id, at); err != nil {
 		s.cfg.Log.Error("campaigns: enqueue launch failed; the sweeper will retry", "campaign", id, "err", err)
 	}
 	return c, nil

@@ -294,18 +294,20 @@ func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
 	buf.Reset()
 	writeMessage(buf, cm, time.Now())
 	data := buf.Bytes()
+	var sig string
+	if m.signer != nil {
+		// The signature covers the message as the recipient sees it, so
+		// it is made before dot-stuffing, which the server undoes.
+		i := bytes.Index(data, []byte("\r\n\r\n"))
+		var err error
+		if sig, err = m.signer.Sign(data[:i+2], data[i+4:]); err != nil {
+			return &campaigns.SendError{Msg: fmt.Sprintf("DKIM signing: %v", err)}
+		}
+	}
 	if bytes.Contains(data, []byte("\n.")) {
 		// writeMessage never starts a line with a dot; should that change,
 		// stuff them rather than cut the message short.
 		data = bytes.ReplaceAll(data, []byte("\n."), []byte("\n.."))
-	}
-	var sig string
-	if m.signer != nil {
-		i := bytes.Index(data, []byte("\r\n\r\n"))
-		var err error
-		if sig, err = m.signer.Sign(data[:i+2], data[i+4:]); err != nil {
-			return &campaigns.SendError{Msg: "DKIM signing: " + err.Error()}
-		}
 	}
 	unreachable, retried := 0, false
 	for {
@@ -325,11 +327,20 @@ func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
 			return err
 		}
 		fresh := pc.fresh
-		res := pc.transact(m.timeout, s.name, cm.FromEmail, cm.To, sig, data)
-		if res.keep {
+		res := pc.transact(m.timeout, s.name, cm.FromEmail, cm.To, sig, data, cm.Commit)
+		switch {
+		case res.keep:
 			s.put(pc)
-		} else {
+		case res.drop:
+			// Mid-DATA: a QUIT would be read as message text. Closing
+			// the connection makes the server discard the transaction.
+			_ = pc.sc.Close()
+			<-s.slots
+		default:
 			s.discard(pc)
+		}
+		if res.abort != nil {
+			return res.abort
 		}
 		if res.err == nil {
 			return nil
@@ -367,6 +378,12 @@ type result struct {
 	// beforeData is set when the transaction failed before any of the
 	// message was sent, so no server can have accepted it.
 	beforeData bool
+	// abort is the error of the message's Commit: the message was not
+	// completed.
+	abort error
+	// drop tells that the connection is mid-DATA and must be closed
+	// without a QUIT, so that the server discards the transaction.
+	drop bool
 }
 
 // transact sends one message: MAIL, RCPT and DATA pipelined in one write
@@ -374,7 +391,7 @@ type result struct {
 // message and the final dot in another. go-mail has no pipelining and
 // sends a Msg a byte at a time through its dot-stuffing writer; this
 // writes the prepared bytes as they are.
-func (pc *pooledConn) transact(timeout time.Duration, server, from, to, sig string, data []byte) result {
+func (pc *pooledConn) transact(timeout time.Duration, server, from, to, sig string, data []byte, commit func() error) result {
 	lost := func(err error, beforeData bool) result {
 		return result{err: &campaigns.SendError{Temporary: true, Msg: fmt.Sprintf("connection to %s lost: %v", server, err)}, beforeData: beforeData}
 	}
@@ -440,7 +457,7 @@ func (pc *pooledConn) transact(timeout time.Duration, server, from, to, sig stri
 		if dataOpen {
 			// A server that opened DATA for a refused sender or recipient:
 			// end it by dropping the connection rather than send anything.
-			return result{err: refused(firstErr(mailErr, rcptErr), false), beforeData: true}
+			return result{err: refused(firstErr(mailErr, rcptErr), false), beforeData: true, drop: true}
 		}
 		pc.reset = true
 		switch {
@@ -453,6 +470,13 @@ func (pc *pooledConn) transact(timeout time.Duration, server, from, to, sig stri
 		}
 	}
 	pc.reset = false
+	if commit != nil {
+		// The server is waiting for the data; nothing it has can be
+		// accepted without the final dot. This is the point of no return.
+		if err := commit(); err != nil {
+			return result{abort: err, drop: true}
+		}
+	}
 	if sig != "" {
 		text.W.WriteString(sig)
 	}

@@ -107,10 +107,14 @@ func decode(t *asynq.Task, v any) error {
 // same batch twice a no-op while the first is still waiting or running.
 type Queue struct {
 	client *asynq.Client
+	insp   *asynq.Inspector
 }
 
-// NewQueue returns a Queue on client.
-func NewQueue(client *asynq.Client) *Queue { return &Queue{client: client} }
+// NewQueue returns a Queue on client; insp looks up the task that holds a
+// batch's id (see enqueueSend).
+func NewQueue(client *asynq.Client, insp *asynq.Inspector) *Queue {
+	return &Queue{client: client, insp: insp}
+}
 
 // EnqueueLaunch enqueues a launch, at a time when at is set.
 func (q *Queue) EnqueueLaunch(ctx context.Context, campaignID int64, at time.Time) error {
@@ -146,7 +150,21 @@ func (q *Queue) enqueueSend(ctx context.Context, p SendPayload, id string) error
 	if err != nil {
 		return err
 	}
-	return ignoreConflict(q.client.EnqueueContext(ctx, t, asynq.TaskID(id)))
+	_, err = q.client.EnqueueContext(ctx, t, asynq.TaskID(id))
+	if errors.Is(err, asynq.ErrTaskIDConflict) && q.insp != nil {
+		// A task that ran out of retries stays archived under its id and
+		// would keep the batch from ever being enqueued again, leaving the
+		// campaign sending for good: the batch still has queued deliveries
+		// (that is why it is enqueued), so give it a new task.
+		info, ierr := q.insp.GetTaskInfo(QueueEmail, id)
+		if ierr == nil && (info.State == asynq.TaskStateArchived || info.State == asynq.TaskStateCompleted) {
+			if derr := q.insp.DeleteTask(QueueEmail, id); derr != nil && !errors.Is(derr, asynq.ErrTaskNotFound) {
+				return fmt.Errorf("worker: enqueue: replace archived %s: %w", id, derr)
+			}
+			_, err = q.client.EnqueueContext(ctx, t, asynq.TaskID(id))
+		}
+	}
+	return ignoreConflict(nil, err)
 }
 
 // evaluateChunk bounds the contacts of one segments:evaluate task.

@@ -112,8 +112,8 @@ func New(d Deps, cfg Config) *Worker {
 		LogLevel:        asynq.WarnLevel,
 		ShutdownTimeout: 20 * time.Second,
 	})
-	w.queue = NewQueue(asynq.NewClientFromRedisClient(d.Redis))
 	w.insp = asynq.NewInspectorFromRedisClient(d.Redis)
+	w.queue = NewQueue(asynq.NewClientFromRedisClient(d.Redis), w.insp)
 	schedOpts := &asynq.SchedulerOpts{
 		Logger:            slogAdapter{d.Log},
 		LogLevel:          asynq.WarnLevel,

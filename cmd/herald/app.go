@@ -140,7 +140,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 	}
 	a.asynqClient = asynq.NewClientFromRedisClient(a.Redis)
 	a.closers = append(a.closers, func() { a.asynqClient.Close() })
-	queue := worker.NewQueue(a.asynqClient)
+	queue := worker.NewQueue(a.asynqClient, asynq.NewInspectorFromRedisClient(a.Redis))
 	// Changes to contacts and their events re-evaluate just those contacts
 	// against the segments that read what changed, on a worker; the
 	// periodic refresh is the backstop if an enqueue fails.
@@ -162,7 +162,8 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 	a.Segments = segments.NewService(a.DB, a.Contacts, nil, zone)
 	u, _ := url.Parse(cfg.BaseURL)
 	a.Campaigns = campaigns.NewService(a.DB, a.Contacts, a.Segments, queue, a.Signer, campaigns.Config{
-		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), Log: log, ClaimSize: opts.claimSize,
+		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), Log: log, ClaimSize: claimSize(cfg, opts),
+		Attempts:        worker.NewAttempts(a.Redis),
 		AttributionDays: cfg.AttributionDays,
 		Flows:           campaigns.FlowConfig{CapMessages: capN, CapWindow: capWindow, Timezone: cfg.DefaultTimezone},
 		OnDelivered: func(ctx context.Context, ids []int64) {
@@ -352,6 +353,23 @@ func (a *App) adminPassword(ctx context.Context) ([]byte, error) {
 		fmt.Fprintf(a.out, "Admin login (shown once; `herald passwd` sets a new one): %s / %s\n", a.cfg.AdminEmail, pass)
 	}
 	return []byte(v), nil
+}
+
+// claimSize is how many deliveries a sender claims per database write.
+// With Redis outside the process, the claim's Attempts record survives a
+// dead worker and bounds what it leaves in doubt to one message per task,
+// whatever the claim's size, so claims are large and writes few. The
+// embedded Redis dies with the process and its records with it; then a
+// claim is all in doubt and is kept small.
+func claimSize(cfg *Config, opts appOptions) int {
+	switch {
+	case opts.claimSize > 0:
+		return opts.claimSize
+	case cfg.RedisURL != "":
+		return 100
+	default:
+		return 10
+	}
 }
 
 // Close stops everything NewApp started, in reverse order.
