@@ -94,7 +94,7 @@ func New(d Deps, cfg Config) (*Server, error) {
 	if len(cfg.SessionKey) < 16 {
 		return nil, fmt.Errorf("web: session key too short")
 	}
-	s := &Server{d: d, cfg: cfg, log: d.Log, links: newLinkCache(10000)}
+	s := &Server{d: d, cfg: cfg, log: d.Log, links: newLinkCache(linkCacheSize, campaignLinkLoader(d.Campaigns))}
 	var err error
 	if s.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -193,6 +193,7 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/automations/:id/enable", s.enableFlow)
 	api.POST("/automations/:id/disable", s.disableFlow)
 	api.GET("/automations/:id/stats", s.flowStats)
+	api.GET("/automations/:id/runs", s.flowRuns)
 
 	api.GET("/templates", s.listTemplates)
 	api.GET("/templates/:key", s.getTemplate)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/errs"
 	"herald/internal/metrics"
@@ -118,13 +120,17 @@ func (s *Server) serveClick(w http.ResponseWriter, r *http.Request, token string
 		s.invalidLink(w, start)
 		return
 	}
-	url, err := s.linkURL(r.Context(), tok.CampaignID, tok.LinkID)
+	url, err := s.links.url(r.Context(), tok.CampaignID, tok.LinkID)
 	if err != nil {
 		if errors.Is(err, errs.ErrNotFound) {
 			s.invalidLink(w, start)
 			return
 		}
+		// The database is down and the campaign's links are not cached:
+		// the recipient is asked to try again, but the click, signed by
+		// Herald, is real and is kept.
 		s.log.Error("web: look up link", "err", err)
+		s.record(r, tracking.Hit{Kind: tracking.Click, CampaignID: tok.CampaignID, ContactID: tok.ContactID, LinkID: tok.LinkID, At: start})
 		trackHeaders(h, false)
 		h["Content-Type"] = hdrTextPlain
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -296,35 +302,163 @@ func (t *trackStats) flush(reg *metrics.Registry) {
 	}
 }
 
-// linkCache keeps campaign links in memory; they never change once a
-// campaign is sent, so entries need no expiry, only a size bound.
+// linkCache keeps campaigns' links in memory, so that a click is answered
+// without the database, and still redirects while the database is down. A
+// miss loads all of the campaign's links in one query (a message's other
+// links are clicked next), concurrent misses of one campaign share that
+// query, and when the cache is full the campaign used least recently is
+// evicted, not the whole cache. Links change only when a scheduled
+// campaign is sent again or an automation step edited, so an entry older
+// than refreshAfter is reloaded in the background while it goes on
+// answering; a link index it lacks is looked up again at most every
+// retryMissing.
 type linkCache struct {
-	mu  sync.RWMutex
-	max int
-	m   map[[2]int64]string
+	load func(ctx context.Context, campaignID int64) (map[int64]string, error)
+	max  int // links held at most (a campaign with more is held alone)
+	now  func() time.Time
+
+	mu      sync.RWMutex
+	n       int // links held
+	m       map[int64]*campaignLinks
+	loading map[int64]*linkLoad
+	// clock orders uses for eviction: a load takes the next value, a hit
+	// the current one, so an entry hit since the last load outranks it.
+	clock atomic.Int64
 }
 
-func newLinkCache(max int) *linkCache { return &linkCache{max: max, m: map[[2]int64]string{}} }
+// campaignLinks is one campaign's links; urls is never changed once made.
+type campaignLinks struct {
+	urls       map[int64]string
+	loadedAt   time.Time
+	used       atomic.Int64
+	refreshing atomic.Bool // a background reload is under way
+}
 
-func (s *Server) linkURL(ctx context.Context, campaignID, idx int64) (string, error) {
-	k := [2]int64{campaignID, idx}
-	s.links.mu.RLock()
-	u, ok := s.links.m[k]
-	s.links.mu.RUnlock()
-	if ok {
-		return u, nil
+// linkLoad is a query for a campaign's links that other misses wait for.
+type linkLoad struct {
+	done chan struct{}
+	e    *campaignLinks
+	err  error
+}
+
+const (
+	// linkCacheSize is how many campaign links the click endpoint keeps
+	// in memory: about a megabyte of URLs.
+	linkCacheSize = 10000
+	refreshAfter  = 10 * time.Minute
+	retryMissing  = time.Second
+	loadTimeout   = 5 * time.Second
+)
+
+func newLinkCache(max int, load func(ctx context.Context, campaignID int64) (map[int64]string, error)) *linkCache {
+	return &linkCache{load: load, max: max, now: time.Now, m: map[int64]*campaignLinks{}, loading: map[int64]*linkLoad{}}
+}
+
+// campaignLinkLoader reads a campaign's links for the cache.
+func campaignLinkLoader(cs *campaigns.Service) func(ctx context.Context, id int64) (map[int64]string, error) {
+	return func(ctx context.Context, id int64) (map[int64]string, error) {
+		ls, err := cs.Links(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[int64]string, len(ls))
+		for _, l := range ls {
+			out[int64(l.Idx)] = l.URL
+		}
+		return out, nil
 	}
-	u, err := s.d.Campaigns.LinkURL(ctx, campaignID, idx)
+}
+
+// url returns the URL of link idx of a campaign: errs.ErrNotFound when the
+// campaign has no such link, another error when it cannot be known now.
+func (c *linkCache) url(ctx context.Context, campaignID, idx int64) (string, error) {
+	c.mu.RLock()
+	e := c.m[campaignID]
+	c.mu.RUnlock()
+	if e != nil {
+		if now := c.clock.Load(); e.used.Load() != now {
+			e.used.Store(now)
+		}
+		u, ok := e.urls[idx]
+		age := c.now().Sub(e.loadedAt)
+		if ok {
+			if age > refreshAfter && e.refreshing.CompareAndSwap(false, true) {
+				go func() {
+					if _, err := c.loadShared(context.Background(), campaignID); err != nil {
+						e.refreshing.Store(false) // the next hit tries again
+					}
+				}()
+			}
+			return u, nil
+		}
+		if age < retryMissing {
+			return "", errs.NotFound("link", idx)
+		}
+	}
+	e, err := c.loadShared(ctx, campaignID)
 	if err != nil {
 		return "", err
 	}
-	s.links.mu.Lock()
-	if len(s.links.m) >= s.links.max {
-		s.links.m = map[[2]int64]string{}
+	if u, ok := e.urls[idx]; ok {
+		return u, nil
 	}
-	s.links.m[k] = u
-	s.links.mu.Unlock()
-	return u, nil
+	return "", errs.NotFound("link", idx)
+}
+
+// loadShared loads a campaign's links, or waits for the load in progress.
+// The query does not end with the request that started it: the others
+// waiting for it would fail too.
+func (c *linkCache) loadShared(ctx context.Context, campaignID int64) (*campaignLinks, error) {
+	c.mu.Lock()
+	if l, ok := c.loading[campaignID]; ok {
+		c.mu.Unlock()
+		select {
+		case <-l.done:
+			return l.e, l.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	l := &linkLoad{done: make(chan struct{})}
+	c.loading[campaignID] = l
+	c.mu.Unlock()
+
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
+	urls, err := c.load(qctx, campaignID)
+	cancel()
+	c.mu.Lock()
+	delete(c.loading, campaignID)
+	if err == nil {
+		l.e = &campaignLinks{urls: urls, loadedAt: c.now()}
+		l.e.used.Store(c.clock.Add(1) - 1)
+		c.putLocked(campaignID, l.e)
+	}
+	l.err = err
+	c.mu.Unlock()
+	close(l.done)
+	return l.e, l.err
+}
+
+// putLocked stores e, evicting the campaigns used least recently until the
+// links fit. Eviction looks at every campaign, but only on a miss.
+func (c *linkCache) putLocked(campaignID int64, e *campaignLinks) {
+	if old, ok := c.m[campaignID]; ok {
+		c.n -= len(old.urls)
+		delete(c.m, campaignID)
+	}
+	for c.n+len(e.urls) > c.max && len(c.m) > 0 {
+		var victim int64
+		oldest := int64(math.MaxInt64)
+		for id, o := range c.m {
+			if u := o.used.Load(); u < oldest {
+				victim, oldest = id, u
+			}
+		}
+		c.n -= len(c.m[victim].urls)
+		delete(c.m, victim)
+	}
+	c.m[campaignID] = e
+	c.n += len(e.urls)
 }
 
 // maskEmail shows enough of an address for its owner to recognise it.

@@ -2,11 +2,22 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"gorm.io/gorm"
+
+	"herald/campaigns"
+	"herald/contacts"
+	"herald/internal/testenv"
+	"herald/segments"
 	"herald/tracking"
 )
 
@@ -142,5 +153,214 @@ func TestATrackingHitThatCannotBeStoredStillRedirects(t *testing.T) {
 	m := f.do("GET", "/metrics", "", nil)
 	if !strings.Contains(m.Body.String(), `herald_tracking_hits_lost_total{kind="c"} 1`) {
 		t.Errorf("the lost hit is not counted:\n%s", m.Body)
+	}
+}
+
+// newTrackFixture is newFixture with its database, to add links directly
+// and to close it as an outage would.
+func newTrackFixture(t *testing.T) (*fixture, *gorm.DB) {
+	t.Helper()
+	g := testenv.DB(t, migrateAll)
+	cs := contacts.NewStore(g, contacts.Options{})
+	ss := segments.NewService(g, cs, nil, nil)
+	signer, _ := tracking.NewSigner([]byte("web test secret, long enough"))
+	camps := campaigns.NewService(g, cs, ss, nopQueue{}, signer, campaigns.Config{BaseURL: "https://h.example", Log: testenv.Logger()})
+	h := &hits{}
+	sum := sha256.Sum256([]byte(testKey))
+	srv, err := New(Deps{Contacts: cs, Segments: ss, Campaigns: camps, Signer: signer, Hits: h, Log: testenv.Logger()},
+		Config{APIKeySHA256: sum[:], AdminEmail: "admin@example.com", SessionKey: []byte("0123456789abcdef0123456789abcdef"), BaseURL: "https://h.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{srv: srv, h: srv.Handler(), hits: h, signer: signer, contacts: cs, camps: camps}, g
+}
+
+// linkedCampaign makes a draft campaign with n links, /NAME/1 to /NAME/n.
+func linkedCampaign(t *testing.T, f *fixture, g *gorm.DB, name string, n int) int64 {
+	t.Helper()
+	subj, html, from := "Hi", "<p>hi</p>", "x@shop.example.com"
+	c, err := f.camps.Create(context.Background(), campaigns.Input{Name: &name, Subject: &subj, HTMLBody: &html, FromEmail: &from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		if err := g.Create(&campaigns.Link{CampaignID: c.ID, Idx: i, URL: linkURL(name, i)}).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c.ID
+}
+
+func linkURL(name string, i int) string {
+	return fmt.Sprintf("https://shop.example.com/%s/%d", name, i)
+}
+
+// click requests a click on link idx of a campaign and returns the status
+// and where it redirects.
+func (f *fixture) click(campaignID, idx int64) (int, string) {
+	tok := f.signer.Sign(tracking.Token{Kind: tracking.Click, CampaignID: campaignID, ContactID: 1, LinkID: idx})
+	w := f.do("GET", "/t/c/"+tok, "", map[string]string{"User-Agent": "Mozilla/5.0"})
+	return w.Code, w.Header().Get("Location")
+}
+
+func closeDB(t *testing.T, g *gorm.DB) {
+	t.Helper()
+	sqlDB, err := g.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB.Close()
+}
+
+func TestAClickCachesEveryLinkOfItsCampaignAndRedirectsWhileTheDatabaseIsDown(t *testing.T) {
+	f, g := newTrackFixture(t)
+	// A still clock: the cached campaign stays fresh however slow the test.
+	fixed := time.Now()
+	f.srv.links.now = func() time.Time { return fixed }
+	shop := linkedCampaign(t, f, g, "shop", 3)
+	other := linkedCampaign(t, f, g, "other", 1)
+	if code, loc := f.click(shop, 1); code != 302 || loc != linkURL("shop", 1) {
+		t.Fatalf("first click: %d to %q", code, loc)
+	}
+	closeDB(t, g)
+	for _, tc := range []struct {
+		name     string
+		campaign int64
+		link     int64
+		code     int
+		location string
+	}{
+		{"the clicked link", shop, 1, 302, linkURL("shop", 1)},
+		{"another link of the campaign, never clicked", shop, 2, 302, linkURL("shop", 2)},
+		{"its last link", shop, 3, 302, linkURL("shop", 3)},
+		{"a link the campaign does not have", shop, 4, 404, ""},
+		{"a campaign not cached yet", other, 1, 503, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(f.hits.got)
+			code, loc := f.click(tc.campaign, tc.link)
+			if code != tc.code || loc != tc.location {
+				t.Fatalf("%d to %q, want %d to %q", code, loc, tc.code, tc.location)
+			}
+			// A signed click is kept even when it cannot be redirected now.
+			if wantHit := tc.code != 404; (len(f.hits.got) == before+1) != wantHit {
+				t.Errorf("%d hits recorded, want a hit: %v", len(f.hits.got)-before, wantHit)
+			}
+		})
+	}
+}
+
+func TestTheLinkCacheEvictsTheCampaignUsedLeastRecently(t *testing.T) {
+	f, g := newTrackFixture(t)
+	f.srv.links = newLinkCache(4, campaignLinkLoader(f.camps))
+	a := linkedCampaign(t, f, g, "a", 2)
+	b := linkedCampaign(t, f, g, "b", 2)
+	c := linkedCampaign(t, f, g, "c", 2)
+	// a and b fill the cache; a is used again; c's load must evict b.
+	for _, k := range []struct{ campaign, link int64 }{{a, 1}, {b, 1}, {a, 2}, {c, 1}} {
+		if code, _ := f.click(k.campaign, k.link); code != 302 {
+			t.Fatalf("click %v: %d", k, code)
+		}
+	}
+	closeDB(t, g)
+	for _, tc := range []struct {
+		name     string
+		campaign int64
+		link     int64
+		code     int
+	}{
+		{"a, used most recently before c", a, 1, 302},
+		{"a's other link", a, 2, 302},
+		{"c, loaded last", c, 1, 302},
+		{"c's other link", c, 2, 302},
+		{"b, evicted", b, 1, 503},
+		{"b's other link, evicted too", b, 2, 503},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, _ := f.click(tc.campaign, tc.link); code != tc.code {
+				t.Errorf("%d, want %d", code, tc.code)
+			}
+		})
+	}
+}
+
+func TestConcurrentFirstClicksOfACampaignShareOneQuery(t *testing.T) {
+	f, g := newTrackFixture(t)
+	id := linkedCampaign(t, f, g, "busy", 3)
+	var loads atomic.Int32
+	release := make(chan struct{})
+	real := campaignLinkLoader(f.camps)
+	f.srv.links = newLinkCache(100, func(ctx context.Context, campaignID int64) (map[int64]string, error) {
+		loads.Add(1)
+		<-release
+		return real(ctx, campaignID)
+	})
+	const clicks = 20
+	codes := make(chan int, clicks)
+	var started sync.WaitGroup
+	for i := range clicks {
+		started.Add(1)
+		go func() {
+			started.Done()
+			code, _ := f.click(id, int64(1+i%3))
+			codes <- code
+		}()
+	}
+	started.Wait()
+	// Let every request reach the cache before the query answers.
+	deadline := time.Now().Add(5 * time.Second)
+	for loads.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	for range clicks {
+		if code := <-codes; code != 302 {
+			t.Errorf("a click answered %d", code)
+		}
+	}
+	if n := loads.Load(); n != 1 {
+		t.Errorf("%d queries for one campaign's links, want 1", n)
+	}
+}
+
+func TestTheLinkCacheFollowsLinksThatChange(t *testing.T) {
+	f, g := newTrackFixture(t)
+	now := time.Now()
+	var clockMu sync.Mutex
+	f.srv.links.now = func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return now }
+	advance := func(d time.Duration) { clockMu.Lock(); now = now.Add(d); clockMu.Unlock() }
+	id := linkedCampaign(t, f, g, "flow", 1)
+	if code, _ := f.click(id, 1); code != 302 {
+		t.Fatal(code)
+	}
+	// An automation step edited: a link added, the first one changed.
+	if err := g.Create(&campaigns.Link{CampaignID: id, Idx: 2, URL: linkURL("flow", 2)}).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Model(&campaigns.Link{}).Where("campaign_id = ? AND idx = 1", id).Update("url", "https://shop.example.com/new").Error; err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := f.click(id, 2); code != 404 {
+		t.Errorf("a new link right after the load: %d, want 404 (not looked up again at once)", code)
+	}
+	advance(2 * retryMissing)
+	if code, loc := f.click(id, 2); code != 302 || loc != linkURL("flow", 2) {
+		t.Errorf("a new link a while later: %d to %q", code, loc)
+	}
+	advance(2 * refreshAfter)
+	// The old entry answers while it is reloaded in the background.
+	if code, loc := f.click(id, 1); code != 302 || (loc != linkURL("flow", 1) && loc != "https://shop.example.com/new") {
+		t.Fatalf("an old entry: %d to %q", code, loc)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, loc := f.click(id, 1); loc == "https://shop.example.com/new" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the changed link was never reloaded")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
