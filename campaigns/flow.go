@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"sort"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -39,11 +41,17 @@ type Flow struct {
 	Steps       db.JSONRaw `gorm:"not null"`
 	// Exit is a segment definition; contacts who match it leave at once.
 	Exit db.JSONRaw
-	// Cursor is the id of the last segment change or event a
-	// segment_entered or event trigger looked at.
-	Cursor    int64 `gorm:"not null;default:0"`
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// Cursor is the id of the segment change or event up to which a
+	// segment_entered or event trigger has looked at every row (see
+	// FlowConfig.CursorLag: rows after it may be looked at again).
+	Cursor int64 `gorm:"not null;default:0"`
+	// LastError says what last stopped the flow from enrolling or moving a
+	// run (a rule that no longer compiles, a message that is gone), so the
+	// marketer can see it; it is cleared once nothing fails any more.
+	LastError   string `gorm:"size:1000;not null;default:''"`
+	LastErrorAt *time.Time
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // RunStatus is where an enrolled contact stands in a flow.
@@ -71,14 +79,26 @@ type FlowRun struct {
 	StartedAt  time.Time `gorm:"not null"`
 	FinishedAt *time.Time
 	// Note says why a run waits or ended (deferred by the frequency cap,
-	// unsubscribed, met the exit rule).
+	// a step that failed, unsubscribed, met the exit rule).
 	Note string `gorm:"size:500;not null;default:''"`
+	// Hold is why an active run is held back: HoldDeferred (the frequency
+	// cap) or HoldFailed (a step failed and is tried again later).
+	Hold string `gorm:"size:8;not null;default:''"`
+	// LastDeferral keeps the reason of the last time the frequency cap
+	// held the run back, after the message went out.
+	LastDeferral string `gorm:"size:500;not null;default:''"`
 	// Version grows with every change, so two workers cannot both move a run.
 	Version int `gorm:"not null;default:0"`
 }
 
 // TableName keeps the table name explicit.
 func (FlowRun) TableName() string { return "flow_runs" }
+
+// Run holds.
+const (
+	HoldDeferred = "deferred"
+	HoldFailed   = "failed"
+)
 
 // Trigger types.
 const (
@@ -149,42 +169,137 @@ type FlowInput struct {
 
 const maxSteps = 20
 
+// decodeStrict decodes one JSON object into v, refusing unknown keys; an
+// error names its place under path (trigger.offset_days, steps[2].mesage).
 func decodeStrict(raw []byte, v any, path string) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		msg := err.Error()
-		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-			return errs.Invalid(path+"."+strings.Trim(f, `"`), "unknown field")
-		}
-		return errs.Invalid(path, "is not valid: %v", strings.TrimPrefix(msg, "json: "))
+	err := dec.Decode(v)
+	if err == nil {
+		return nil
 	}
-	return nil
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		p := path
+		if ute.Field != "" {
+			p = path + "." + ute.Field
+		}
+		return errs.Invalid(p, "expected %s, got a JSON %s", jsonKind(ute.Type), ute.Value)
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return errs.Invalid(path+"."+strings.Trim(f, `"`), "unknown field")
+	}
+	return errs.Invalid(path, "is not valid: %v", strings.TrimPrefix(msg, "json: "))
+}
+
+// jsonKind names a Go type the way a JSON author thinks of it.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a text"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "an object"
+}
+
+// objectKeys returns the keys of a JSON object, sorted so the first
+// refused key is always the same one.
+func objectKeys(raw []byte, path string) ([]string, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, errs.Invalid(path, "must be an object")
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+// triggerTakes tells whether a trigger of type typ has the setting key;
+// a setting of another type (segment_id on a date trigger) is refused
+// rather than silently ignored.
+func triggerTakes(typ, key string) bool {
+	if key == "type" {
+		return true
+	}
+	switch typ {
+	case TriggerDate:
+		return key == "field" || key == "offset_days" || key == "hour" || key == "timezone"
+	case TriggerSegmentEntered:
+		return key == "segment_id"
+	case TriggerInactivity:
+		return key == "factor" || key == "one_time_days" || key == "min_days" || key == "max_days"
+	case TriggerEvent:
+		return key == "event" || key == "where"
+	}
+	return false
+}
+
+// stepTakes is triggerTakes for steps.
+func stepTakes(typ, key string) bool {
+	if key == "type" {
+		return true
+	}
+	switch typ {
+	case StepSend:
+		return key == "message" || key == "campaign_id"
+	case StepWait:
+		return key == "duration"
+	case StepExitIf:
+		return key == "definition"
+	}
+	return false
 }
 
 // parseTrigger decodes and checks a trigger.
 func (s *Service) parseTrigger(ctx context.Context, raw []byte) (Trigger, error) {
 	var t Trigger
-	if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
+	if !hasRule(raw) {
 		return t, errs.Invalid("trigger", "is required")
+	}
+	keys, err := objectKeys(raw, "trigger")
+	if err != nil {
+		return t, err
 	}
 	if err := decodeStrict(raw, &t, "trigger"); err != nil {
 		return t, err
 	}
-	if t.Hour == nil {
-		nine := 9
-		t.Hour = &nine
+	switch t.Type {
+	case TriggerDate, TriggerSegmentEntered, TriggerInactivity, TriggerEvent:
+	default:
+		return t, errs.Invalid("trigger.type", "%q is not one of date, segment_entered, inactivity, event", t.Type)
 	}
-	if *t.Hour < 0 || *t.Hour > 23 {
-		return t, errs.Invalid("trigger.hour", "must be from 0 to 23")
-	}
-	if t.Timezone != "" {
-		if _, err := time.LoadLocation(t.Timezone); err != nil || t.Timezone == "Local" {
-			return t, errs.Invalid("trigger.timezone", "%q is not an IANA time zone", t.Timezone)
+	for _, k := range keys {
+		if !triggerTakes(t.Type, k) {
+			return t, errs.Invalid("trigger."+k, "is not a setting of a %s trigger", t.Type)
 		}
 	}
 	switch t.Type {
 	case TriggerDate:
+		if t.Hour == nil {
+			nine := 9
+			t.Hour = &nine
+		}
+		if *t.Hour < 0 || *t.Hour > 23 {
+			return t, errs.Invalid("trigger.hour", "must be from 0 to 23")
+		}
+		if t.Timezone != "" {
+			if _, err := time.LoadLocation(t.Timezone); err != nil || t.Timezone == "Local" {
+				return t, errs.Invalid("trigger.timezone", "%q is not an IANA time zone", t.Timezone)
+			}
+		}
 		switch {
 		case t.Field == "birthday", t.Field == "anniversary", t.Field == "signup_at":
 		case strings.HasPrefix(t.Field, "attr."):
@@ -212,8 +327,13 @@ func (s *Service) parseTrigger(ctx context.Context, raw []byte) (Trigger, error)
 		if t.Factor < 0 || t.Factor > 20 {
 			return t, errs.Invalid("trigger.factor", "must be from 0 to 20")
 		}
-		if t.OneTimeDays < 0 || t.MinDays < 0 || t.MaxDays < 0 || t.OneTimeDays > 3650 || t.MaxDays > 3650 {
-			return t, errs.Invalid("trigger", "days must be from 0 to 3650")
+		for _, d := range []struct {
+			name string
+			v    int
+		}{{"one_time_days", t.OneTimeDays}, {"min_days", t.MinDays}, {"max_days", t.MaxDays}} {
+			if d.v < 0 || d.v > 3650 {
+				return t, errs.Invalid("trigger."+d.name, "must be from 0 to 3650")
+			}
 		}
 		if t.Factor == 0 && t.OneTimeDays == 0 && t.MinDays == 0 {
 			return t, errs.Invalid("trigger.factor", "give factor (times the contact's own average days between purchases), one_time_days or min_days")
@@ -225,55 +345,105 @@ func (s *Service) parseTrigger(ctx context.Context, raw []byte) (Trigger, error)
 		if !contacts.EventNameRe.MatchString(t.Event) {
 			return t, errs.Invalid("trigger.event", "%q is not an event type", t.Event)
 		}
+		names := make([]string, 0, len(t.Where))
 		for k := range t.Where {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
 			if !contacts.ValidAttrName(k) {
 				return t, errs.Invalid("trigger.where."+k, "is not a property name")
 			}
+			switch t.Where[k].(type) {
+			case string, float64, bool:
+			default:
+				// Filters are equalities; an object, a list or null
+				// would match nothing and hide the mistake.
+				return t, errs.Invalid("trigger.where."+k, "must be a text, a number or true/false")
+			}
 		}
-	default:
-		return t, errs.Invalid("trigger.type", "%q is not one of date, segment_entered, inactivity, event", t.Type)
 	}
 	return t, nil
 }
 
-// parseSteps decodes and checks the steps; send steps' messages are
+// stepInput is a step as a client writes it: the message is decoded on
+// its own so an error inside it gets its full path.
+type stepInput struct {
+	Type       string          `json:"type"`
+	Message    json.RawMessage `json:"message"`
+	CampaignID int64           `json:"campaign_id"`
+	Duration   string          `json:"duration"`
+	Definition json.RawMessage `json:"definition"`
+}
+
+// parseSteps decodes and checks the steps of flow flowID (0 for a new
+// one), one by one so errors name the step; send steps' messages are
 // compiled so template errors show at save time.
-func (s *Service) parseSteps(ctx context.Context, raw []byte) ([]Step, error) {
-	var steps []Step
-	if len(bytes.TrimSpace(raw)) == 0 || string(raw) == "null" {
+func (s *Service) parseSteps(ctx context.Context, raw []byte, flowID int64) ([]Step, error) {
+	if !hasRule(raw) {
 		return nil, errs.Invalid("steps", "is required")
 	}
-	if err := decodeStrict(raw, &steps, "steps"); err != nil {
-		return nil, err
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, errs.Invalid("steps", "must be a list of steps")
 	}
-	if len(steps) == 0 || len(steps) > maxSteps {
+	if len(items) == 0 || len(items) > maxSteps {
 		return nil, errs.Invalid("steps", "give 1 to %d steps", maxSteps)
 	}
+	steps := make([]Step, len(items))
+	usedAt := map[int64]int{} // campaign -> step that sends it
+	var owners map[int64]int64
 	sends := 0
-	for i, st := range steps {
+	for i, item := range items {
 		p := fmt.Sprintf("steps[%d]", i)
-		switch st.Type {
+		keys, err := objectKeys(item, p)
+		if err != nil {
+			return nil, err
+		}
+		var in stepInput
+		if err := decodeStrict(item, &in, p); err != nil {
+			return nil, err
+		}
+		switch in.Type {
+		case StepSend, StepWait, StepExitIf:
+		default:
+			return nil, errs.Invalid(p+".type", "%q is not one of send, wait, exit_if", in.Type)
+		}
+		for _, k := range keys {
+			if !stepTakes(in.Type, k) {
+				return nil, errs.Invalid(p+"."+k, "is not a setting of a %s step", in.Type)
+			}
+		}
+		st := Step{Type: in.Type, CampaignID: in.CampaignID, Duration: in.Duration}
+		switch in.Type {
 		case StepSend:
 			sends++
-			if st.Message == nil && st.CampaignID == 0 {
+			if !hasRule(in.Message) && st.CampaignID == 0 {
 				return nil, errs.Invalid(p+".message", "is required")
 			}
-			if st.Message != nil {
-				c := Campaign{Kind: KindFlowStep}
-				in := *st.Message
-				if in.Name == nil {
-					name := fmt.Sprintf("step %d", i+1)
-					in.Name = &name
-				}
-				if in.SegmentIDs != nil || in.ExcludeSegmentIDs != nil {
-					return nil, errs.Invalid(p+".message.segment_ids", "a flow's trigger chooses who gets its messages")
-				}
-				if err := s.apply(ctx, &c, in); err != nil {
-					if ie, ok := errs.AsInvalid(err); ok {
-						return nil, errs.Invalid(p+".message."+ie.Path, "%s", ie.Message)
+			// A message edits the step's campaign when it names one, so
+			// it need only give what changes.
+			base := Campaign{Kind: KindFlowStep}
+			if st.CampaignID != 0 {
+				if owners == nil {
+					if owners, err = s.stepOwners(ctx, flowID); err != nil {
+						return nil, err
 					}
+				}
+				if base, err = s.checkStepCampaign(ctx, st.CampaignID, owners, usedAt, p); err != nil {
 					return nil, err
 				}
+				usedAt[st.CampaignID] = i
+			}
+			if hasRule(in.Message) {
+				var msg Input
+				if err := decodeStrict(in.Message, &msg, p+".message"); err != nil {
+					return nil, err
+				}
+				if err := s.checkStepMessage(ctx, base, msg, i, p); err != nil {
+					return nil, err
+				}
+				st.Message = &msg
 			}
 		case StepWait:
 			d, err := segments.ParseDuration(st.Duration)
@@ -284,20 +454,88 @@ func (s *Service) parseSteps(ctx context.Context, raw []byte) ([]Step, error) {
 				return nil, errs.Invalid(p+".duration", "is more than a year")
 			}
 		case StepExitIf:
-			if _, err := s.segments.Compile(ctx, bindFlowStart(st.Definition, s.cfg.Now())); err != nil {
+			if !hasRule(in.Definition) {
+				return nil, errs.Invalid(p+".definition", "is required")
+			}
+			if _, err := s.segments.Compile(ctx, bindFlowStart(in.Definition, s.cfg.Now())); err != nil {
 				if ie, ok := errs.AsInvalid(err); ok {
 					return nil, errs.Invalid(subPath(p+".definition", ie.Path), "%s", ie.Message)
 				}
 				return nil, err
 			}
-		default:
-			return nil, errs.Invalid(p+".type", "%q is not one of send, wait, exit_if", st.Type)
+			st.Definition = in.Definition
 		}
+		steps[i] = st
 	}
 	if sends == 0 {
 		return nil, errs.Invalid("steps", "a flow needs at least one send step")
 	}
 	return steps, nil
+}
+
+// checkStepMessage checks a send step's message as a flow campaign.
+func (s *Service) checkStepMessage(ctx context.Context, c Campaign, in Input, i int, p string) error {
+	if in.Name == nil && c.Name == "" {
+		name := fmt.Sprintf("step %d", i+1)
+		in.Name = &name
+	}
+	if in.SegmentIDs != nil || in.ExcludeSegmentIDs != nil {
+		return errs.Invalid(p+".message.segment_ids", "a flow's trigger chooses who gets its messages")
+	}
+	if err := s.apply(ctx, &c, in); err != nil {
+		if ie, ok := errs.AsInvalid(err); ok {
+			return errs.Invalid(p+".message."+ie.Path, "%s", ie.Message)
+		}
+		return err
+	}
+	return nil
+}
+
+// checkStepCampaign accepts a send step that names its message by id
+// (as GET returns steps) only if that campaign is an automation message
+// no other flow or step sends: a regular campaign or another flow's
+// message would fail, or be shared, at every pass.
+func (s *Service) checkStepCampaign(ctx context.Context, id int64, owners map[int64]int64, usedAt map[int64]int, p string) (Campaign, error) {
+	var c Campaign
+	err := s.db.WithContext(ctx).Take(&c, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return c, errs.Invalid(p+".campaign_id", "no campaign has the id %d", id)
+	}
+	if err != nil {
+		return c, fmt.Errorf("campaigns: step campaign %d: %w", id, err)
+	}
+	if c.Kind != KindFlowStep {
+		return c, errs.Invalid(p+".campaign_id", "campaign %d is a regular campaign, not an automation message; give the step a message instead", id)
+	}
+	if other, ok := owners[id]; ok {
+		return c, errs.Invalid(p+".campaign_id", "campaign %d is a message of automation %d", id, other)
+	}
+	if j, ok := usedAt[id]; ok {
+		return c, errs.Invalid(p+".campaign_id", "campaign %d is already the message of steps[%d]", id, j)
+	}
+	return c, nil
+}
+
+// stepOwners maps the message campaigns of every flow but except to
+// their flow.
+func (s *Service) stepOwners(ctx context.Context, except int64) (map[int64]int64, error) {
+	var fs []Flow
+	if err := s.db.WithContext(ctx).Select("id", "steps").Where("id <> ?", except).Find(&fs).Error; err != nil {
+		return nil, fmt.Errorf("campaigns: flow messages: %w", err)
+	}
+	owners := map[int64]int64{}
+	for _, f := range fs {
+		steps, err := StepsOf(f)
+		if err != nil {
+			continue // a flow whose steps cannot be read sends nothing
+		}
+		for _, st := range steps {
+			if st.CampaignID != 0 {
+				owners[st.CampaignID] = f.ID
+			}
+		}
+	}
+	return owners, nil
 }
 
 // subPath puts the path of an error inside a definition under prefix.
@@ -338,7 +576,8 @@ func (s *Service) CreateFlow(ctx context.Context, in FlowInput) (Flow, error) {
 }
 
 // UpdateFlow changes a flow. Changing the steps of a flow with active runs
-// keeps those runs at their step number.
+// keeps those runs at their step number. Saving clears the recorded error:
+// the next pass records it again if the change did not fix it.
 func (s *Service) UpdateFlow(ctx context.Context, id int64, in FlowInput) (Flow, error) {
 	f, err := s.GetFlow(ctx, id)
 	if err != nil {
@@ -347,10 +586,42 @@ func (s *Service) UpdateFlow(ctx context.Context, id int64, in FlowInput) (Flow,
 	if err := s.applyFlow(ctx, &f, in); err != nil {
 		return Flow{}, err
 	}
-	if err := s.db.WithContext(ctx).Select("name", "description", "trigger", "steps", "exit", "updated_at").Save(&f).Error; err != nil {
+	f.LastError, f.LastErrorAt = "", nil
+	steps, err := StepsOf(f)
+	if err != nil {
+		return Flow{}, err
+	}
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Select("name", "description", "trigger", "steps", "exit", "last_error", "last_error_at", "updated_at").Save(&f).Error; err != nil {
+			return err
+		}
+		// A step may now name a message that was paused (a step removed
+		// earlier and put back): it sends only while its flow is active.
+		return syncStepCampaigns(tx, steps, f.Status)
+	})
+	if err != nil {
 		return Flow{}, fmt.Errorf("campaigns: update flow %d: %w", id, err)
 	}
 	return f, nil
+}
+
+// syncStepCampaigns sets the status of a flow's message campaigns to
+// follow the flow's: sending while it is active, paused otherwise.
+func syncStepCampaigns(tx *gorm.DB, steps []Step, st FlowStatus) error {
+	status := Paused
+	if st == FlowActive {
+		status = Sending
+	}
+	var ids []int64
+	for _, step := range steps {
+		if step.CampaignID != 0 {
+			ids = append(ids, step.CampaignID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return tx.Model(&Campaign{}).Where("id IN ? AND kind = ?", ids, KindFlowStep).Update("status", status).Error
 }
 
 func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
@@ -374,7 +645,7 @@ func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
 	} else if f.ID == 0 {
 		return errs.Invalid("trigger", "is required")
 	}
-	if in.Exit != nil && string(bytes.TrimSpace(in.Exit)) != "null" {
+	if in.Exit != nil && hasRule(in.Exit) {
 		if _, err := s.segments.Compile(ctx, bindFlowStart(in.Exit, s.cfg.Now())); err != nil {
 			if ie, ok := errs.AsInvalid(err); ok {
 				return errs.Invalid(subPath("exit", ie.Path), "%s", ie.Message)
@@ -386,14 +657,22 @@ func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
 		f.Exit = nil
 	}
 	if in.Steps != nil {
-		steps, err := s.parseSteps(ctx, in.Steps)
+		steps, err := s.parseSteps(ctx, in.Steps, f.ID)
 		if err != nil {
 			return err
 		}
-		// Each send step's message becomes (or updates) a flow campaign.
+		// Each send step's message becomes (or updates) a flow campaign:
+		// the one the step names, else the one at the same place before,
+		// unless another step names that one.
 		var old []Step
 		if len(f.Steps) > 0 {
 			_ = json.Unmarshal(f.Steps, &old)
+		}
+		named := map[int64]bool{}
+		for _, st := range steps {
+			if st.CampaignID != 0 {
+				named[st.CampaignID] = true
+			}
 		}
 		for i := range steps {
 			st := &steps[i]
@@ -405,9 +684,10 @@ func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
 				name := fmt.Sprintf("%s: step %d", f.Name, i+1)
 				in.Name = &name
 			}
-			prev := int64(0)
-			if i < len(old) && old[i].Type == StepSend {
+			prev := st.CampaignID
+			if prev == 0 && i < len(old) && old[i].Type == StepSend && !named[old[i].CampaignID] {
 				prev = old[i].CampaignID
+				named[prev] = true
 			}
 			id, err := s.saveStepCampaign(ctx, prev, in, f.Status == FlowActive)
 			if err != nil {
@@ -458,7 +738,7 @@ func (s *Service) storeLinks(ctx context.Context, c *Campaign) error {
 	if err != nil {
 		return err
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("campaign_id = ?", c.ID).Delete(&Link{}).Error; err != nil {
 			return err
 		}
@@ -469,6 +749,10 @@ func (s *Service) storeLinks(ctx context.Context, c *Campaign) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("campaigns: links of flow step %d: %w", c.ID, err)
+	}
+	return nil
 }
 
 // GetFlow returns a flow.
@@ -559,27 +843,19 @@ func (s *Service) setFlowStatus(ctx context.Context, f *Flow, st FlowStatus, cur
 	if err != nil {
 		return err
 	}
-	campaignStatus := Paused
-	if st == FlowActive {
-		campaignStatus = Sending
-	}
+	now := s.cfg.Now()
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Model(&Flow{}).Where("id = ?", f.ID).Updates(map[string]any{"status": st, "cursor": cursor, "updated_at": s.cfg.Now()}).Error; err != nil {
+		// A flow that is switched on again starts with a clean slate; the
+		// next pass records what still fails.
+		if err := tx.Model(&Flow{}).Where("id = ?", f.ID).Updates(map[string]any{"status": st, "cursor": cursor, "last_error": "", "last_error_at": nil, "updated_at": now}).Error; err != nil {
 			return err
 		}
-		for _, step := range steps {
-			if step.CampaignID != 0 {
-				if err := tx.Model(&Campaign{}).Where("id = ? AND kind = ?", step.CampaignID, KindFlowStep).Update("status", campaignStatus).Error; err != nil {
-					return err
-				}
-			}
-		}
-		return nil
+		return syncStepCampaigns(tx, steps, st)
 	})
 	if err != nil {
 		return fmt.Errorf("campaigns: set flow %d %s: %w", f.ID, st, err)
 	}
-	f.Status, f.Cursor = st, cursor
+	f.Status, f.Cursor, f.LastError, f.LastErrorAt, f.UpdatedAt = st, cursor, "", nil, now
 	return nil
 }
 
@@ -592,20 +868,28 @@ func (s *Service) DeleteFlow(ctx context.Context, id int64) error {
 	if f.Status == FlowActive {
 		return errs.Conflict("automation %d is active; disable it first", id)
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("flow_id = ?", id).Delete(&FlowRun{}).Error; err != nil {
 			return err
 		}
 		return tx.Delete(&Flow{}, id).Error
 	})
+	if err != nil {
+		return fmt.Errorf("campaigns: delete flow %d: %w", id, err)
+	}
+	return nil
 }
 
 // FlowStats is how a flow is doing: its runs, and each step's message.
 type FlowStats struct {
-	Active int64       `json:"active"`
-	Done   int64       `json:"done"`
-	Exited int64       `json:"exited"`
-	Steps  []StepStats `json:"steps"`
+	Active int64 `json:"active"`
+	// Deferred counts the active runs the frequency cap holds back now,
+	// Failing those whose step failed and waits to be tried again.
+	Deferred int64       `json:"deferred"`
+	Failing  int64       `json:"failing"`
+	Done     int64       `json:"done"`
+	Exited   int64       `json:"exited"`
+	Steps    []StepStats `json:"steps"`
 	// Totals sum the send steps' stats.
 	Sent         int64 `json:"sent"`
 	OpensUnique  int64 `json:"opens_unique"`
@@ -631,14 +915,15 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 	if err != nil {
 		return FlowStats{}, err
 	}
-	var out FlowStats
+	out := FlowStats{Steps: []StepStats{}}
 	type row struct {
 		Status RunStatus
 		Step   int
+		Hold   string
 		N      int64
 	}
 	var rows []row
-	if err := s.db.WithContext(ctx).Model(&FlowRun{}).Select("status, step, COUNT(*) AS n").Where("flow_id = ?", id).Group("status, step").Scan(&rows).Error; err != nil {
+	if err := s.db.WithContext(ctx).Model(&FlowRun{}).Select("status, step, hold, COUNT(*) AS n").Where("flow_id = ?", id).Group("status, step, hold").Scan(&rows).Error; err != nil {
 		return FlowStats{}, fmt.Errorf("campaigns: flow stats %d: %w", id, err)
 	}
 	waiting := map[int]int64{}
@@ -647,6 +932,12 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 		case RunActive:
 			out.Active += r.N
 			waiting[r.Step] += r.N
+			switch r.Hold {
+			case HoldDeferred:
+				out.Deferred += r.N
+			case HoldFailed:
+				out.Failing += r.N
+			}
 		case RunDone:
 			out.Done += r.N
 		case RunExited:
@@ -657,6 +948,12 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 		ss := StepStats{Step: i + 1, Type: st.Type, CampaignID: st.CampaignID, Waiting: waiting[i]}
 		if st.Type == StepSend && st.CampaignID != 0 {
 			cs, err := s.Stats(ctx, st.CampaignID)
+			if errors.Is(err, errs.ErrNotFound) {
+				// A message lost from an older install; the flow's
+				// last_error says so.
+				out.Steps = append(out.Steps, ss)
+				continue
+			}
 			if err != nil {
 				return FlowStats{}, err
 			}
@@ -668,4 +965,48 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 		out.Steps = append(out.Steps, ss)
 	}
 	return out, nil
+}
+
+// Run filters of FlowRuns, besides the run statuses.
+const (
+	RunsDeferred = "deferred"
+	RunsFailing  = "failing"
+)
+
+// FlowRuns returns a page of a flow's runs, newest first, and the cursor
+// of the next page (0 at the end). filter is "" (every run), a run status
+// (active, done, exited), RunsDeferred (held back by the frequency cap) or
+// RunsFailing (a step failed and will be tried again).
+func (s *Service) FlowRuns(ctx context.Context, flowID int64, filter string, before int64, limit int) ([]FlowRun, int64, error) {
+	if _, err := s.GetFlow(ctx, flowID); err != nil {
+		return nil, 0, err
+	}
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	q := s.db.WithContext(ctx).Where("flow_id = ?", flowID)
+	switch filter {
+	case "":
+	case string(RunActive), string(RunDone), string(RunExited):
+		q = q.Where("status = ?", filter)
+	case RunsDeferred:
+		q = q.Where("status = ? AND hold = ?", RunActive, HoldDeferred)
+	case RunsFailing:
+		q = q.Where("status = ? AND hold = ?", RunActive, HoldFailed)
+	default:
+		return nil, 0, errs.Invalid("status", "%q is not one of active, done, exited, deferred, failing", filter)
+	}
+	if before > 0 {
+		q = q.Where("id < ?", before)
+	}
+	var runs []FlowRun
+	if err := q.Order("id DESC").Limit(limit + 1).Find(&runs).Error; err != nil {
+		return nil, 0, fmt.Errorf("campaigns: runs of flow %d: %w", flowID, err)
+	}
+	var next int64
+	if len(runs) > limit {
+		runs = runs[:limit]
+		next = runs[len(runs)-1].ID
+	}
+	return runs, next, nil
 }

@@ -1,19 +1,23 @@
 package campaigns
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"herald/contacts"
 	"herald/internal/db"
+	"herald/internal/errs"
 	"herald/segments"
 )
 
@@ -27,6 +31,32 @@ type FlowConfig struct {
 	CapWindow   time.Duration
 	// Timezone is where contacts without a time zone live (UTC if empty).
 	Timezone string
+	// CursorLag is how long segment entries and events stay in the scan
+	// of segment_entered and event triggers (5 minutes when zero). Their
+	// ids are taken when a row is written but it is seen when its
+	// transaction commits, so on PostgreSQL a lower id can appear after a
+	// higher one; a trigger's cursor only moves past rows older than this,
+	// and the newer ones are looked at again (already enrolled ones are
+	// left out by their occurrence). A transaction open longer than this
+	// could still be missed.
+	CursorLag time.Duration
+	// RetryAfter is how long a run whose step failed waits before it is
+	// tried again (10 minutes when zero).
+	RetryAfter time.Duration
+}
+
+func (c FlowConfig) cursorLag() time.Duration {
+	if c.CursorLag > 0 {
+		return c.CursorLag
+	}
+	return 5 * time.Minute
+}
+
+func (c FlowConfig) retryAfter() time.Duration {
+	if c.RetryAfter > 0 {
+		return c.RetryAfter
+	}
+	return 10 * time.Minute
 }
 
 // TickResult says what one pass of the flow engine did.
@@ -36,6 +66,55 @@ type TickResult struct {
 	Deferred int
 	Exited   int
 	Done     int
+	// Failed counts the flows whose enrolment failed and the runs whose
+	// step failed in this pass; each is recorded on the flow and the run.
+	Failed int
+}
+
+// flowProblem is a fault in how a flow is set up (a rule that no longer
+// compiles, a message that is gone): the marketer can fix it, so its text
+// is what the flow and its runs record.
+type flowProblem struct {
+	msg string
+	err error
+}
+
+func (p *flowProblem) Error() string {
+	if p.err != nil {
+		return "campaigns: " + p.msg + ": " + p.err.Error()
+	}
+	return "campaigns: " + p.msg
+}
+
+func (p *flowProblem) Unwrap() error { return p.err }
+
+// problemText is what a marketer is shown of a failure: the problem for
+// set-up faults, never the text of an internal error.
+func problemText(err error) string {
+	var p *flowProblem
+	if errors.As(err, &p) {
+		return p.msg
+	}
+	return "an internal error (the worker log has the details)"
+}
+
+// rulePlace names a stored rule: how a marketer calls it, and its path
+// in the flow's definition.
+type rulePlace struct{ label, path string }
+
+var exitRule = rulePlace{"the exit rule", "exit"}
+
+func exitIfRule(step int) rulePlace {
+	return rulePlace{fmt.Sprintf("step %d's rule", step+1), fmt.Sprintf("steps[%d].definition", step)}
+}
+
+// ruleProblem turns the compile error of a stored rule (a custom field
+// deleted since, say) into a flowProblem that names the rule's path.
+func ruleProblem(where rulePlace, err error) error {
+	if ie, ok := errs.AsInvalid(err); ok {
+		return &flowProblem{msg: fmt.Sprintf("%s no longer compiles: %s: %s", where.label, subPath(where.path, ie.Path), ie.Message), err: err}
+	}
+	return fmt.Errorf("campaigns: %s: %w", where.path, err)
 }
 
 // TickFlows is one pass of the automation engine at time now: it enrols
@@ -43,6 +122,13 @@ type TickResult struct {
 // to run on several workers at once: enrolment is unique per flow, contact
 // and occurrence, each run moves by a versioned update only one pass can
 // win, and a delivery is unique per step, contact and occurrence.
+//
+// One flow's failure does not stop the others: a flow whose enrolment
+// fails, or whose definition cannot be read, is skipped for this pass,
+// and a run whose step fails is tried again after FlowConfig.RetryAfter.
+// Each failure is recorded on the flow (LastError) and the run (Note),
+// and logged here when the flow's recorded error changes. The returned
+// error is for the pass as a whole (the database is unreachable).
 func (s *Service) TickFlows(ctx context.Context, now time.Time) (TickResult, error) {
 	var res TickResult
 	var flows []Flow
@@ -56,17 +142,62 @@ func (s *Service) TickFlows(ctx context.Context, now time.Time) (TickResult, err
 	if err != nil {
 		return res, err
 	}
+	failures := map[int64]error{} // flow -> first failure of this pass
 	for _, f := range flows {
 		n, err := s.enrol(ctx, f, now, zones)
-		if err != nil {
-			return res, fmt.Errorf("campaigns: enrol flow %d: %w", f.ID, err)
-		}
 		res.Enrolled += n
+		if err != nil {
+			if ctx.Err() != nil {
+				return res, fmt.Errorf("campaigns: enrol flow %d: %w", f.ID, err)
+			}
+			res.Failed++
+			failures[f.ID] = fmt.Errorf("enrolling: %w", err)
+		}
 	}
-	if err := s.advanceRuns(ctx, flows, now, &res); err != nil {
-		return res, err
+	err = s.advanceRuns(ctx, flows, now, &res, failures)
+	s.recordFailures(context.WithoutCancel(ctx), flows, failures, now)
+	return res, err
+}
+
+// recordFailures writes each flow's failure of this pass on the flow, and
+// clears the error of flows that no longer fail.
+func (s *Service) recordFailures(ctx context.Context, flows []Flow, failures map[int64]error, now time.Time) {
+	for _, f := range flows {
+		err, failed := failures[f.ID]
+		if !failed {
+			if f.LastError == "" {
+				continue
+			}
+			// Runs of the flow that failed earlier may still be waiting
+			// for their retry; the error stays until none is.
+			var n int64
+			if err := s.db.WithContext(ctx).Model(&FlowRun{}).Where("flow_id = ? AND status = ? AND hold = ?", f.ID, RunActive, HoldFailed).Limit(1).Count(&n).Error; err != nil {
+				s.cfg.Log.Warn("campaigns: check failing runs", "flow", f.ID, "err", err)
+				continue
+			}
+			if n == 0 {
+				if err := s.db.WithContext(ctx).Model(&Flow{}).Where("id = ?", f.ID).UpdateColumns(map[string]any{"last_error": "", "last_error_at": nil}).Error; err != nil {
+					s.cfg.Log.Warn("campaigns: clear flow error", "flow", f.ID, "err", err)
+				}
+			}
+			continue
+		}
+		text := clip(problemText(err), 1000)
+		if text != f.LastError {
+			s.cfg.Log.Error("campaigns: automation failed; other automations go on", "flow", f.ID, "err", err)
+		}
+		if err := s.db.WithContext(ctx).Model(&Flow{}).Where("id = ?", f.ID).UpdateColumns(map[string]any{"last_error": text, "last_error_at": now}).Error; err != nil {
+			s.cfg.Log.Warn("campaigns: record flow error", "flow", f.ID, "err", err)
+		}
 	}
-	return res, nil
+}
+
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }
 
 // contactZones lists the time zones contacts have ("" for unknown). The
@@ -93,19 +224,27 @@ type zoneCache struct {
 	at   time.Time
 }
 
-func (s *Service) location(name string) *time.Location {
+// locations loads time zones once per pass.
+type locations map[string]*time.Location
+
+func (ls locations) get(name string) *time.Location {
+	if l, ok := ls[name]; ok {
+		return l
+	}
+	l := time.UTC
 	if name != "" {
-		if l, err := time.LoadLocation(name); err == nil {
-			return l
+		if z, err := time.LoadLocation(name); err == nil {
+			l = z
 		}
 	}
-	return time.UTC
+	ls[name] = l
+	return l
 }
 
 func (s *Service) enrol(ctx context.Context, f Flow, now time.Time, zones []string) (int, error) {
 	t, err := TriggerOf(f)
 	if err != nil {
-		return 0, err
+		return 0, &flowProblem{msg: "the trigger cannot be read", err: err}
 	}
 	switch t.Type {
 	case TriggerDate:
@@ -117,7 +256,7 @@ func (s *Service) enrol(ctx context.Context, f Flow, now time.Time, zones []stri
 	case TriggerInactivity:
 		return s.enrolInactive(ctx, f, t, now)
 	}
-	return 0, fmt.Errorf("campaigns: unknown trigger %q", t.Type)
+	return 0, &flowProblem{msg: fmt.Sprintf("the trigger type %q is unknown", t.Type)}
 }
 
 // insertRuns starts runs for contacts, skipping occurrences already run.
@@ -138,79 +277,55 @@ func (s *Service) insertRuns(ctx context.Context, flowID int64, ids []int64, occ
 	return total, nil
 }
 
-// yearlyDayExpr is the SQL of a contact's month*100+day for a date trigger.
-func (s *Service) yearlyDayExpr(t Trigger) (string, []any) {
-	pg := db.IsPostgres(s.db)
-	switch {
-	case t.Field == "birthday":
-		return "contacts.birthday_md", nil
-	case t.Field == "anniversary":
-		return "contacts.anniversary_md", nil
-	case t.Field == "signup_at" && pg:
-		return "CAST(to_char(contacts.signup_at AT TIME ZONE 'UTC', 'MMDD') AS INTEGER)", nil
-	case t.Field == "signup_at":
-		return "CAST(substr(contacts.signup_at, 6, 2) || substr(contacts.signup_at, 9, 2) AS INTEGER)", nil
-	case pg:
-		name := strings.TrimPrefix(t.Field, "attr.")
-		v := "(contacts.attributes ->> CAST(? AS text))"
-		return "(CASE WHEN " + v + " ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN CAST(substr(" + v + ", 6, 2) || substr(" + v + ", 9, 2) AS INTEGER) END)", []any{name, name, name}
-	default:
-		p := "$." + strings.TrimPrefix(t.Field, "attr.")
-		return "CAST(substr(json_extract(contacts.attributes, ?), 6, 2) || substr(json_extract(contacts.attributes, ?), 9, 2) AS INTEGER)", []any{p, p}
-	}
-}
+// dateOccurrence is the occurrence of a date flow: the year of the
+// anniversary, so a contact gets one run a year even when their date is
+// corrected after this year's message.
+func dateOccurrence(year int) string { return "date:" + strconv.Itoa(year) }
 
 // enrolDate enrols contacts whose date (moved by the offset) is today in
-// their own time zone, once the local hour of the send has come. The
-// occurrence is the date of that year's anniversary, so each gets one run
-// a year; 29 February counts as 28 February in other years.
+// their own time zone, once the local hour of the send has come. 29
+// February counts as 28 February in other years. When the stored date has
+// a year, only its anniversaries count: birthdays, anniversaries and
+// signups from the year after, a custom date (a renewal, a due date) from
+// its own year on.
 func (s *Service) enrolDate(ctx context.Context, f Flow, t Trigger, now time.Time, zones []string) (int, error) {
 	type group struct {
 		zones []any
-		mds   []any
+		mds   []int
 		year  int
 	}
+	locs := locations{}
 	groups := map[string]*group{}
 	for _, z := range zones {
-		zone := z
-		if zone == "" {
-			zone = t.Timezone
-			if zone == "" {
-				zone = s.flowCfg.Timezone
-			}
-		}
-		local := now.In(s.location(zone))
+		local := now.In(locs.get(s.zoneOf(t, z)))
 		if local.Hour() < *t.Hour {
 			continue
 		}
 		day := time.Date(local.Year(), local.Month(), local.Day(), 12, 0, 0, 0, time.UTC).AddDate(0, 0, -t.OffsetDays)
-		occ := day.Format("2006-01-02")
-		g := groups[occ]
+		key := day.Format("2006-01-02")
+		g := groups[key]
 		if g == nil {
 			md := int(day.Month())*100 + day.Day()
-			g = &group{mds: []any{md}, year: day.Year()}
+			g = &group{mds: []int{md}, year: day.Year()}
 			if md == 228 && !leapYear(day.Year()) {
 				g.mds = append(g.mds, 229)
 			}
-			groups[occ] = g
+			groups[key] = g
 		}
 		g.zones = append(g.zones, z)
 	}
-	dayExpr, dayArgs := s.yearlyDayExpr(t)
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
 	total := 0
-	for occ, g := range groups {
-		where := "contacts.status = ? AND contacts.timezone IN ? AND " + dayExpr + " IN ? AND NOT EXISTS (SELECT 1 FROM flow_runs r WHERE r.flow_id = ? AND r.contact_id = contacts.id AND r.occurrence = ?)"
-		args := []any{contacts.Subscribed, g.zones}
-		args = append(args, dayArgs...)
-		args = append(args, g.mds, f.ID, occ)
-		if t.Field == "signup_at" {
-			// A signup anniversary starts a year after the signup.
-			where += " AND contacts.signup_at < ?"
-			args = append(args, time.Date(g.year, 1, 1, 0, 0, 0, 0, time.UTC))
-		}
-		var ids []int64
-		if err := s.db.WithContext(ctx).Model(&contacts.Contact{}).Where(where, args...).Order("id").Pluck("contacts.id", &ids).Error; err != nil {
-			return total, fmt.Errorf("campaigns: date trigger: %w", err)
+	for _, key := range keys {
+		g := groups[key]
+		occ := dateOccurrence(g.year)
+		ids, err := s.dateCandidates(ctx, f, t, g.zones, g.mds, g.year, occ, locs)
+		if err != nil {
+			return total, err
 		}
 		n, err := s.insertRuns(ctx, f.ID, ids, func(int) string { return occ }, now)
 		total += n
@@ -221,57 +336,189 @@ func (s *Service) enrolDate(ctx context.Context, f Flow, t Trigger, now time.Tim
 	return total, nil
 }
 
+// zoneOf is the zone a contact with time zone z lives in for trigger t.
+func (s *Service) zoneOf(t Trigger, z string) string {
+	if z != "" {
+		return z
+	}
+	if t.Timezone != "" {
+		return t.Timezone
+	}
+	return s.flowCfg.Timezone
+}
+
+// dateCandidates returns the contacts in zones whose date falls on one of
+// mds in year and who have no run for that year yet.
+func (s *Service) dateCandidates(ctx context.Context, f Flow, t Trigger, zones []any, mds []int, year int, occ string, locs locations) ([]int64, error) {
+	pg := db.IsPostgres(s.db)
+	yearText := fmt.Sprintf("%04d", year)
+	// Runs of installs from before the occurrence was the year are keyed
+	// by the date ("2027-03-03"); they count as that year's.
+	where := "contacts.status = ? AND contacts.timezone IN ? AND NOT EXISTS (SELECT 1 FROM flow_runs r WHERE r.flow_id = ? AND r.contact_id = contacts.id AND (r.occurrence = ? OR r.occurrence LIKE ?))"
+	args := []any{contacts.Subscribed, zones, f.ID, occ, yearText + "-%"}
+	q := s.db.WithContext(ctx).Model(&contacts.Contact{})
+	switch {
+	case t.Field == "birthday" || t.Field == "anniversary":
+		col := "contacts." + t.Field
+		where += " AND " + col + "_md IN ? AND (" + col + " LIKE '--%' OR substr(" + col + ", 1, 4) < ?)"
+		args = append(args, mds, yearText)
+	case t.Field == "signup_at":
+		return s.signupCandidates(ctx, q.Where(where, args...), t, mds, year, locs)
+	default:
+		name := strings.TrimPrefix(t.Field, "attr.")
+		var v string
+		var vArgs []any
+		if pg {
+			v, vArgs = "(contacts.attributes ->> CAST(? AS text))", []any{name}
+		} else {
+			v, vArgs = "json_extract(contacts.attributes, ?)", []any{"$." + name}
+		}
+		md := "CAST(substr(" + v + ", 6, 2) || substr(" + v + ", 9, 2) AS INTEGER)"
+		if pg {
+			md = "(CASE WHEN " + v + " ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' THEN " + md + " END)"
+			args = append(args, vArgs...)
+		}
+		args = append(args, vArgs...)
+		args = append(args, vArgs...)
+		args = append(args, mds)
+		args = append(args, vArgs...)
+		args = append(args, yearText)
+		where += " AND " + md + " IN ? AND substr(" + v + ", 1, 4) <= ?"
+	}
+	var ids []int64
+	if err := q.Where(where, args...).Order("id").Pluck("contacts.id", &ids).Error; err != nil {
+		return nil, fmt.Errorf("campaigns: date trigger: %w", err)
+	}
+	return ids, nil
+}
+
+// signupCandidates picks the contacts whose signup, in their own time
+// zone, fell on one of mds before year. The database keeps signup times
+// in UTC and SQLite knows no time zones, so the query narrows to UTC
+// dates a day either side and the local date is checked here.
+func (s *Service) signupCandidates(ctx context.Context, q *gorm.DB, t Trigger, mds []int, year int, locs locations) ([]int64, error) {
+	near := map[int]bool{}
+	for _, md := range mds {
+		d := time.Date(2000, time.Month(md/100), md%100, 12, 0, 0, 0, time.UTC) // 2000 has a 29 February
+		for _, n := range []time.Time{d.AddDate(0, 0, -1), d, d.AddDate(0, 0, 1)} {
+			near[int(n.Month())*100+n.Day()] = true
+		}
+	}
+	nearList := make([]int, 0, len(near))
+	for md := range near {
+		nearList = append(nearList, md)
+	}
+	sort.Ints(nearList)
+	utcMD := "CAST(substr(contacts.signup_at, 6, 2) || substr(contacts.signup_at, 9, 2) AS INTEGER)"
+	if db.IsPostgres(s.db) {
+		utcMD = "CAST(to_char(contacts.signup_at AT TIME ZONE 'UTC', 'MMDD') AS INTEGER)"
+	}
+	var cs []contacts.Contact
+	err := q.Select("id", "timezone", "signup_at").Where("contacts.signup_at IS NOT NULL AND "+utcMD+" IN ?", nearList).Order("id").Find(&cs).Error
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: signup trigger: %w", err)
+	}
+	var ids []int64
+	for _, c := range cs {
+		local := c.SignupAt.In(locs.get(s.zoneOf(t, c.Timezone)))
+		md := int(local.Month())*100 + local.Day()
+		// A signup anniversary starts a year after the signup.
+		if local.Year() < year && containsInt(mds, md) {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids, nil
+}
+
+func containsInt(xs []int, x int) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
 func leapYear(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
 
-// enrolSegment enrols each entry into the segment since the last pass;
+// enrolSegment enrols each entry into the segment since the cursor;
 // entering again later is a new occurrence.
 func (s *Service) enrolSegment(ctx context.Context, f Flow, t Trigger, now time.Time) (int, error) {
+	base := func() *gorm.DB {
+		return s.db.WithContext(ctx).Model(&segments.Change{}).Where("segment_id = ? AND kind = ?", t.SegmentID, segments.Entered)
+	}
+	settled, err := s.settledID(base().Where("changed_at < ?", now.Add(-s.flowCfg.cursorLag()).UTC()), f.Cursor)
+	if err != nil {
+		return 0, fmt.Errorf("campaigns: segment trigger: %w", err)
+	}
 	total := 0
+	pos := f.Cursor
 	for {
 		var changes []segments.Change
-		err := s.db.WithContext(ctx).Where("segment_id = ? AND kind = ? AND id > ?", t.SegmentID, segments.Entered, f.Cursor).
+		err := base().Where("id > ?", pos).
+			Where("NOT EXISTS (SELECT 1 FROM flow_runs r WHERE r.flow_id = ? AND r.contact_id = segment_changes.contact_id AND r.occurrence = 'seg:' || CAST(segment_changes.id AS TEXT))", f.ID).
 			Order("id").Limit(1000).Find(&changes).Error
 		if err != nil {
 			return total, fmt.Errorf("campaigns: segment trigger: %w", err)
 		}
-		if len(changes) == 0 {
-			return total, nil
+		if len(changes) > 0 {
+			ids := make([]int64, len(changes))
+			for i, c := range changes {
+				ids[i] = c.ContactID
+			}
+			n, err := s.insertRuns(ctx, f.ID, ids, func(i int) string { return "seg:" + strconv.FormatInt(changes[i].ID, 10) }, now)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			pos = changes[len(changes)-1].ID
 		}
-		ids := make([]int64, len(changes))
-		for i, c := range changes {
-			ids[i] = c.ContactID
-		}
-		n, err := s.insertRuns(ctx, f.ID, ids, func(i int) string { return "seg:" + strconv.FormatInt(changes[i].ID, 10) }, now)
-		total += n
-		if err != nil {
-			return total, err
-		}
-		if f.Cursor, err = s.advanceCursor(ctx, f.ID, changes[len(changes)-1].ID); err != nil {
-			return total, err
+		if len(changes) < 1000 {
+			return total, s.advanceCursor(ctx, f, settled)
 		}
 	}
+}
+
+// settledID is the highest id after cursor among the rows of q (rows
+// older than the cursor lag): every lower id was taken earlier still, so
+// its transaction has committed and the scan that follows sees it.
+func (s *Service) settledID(q *gorm.DB, cursor int64) (int64, error) {
+	var id int64
+	if err := q.Where("id > ?", cursor).Select("COALESCE(MAX(id), 0)").Scan(&id).Error; err != nil {
+		return 0, err
+	}
+	return id, nil
 }
 
 // advanceCursor moves a flow's cursor forward only (two workers may race).
-func (s *Service) advanceCursor(ctx context.Context, flowID, to int64) (int64, error) {
-	if err := s.db.WithContext(ctx).Model(&Flow{}).Where("id = ? AND cursor < ?", flowID, to).Update("cursor", to).Error; err != nil {
-		return 0, fmt.Errorf("campaigns: flow cursor: %w", err)
+func (s *Service) advanceCursor(ctx context.Context, f Flow, to int64) error {
+	if to <= f.Cursor {
+		return nil
 	}
-	return to, nil
+	if err := s.db.WithContext(ctx).Model(&Flow{}).Where("id = ? AND cursor < ?", f.ID, to).UpdateColumn("cursor", to).Error; err != nil {
+		return fmt.Errorf("campaigns: flow cursor: %w", err)
+	}
+	return nil
 }
 
-// enrolEvent enrols each matching event since the last pass.
+// enrolEvent enrols each matching event since the cursor.
 func (s *Service) enrolEvent(ctx context.Context, f Flow, t Trigger, now time.Time) (int, error) {
+	base := func() *gorm.DB {
+		return s.db.WithContext(ctx).Model(&contacts.Event{}).Where("type = ?", t.Event)
+	}
+	settled, err := s.settledID(base().Where("created_at < ?", now.Add(-s.flowCfg.cursorLag()).UTC()), f.Cursor)
+	if err != nil {
+		return 0, fmt.Errorf("campaigns: event trigger: %w", err)
+	}
 	total := 0
+	pos := f.Cursor
 	for {
 		var evs []contacts.Event
-		err := s.db.WithContext(ctx).Select("id", "contact_id", "properties").
-			Where("type = ? AND id > ?", t.Event, f.Cursor).Order("id").Limit(1000).Find(&evs).Error
+		err := base().Select("id", "contact_id", "properties").Where("id > ?", pos).
+			Where("NOT EXISTS (SELECT 1 FROM flow_runs r WHERE r.flow_id = ? AND r.contact_id = events.contact_id AND r.occurrence = 'ev:' || CAST(events.id AS TEXT))", f.ID).
+			Order("id").Limit(1000).Find(&evs).Error
 		if err != nil {
 			return total, fmt.Errorf("campaigns: event trigger: %w", err)
-		}
-		if len(evs) == 0 {
-			return total, nil
 		}
 		var ids []int64
 		var occ []string
@@ -286,8 +533,11 @@ func (s *Service) enrolEvent(ctx context.Context, f Flow, t Trigger, now time.Ti
 		if err != nil {
 			return total, err
 		}
-		if f.Cursor, err = s.advanceCursor(ctx, f.ID, evs[len(evs)-1].ID); err != nil {
-			return total, err
+		if len(evs) > 0 {
+			pos = evs[len(evs)-1].ID
+		}
+		if len(evs) < 1000 {
+			return total, s.advanceCursor(ctx, f, settled)
 		}
 	}
 }
@@ -374,16 +624,25 @@ func (s *Service) enrolInactive(ctx context.Context, f Flow, t Trigger, now time
 }
 
 // advanceRuns moves every due run of the active flows as far as it goes.
-func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, res *TickResult) error {
+// A flow that cannot be read and a run whose step fails are recorded in
+// failures and skipped; the others go on.
+func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, res *TickResult, failures map[int64]error) error {
 	byID := map[int64]*flowState{}
 	ids := make([]int64, 0, len(flows))
 	for _, f := range flows {
-		st, err := s.newFlowState(ctx, f)
+		st, err := s.newFlowState(f)
 		if err != nil {
-			return err
+			res.Failed++
+			if _, seen := failures[f.ID]; !seen {
+				failures[f.ID] = err
+			}
+			continue
 		}
 		byID[f.ID] = st
 		ids = append(ids, f.ID)
+	}
+	if len(ids) == 0 {
+		return nil
 	}
 	batches := map[int64]int{} // step campaign -> batch of this pass
 	defer func() {
@@ -419,10 +678,32 @@ func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, 
 			people[cs[i].ID] = &cs[i]
 		}
 		for i := range runs {
-			if err := s.walk(ctx, byID[runs[i].FlowID], &runs[i], people[runs[i].ContactID], now, batches, res); err != nil {
-				return err
+			run := &runs[i]
+			fs := byID[run.FlowID]
+			err := s.walk(ctx, fs, run, people[run.ContactID], now, batches, res)
+			if err == nil {
+				continue
 			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("campaigns: flow %d: %w", fs.flow.ID, err)
+			}
+			res.Failed++
+			if _, seen := failures[fs.flow.ID]; !seen {
+				failures[fs.flow.ID] = err
+			}
+			s.runFailed(ctx, run, err, now)
 		}
+	}
+}
+
+// runFailed holds a run whose step failed until the retry, saying why.
+func (s *Service) runFailed(ctx context.Context, run *FlowRun, cause error, now time.Time) {
+	retry := now.Add(s.flowCfg.retryAfter())
+	note := clip(fmt.Sprintf("step %d failed: %s; it is tried again at %s", run.Step+1, problemText(cause), retry.UTC().Format(time.RFC3339)), 500)
+	if _, err := s.moveRun(ctx, s.db, run, run.Step, retry, HoldFailed, note, nil); err != nil {
+		// The run stays due and is tried at the next pass; the flow's
+		// error is logged by the caller.
+		s.cfg.Log.Warn("campaigns: hold a failed run", "flow", run.FlowID, "run", run.ID, "err", err)
 	}
 }
 
@@ -432,14 +713,14 @@ type flowState struct {
 	steps   []Step
 }
 
-func (s *Service) newFlowState(_ context.Context, f Flow) (*flowState, error) {
+func (s *Service) newFlowState(f Flow) (*flowState, error) {
 	t, err := TriggerOf(f)
 	if err != nil {
-		return nil, err
+		return nil, &flowProblem{msg: "the trigger cannot be read", err: err}
 	}
 	steps, err := StepsOf(f)
 	if err != nil {
-		return nil, err
+		return nil, &flowProblem{msg: "the steps cannot be read", err: err}
 	}
 	return &flowState{flow: f, trigger: t, steps: steps}, nil
 }
@@ -468,32 +749,32 @@ func (s *Service) walk(ctx context.Context, fs *flowState, run *FlowRun, ct *con
 		case StepWait:
 			d, err := segments.ParseDuration(step.Duration)
 			if err != nil {
-				return fmt.Errorf("campaigns: flow %d step %d: %w", fs.flow.ID, run.Step+1, err)
+				return &flowProblem{msg: fmt.Sprintf("step %d's duration %q cannot be read", run.Step+1, step.Duration), err: err}
 			}
-			_, err = s.moveRun(ctx, s.db, run, run.Step+1, now.Add(d), "")
+			_, err = s.moveRun(ctx, s.db, run, run.Step+1, now.Add(d), "", "", nil)
 			return err
 		case StepExitIf:
-			match, err := s.matches(ctx, step.Definition, run, ct.ID)
+			hit, err := s.matchRuns(ctx, step.Definition, exitIfRule(run.Step), []*FlowRun{run})
 			if err != nil {
 				return err
 			}
-			if match {
+			if hit[run.ID] {
 				if ok, err := s.endRun(ctx, run, RunExited, fmt.Sprintf("step %d matched", run.Step+1), now); err != nil || !ok {
 					return err
 				}
 				res.Exited++
 				return nil
 			}
-			if ok, err := s.moveRun(ctx, s.db, run, run.Step+1, now, ""); err != nil || !ok {
+			if ok, err := s.moveRun(ctx, s.db, run, run.Step+1, now, "", "", nil); err != nil || !ok {
 				return err
 			}
 		case StepSend:
-			allowed, why, err := s.capAllows(ctx, ct.ID, now)
+			holds, err := s.CapHolds(ctx, []int64{ct.ID}, now)
 			if err != nil {
 				return err
 			}
-			if !allowed.IsZero() {
-				if _, err := s.moveRun(ctx, s.db, run, run.Step, allowed, why); err != nil {
+			if h, capped := holds[ct.ID]; capped {
+				if _, err := s.moveRun(ctx, s.db, run, run.Step, h.Next, HoldDeferred, h.Reason, map[string]any{"last_deferral": h.Reason}); err != nil {
 					return err
 				}
 				res.Deferred++
@@ -509,59 +790,127 @@ func (s *Service) walk(ctx context.Context, fs *flowState, run *FlowRun, ct *con
 	return nil
 }
 
-// exitReason says why a contact leaves a flow now, if they do.
-func (s *Service) exitReason(ctx context.Context, fs *flowState, run *FlowRun, ct *contacts.Contact) (string, error) {
+// leaveReason says why a contact leaves any flow at once, from what is
+// known of them without a query: deleted, no longer subscribed, or, in a
+// win-back, bought since the run started.
+func leaveReason(fs *flowState, run *FlowRun, ct *contacts.Contact) string {
 	switch {
 	case ct == nil:
-		return "the contact was deleted", nil
+		return "the contact was deleted"
 	case ct.Status != contacts.Subscribed:
-		return "the contact is " + string(ct.Status), nil
+		return "the contact is " + string(ct.Status)
 	case fs.trigger.Type == TriggerInactivity && ct.LastPurchaseAt != nil && ct.LastPurchaseAt.After(run.StartedAt):
-		return "bought again", nil
+		return "bought again"
+	}
+	return ""
+}
+
+// exitReason says why a contact leaves a flow now, if they do.
+func (s *Service) exitReason(ctx context.Context, fs *flowState, run *FlowRun, ct *contacts.Contact) (string, error) {
+	if reason := leaveReason(fs, run, ct); reason != "" {
+		return reason, nil
 	}
 	if hasRule(fs.flow.Exit) {
-		match, err := s.matches(ctx, fs.flow.Exit, run, ct.ID)
-		if err != nil || match {
-			return "met the exit rule", err
+		hit, err := s.matchRuns(ctx, fs.flow.Exit, exitRule, []*FlowRun{run})
+		if err != nil {
+			return "", err
+		}
+		if hit[run.ID] {
+			return "met the exit rule", nil
 		}
 	}
 	return "", nil
 }
 
-// matches evaluates a segment definition for one contact, with
-// "$flow_start" bound to the run's start.
-func (s *Service) matches(ctx context.Context, def []byte, run *FlowRun, contactID int64) (bool, error) {
-	expr, err := s.segments.Compile(ctx, bindFlowStart(def, run.StartedAt))
-	if err != nil {
-		return false, fmt.Errorf("campaigns: flow rule: %w", err)
+// matchRuns evaluates a segment definition (where names it in errors) for
+// the contacts of runs, with "$flow_start" bound to each run's start, and
+// returns the ids of the runs whose contact matches. A definition without
+// "$flow_start" is compiled and queried once for all of them.
+func (s *Service) matchRuns(ctx context.Context, def []byte, where rulePlace, runs []*FlowRun) (map[int64]bool, error) {
+	perStart := bytes.Contains(def, []byte(`"$flow_start"`))
+	groups := map[int64][]*FlowRun{}
+	var order []int64
+	for _, r := range runs {
+		k := int64(0)
+		if perStart {
+			k = r.StartedAt.UnixNano()
+		}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
 	}
-	var n int64
-	err = s.db.WithContext(ctx).Model(&contacts.Contact{}).Where("contacts.id = ?", contactID).Where(expr.SQL, expr.Args...).Count(&n).Error
-	if err != nil {
-		return false, fmt.Errorf("campaigns: flow rule: %w", err)
+	hit := map[int64]bool{}
+	for _, k := range order {
+		rs := groups[k]
+		expr, err := s.segments.Compile(ctx, bindFlowStart(def, rs[0].StartedAt))
+		if err != nil {
+			return nil, ruleProblem(where, err)
+		}
+		ids := make([]int64, len(rs))
+		for i, r := range rs {
+			ids[i] = r.ContactID
+		}
+		var matched []int64
+		err = s.db.WithContext(ctx).Model(&contacts.Contact{}).Where("contacts.id IN ?", ids).Where(expr.SQL, expr.Args...).Pluck("contacts.id", &matched).Error
+		if err != nil {
+			return nil, fmt.Errorf("campaigns: %s: %w", where.path, err)
+		}
+		in := make(map[int64]bool, len(matched))
+		for _, id := range matched {
+			in[id] = true
+		}
+		for _, r := range rs {
+			if in[r.ContactID] {
+				hit[r.ID] = true
+			}
+		}
 	}
-	return n > 0, nil
+	return hit, nil
 }
 
-// capAllows returns zero when the contact may get a message now, or the
-// time they may, with the reason.
-func (s *Service) capAllows(ctx context.Context, contactID int64, now time.Time) (time.Time, string, error) {
+// CapHold says a contact is over the frequency cap: their next marketing
+// message may go out at Next; Reason is the sentence to record.
+type CapHold struct {
+	Next   time.Time
+	Reason string
+}
+
+// CapHolds tells which of the contacts ids are over the frequency cap at
+// now (FlowConfig.CapMessages messages, queued or sent, of campaigns and
+// flows alike, in the CapWindow before now) and when each may get the
+// next one. Contacts under the cap are not in the map; with the cap off
+// the map is empty. Flows call it before each send; a launch can call it
+// for a page of contacts.
+func (s *Service) CapHolds(ctx context.Context, ids []int64, now time.Time) (map[int64]CapHold, error) {
 	n, w := s.flowCfg.CapMessages, s.flowCfg.CapWindow
-	if n <= 0 || w <= 0 {
-		return time.Time{}, "", nil
+	out := map[int64]CapHold{}
+	if n <= 0 || w <= 0 || len(ids) == 0 {
+		return out, nil
 	}
-	var recent []Delivery
-	err := s.db.WithContext(ctx).Select("created_at").
-		Where("contact_id = ? AND status IN ? AND created_at > ?", contactID, []DeliveryStatus{Queued, InFlight, Delivered}, now.Add(-w)).
-		Order("created_at DESC").Limit(n).Find(&recent).Error
-	if err != nil {
-		return time.Time{}, "", fmt.Errorf("campaigns: frequency cap: %w", err)
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		var recent []Delivery
+		err := s.db.WithContext(ctx).Select("contact_id", "created_at").
+			Where("contact_id IN ? AND status IN ? AND created_at > ?", chunk, []DeliveryStatus{Queued, InFlight, Delivered}, now.Add(-w)).
+			Order("contact_id, created_at DESC").Find(&recent).Error
+		if err != nil {
+			return nil, fmt.Errorf("campaigns: frequency cap: %w", err)
+		}
+		seen := 0
+		for i, d := range recent {
+			if i == 0 || recent[i-1].ContactID != d.ContactID {
+				seen = 0
+			}
+			seen++
+			if seen == n {
+				// The n-th most recent leaves the window at next.
+				next := d.CreatedAt.Add(w)
+				out[d.ContactID] = CapHold{Next: next, Reason: fmt.Sprintf("deferred by the frequency cap (%d messages per %s) until %s", n, w, next.UTC().Format(time.RFC3339))}
+			}
+		}
 	}
-	if len(recent) < n {
-		return time.Time{}, "", nil
-	}
-	next := recent[n-1].CreatedAt.Add(w)
-	return next, fmt.Sprintf("deferred by the frequency cap (%d messages per %s) until %s", n, w, next.UTC().Format(time.RFC3339)), nil
+	return out, nil
 }
 
 // sendStep writes the delivery of a send step and moves the run on, in one
@@ -570,21 +919,30 @@ func (s *Service) sendStep(ctx context.Context, campaignID int64, run *FlowRun, 
 	batch, ok := batches[campaignID]
 	if !ok {
 		var c Campaign
+		missing := false
 		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := tx.Model(&Campaign{}).Where("id = ?", campaignID).Update("launch_batches", gorm.Expr("launch_batches + 1")).Error; err != nil {
-				return err
+			res := tx.Model(&Campaign{}).Where("id = ? AND kind = ?", campaignID, KindFlowStep).Update("launch_batches", gorm.Expr("launch_batches + 1"))
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				missing = true
+				return nil
 			}
 			return tx.Select("launch_batches").Take(&c, campaignID).Error
 		})
 		if err != nil {
 			return false, fmt.Errorf("campaigns: flow batch: %w", err)
 		}
+		if missing {
+			return false, &flowProblem{msg: fmt.Sprintf("step %d's message (campaign %d) does not exist or is not an automation message", run.Step+1, campaignID)}
+		}
 		batch = c.LaunchBatches
 		batches[campaignID] = batch
 	}
 	moved := false
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		ok, err := s.moveRun(ctx, tx, run, run.Step+1, now, "")
+		ok, err := s.moveRun(ctx, tx, run, run.Step+1, now, "", "", nil)
 		if err != nil || !ok {
 			return err
 		}
@@ -605,48 +963,132 @@ func (s *Service) sendStep(ctx context.Context, campaignID int64, run *FlowRun, 
 	return moved, nil
 }
 
-// moveRun sets a run's step and next time if nobody moved it since it was
-// read (its version), and reports whether it did.
-func (s *Service) moveRun(ctx context.Context, tx *gorm.DB, run *FlowRun, step int, next time.Time, note string) (bool, error) {
+// moveRun sets a run's step, next time, hold and note (and the extra
+// columns) if nobody moved it since it was read (its version), and
+// reports whether it did.
+func (s *Service) moveRun(ctx context.Context, tx *gorm.DB, run *FlowRun, step int, next time.Time, hold, note string, extra map[string]any) (bool, error) {
+	set := map[string]any{"step": step, "next_at": next, "hold": hold, "note": note, "version": run.Version + 1}
+	for k, v := range extra {
+		set[k] = v
+	}
 	res := tx.WithContext(ctx).Model(&FlowRun{}).Where("id = ? AND status = ? AND step = ? AND version = ?", run.ID, RunActive, run.Step, run.Version).
-		Updates(map[string]any{"step": step, "next_at": next, "note": note, "version": run.Version + 1})
+		Updates(set)
 	if res.Error != nil {
 		return false, fmt.Errorf("campaigns: move run: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
 		return false, nil
 	}
-	run.Step, run.NextAt, run.Note, run.Version = step, next, note, run.Version+1
+	run.Step, run.NextAt, run.Hold, run.Note, run.Version = step, next, hold, note, run.Version+1
 	return true, nil
 }
 
 func (s *Service) endRun(ctx context.Context, run *FlowRun, st RunStatus, note string, now time.Time) (bool, error) {
 	res := s.db.WithContext(ctx).Model(&FlowRun{}).Where("id = ? AND status = ? AND version = ?", run.ID, RunActive, run.Version).
-		Updates(map[string]any{"status": st, "note": note, "finished_at": now, "version": run.Version + 1})
+		Updates(map[string]any{"status": st, "hold": "", "note": note, "finished_at": now, "version": run.Version + 1})
 	if res.Error != nil {
 		return false, fmt.Errorf("campaigns: end run: %w", res.Error)
 	}
 	return res.RowsAffected == 1, nil
 }
 
-// FlowContactsChanged ends the active runs of contacts who can no longer
-// be written to, at once rather than at their next step.
-func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, fields []string) error {
-	relevant := false
-	for _, f := range fields {
-		if f == "status" || f == "deleted" || f == "event.email.unsubscribe" || f == "event.email.bounce" || f == "event.email.complaint" {
-			relevant = true
+// FlowContactsChanged ends, at once rather than at their next step, the
+// active runs of changed contacts who leave their flow: deleted, no
+// longer subscribed (unsubscribed, bounced, complained), bought again
+// during a win-back, or now matching the flow's exit rule. exit_if steps
+// are checks at a place in the sequence ("no purchase 7 days after the
+// coupon"), so they are evaluated when the run reaches them, not here.
+// fields is what changed; every change is looked at, since an exit rule
+// can read any field. An exit rule that no longer compiles is left to the
+// engine's pass, which records it on the flow.
+func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, _ []string) error {
+	now := s.cfg.Now()
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		var runs []FlowRun
+		if err := s.db.WithContext(ctx).Where("status = ? AND contact_id IN ?", RunActive, chunk).Order("id").Find(&runs).Error; err != nil {
+			return fmt.Errorf("campaigns: runs of changed contacts: %w", err)
+		}
+		if len(runs) == 0 {
+			continue
+		}
+		flowIDs := map[int64]bool{}
+		var cids []int64
+		for _, r := range runs {
+			flowIDs[r.FlowID] = true
+			cids = append(cids, r.ContactID)
+		}
+		var flows []Flow
+		if err := s.db.WithContext(ctx).Where("id IN ?", mapKeys(flowIDs)).Find(&flows).Error; err != nil {
+			return fmt.Errorf("campaigns: flows of changed contacts: %w", err)
+		}
+		states := map[int64]*flowState{}
+		for _, f := range flows {
+			if st, err := s.newFlowState(f); err == nil {
+				states[f.ID] = st
+			}
+		}
+		cs, err := s.contacts.GetMany(ctx, cids)
+		if err != nil {
+			return err
+		}
+		people := make(map[int64]*contacts.Contact, len(cs))
+		for i := range cs {
+			people[cs[i].ID] = &cs[i]
+		}
+		byFlow := map[int64][]*FlowRun{}
+		for i := range runs {
+			byFlow[runs[i].FlowID] = append(byFlow[runs[i].FlowID], &runs[i])
+		}
+		ending := map[string][]int64{} // reason -> runs
+		for flowID, group := range byFlow {
+			fs := states[flowID]
+			if fs == nil {
+				continue
+			}
+			var rest []*FlowRun
+			for _, r := range group {
+				if reason := leaveReason(fs, r, people[r.ContactID]); reason != "" {
+					ending[reason] = append(ending[reason], r.ID)
+				} else {
+					rest = append(rest, r)
+				}
+			}
+			if len(rest) == 0 || !hasRule(fs.flow.Exit) {
+				continue
+			}
+			hit, err := s.matchRuns(ctx, fs.flow.Exit, exitRule, rest)
+			var p *flowProblem
+			if errors.As(err, &p) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			for _, r := range rest {
+				if hit[r.ID] {
+					ending["met the exit rule"] = append(ending["met the exit rule"], r.ID)
+				}
+			}
+		}
+		for reason, runIDs := range ending {
+			// Not versioned: ending wins over a pass moving the run at the
+			// same moment, whose versioned write then changes nothing.
+			err := s.db.WithContext(ctx).Model(&FlowRun{}).Where("id IN ? AND status = ?", runIDs, RunActive).
+				Updates(map[string]any{"status": RunExited, "hold": "", "note": reason, "finished_at": now, "version": gorm.Expr("version + 1")}).Error
+			if err != nil {
+				return fmt.Errorf("campaigns: end runs of changed contacts: %w", err)
+			}
 		}
 	}
-	if !relevant || len(ids) == 0 {
-		return nil
-	}
-	now := s.cfg.Now()
-	err := s.db.WithContext(ctx).Model(&FlowRun{}).
-		Where("status = ? AND contact_id IN ? AND contact_id NOT IN (SELECT id FROM contacts WHERE id IN ? AND status = ?)", RunActive, ids, ids, contacts.Subscribed).
-		Updates(map[string]any{"status": RunExited, "note": "the contact can no longer be written to", "finished_at": now, "version": gorm.Expr("version + 1")}).Error
-	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
-		return fmt.Errorf("campaigns: end runs of changed contacts: %w", err)
-	}
 	return nil
+}
+
+func mapKeys(m map[int64]bool) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }

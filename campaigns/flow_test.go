@@ -94,7 +94,13 @@ func newFlowWorld(t *testing.T, cfg campaigns.FlowConfig) *flowWorld {
 	})
 	w := &flowWorld{db: g, q: &simQueue{}}
 	w.mail = &clockMailer{now: &w.now}
-	w.contacts = contacts.NewStore(g, contacts.Options{})
+	// Contact changes reach the flows at once, as the worker's
+	// segments:evaluate task does a moment later.
+	w.contacts = contacts.NewStore(g, contacts.Options{OnChange: func(ctx context.Context, ids []int64, fields []string) {
+		if err := w.svc.FlowContactsChanged(ctx, ids, fields); err != nil {
+			t.Errorf("flows told of changed contacts %v: %v", fields, err)
+		}
+	}})
 	w.segments = segments.NewService(g, w.contacts, nil, nil)
 	signer, _ := tracking.NewSigner([]byte("flow test secret, long enough!"))
 	w.svc = campaigns.NewService(g, w.contacts, w.segments, w.q, signer, campaigns.Config{
@@ -425,7 +431,7 @@ func TestFlowsRefuseBadDefinitionsWithAPath(t *testing.T) {
 		{"bad wait", `{"name": "x", "trigger": {"type": "event", "event": "x"}, "steps": [` + sendStep("x") + `, {"type": "wait", "duration": "-1d"}]}`, "steps[1].duration"},
 		{"template error in a message", `{"name": "x", "trigger": {"type": "event", "event": "x"}, "steps": [{"type": "send", "message": {"subject": "{{.Nope}}", "html_body": "x", "from_email": "a@example.com"}}]}`, "steps[0].message.subject"},
 		{"bad exit rule", `{"name": "x", "trigger": {"type": "event", "event": "x"}, "steps": [` + sendStep("x") + `], "exit": {"field": "total_spent", "op": "gt", "value": "lots"}}`, "exit.value"},
-		{"unknown step key", `{"name": "x", "trigger": {"type": "event", "event": "x"}, "steps": [{"type": "send", "mesage": {}}]}`, "steps.mesage"},
+		{"unknown step key", `{"name": "x", "trigger": {"type": "event", "event": "x"}, "steps": [{"type": "send", "mesage": {}}]}`, "steps[0].mesage"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

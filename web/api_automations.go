@@ -18,6 +18,10 @@ type flowView struct {
 	Trigger     db.JSONRaw `json:"trigger"`
 	Steps       db.JSONRaw `json:"steps"`
 	Exit        db.JSONRaw `json:"exit"`
+	// LastError is what last stopped the flow (a rule that no longer
+	// compiles, a missing message), empty while nothing fails.
+	LastError   string     `json:"last_error"`
+	LastErrorAt *time.Time `json:"last_error_at"`
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 }
@@ -27,8 +31,13 @@ func viewFlow(f campaigns.Flow) flowView {
 	if len(exit) == 0 {
 		exit = db.JSONRaw("null")
 	}
+	var errAt *time.Time
+	if f.LastErrorAt != nil {
+		t := f.LastErrorAt.UTC()
+		errAt = &t
+	}
 	return flowView{ID: f.ID, Name: f.Name, Description: f.Description, Status: string(f.Status), Trigger: f.Trigger,
-		Steps: f.Steps, Exit: exit, CreatedAt: f.CreatedAt.UTC(), UpdatedAt: f.UpdatedAt.UTC()}
+		Steps: f.Steps, Exit: exit, LastError: f.LastError, LastErrorAt: errAt, CreatedAt: f.CreatedAt.UTC(), UpdatedAt: f.UpdatedAt.UTC()}
 }
 
 func (s *Server) listFlows(c *gin.Context) {
@@ -118,4 +127,87 @@ func (s *Server) flowStats(c *gin.Context) {
 		return
 	}
 	c.PureJSON(http.StatusOK, st)
+}
+
+// runView is one contact's walk through a flow.
+type runView struct {
+	ID         int64  `json:"id"`
+	ContactID  int64  `json:"contact_id"`
+	Email      string `json:"email"`
+	Occurrence string `json:"occurrence"`
+	Status     string `json:"status"`
+	// State refines an active run: due, waiting (a wait step), deferred
+	// (the frequency cap) or failing (a step failed; it is tried again).
+	// A finished run's state is its status.
+	State        string     `json:"state"`
+	StepsDone    int        `json:"steps_done"`
+	NextAt       *time.Time `json:"next_at"`
+	StartedAt    time.Time  `json:"started_at"`
+	FinishedAt   *time.Time `json:"finished_at"`
+	Note         string     `json:"note"`
+	LastDeferral string     `json:"last_deferral"`
+}
+
+func viewRun(r campaigns.FlowRun, email string, now time.Time) runView {
+	v := runView{ID: r.ID, ContactID: r.ContactID, Email: email, Occurrence: r.Occurrence, Status: string(r.Status),
+		State: string(r.Status), StepsDone: r.Step, StartedAt: r.StartedAt.UTC(), Note: r.Note, LastDeferral: r.LastDeferral}
+	if r.FinishedAt != nil {
+		t := r.FinishedAt.UTC()
+		v.FinishedAt = &t
+	}
+	if r.Status == campaigns.RunActive {
+		next := r.NextAt.UTC()
+		v.NextAt = &next
+		switch {
+		case r.Hold == campaigns.HoldDeferred:
+			v.State = "deferred"
+		case r.Hold == campaigns.HoldFailed:
+			v.State = "failing"
+		case r.NextAt.After(now):
+			v.State = "waiting"
+		default:
+			v.State = "due"
+		}
+	}
+	return v
+}
+
+// flowRuns lists a flow's runs, newest first; ?status= narrows to active,
+// done, exited, deferred or failing ones.
+func (s *Server) flowRuns(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	cursor, limit, err := page(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	runs, next, err := s.d.Campaigns.FlowRuns(ctx, id, c.Query("status"), cursor, limit)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	ids := make([]int64, len(runs))
+	for i, r := range runs {
+		ids[i] = r.ContactID
+	}
+	cs, err := s.d.Contacts.GetMany(ctx, ids)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	emails := make(map[int64]string, len(cs))
+	for _, ct := range cs {
+		emails[ct.ID] = ct.Email
+	}
+	now := time.Now()
+	out := make([]runView, len(runs))
+	for i, r := range runs {
+		out[i] = viewRun(r, emails[r.ContactID], now)
+	}
+	c.PureJSON(http.StatusOK, listBody(out, next))
 }
