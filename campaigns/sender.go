@@ -88,7 +88,11 @@ type SendError struct {
 	Recipient bool
 	Code      int
 	Msg       string
+	// Err is the cause, when there is one beyond the server's reply.
+	Err error
 }
+
+func (e *SendError) Unwrap() error { return e.Err }
 
 func (e *SendError) Error() string {
 	if e.Code > 0 {

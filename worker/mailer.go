@@ -116,7 +116,9 @@ func NewMailer(cfg MailerConfig) (*Mailer, error) {
 // relaxed canonicalisation the signature then fails to verify: the
 // default list plus List-Unsubscribe-Post does that. The h= tag of this
 // list is 74 characters; TestMailerSignsWithDKIMThatVerifies checks it.
-var dkimHeaders = []string{"From", "To", "Subject", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post"}
+func dkimHeaders() []string {
+	return []string{"From", "To", "Subject", "Date", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post"}
+}
 
 // NewDKIMSigner returns a signer over dkimHeaders, safe to share between
 // connections: go-mail's Sign records the key's algorithm in the signer
@@ -124,7 +126,7 @@ var dkimHeaders = []string{"From", "To", "Subject", "Date", "Message-ID", "List-
 // the signer signs once here before anyone shares it.
 func NewDKIMSigner(domain, selector string, key crypto.Signer) *mail.DKIMSigner {
 	s := mail.NewDKIMSigner(domain, selector, key)
-	s.SignHeaders(dkimHeaders...)
+	s.SignHeaders(dkimHeaders()...)
 	_, _ = s.Sign([]byte("From: warm-up@"+domain+"\r\n"), []byte("\r\n"))
 	return s
 }
@@ -241,7 +243,7 @@ func (s *smtpServer) dial(ctx context.Context) (*pooledConn, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &campaigns.SendError{Temporary: true, Msg: fmt.Sprintf("connect to %s: %v", s.name, err)}
+		return nil, &campaigns.SendError{Temporary: true, Msg: fmt.Sprintf("connect to %s: %v", s.name, err), Err: err}
 	}
 	pc := &pooledConn{c: c, sc: sc, lastUsed: time.Now(), fresh: true}
 	pc.pipelining, _ = sc.Extension("PIPELINING")
@@ -301,7 +303,7 @@ func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
 		i := bytes.Index(data, []byte("\r\n\r\n"))
 		var err error
 		if sig, err = m.signer.Sign(data[:i+2], data[i+4:]); err != nil {
-			return &campaigns.SendError{Msg: fmt.Sprintf("DKIM signing: %v", err)}
+			return &campaigns.SendError{Msg: fmt.Sprintf("DKIM signing: %v", err), Err: err}
 		}
 	}
 	if bytes.Contains(data, []byte("\n.")) {
@@ -393,7 +395,7 @@ type result struct {
 // writes the prepared bytes as they are.
 func (pc *pooledConn) transact(timeout time.Duration, server, from, to, sig string, data []byte, commit func() error) result {
 	lost := func(err error, beforeData bool) result {
-		return result{err: &campaigns.SendError{Temporary: true, Msg: fmt.Sprintf("connection to %s lost: %v", server, err)}, beforeData: beforeData}
+		return result{err: &campaigns.SendError{Temporary: true, Msg: fmt.Sprintf("connection to %s lost: %v", server, err), Err: err}, beforeData: beforeData}
 	}
 	if err := pc.sc.UpdateDeadline(timeout); err != nil {
 		return lost(err, true)
@@ -446,7 +448,7 @@ func (pc *pooledConn) transact(timeout time.Duration, server, from, to, sig stri
 	off := 0
 	if pc.reset {
 		if replyErr[0] != nil {
-			return lost(fmt.Errorf("RSET refused: %v", replyErr[0]), true)
+			return lost(fmt.Errorf("RSET refused: %w", replyErr[0]), true)
 		}
 		off = 1
 	}

@@ -32,8 +32,10 @@ const (
 	QueueDefault   = "default"
 )
 
-// Queues is the asynq queue configuration workers use.
-var Queues = map[string]int{QueueEmail: 6, QueueCampaigns: 3, QueueDefault: 1}
+// queueWeights is the asynq queue configuration workers use.
+func queueWeights() map[string]int {
+	return map[string]int{QueueEmail: 6, QueueCampaigns: 3, QueueDefault: 1}
+}
 
 // LaunchPayload names the campaign to launch.
 type LaunchPayload struct {
@@ -98,7 +100,7 @@ func NewEvaluateTask(ids []int64, fields []string) (*asynq.Task, error) {
 func decode(t *asynq.Task, v any) error {
 	if err := json.Unmarshal(t.Payload(), v); err != nil {
 		// A payload that cannot be read will never succeed.
-		return fmt.Errorf("worker: bad %s payload: %v: %w", t.Type(), err, asynq.SkipRetry)
+		return fmt.Errorf("worker: bad %s payload: %w: %w", t.Type(), err, asynq.SkipRetry)
 	}
 	return nil
 }

@@ -88,7 +88,7 @@ func New(d Deps, cfg Config) *Worker {
 	w := &Worker{d: d, cfg: cfg}
 	w.srv = asynq.NewServerFromRedisClient(d.Redis, asynq.Config{
 		Concurrency: cfg.Concurrency,
-		Queues:      Queues,
+		Queues:      queueWeights(),
 		// asynq polls empty queues; the default second between polls would
 		// be the floor of every launch's and batch's latency.
 		TaskCheckInterval: 100 * time.Millisecond,
@@ -103,7 +103,10 @@ func New(d Deps, cfg Config) *Worker {
 		// batch; real failures are logged once here, at the edge.
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			if errors.Is(err, campaigns.ErrRetryLater) {
-				d.Log.Info("worker: batch will be retried", "type", t.Type(), "reason", err.Error())
+				// The reason quotes the server's reply, which often names
+				// the recipient: personal data stays out of info logs.
+				d.Log.Info("worker: batch will be retried", "type", t.Type())
+				d.Log.Debug("worker: batch will be retried", "type", t.Type(), "reason", err.Error())
 				return
 			}
 			d.Log.Error("worker: task failed", "type", t.Type(), "err", err)
