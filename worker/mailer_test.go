@@ -86,8 +86,8 @@ func TestMailerWritesHeadersAndBodiesIntact(t *testing.T) {
 			name: "Dutch",
 			msg: campaigns.Message{
 				FromName: "Bloemenwinkel De Tulp", FromEmail: "nieuws@detulp.test",
-				ToName: "Ruud van den Berg", To: "ruud@example.nl",
-				Subject: "Gefeliciteerd, Ruud!",
+				ToName: "Daniëlle van den Berg", To: "danielle@example.nl",
+				Subject: "Gefeliciteerd, Daniëlle!",
 				Text:    "Beste Ruud,\n\nGefeliciteerd met je verjaardag! Je krijgt €10 korting op je volgende bestelling bij De Tulp — tot en met zondag.\n\nGroeten,\nDe Tulp",
 				HTML:    `<p>Beste Ruud,</p><p>Gefeliciteerd met je <b>verjaardag</b>! Je krijgt €10 korting — <a href="https://detulp.test/c?x=1&amp;y=2">bestel nu</a>.</p>`,
 			},
@@ -154,6 +154,16 @@ func TestMailerWritesHeadersAndBodiesIntact(t *testing.T) {
 			p, err := outbox.Parse(msgs[0].Raw)
 			if err != nil {
 				t.Fatalf("parse: %v\n%s", err, msgs[0].Raw)
+			}
+			// On the wire the non-ASCII headers are ASCII encoded words.
+			for _, f := range []struct{ field, text string }{{"Subject", cm.Subject}, {"From", cm.FromName}, {"To", cm.ToName}} {
+				raw := strings.Join(rawHeader(t, msgs[0].Raw, f.field), "\r\n")
+				if !asciiOnly(raw) {
+					t.Errorf("raw %s is not ASCII: %q", f.field, raw)
+				}
+				if !asciiOnly(f.text) && !strings.Contains(raw, "=?UTF-8?") {
+					t.Errorf("raw %s has no UTF-8 encoded word: %q", f.field, raw)
+				}
 			}
 			h := p.Header
 			from, err := mail.ParseAddress(h.Get("From"))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"math/rand/v2"
-	"mime"
 	"net/mail"
 	"strconv"
 	"strings"
@@ -116,22 +115,53 @@ func appendQPLine(dst []byte, line string) []byte {
 	return dst
 }
 
-// needsEncoding reports whether a header value must be written as
-// encoded words: non-ASCII, control characters, or anything that would
-// read as an encoded word itself.
+// Header lines: RFC 5322 wants at most 78 characters and allows 998.
+const (
+	foldAt   = 78
+	lineHard = 998
+	// wordMax is the longest encoded word (RFC 2047).
+	wordMax = 75
+)
+
+// needsEncoding reports whether a header text must be written as encoded
+// words: non-ASCII, control characters, anything that would read as an
+// encoded word itself, or white space at either end (readers drop it).
 func needsEncoding(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 0x80 || (c < ' ' && c != '\t') || c == 0x7f {
 			return true
 		}
 	}
+	if s != "" && (isWSP(s[0]) || isWSP(s[len(s)-1])) {
+		return true
+	}
 	return strings.Contains(s, "=?")
 }
 
-// encodeWords encodes a header text as RFC 2047 words: Q when the text is
-// mostly ASCII (Latin scripts stay readable), B otherwise (shorter for
-// Hebrew, Arabic, CJK).
-func encodeWords(s string) string {
+func isWSP(c byte) bool { return c == ' ' || c == '\t' }
+
+// qPhrase tells which bytes a Q-encoded word carries as they are: RFC
+// 2047 section 5(3) allows only these where a word stands for a display
+// name, and Subject is fine with the same set.
+var qPhrase = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!*+-/" {
+		t[c] = true
+	}
+	return t
+}()
+
+// encodedWords encodes a header text as RFC 2047 words, each holding whole
+// characters: Q when the text is mostly ASCII (Latin scripts stay
+// readable), B otherwise (shorter for Hebrew, Arabic, CJK). The first word
+// is at most first characters long, so that it fits after the header name;
+// the others at most 75.
+func encodedWords(s string, first int) []string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
@@ -141,79 +171,175 @@ func encodeWords(s string) string {
 			high++
 		}
 	}
-	if high*3 > len(s) || high == 0 {
-		// B also for ASCII that merely looks like an encoded word: the
-		// standard encoders would leave it as it is.
-		return encodeB(s)
+	useB := high*3 > len(s)
+	const overhead = len("=?UTF-8?q??=")
+	var words []string
+	limit := max(first, overhead+12) - overhead // room for the encoded text
+	var cur []byte                              // Q: the word's encoded text
+	start := 0                                  // B: where the word's bytes start
+	emit := func(text []byte) {
+		prefix := "=?UTF-8?q?"
+		if useB {
+			prefix = "=?UTF-8?b?"
+		}
+		words = append(words, prefix+string(text)+"?=")
+		limit = wordMax - overhead
 	}
-	return mime.QEncoding.Encode("UTF-8", s)
+	for i := 0; i < len(s); {
+		_, n := utf8.DecodeRuneInString(s[i:])
+		if useB {
+			if i > start && 4*((i+n-start+2)/3) > limit {
+				emit(base64.StdEncoding.AppendEncode(nil, []byte(s[start:i])))
+				start = i
+			}
+			i += n
+			continue
+		}
+		var enc [12]byte
+		e := enc[:0]
+		for _, c := range []byte(s[i : i+n]) {
+			switch {
+			case c == ' ':
+				e = append(e, '_')
+			case qPhrase[c]:
+				e = append(e, c)
+			default:
+				e = append(e, '=', hexUpper[c>>4], hexUpper[c&15])
+			}
+		}
+		if len(cur) > 0 && len(cur)+len(e) > limit {
+			emit(cur)
+			cur = cur[:0]
+		}
+		cur = append(cur, e...)
+		i += n
+	}
+	switch {
+	case useB:
+		emit(base64.StdEncoding.AppendEncode(nil, []byte(s[start:])))
+	case len(cur) > 0 || len(words) == 0:
+		emit(cur)
+	}
+	return words
 }
 
-// encodeB writes s as base64 encoded words of at most 75 characters,
-// split between characters, separated by spaces.
-func encodeB(s string) string {
-	const maxBytes = 45 // 60 base64 characters and 12 of =?UTF-8?b??=
-	var b strings.Builder
-	for s != "" {
-		n := min(len(s), maxBytes)
-		for n < len(s) && n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString("=?UTF-8?b?")
-		b.WriteString(base64.StdEncoding.EncodeToString([]byte(s[:n])))
-		b.WriteString("?=")
-		s = s[n:]
-	}
-	return b.String()
+// headerWriter writes one header field, folding it.
+type headerWriter struct {
+	b      *bytes.Buffer
+	col    int // characters on the current line
+	tokens int
 }
 
-// writeHeader writes "Name: value" CRLF, folding the value at spaces so
-// that lines stay within 78 characters where the value allows it.
-func writeHeader(b *bytes.Buffer, name, value string) {
+func startHeader(b *bytes.Buffer, name string) *headerWriter {
 	b.WriteString(name)
-	b.WriteString(": ")
-	col := len(name) + 2
-	if col+len(value) <= 78 || strings.IndexByte(value, '"') >= 0 {
-		b.WriteString(value)
-		b.WriteString("\r\n")
+	b.WriteString(":")
+	return &headerWriter{b: b, col: len(name) + 1}
+}
+
+// token writes " " + tok, on a new line when it would pass 78 characters.
+// A token longer than a line may be is broken anyway (RFC 5322's hard
+// limit matters more than a token no reader could take): nothing Herald
+// writes comes near that.
+func (h *headerWriter) token(tok string) {
+	if h.col+1+len(tok) > foldAt && h.tokens > 0 {
+		h.b.WriteString("\r\n")
+		h.col = 0
+	}
+	h.b.WriteByte(' ')
+	h.col++
+	for h.col+len(tok) > lineHard {
+		n := lineHard - h.col
+		h.b.WriteString(tok[:n])
+		h.b.WriteString("\r\n ")
+		tok, h.col = tok[n:], 1
+	}
+	h.b.WriteString(tok)
+	h.col += len(tok)
+	h.tokens++
+}
+
+func (h *headerWriter) end() { h.b.WriteString("\r\n") }
+
+// words splits s at the single spaces that stand between two other
+// characters: folding there is undone exactly by every reader, which is
+// not so for a fold inside a run of white space (Go's reader, for one,
+// collapses it).
+func words(s string) []string {
+	var out []string
+	start := 0
+	for i := 1; i+1 < len(s); i++ {
+		if s[i] == ' ' && !isWSP(s[i-1]) && !isWSP(s[i+1]) {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// fitsPlain reports whether the words, folded after a header name of
+// width col, keep every line within 78 characters.
+func fitsPlain(ws []string, col int) bool {
+	for i, w := range ws {
+		if i > 0 && col+1+len(w) > foldAt {
+			col = 0
+		}
+		col += 1 + len(w)
+		if col > foldAt {
+			return false
+		}
+	}
+	return true
+}
+
+// writeHeader writes a header of Herald's own making (Date, Message-ID,
+// List-Unsubscribe): printable ASCII, folded between words.
+func writeHeader(b *bytes.Buffer, name, value string) {
+	h := startHeader(b, name)
+	for _, w := range words(value) {
+		h.token(w)
+	}
+	h.end()
+}
+
+// writeTextHeader writes an unstructured header such as Subject: as it is
+// when it is plain ASCII that folds within 78 characters, otherwise as
+// encoded words, which fold anywhere and decode to exactly the text.
+func writeTextHeader(b *bytes.Buffer, name, value string) {
+	col := len(name) + 1
+	if ws := words(value); !needsEncoding(value) && fitsPlain(ws, col) {
+		h := startHeader(b, name)
+		for _, w := range ws {
+			h.token(w)
+		}
+		h.end()
 		return
 	}
-	first := true
-	for value != "" {
-		word := value
-		rest := ""
-		if i := strings.IndexByte(value, ' '); i >= 0 {
-			word, rest = value[:i], value[i+1:]
-		}
-		if !first {
-			if col+1+len(word) > 78 {
-				b.WriteString("\r\n")
-				col = 0
-			}
-			b.WriteByte(' ')
-			col++
-		}
-		b.WriteString(word)
-		col += len(word)
-		first = false
-		value = rest
+	h := startHeader(b, name)
+	for _, w := range encodedWords(value, foldAt-col-1) {
+		h.token(w)
 	}
-	b.WriteString("\r\n")
+	h.end()
 }
 
-// address formats a mailbox for a header: the display name quoted or
-// encoded as needed.
-func address(name, email string) string {
-	if name == "" {
-		return "<" + email + ">"
+// writeAddressHeader writes a mailbox: a short ASCII display name quoted
+// as needed, any other as encoded words (a quoted string cannot be folded
+// safely), then the address.
+func writeAddressHeader(b *bytes.Buffer, name, display, email string) {
+	h := startHeader(b, name)
+	addr := "<" + email + ">"
+	switch {
+	case display == "":
+	case !needsEncoding(display) && len(name)+2+len((&mail.Address{Name: display, Address: email}).String()) <= foldAt:
+		h.token((&mail.Address{Name: display, Address: email}).String())
+		h.end()
+		return
+	default:
+		for _, w := range encodedWords(display, foldAt-len(name)-2) {
+			h.token(w)
+		}
 	}
-	if needsEncoding(name) {
-		return encodeWords(name) + " <" + email + ">"
-	}
-	return (&mail.Address{Name: name, Address: email}).String()
+	h.token(addr)
+	h.end()
 }
 
 // writeMessage writes cm as a complete RFC 5322 message, ending in CRLF.
@@ -225,13 +351,9 @@ func writeMessage(b *bytes.Buffer, cm *campaigns.Message, now time.Time) {
 	} else {
 		writeHeader(b, "Message-ID", "<"+strconv.FormatUint(rand.Uint64(), 36)+"."+strconv.FormatInt(now.UnixNano(), 36)+"@"+domainOf(cm.FromEmail)+">")
 	}
-	subject := cm.Subject
-	if needsEncoding(subject) {
-		subject = encodeWords(subject)
-	}
-	writeHeader(b, "Subject", subject)
-	writeHeader(b, "From", address(cm.FromName, cm.FromEmail))
-	writeHeader(b, "To", address(cm.ToName, cm.To))
+	writeTextHeader(b, "Subject", cm.Subject)
+	writeAddressHeader(b, "From", cm.FromName, cm.FromEmail)
+	writeAddressHeader(b, "To", cm.ToName, cm.To)
 	if cm.ReplyTo != "" {
 		writeHeader(b, "Reply-To", "<"+cm.ReplyTo+">")
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"math/rand/v2"
+	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
 	"strings"
@@ -111,6 +113,136 @@ func TestLongHeadersAreFoldedAndDecodeToTheOriginal(t *testing.T) {
 	}
 }
 
+// rawHeader returns the lines of a header field as written (the first and
+// its continuations).
+func rawHeader(t *testing.T, raw []byte, field string) []string {
+	t.Helper()
+	head, _, _ := strings.Cut(string(raw), "\r\n\r\n")
+	var out []string
+	in := false
+	for _, line := range strings.Split(head, "\r\n") {
+		switch {
+		case strings.HasPrefix(line, field+":"):
+			in = true
+		case line == "" || (line[0] != ' ' && line[0] != '\t'):
+			in = false
+		}
+		if in {
+			out = append(out, line)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no %s header in\n%s", field, head)
+	}
+	return out
+}
+
+// TestNonLatinHeadersAreEncodedWordsThatDecodeExactly writes the names our
+// users write in and checks the bytes on the wire: Subject, From and To are
+// ASCII lines carrying RFC 2047 UTF-8 words, within 78 characters, and
+// decode to exactly the original, direction marks and zero-width
+// non-joiners included; every part says charset=UTF-8.
+func TestNonLatinHeadersAreEncodedWordsThatDecodeExactly(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  campaigns.Message
+	}{
+		{"Hebrew", campaigns.Message{FromName: "חנות הפרחים", ToName: "דוד כהן", Subject: "מזל טוב, דוד! 20% הנחה על זרי פרחים"}},
+		{"Arabic", campaigns.Message{FromName: "متجر الزهور", ToName: "فاطمة الزهراء", Subject: "تهانينا يا فاطمة! خصم ٢٠٪ على جميع باقات الورد حتى نهاية الأسبوع القادم"}},
+		{"Persian with zero-width non-joiners", campaigns.Message{FromName: "گل\u200cفروشی لاله", ToName: "نگار رضایی\u200cنژاد", Subject: "تبریک، نگار! ۲۰٪ تخفیف برای گل\u200cهای بهاری و می\u200cخواهیم"}},
+		{"Dutch", campaigns.Message{FromName: "Bloemenwinkel De Tulp", ToName: "Daniëlle van 't Hof", Subject: "Gefeliciteerd, Daniëlle! Een cadeautje van €10 voor jou"}},
+		{"right-to-left marks and embeddings", campaigns.Message{FromName: "\u202bחנות\u202c Shop", ToName: "\u200fדוד\u200e Cohen", Subject: "\u200fשלום Ruud\u200e, order #123 — \u202bعرض\u202c"}},
+		{"long names fold between words", campaigns.Message{FromName: strings.Repeat("חנות הפרחים של דוד ", 6), ToName: strings.Repeat("Daniëlle ", 12), Subject: strings.Repeat("گل\u200cهای بهاری ", 12)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cm := tt.msg
+			cm.FromEmail, cm.To, cm.Text, cm.HTML = "news@shop.test", "reader@example.test", "שלום\n", "<p dir=\"rtl\">שלום</p>"
+			var b bytes.Buffer
+			writeMessage(&b, &cm, time.Now())
+			for _, h := range []struct{ field, text string }{{"Subject", cm.Subject}, {"From", cm.FromName}, {"To", cm.ToName}} {
+				lines := rawHeader(t, b.Bytes(), h.field)
+				for _, line := range lines {
+					for i := 0; i < len(line); i++ {
+						if line[i] >= 0x80 {
+							t.Fatalf("%s line is not ASCII: %q", h.field, line)
+						}
+					}
+					if len(line) > 78 {
+						t.Errorf("%s line of %d characters: %q", h.field, len(line), line)
+					}
+				}
+				joined := strings.Join(lines, "")
+				if !asciiOnly(h.text) && !strings.Contains(joined, "=?UTF-8?") {
+					t.Errorf("%s has no UTF-8 encoded word: %q", h.field, joined)
+				}
+				if strings.Contains(h.text, " ") && len(lines) == 1 && len(joined) > 78 {
+					t.Errorf("%s is not folded: %q", h.field, joined)
+				}
+			}
+			msg, err := mail.ReadMessage(bytes.NewReader(b.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var dec mime.WordDecoder
+			if got, err := dec.DecodeHeader(msg.Header.Get("Subject")); err != nil || got != cm.Subject {
+				t.Errorf("subject decodes to %q (%v), want %q", got, err, cm.Subject)
+			}
+			for _, h := range []struct{ field, name, email string }{{"From", cm.FromName, cm.FromEmail}, {"To", cm.ToName, cm.To}} {
+				a, err := mail.ParseAddress(msg.Header.Get(h.field))
+				if err != nil || a.Name != h.name || a.Address != h.email {
+					t.Errorf("%s decodes to %+v (%v), want %q <%s>", h.field, a, err, h.name, h.email)
+				}
+			}
+			_, params, _ := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+			mr := multipart.NewReader(msg.Body, params["boundary"])
+			parts := 0
+			for {
+				p, err := mr.NextRawPart()
+				if err != nil {
+					break
+				}
+				parts++
+				if ct := p.Header.Get("Content-Type"); !strings.HasSuffix(ct, "; charset=UTF-8") {
+					t.Errorf("part Content-Type %q lacks charset=UTF-8", ct)
+				}
+			}
+			if parts != 2 {
+				t.Errorf("%d parts, want 2", parts)
+			}
+		})
+	}
+}
+
+// TestHeaderLinesStayWithinLimitsWhateverTheValue covers values the old
+// folding left on one line: no spaces, quotes in a display name, runs of
+// spaces, a kilobyte of subject. Lines stay within 78 characters where a
+// fold is possible and never pass 998, and every value decodes back.
+func TestHeaderLinesStayWithinLimitsWhateverTheValue(t *testing.T) {
+	tests := []struct {
+		name string
+		msg  campaigns.Message
+	}{
+		{"a subject of one long word", campaigns.Message{Subject: strings.Repeat("x", 1202), FromName: "Shop", ToName: "Pat"}},
+		{"a display name with quotes", campaigns.Message{Subject: "Hi", FromName: `The "Best" Shop ` + strings.Repeat(`"quoted" words `, 20), ToName: `O'Brien, "Pat"`}},
+		{"runs of spaces", campaigns.Message{Subject: strings.Repeat("a    b ", 30) + "end", FromName: "A  B", ToName: strings.Repeat("x  ", 40) + "y"}},
+		{"white space at the ends", campaigns.Message{Subject: "  padded subject\t", FromName: " Shop ", ToName: "\tPat "}},
+		{"a kilobyte of words", campaigns.Message{Subject: strings.TrimSpace(strings.Repeat("word ", 240)), FromName: strings.Repeat("Shop ", 50), ToName: "Pat"}},
+		{"a long ASCII name with a comma", campaigns.Message{Subject: "Hi", FromName: "Shop", ToName: strings.Repeat("van den Berg, ", 10) + "Pat"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cm := tt.msg
+			cm.FromEmail, cm.To, cm.Text, cm.HTML = "news@shop.test", "to@example.test", "x", "<p>x</p>"
+			cm.MessageID, cm.ListUnsubscribe = "herald.1.2@shop.test", "https://shop.test/u/"+strings.Repeat("t", 60)
+			var b bytes.Buffer
+			writeMessage(&b, &cm, time.Now())
+			checkWireFormat(t, b.Bytes())
+			checkMessage(t, b.Bytes(), &cm)
+		})
+	}
+}
+
 // BenchmarkWriteMessage measures building a campaign-sized message (the
 // birthday starter's 6 KB of HTML and a text part).
 func BenchmarkWriteMessage(b *testing.B) {
@@ -124,4 +256,13 @@ func BenchmarkWriteMessage(b *testing.B) {
 		writeMessage(&buf, cm, time.Now())
 	}
 	b.SetBytes(int64(buf.Len()))
+}
+
+func asciiOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
