@@ -542,7 +542,14 @@ func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compi
 	}
 	msg, err := s.svc.buildMessage(ctx, c, comp, ct, d.ID, false)
 	if err != nil {
-		o.status, o.err = Failed, err.Error()
+		o.status, o.err = Failed, truncate(err.Error(), 1000)
+		// A coupon source that did not answer (the database) fails this
+		// attempt only; an empty pool or a template fault fails the
+		// message, with the reason.
+		var ce *templates.CouponError
+		if errors.As(err, &ce) && !errors.Is(err, ErrPoolEmpty) {
+			o.status = Queued
+		}
 		return o
 	}
 	msg.Commit = commit
