@@ -142,7 +142,7 @@ type Ingest struct {
 // Stream and group names.
 const (
 	DefaultStream = "herald:events"
-	consumerGroup = "herald-events"
+	ConsumerGroup = "herald-events"
 )
 
 const (
@@ -166,7 +166,7 @@ func NewIngest(rdb redis.UniversalClient, store EventRecorder, classify *Classif
 		classify = NewClassifier(ClassifierConfig{}, nil)
 	}
 	i := &Ingest{
-		rdb: rdb, store: store, log: log, stream: DefaultStream, group: consumerGroup,
+		rdb: rdb, store: store, log: log, stream: DefaultStream, group: ConsumerGroup,
 		consumer: fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()%100000),
 		batch:    500, classify: classify,
 		now:    time.Now,
