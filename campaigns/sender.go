@@ -714,11 +714,17 @@ func (s *Service) TestSend(ctx context.Context, id int64, emails []string, maile
 	if len(emails) == 0 || len(emails) > 20 {
 		return errInvalidTestRecipients(len(emails))
 	}
+	// Every address is checked before any message goes: a typo in the
+	// last one must not leave the first ones sent and the request failed.
+	norms := make([]string, len(emails))
 	for i, e := range emails {
 		norm, err := contacts.NormalizeEmail(e)
 		if err != nil {
 			return errInvalidEmailAt(i, err)
 		}
+		norms[i] = norm
+	}
+	for i, norm := range norms {
 		ct, err := s.contacts.GetByEmail(ctx, norm)
 		if err != nil {
 			ct = contacts.Contact{Email: norm, Status: contacts.Subscribed}
