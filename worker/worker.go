@@ -300,8 +300,10 @@ func (w *Worker) handleEvaluate(ctx context.Context, t *asynq.Task) error {
 
 func (w *Worker) handleFlowsTick(ctx context.Context, _ *asynq.Task) error {
 	res, err := w.d.Campaigns.TickFlows(ctx, time.Now().UTC())
-	if res.Enrolled+res.Sent+res.Exited > 0 {
-		w.d.Log.Info("worker: automations", "enrolled", res.Enrolled, "sent", res.Sent, "deferred", res.Deferred, "exited", res.Exited, "done", res.Done)
+	// A flow or run that failed was logged by the pass and recorded on the
+	// flow; the others went on, so the task itself succeeded.
+	if res.Enrolled+res.Sent+res.Exited+res.Failed > 0 {
+		w.d.Log.Info("worker: automations", "enrolled", res.Enrolled, "sent", res.Sent, "deferred", res.Deferred, "exited", res.Exited, "done", res.Done, "failed", res.Failed)
 	}
 	return err
 }
