@@ -120,6 +120,11 @@ func TestWorkerProcesses(t *testing.T) {
 		w.startWorkers(2)
 		w.send(id, nil)
 		w.waitFor("the first 500 messages", func() bool { return w.smtp.Total() >= 500 })
+		// While it sends, the stats tell how fast and how long still.
+		if st := w.stats(id); st.Rate <= 0 || st.ETASeconds == nil || *st.ETASeconds <= 0 || st.Queued+st.InFlight == 0 {
+			t.Errorf("stats while sending: rate %v, eta %v, %d queued, %d in flight; want a rate, an ETA and work left",
+				st.Rate, st.ETASeconds, st.Queued, st.InFlight)
+		}
 
 		w.act(id, "pause", func() error { _, err := w.app.Campaigns.Pause(context.Background(), id, "checking"); return err })
 		paused := w.smtp.Total()

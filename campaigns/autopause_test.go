@@ -1,0 +1,62 @@
+package campaigns_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"herald/campaigns"
+)
+
+// A run of permanent failures pauses the campaign with the reason before
+// it burns the list; temporary ones go back to the queue and do not.
+func TestACampaignWithManyFailuresPausesItselfWithTheReason(t *testing.T) {
+	tests := []struct {
+		name       string
+		fail       error
+		wantPaused bool
+	}{
+		{"every message refused for good", &campaigns.SendError{Code: 554, Msg: "5.7.1 message refused as spam"}, true},
+		{"every address refused", &campaigns.SendError{Recipient: true, Code: 550, Msg: "5.1.1 no such user"}, true},
+		{"every message greylisted", &campaigns.SendError{Temporary: true, Code: 451, Msg: "4.7.1 try later"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			ctx := context.Background()
+			w.addContacts(t, 60, "NL")
+			c := w.campaign(t, []int64{w.segment(t, "NL", eqSegment("NL"))}, nil)
+			if _, err := w.svc.Send(ctx, c.ID, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.svc.Launch(ctx, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			var all []int64
+			for _, b := range w.q.pending() {
+				all = append(all, b...)
+			}
+			m := &mailer{fail: func(string, int) error { return tc.fail }}
+			err := campaigns.NewSender(w.svc, m, nil).SendBatch(ctx, c.ID, all, false)
+			if err != nil && !errors.Is(err, campaigns.ErrRetryLater) {
+				t.Fatal(err)
+			}
+			got, _ := w.svc.Get(ctx, c.ID)
+			st, _ := w.svc.Stats(ctx, c.ID)
+			if !tc.wantPaused {
+				if got.Status != campaigns.Sending || st.Queued != 60 {
+					t.Errorf("status %s with %d queued; want still sending with all 60 queued for a retry", got.Status, st.Queued)
+				}
+				return
+			}
+			if got.Status != campaigns.Paused || !strings.Contains(got.PauseReason, "paused automatically") || !strings.Contains(got.PauseReason, tc.fail.Error()) {
+				t.Fatalf("status %s, reason %q; want paused with the last error", got.Status, got.PauseReason)
+			}
+			// It stopped early: most of the list is still there to send.
+			if tried := st.Failed + st.Bounced; tried > 25 || st.Queued < 35 {
+				t.Errorf("%d failed or bounced and %d still queued; want the pause within the first claims", tried, st.Queued)
+			}
+		})
+	}
+}
