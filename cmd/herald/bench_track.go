@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +36,8 @@ import (
 func benchTrack(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("herald bench track", flag.ContinueOnError)
 	fs.SetOutput(out)
-	dbURL := fs.String("database-url", os.Getenv("HERALD_DATABASE_URL"), "database to seed and write events to; a scratch one, the bench adds contacts and a campaign (default: an SQLite file in a temporary directory) [$HERALD_DATABASE_URL]")
-	redisURL := fs.String("redis-url", os.Getenv("HERALD_REDIS_URL"), "Redis for the event stream and queues (default: embedded) [$HERALD_REDIS_URL]")
+	dbURL := fs.String("database-url", os.Getenv("HERALD_DATABASE_URL"), "database to seed and write events to, such as postgres://user@host/bench (an existing database) or postgres://user@host/db?search_path=bench (an existing schema); a scratch one, the bench adds contacts and a campaign (default: an SQLite file in a temporary directory) [$HERALD_DATABASE_URL]")
+	redisURL := fs.String("redis-url", os.Getenv("HERALD_REDIS_URL"), "Redis for the event stream and queues, such as redis://127.0.0.1:6379/3 (default: embedded) [$HERALD_REDIS_URL]")
 	conns := fs.Int("connections", 32, "keep-alive connections of the load generator")
 	phase := fs.Duration("duration", 4*time.Second, "length of each phase")
 	rounds := fs.Int("rounds", 4, "rounds of bare, click and open phases, alternating so that all see the same machine load")
@@ -48,8 +49,12 @@ func benchTrack(ctx context.Context, args []string, out io.Writer) error {
 	logLevel := fs.String("log-level", "error", "log level of the Herald under test (warn shows slow queries)")
 	workerDuring := fs.Bool("worker-during-load", true, "run the worker while the load runs (false: start it after the load, to see what the web tier costs alone)")
 	client := fs.String("client", "net/http", "load generator: net/http (Go's HTTP client, as the issue's reference figure was measured) or raw (a minimal HTTP/1.1 client: less CPU for itself, so the servers get more)")
+	killWorker := fs.Bool("kill-worker", false, "write the events from a child `herald worker` process instead of this one, SIGKILL it halfway through the load and start another, then check that every answered request is stored once (the dead worker's entries are claimed after 15 s idle)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *killWorker && !*workerDuring {
+		return errors.New("bench track: -kill-worker kills the worker during the load; it needs -worker-during-load")
 	}
 	if *client != "net/http" && *client != "raw" {
 		return fmt.Errorf("bench track: -client is net/http or raw, not %q", *client)
@@ -69,11 +74,19 @@ func benchTrack(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	benchHeader(out, "track")
-	h, err := startBenchHerald(ctx, *dbURL, *redisURL, newLogger(*logLevel, os.Stderr), *workerDuring)
+	h, err := startBenchHerald(ctx, *dbURL, *redisURL, newLogger(*logLevel, os.Stderr), *workerDuring && !*killWorker)
 	if err != nil {
+		if strings.Contains(err.Error(), "3F000") {
+			return fmt.Errorf("bench track: the schema named by search_path does not exist; create it first (CREATE SCHEMA ...): %w", err)
+		}
 		return err
 	}
 	defer h.close()
+	if *killWorker {
+		if err := h.startChildWorker(ctx); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(out, "database: %s, redis: %s\n", describeDB(embeddedDB, *dbURL), describeRedis(*redisURL))
 
 	seed, err := h.seed(ctx, *nContacts, *nLinks)
@@ -121,6 +134,10 @@ func benchTrack(ctx context.Context, args []string, out io.Writer) error {
 		}{"herald /t/o/", h.addr, seed.openRequests, http.StatusOK, true})
 	}
 	totals := make([]loadResult, len(phases))
+	var kill *killReport
+	if *killWorker {
+		kill = h.killMidway(ctx, time.Duration(*rounds*len(phases))*(*phase)/2)
+	}
 	before := readProcStats()
 	start := time.Now()
 	for r := 0; r < *rounds; r++ {
@@ -136,6 +153,17 @@ func benchTrack(ctx context.Context, args []string, out io.Writer) error {
 	}
 	measured := time.Since(start)
 	during := readProcStats()
+	if kill != nil {
+		<-kill.done
+		if kill.err != nil {
+			return kill.err
+		}
+		fmt.Fprintf(out, "killed worker process %d with SIGKILL %.1fs into the load, holding %d unacknowledged stream entries; started process %d\n",
+			kill.killedPID, kill.at.Seconds(), kill.orphaned, kill.newPID)
+		if kill.orphaned == 0 {
+			fmt.Fprintln(out, "note: the killed worker held no unacknowledged entries, so claiming a dead worker's entries was not exercised")
+		}
+	}
 
 	var answered int64
 	fmt.Fprintln(out, "\nendpoint         req/s   p50 ms   p99 ms   % of bare   answered   other")
@@ -175,8 +203,12 @@ func benchTrack(ctx context.Context, args []string, out io.Writer) error {
 	if lost > 0 {
 		fmt.Fprintf(out, "hits that could not be stored: %.0f\n", lost)
 	}
-	fmt.Fprintf(out, "this process used %.2f CPUs during the load (generator, bare server, Herald web and worker%s); peak RSS %.0f MiB\n",
-		(during.CPUSeconds-before.CPUSeconds)/measured.Seconds(), embeddedNote(embeddedDB, *redisURL == ""), during.PeakRSSMiB)
+	worker := " and worker"
+	if *killWorker {
+		worker = "; the worker in its own process"
+	}
+	fmt.Fprintf(out, "this process used %.2f CPUs during the load (generator, bare server, Herald web%s%s); peak RSS %.0f MiB\n",
+		(during.CPUSeconds-before.CPUSeconds)/measured.Seconds(), worker, embeddedNote(embeddedDB, *redisURL == ""), during.PeakRSSMiB)
 	fmt.Fprintln(out, "note: the load generator, both servers and the worker share this machine's CPUs; compare the rates side by side, not across machines.")
 	if stored != answered {
 		return fmt.Errorf("bench track: %d events stored for %d requests answered", stored, answered)
@@ -210,12 +242,17 @@ func embeddedNote(db, redis bool) string {
 	return ""
 }
 
-// benchHerald is a whole Herald (web and worker) on a loopback port.
+// benchHerald is a whole Herald (web and worker) on a loopback port; with
+// -kill-worker the worker runs as child processes instead.
 type benchHerald struct {
 	app           *App
+	cfg           *Config
 	srv           *http.Server
 	addr          string
 	workerRunning bool
+
+	mu       sync.Mutex
+	children []*childProc
 }
 
 func startBenchHerald(ctx context.Context, dbURL, redisURL string, log *slog.Logger, startWorker bool) (*benchHerald, error) {
@@ -237,7 +274,7 @@ func startBenchHerald(ctx context.Context, dbURL, redisURL string, log *slog.Log
 	// The same server settings as `herald serve`.
 	srv := &http.Server{Handler: app.Web.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 	go srv.Serve(ln)
-	h := &benchHerald{app: app, srv: srv, addr: ln.Addr().String()}
+	h := &benchHerald{app: app, cfg: cfg, srv: srv, addr: ln.Addr().String()}
 	if startWorker {
 		if err := h.startWorker(); err != nil {
 			h.close()
@@ -263,7 +300,80 @@ func (h *benchHerald) close() {
 	if h.workerRunning {
 		h.app.Worker.Stop()
 	}
+	h.mu.Lock()
+	children := h.children
+	h.mu.Unlock()
+	for _, c := range children {
+		c.stop()
+	}
 	h.app.Close()
+}
+
+// startChildWorker starts a `herald worker` process on the bench's
+// database and Redis (the embedded one is reachable on loopback) and
+// waits until it runs.
+func (h *benchHerald) startChildWorker(ctx context.Context) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench track: %w", err)
+	}
+	redisURL := h.cfg.RedisURL
+	if redisURL == "" {
+		redisURL = h.app.embeddedRedis.URL()
+	}
+	env := map[string]string{
+		"HERALD_DATABASE_URL": h.cfg.DatabaseURL, "HERALD_REDIS_URL": redisURL, "HERALD_SECRET": h.cfg.Secret,
+		"HERALD_SMTP_URL": "", "HERALD_LOG_LEVEL": "warn", "HERALD_WORKER_CONCURRENCY": "2",
+	}
+	c, err := startChild(ctx, self, []string{"worker"}, env, "Herald worker running", os.Stderr)
+	if err != nil {
+		return fmt.Errorf("bench track: start a worker: %w", err)
+	}
+	h.mu.Lock()
+	h.children = append(h.children, c)
+	h.mu.Unlock()
+	return nil
+}
+
+// killReport is what killMidway did.
+type killReport struct {
+	done              chan struct{}
+	err               error
+	at                time.Duration
+	killedPID, newPID int
+	orphaned          int64 // entries the killed worker had read and not acknowledged
+}
+
+// killMidway SIGKILLs the running child worker after wait and starts
+// another, in the background while the load runs.
+func (h *benchHerald) killMidway(ctx context.Context, wait time.Duration) *killReport {
+	k := &killReport{done: make(chan struct{})}
+	start := time.Now()
+	go func() {
+		defer close(k.done)
+		select {
+		case <-ctx.Done():
+			k.err = ctx.Err()
+			return
+		case <-time.After(wait):
+		}
+		h.mu.Lock()
+		victim := h.children[len(h.children)-1]
+		h.mu.Unlock()
+		k.at = time.Since(start)
+		k.killedPID = victim.cmd.Process.Pid
+		victim.kill()
+		if p, err := h.app.Redis.XPending(ctx, tracking.DefaultStream, tracking.ConsumerGroup).Result(); err == nil {
+			k.orphaned = p.Count
+		}
+		if k.err = h.startChildWorker(ctx); k.err != nil {
+			return
+		}
+		h.mu.Lock()
+		k.newPID = h.children[len(h.children)-1].cmd.Process.Pid
+		h.mu.Unlock()
+	}()
+	return k
 }
 
 // benchUA is a browser's user agent, so hits count as people's.
