@@ -594,3 +594,38 @@ func TestCapHoldsCountCampaignsAndFlows(t *testing.T) {
 		}
 	}
 }
+
+// TestFlowStorageErrorsNameThePackage: database errors of deleting a flow
+// and of storing a step's links come back wrapped, with the package
+// prefix the edge logs.
+func TestFlowStorageErrorsNameThePackage(t *testing.T) {
+	tests := []struct {
+		name  string
+		table any
+		act   func(w *flowWorld, f campaigns.Flow) error
+		want  string
+	}{
+		{"delete flow", &campaigns.FlowRun{}, func(w *flowWorld, f campaigns.Flow) error {
+			if _, err := w.svc.DisableFlow(context.Background(), f.ID); err != nil {
+				return err
+			}
+			return w.svc.DeleteFlow(context.Background(), f.ID)
+		}, "campaigns: delete flow"},
+		{"store links", &campaigns.Link{}, func(w *flowWorld, f campaigns.Flow) error {
+			_, err := w.svc.UpdateFlow(context.Background(), f.ID, campaigns.FlowInput{Steps: json.RawMessage(`[` + sendStep("new") + `]`)})
+			return err
+		}, "campaigns: links of flow step"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newFlowWorld(t, campaigns.FlowConfig{})
+			f := w.flow(t, `{"name": "Tea", "trigger": {"type": "event", "event": "tea"}, "steps": [`+sendStep("tea")+`]}`)
+			if err := w.db.Migrator().DropTable(tc.table); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.act(w, f); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error starting %q", err, tc.want)
+			}
+		})
+	}
+}
