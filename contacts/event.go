@@ -361,6 +361,9 @@ func checkText(path, v string, max int) error {
 // at most MaxPropertiesBytes as JSON, and no text PostgreSQL's jsonb
 // refuses (a NUL character).
 func checkProperties(p map[string]any) error {
+	if len(p) == 0 {
+		return nil // most events, every open and click
+	}
 	if len(p) > MaxProperties {
 		return errs.Invalid("properties", "an event has at most %d properties", MaxProperties)
 	}
