@@ -596,7 +596,7 @@ func (e *SendError) hard() bool {
 // original links and carry no unsubscribe header.
 func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates.Compiled, ct contacts.Contact, deliveryID int64, test bool) (*Message, error) {
 	links := templates.Links{Signer: s.signer, BaseURL: s.cfg.BaseURL, Campaign: c.ID, Contact: ct.ID, Untracked: test}
-	d := templates.NewData(ct, comp.Fields(), templates.CampaignInfo{ID: c.ID, Name: c.Name, FromName: c.FromName}, links, s.cfg.Now())
+	d := templates.NewData(ct, comp.Fields(), templates.CampaignInfo{ID: c.ID, Name: c.Name, FromName: c.FromName, Currency: s.contacts.Currency()}, links, s.cfg.Now())
 	if !test && ct.ID != 0 {
 		d.WithCoupons(s.couponsFor(ctx, ct.ID, c.ID))
 	}

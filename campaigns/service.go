@@ -517,7 +517,7 @@ func (s *Service) Preview(ctx context.Context, id, contactID int64) (templates.R
 			return templates.Rendered{}, err
 		}
 	}
-	d := templates.NewData(contact, comp.Fields(), templates.CampaignInfo{ID: c.ID, Name: c.Name, FromName: c.FromName},
+	d := templates.NewData(contact, comp.Fields(), templates.CampaignInfo{ID: c.ID, Name: c.Name, FromName: c.FromName, Currency: s.contacts.Currency()},
 		templates.Links{BaseURL: s.cfg.BaseURL, Untracked: true}, s.cfg.Now())
 	if contact.ID != 0 {
 		// The contact's own code: the same one the send will use.
