@@ -294,11 +294,11 @@ func (s *Service) timeline(ctx context.Context, id int64) ([]HourBucket, error) 
 }
 
 // bouncedAfterSend counts the campaign's messages that were accepted when
-// sent and bounced later. A refusal at send time leaves its delivery
-// bounced (and records a bounce event too), so a contact's bounce events
-// beyond their bounced deliveries are later bounces, at most one per
-// message sent to them (an automation's campaign sends one contact
-// several).
+// sent and bounced later. A refusal at send time records its bounce event
+// with the dedupe key "bounce:DELIVERY" (see recordOutcomes) and leaves its
+// delivery bounced or failed, so it is not counted; the other bounce events
+// are later reports, at most one per message sent to the contact (an
+// automation's campaign sends one contact several).
 func (s *Service) bouncedAfterSend(ctx context.Context, id int64) (int64, error) {
 	type evRow struct {
 		ContactID int64
@@ -306,7 +306,8 @@ func (s *Service) bouncedAfterSend(ctx context.Context, id int64) (int64, error)
 	}
 	var evs []evRow
 	err := s.db.WithContext(ctx).Model(&contacts.Event{}).Select("contact_id, COUNT(*) AS n").
-		Where("type = ? AND campaign_id = ?", contacts.EventBounce, id).Group("contact_id").Scan(&evs).Error
+		Where("type = ? AND campaign_id = ? AND (dedupe_key IS NULL OR dedupe_key NOT LIKE ?)", contacts.EventBounce, id, "bounce:%").
+		Group("contact_id").Scan(&evs).Error
 	if err != nil {
 		return 0, fmt.Errorf("campaigns: bounces of %d: %w", id, err)
 	}
@@ -320,26 +321,17 @@ func (s *Service) bouncedAfterSend(ctx context.Context, id int64) (int64, error)
 	for start := 0; start < len(ids); start += 500 {
 		type delRow struct {
 			ContactID int64
-			Status    DeliveryStatus
 			N         int64
 		}
 		var rows []delRow
-		err := s.db.WithContext(ctx).Model(&Delivery{}).Select("contact_id, status, COUNT(*) AS n").
-			Where("campaign_id = ? AND contact_id IN ? AND status IN ?", id, ids[start:min(start+500, len(ids))], []DeliveryStatus{Delivered, Bounced}).
-			Group("contact_id, status").Scan(&rows).Error
+		err := s.db.WithContext(ctx).Model(&Delivery{}).Select("contact_id, COUNT(*) AS n").
+			Where("campaign_id = ? AND contact_id IN ? AND status = ?", id, ids[start:min(start+500, len(ids))], Delivered).
+			Group("contact_id").Scan(&rows).Error
 		if err != nil {
 			return 0, fmt.Errorf("campaigns: bounced deliveries of %d: %w", id, err)
 		}
-		sent := map[int64]int64{}
 		for _, r := range rows {
-			if r.Status == Bounced {
-				bounces[r.ContactID] -= r.N
-			} else {
-				sent[r.ContactID] = r.N
-			}
-		}
-		for c, n := range sent {
-			total += max(0, min(bounces[c], n))
+			total += min(bounces[r.ContactID], r.N)
 		}
 	}
 	return total, nil
