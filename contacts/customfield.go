@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -74,11 +75,51 @@ func (s *Store) ListFields(ctx context.Context) ([]CustomField, error) {
 	return fs, nil
 }
 
-// DeleteField removes a definition; the values stay on the contacts.
-func (s *Store) DeleteField(ctx context.Context, id int64) error {
+// FieldUsers is what reads custom fields by name, such as segment
+// definitions (attr.NAME): without its field such a reader can no longer
+// be compiled.
+type FieldUsers interface {
+	// UsingField describes each user of the field, such as
+	// `segment 3 "VIPs"`; none when nothing uses it.
+	UsingField(ctx context.Context, name string) ([]string, error)
+}
+
+// maxUsersNamed is how many users of a field a refused delete names.
+const maxUsersNamed = 10
+
+// DeleteField removes a definition; the values stay on the contacts. A
+// field that one of users still uses is not deleted: the error, an
+// errs.ErrConflict, names what uses it. Callers pass every FieldUsers
+// there is; the check and the delete are not atomic, so a segment saved
+// in between can still lose its field (segments skip such a segment when
+// refreshing and report it).
+func (s *Store) DeleteField(ctx context.Context, id int64, users ...FieldUsers) error {
+	var f CustomField
+	err := s.db.WithContext(ctx).Take(&f, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return errs.NotFound("custom field", id)
+	}
+	if err != nil {
+		return fmt.Errorf("contacts: delete custom field %d: %w", id, err)
+	}
+	var using []string
+	for _, u := range users {
+		names, err := u.UsingField(ctx, f.Name)
+		if err != nil {
+			return fmt.Errorf("contacts: delete custom field %s: %w", f.Name, err)
+		}
+		using = append(using, names...)
+	}
+	if len(using) > 0 {
+		list := strings.Join(using[:min(len(using), maxUsersNamed)], ", ")
+		if len(using) > maxUsersNamed {
+			list += fmt.Sprintf(" and %d more", len(using)-maxUsersNamed)
+		}
+		return errs.Conflict("custom field %s is used by %s: change or delete them first", f.Name, list)
+	}
 	res := s.db.WithContext(ctx).Delete(&CustomField{}, id)
 	if res.Error != nil {
-		return fmt.Errorf("contacts: delete custom field: %w", res.Error)
+		return fmt.Errorf("contacts: delete custom field %s: %w", f.Name, res.Error)
 	}
 	if res.RowsAffected == 0 {
 		return errs.NotFound("custom field", id)

@@ -75,6 +75,15 @@ const (
 	maxDepth  = 12
 	maxNodes  = 300
 	maxInList = 1000
+	// maxValues caps the in/not_in items and event "where" properties of
+	// a whole definition: each is bound as one argument or more, and
+	// 300 rules of 1,000 items would exceed what a statement may bind
+	// (32,766 arguments on SQLite, 65,535 on PostgreSQL).
+	maxValues = 10000
+	// maxArgs caps the arguments of the compiled SQL, whatever binds them:
+	// a refresh adds the ids of up to refreshChunk contacts and a few more
+	// to the same statement, which must stay under SQLite's 32,766.
+	maxArgs = 30000
 )
 
 // Parse decodes a definition and checks its shape: every node is exactly
@@ -211,6 +220,25 @@ func parseNode(v any, path string, depth int, count *int) (*Node, error) {
 		return nil, errs.Invalid(join(path, "op"), "is required")
 	}
 	return n, nil
+}
+
+// readsField tells whether a rule of the tree names field.
+func (n *Node) readsField(field string) bool {
+	if n == nil {
+		return false
+	}
+	switch n.nodeKind() {
+	case kindAll, kindAny:
+		for _, ch := range append(n.All[:len(n.All):len(n.All)], n.Any...) {
+			if ch.readsField(field) {
+				return true
+			}
+		}
+		return false
+	case kindNot:
+		return n.Not.readsField(field)
+	}
+	return n.Field == field
 }
 
 // MarshalJSON writes the node in the public grammar.

@@ -26,8 +26,10 @@ type Segment struct {
 	Definition  db.JSONRaw `gorm:"not null"`
 	// Reads lists what the definition reads (see Expr.Reads), comma
 	// separated with leading and trailing commas, so that incremental
-	// refreshes can find the segments a change touches with LIKE.
-	Reads        string `gorm:"size:2000;not null;default:''"`
+	// refreshes can find the segments a change touches with LIKE. Text,
+	// not varchar: 300 rules on event types of up to 64 characters each
+	// are a valid definition.
+	Reads        string `gorm:"type:text;not null;default:''"`
 	TimeRelative bool   `gorm:"not null;default:false"`
 	MemberCount  int64  `gorm:"not null;default:0"`
 	RefreshedAt  *time.Time
@@ -329,10 +331,111 @@ type RefreshResult struct {
 	Members int64
 }
 
+// DefinitionError is a stored segment whose definition no longer
+// compiles, such as one reading a custom field deleted before deleting a
+// field in use was refused. Its membership stays as it was until the
+// definition is edited. It matches errs.ErrConflict: nothing is wrong with
+// the request, only with the segment, and retrying cannot help.
+type DefinitionError struct {
+	SegmentID int64
+	Name      string
+	// Reason is the compiler's *errs.InvalidError, with the path of the
+	// rule that fails.
+	Reason error
+
+	conflict error
+}
+
+func newDefinitionError(seg Segment, reason error) *DefinitionError {
+	return &DefinitionError{
+		SegmentID: seg.ID, Name: seg.Name, Reason: reason,
+		conflict: errs.Conflict("segment %d %q cannot be refreshed: its definition no longer compiles (%v); edit the definition", seg.ID, seg.Name, reason),
+	}
+}
+
+func (e *DefinitionError) Error() string { return "segments: " + e.conflict.Error() }
+
+// Unwrap gives the conflict, whose message errs.Message passes on.
+func (e *DefinitionError) Unwrap() error { return e.conflict }
+
+// BrokenSegments separates, in an error of RefreshStale or ContactsChanged,
+// the segments skipped because their definitions no longer compile (to be
+// reported, not retried) from the other failures, returned as rest (nil
+// when there are none).
+func BrokenSegments(err error) (broken []*DefinitionError, rest error) {
+	var others []error
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var de *DefinitionError
+		if errors.As(err, &de) {
+			broken = append(broken, de)
+			return
+		}
+		others = append(others, err)
+	}
+	if err != nil {
+		walk(err)
+	}
+	return broken, errors.Join(others...)
+}
+
 // Refresh recomputes a segment's membership, recording who entered and
-// who exited.
+// who exited. A segment whose definition no longer compiles is a
+// *DefinitionError.
 func (s *Service) Refresh(ctx context.Context, id int64) (RefreshResult, error) {
-	return s.refresh(ctx, id, nil)
+	res, _, err := s.refresh(ctx, id, nil, nil)
+	return res, err
+}
+
+// RefreshStale makes the full refreshes that are due, oldest first: of
+// the segments not refreshed in full for every (or never), and of the
+// time-relative ones (is_today, within_last, month_is "current", ...) not
+// refreshed since the day began in the service's time zone, so that they
+// follow the calendar whenever the check runs. A segment another process
+// refreshed in the meantime is left alone. Every due segment is tried; the
+// error joins a *DefinitionError for each one whose definition no longer
+// compiles (see BrokenSegments) and any other failure. It returns how
+// many segments were refreshed.
+func (s *Service) RefreshStale(ctx context.Context, every time.Duration) (int, error) {
+	now := s.now()
+	cutoff := now.Add(-every)
+	local := now.In(s.loc)
+	dayStart := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, s.loc).UTC()
+	due := func(seg Segment) bool {
+		return seg.RefreshedAt == nil || seg.RefreshedAt.Before(cutoff) || (seg.TimeRelative && seg.RefreshedAt.Before(dayStart))
+	}
+	var ids []int64
+	err := s.db.WithContext(ctx).Model(&Segment{}).
+		Where("refreshed_at IS NULL OR refreshed_at < ? OR (time_relative = ? AND refreshed_at < ?)", cutoff, true, dayStart).
+		Order("CASE WHEN refreshed_at IS NULL THEN 0 ELSE 1 END, refreshed_at, id").
+		Pluck("id", &ids).Error
+	if err != nil {
+		return 0, fmt.Errorf("segments: find segments due for a refresh: %w", err)
+	}
+	var failed []error
+	n := 0
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			failed = append(failed, fmt.Errorf("segments: refresh stopped: %w", ctx.Err()))
+			break
+		}
+		_, done, err := s.refresh(ctx, id, nil, due)
+		switch {
+		case errors.Is(err, errs.ErrNotFound):
+			// Deleted since it was listed.
+		case err != nil:
+			failed = append(failed, err)
+		case done:
+			n++
+		}
+	}
+	return n, errors.Join(failed...)
 }
 
 // RefreshContacts re-evaluates only the given contacts against a segment:
@@ -342,7 +445,7 @@ func (s *Service) Refresh(ctx context.Context, id int64) (RefreshResult, error) 
 func (s *Service) RefreshContacts(ctx context.Context, id int64, contactIDs []int64) (RefreshResult, error) {
 	var total RefreshResult
 	for start := 0; start < len(contactIDs); start += refreshChunk {
-		res, err := s.refresh(ctx, id, contactIDs[start:min(start+refreshChunk, len(contactIDs))])
+		res, _, err := s.refresh(ctx, id, contactIDs[start:min(start+refreshChunk, len(contactIDs))], nil)
 		total.Entered += res.Entered
 		total.Exited += res.Exited
 		total.Members = res.Members
@@ -357,15 +460,18 @@ func (s *Service) RefreshContacts(ctx context.Context, id int64, contactIDs []in
 // statement.
 const refreshChunk = 500
 
-func (s *Service) refresh(ctx context.Context, id int64, only []int64) (RefreshResult, error) {
-	var res RefreshResult
+// refresh recomputes the membership of segment id, of the contacts only
+// when only is not nil. When due is given, it is asked again once the
+// segment is locked, and a segment it no longer holds due is left as it
+// is: done tells whether the refresh was made.
+func (s *Service) refresh(ctx context.Context, id int64, only []int64, due func(Segment) bool) (res RefreshResult, done bool, err error) {
 	// Read the custom fields before the transaction: inside it, a second
 	// connection would be needed while this one holds the lock, and with
 	// every pooled connection held by a refresh waiting for that lock
 	// (SQLite's write lock, PostgreSQL's row lock) none would be free.
 	fields, err := s.fields.Fields(ctx)
 	if err != nil {
-		return res, fmt.Errorf("segments: %w", err)
+		return res, false, fmt.Errorf("segments: %w", err)
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var seg Segment
@@ -377,14 +483,21 @@ func (s *Service) refresh(ctx context.Context, id int64, only []int64) (RefreshR
 		if err := q.Take(&seg, id).Error; err != nil {
 			return err
 		}
+		if due != nil && !due(seg) {
+			return nil
+		}
 		now := s.now()
 		// Thresholds are read on the refresh's own connection; an
 		// incremental refresh may take one computed in the last
 		// topCacheTTL (see topCache).
 		expr, err := s.compileWith(seg.Definition, now, fields, s.thresholds(ctx, tx, only != nil))
+		if _, invalid := errs.AsInvalid(err); invalid {
+			return newDefinitionError(seg, err)
+		}
 		if err != nil {
 			return err
 		}
+		done = true
 		scope, scopeArgs := "", []any{}
 		memberScope := ""
 		if only != nil {
@@ -461,15 +574,16 @@ func (s *Service) refresh(ctx context.Context, id int64, only []int64) (RefreshR
 		return tx.Model(&Segment{}).Where("id = ?", id).Updates(updates).Error
 	})
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return res, errs.NotFound("segment", id)
+		return RefreshResult{}, false, errs.NotFound("segment", id)
+	}
+	var de *DefinitionError
+	if errors.As(err, &de) {
+		return RefreshResult{}, false, de
 	}
 	if err != nil {
-		if _, ok := errs.AsInvalid(err); ok {
-			return res, err
-		}
-		return res, fmt.Errorf("segments: refresh %d: %w", id, err)
+		return RefreshResult{}, false, fmt.Errorf("segments: refresh %d: %w", id, err)
 	}
-	return res, nil
+	return res, done, nil
 }
 
 func placeholders(n int) string {
@@ -528,7 +642,9 @@ var derivedReads = map[string][]string{
 // "attributes", "event.purchase", "created", "deleted", ...) or
 // "deliveries" when campaigns were sent to the contacts. A created or
 // deleted contact is re-evaluated against every segment. Every segment is
-// tried; the first error is returned.
+// tried; the error joins the failures, among them a *DefinitionError for
+// each segment skipped because its definition no longer compiles (see
+// BrokenSegments).
 func (s *Service) ContactsChanged(ctx context.Context, ids []int64, fields []string) error {
 	if len(ids) == 0 || len(fields) == 0 {
 		return nil
@@ -563,11 +679,32 @@ func (s *Service) ContactsChanged(ctx context.Context, ids []int64, fields []str
 	if err := q.Pluck("id", &segIDs).Error; err != nil {
 		return fmt.Errorf("segments: find segments reading %v: %w", fields, err)
 	}
-	var first error
+	var failed []error
 	for _, id := range segIDs {
-		if _, err := s.RefreshContacts(ctx, id, ids); err != nil && !errors.Is(err, errs.ErrNotFound) && first == nil {
-			first = err
+		if _, err := s.RefreshContacts(ctx, id, ids); err != nil && !errors.Is(err, errs.ErrNotFound) {
+			failed = append(failed, err)
 		}
 	}
-	return first
+	return errors.Join(failed...)
+}
+
+// UsingField describes the segments whose definitions read the custom
+// field name (attr.NAME), such as `segment 3 "VIPs"`: deleting the field
+// would leave them unable to refresh (contacts.FieldUsers).
+func (s *Service) UsingField(ctx context.Context, name string) ([]string, error) {
+	var segs []Segment
+	if err := s.db.WithContext(ctx).Select("id", "name", "definition").Order("id").Find(&segs).Error; err != nil {
+		return nil, fmt.Errorf("segments: find the segments using %s: %w", name, err)
+	}
+	var out []string
+	for _, seg := range segs {
+		n, err := Parse(seg.Definition)
+		if err != nil {
+			continue // stored definitions are canonical; this one reads nothing
+		}
+		if n.readsField("attr." + name) {
+			out = append(out, fmt.Sprintf("segment %d %q", seg.ID, seg.Name))
+		}
+	}
+	return out, nil
 }

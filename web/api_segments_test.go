@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"herald/contacts"
@@ -135,4 +136,48 @@ func TestCreatingFromABadTemplateNamesTheFault(t *testing.T) {
 func jsonInt(id int64) string {
 	b, _ := json.Marshal(id)
 	return string(b)
+}
+
+// TestCustomFieldsInUseAndBrokenSegmentsAreConflicts checks the answers
+// around a custom field that segments read: deleting it is a 409 naming
+// the segment; a segment whose field went anyway (deleted unchecked)
+// answers its refresh with a 409 that says why, not a 500 or a 400 that
+// blames the request.
+func TestCustomFieldsInUseAndBrokenSegmentsAreConflicts(t *testing.T) {
+	f := newFixture(t)
+	code, field := f.api(t, "POST", "/api/custom-fields", `{"name":"vip","type":"bool"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("create field: %d %v", code, field)
+	}
+	fieldID := int64(field["id"].(float64))
+	code, seg := f.api(t, "POST", "/api/segments", `{"name":"VIPs","definition":{"all":[{"field":"attr.vip","op":"eq","value":true}]}}`)
+	if code != http.StatusCreated {
+		t.Fatalf("create segment: %d %v", code, seg)
+	}
+	segID := int64(seg["id"].(float64))
+
+	code, body := f.api(t, "DELETE", "/api/custom-fields/"+jsonInt(fieldID), "")
+	msg := errorMessage(body)
+	if code != http.StatusConflict || !strings.Contains(msg, `segment `+jsonInt(segID)+` "VIPs"`) {
+		t.Errorf("deleting the field in use: %d %v, want 409 naming the segment", code, body)
+	}
+	if fs, err := f.contacts.ListFields(context.Background()); err != nil || len(fs) != 1 {
+		t.Errorf("fields after the refused delete: %v %v", fs, err)
+	}
+
+	if err := f.contacts.DeleteField(context.Background(), fieldID); err != nil {
+		t.Fatal(err)
+	}
+	code, body = f.api(t, "POST", "/api/segments/"+jsonInt(segID)+"/refresh", "")
+	msg = errorMessage(body)
+	if code != http.StatusConflict || !strings.Contains(msg, "no longer compiles") || !strings.Contains(msg, "all[0].field") || strings.HasPrefix(msg, "segments:") {
+		t.Errorf("refreshing the broken segment: %d %v, want 409 saying why, with the rule's path", code, body)
+	}
+}
+
+// errorMessage is the message of an error answer; empty for others.
+func errorMessage(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	msg, _ := e["message"].(string)
+	return msg
 }

@@ -40,7 +40,8 @@ type Config struct {
 	// StaleAfter is how long a delivery may stay in flight before the
 	// sweep decides its worker died (5 min by default).
 	StaleAfter time.Duration
-	// RefreshEvery is how often every segment is recomputed (24 h).
+	// RefreshEvery is how often every segment is recomputed in full
+	// (24 h), counted from each segment's last full refresh.
 	RefreshEvery time.Duration
 	// FlowsEvery is how often automations enrol and advance (1 min).
 	FlowsEvery time.Duration
@@ -57,6 +58,8 @@ type Worker struct {
 	insp  *asynq.Inspector
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
+	// broken holds the segments already reported as skipped.
+	broken brokenSegments
 }
 
 // New builds a Worker.
@@ -157,7 +160,12 @@ func (w *Worker) Start() error {
 	if _, err := w.sched.Register(fmt.Sprintf("@every %s", w.cfg.SweepEvery), NewSweepTask(), asynq.Unique(w.cfg.SweepEvery)); err != nil {
 		return fmt.Errorf("worker: schedule sweep: %w", err)
 	}
-	if _, err := w.sched.Register(fmt.Sprintf("@every %s", w.cfg.RefreshEvery), NewRefreshTask(), asynq.Unique(w.cfg.RefreshEvery/2)); err != nil {
+	// Full refreshes are a short check for the segments due one, not a
+	// task every RefreshEvery: the scheduler runs a task one period after
+	// the process starts, so workers restarted more often than that would
+	// never refresh.
+	check := min(refreshCheckEvery, w.cfg.RefreshEvery)
+	if _, err := w.sched.Register(fmt.Sprintf("@every %s", check), NewRefreshTask(), asynq.Unique(check)); err != nil {
 		return fmt.Errorf("worker: schedule refresh: %w", err)
 	}
 	if _, err := w.sched.Register(fmt.Sprintf("@every %s", w.cfg.FlowsEvery), NewFlowsTickTask(), asynq.Unique(w.cfg.FlowsEvery)); err != nil {
@@ -274,17 +282,54 @@ func (w *Worker) recoverOrphans(ctx context.Context) error {
 	}
 }
 
+// refreshCheckEvery is how often workers look for segments due a full
+// refresh.
+const refreshCheckEvery = 5 * time.Minute
+
+// handleRefresh makes the full segment refreshes that are due (see
+// segments.Service.RefreshStale). A segment whose definition no longer
+// compiles is skipped and reported; the others still refresh.
 func (w *Worker) handleRefresh(ctx context.Context, _ *asynq.Task) error {
-	ids, err := w.d.Segments.IDs(ctx)
-	if err != nil {
-		return err
+	n, err := w.d.Segments.RefreshStale(ctx, w.cfg.RefreshEvery)
+	if n > 0 {
+		w.d.Log.Info("worker: segments refreshed", "segments", n)
 	}
-	for _, id := range ids {
-		if _, err := w.d.Segments.Refresh(ctx, id); err != nil {
-			return fmt.Errorf("worker: refresh segment %d: %w", id, err)
+	return w.segmentFailures(err)
+}
+
+// segmentFailures logs the segments that a refresh skipped because their
+// definitions no longer compile, each once per process and reason (every
+// contact change would log it again), and returns the other failures,
+// which a retry may cure; retrying cannot mend a definition.
+func (w *Worker) segmentFailures(err error) error {
+	broken, rest := segments.BrokenSegments(err)
+	for _, b := range broken {
+		if w.broken.first(b.SegmentID, b.Reason.Error()) {
+			w.d.Log.Warn("worker: segment skipped until its definition is edited: it no longer compiles",
+				"segment", b.SegmentID, "name", b.Name, "reason", b.Reason.Error())
 		}
 	}
-	return nil
+	return rest
+}
+
+// brokenSegments remembers the reason last reported for each segment.
+type brokenSegments struct {
+	mu   sync.Mutex
+	seen map[int64]string
+}
+
+// first tells whether segment id has not been reported for reason yet.
+func (b *brokenSegments) first(id int64, reason string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen == nil {
+		b.seen = map[int64]string{}
+	}
+	if b.seen[id] == reason {
+		return false
+	}
+	b.seen[id] = reason
+	return true
 }
 
 func (w *Worker) handleEvaluate(ctx context.Context, t *asynq.Task) error {
@@ -295,7 +340,7 @@ func (w *Worker) handleEvaluate(ctx context.Context, t *asynq.Task) error {
 	if err := w.d.Campaigns.FlowContactsChanged(ctx, p.ContactIDs, p.Fields); err != nil {
 		return err
 	}
-	return w.d.Segments.ContactsChanged(ctx, p.ContactIDs, p.Fields)
+	return w.segmentFailures(w.d.Segments.ContactsChanged(ctx, p.ContactIDs, p.Fields))
 }
 
 func (w *Worker) handleFlowsTick(ctx context.Context, _ *asynq.Task) error {
