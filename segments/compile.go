@@ -194,8 +194,11 @@ func (c *Compiler) Compile(n *Node) (Expr, error) {
 }
 
 type builder struct {
-	c            *Compiler
-	args         []any
+	c    *Compiler
+	args []any
+	// values counts the list items and event properties bound so far
+	// (see maxValues).
+	values       int
 	reads        map[string]bool
 	timeRelative bool
 	// thresholds holds what Compiler.Threshold answered, so that a
@@ -263,7 +266,25 @@ func (b *builder) node(n *Node, path string) (string, error) {
 		// Every rule is written never to be NULL, so NOT is exact.
 		return "NOT (" + s + ")", nil
 	}
-	return b.rule(n, path)
+	sql, err := b.rule(n, path)
+	if err == nil && len(b.args) > maxArgs {
+		where := path
+		if where == "" {
+			where = "definition"
+		}
+		return "", errs.Invalid(where, "the definition needs more than %d values in all: use fewer conditions, list items or event properties", maxArgs)
+	}
+	return sql, err
+}
+
+// countValue counts one list item or event property at path against
+// maxValues.
+func (b *builder) countValue(path string) error {
+	b.values++
+	if b.values > maxValues {
+		return errs.Invalid(path, "the definition has more than %d list items and event properties in all", maxValues)
+	}
+	return nil
 }
 
 func (b *builder) rule(n *Node, path string) (string, error) {
@@ -425,6 +446,9 @@ func (b *builder) text(f field, n *Node, path string) (string, error) {
 		}
 		vals := make([]any, len(list))
 		for i, item := range list {
+			if err := b.countValue(fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return "", err
+			}
 			s, err := b.textValue(item, fmt.Sprintf("%s[%d]", path, i))
 			if err != nil {
 				return "", err
@@ -575,21 +599,31 @@ const maxDuration = 20 * 365 * 24 * time.Hour
 
 // ParseDuration reads "90d", "12h", "2w", "1y" (days of 24 hours).
 func ParseDuration(s string) (time.Duration, error) {
+	d, reason := parseDuration(s)
+	if reason != "" {
+		return 0, fmt.Errorf("segments: %s", reason)
+	}
+	return d, nil
+}
+
+// parseDuration is ParseDuration with the reason a text is refused as a
+// message for the user, which rules put after the path of their value.
+func parseDuration(s string) (time.Duration, string) {
 	m := durationRe.FindStringSubmatch(strings.TrimSpace(strings.ToLower(s)))
 	if m == nil {
-		return 0, fmt.Errorf("expected a duration such as \"90d\", \"12h\", \"2w\" or \"1y\"")
+		return 0, `expected a duration such as "90d", "12h", "2w" or "1y"`
 	}
 	n, _ := strconv.Atoi(m[1])
 	unit := map[string]time.Duration{"h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour, "y": 365 * 24 * time.Hour}[m[2]]
 	if n == 0 {
-		return 0, fmt.Errorf("must be more than zero")
+		return 0, "must be more than zero"
 	}
 	// Compare before multiplying: 99999y does not fit in a time.Duration
 	// and would wrap around to a small (or negative) window.
 	if time.Duration(n) > maxDuration/unit {
-		return 0, fmt.Errorf("is more than 20 years")
+		return 0, "is more than 20 years"
 	}
-	return time.Duration(n) * unit, nil
+	return time.Duration(n) * unit, ""
 }
 
 func (b *builder) duration(v any, path string) (time.Duration, error) {
@@ -603,9 +637,9 @@ func (b *builder) duration(v any, path string) (time.Duration, error) {
 	if strings.HasPrefix(strings.TrimSpace(s), "-") {
 		return 0, errs.Invalid(path, "must not be negative")
 	}
-	d, err := ParseDuration(s)
-	if err != nil {
-		return 0, errs.Invalid(path, "%v", err)
+	d, reason := parseDuration(s)
+	if reason != "" {
+		return 0, errs.Invalid(path, "%s", reason)
 	}
 	return d, nil
 }
@@ -767,9 +801,9 @@ func (b *builder) yearly(f field, n *Node, path string) (string, error) {
 	case "is_not_set":
 		return "(" + col + " = 0)", nil
 	case "month_is":
-		m, ok := asInt(n.Value)
-		if !ok || m < 1 || m > 12 {
-			return "", errs.Invalid(path, "expected a month number from 1 to 12")
+		m, err := b.month(n.Value, path)
+		if err != nil {
+			return "", err
 		}
 		return "(" + col + " BETWEEN " + b.arg(m*100+1) + " AND " + b.arg(m*100+31) + ")", nil
 	case "is_today":
@@ -784,6 +818,33 @@ func (b *builder) yearly(f field, n *Node, path string) (string, error) {
 		return b.mdRanges(col, YearlyDays(b.c.Now.In(b.c.Location), int(d))), nil
 	}
 	return "", fmt.Errorf("segments: yearly op %s not handled", n.Op)
+}
+
+// Relative months of month_is. They are resolved when the definition is
+// compiled, in the service's time zone, like is_today: a segment made of
+// them is time-relative, so refreshes move it on with the calendar.
+const (
+	MonthCurrent = "current"
+	MonthNext    = "next"
+)
+
+// month reads a month_is value: a month number, or MonthCurrent or
+// MonthNext.
+func (b *builder) month(v any, path string) (int64, error) {
+	if s, ok := v.(string); ok && (s == MonthCurrent || s == MonthNext) {
+		b.timeRelative = true
+		today := b.c.Now.In(b.c.Location)
+		m := int64(today.Month())
+		if s == MonthNext {
+			m = m%12 + 1
+		}
+		return m, nil
+	}
+	m, ok := asInt(v)
+	if !ok || m < 1 || m > 12 {
+		return 0, errs.Invalid(path, "expected a month number from 1 to 12, %q or %q", MonthCurrent, MonthNext)
+	}
+	return m, nil
 }
 
 // YearlyDays lists the month*100+day values of today and the next n days.
@@ -844,10 +905,19 @@ func nextDay(md int) int {
 	return int(t.Month())*100 + t.Day()
 }
 
-// lastSent is the subquery of the ids of the last n campaigns sent to the
-// contact, newest first.
+// lastSent is the subquery of the ids of the last n distinct campaigns
+// sent to the contact, by their latest send (ties by campaign id, so that
+// both engines pick the same). An automation sends one campaign once per
+// occurrence (every birthday, every entry into a segment), and those
+// repeats are one campaign, not several: counting rows would let a
+// contact's recurring messages push the other campaigns out of "the last
+// n". Grouping reads all of the contact's deliveries through
+// idx_deliveries_contact_sent, not only the newest n; it reads no other
+// column than those it groups and sorts by, so that an index holding them
+// too can answer it alone.
 func (b *builder) lastSent(n int64) string {
-	return "SELECT d.campaign_id FROM deliveries d WHERE d.contact_id = contacts.id AND d.status = 'sent' AND d.campaign_id IS NOT NULL ORDER BY d.sent_at DESC, d.id DESC LIMIT " + b.arg(n)
+	return "SELECT d.campaign_id FROM deliveries d WHERE d.contact_id = contacts.id AND d.status = 'sent' AND d.campaign_id IS NOT NULL" +
+		" GROUP BY d.campaign_id ORDER BY MAX(d.sent_at) DESC, d.campaign_id DESC LIMIT " + b.arg(n)
 }
 
 func (b *builder) engagement(f field, n *Node, path string) (string, error) {
@@ -897,7 +967,7 @@ func (b *builder) engagement(f field, n *Node, path string) (string, error) {
 	case "all_of_last":
 		distinct := "SELECT COUNT(DISTINCT e.campaign_id) FROM events e WHERE e.contact_id = contacts.id AND e.type = " + b.arg(f.event) + human +
 			" AND e.campaign_id IN (" + b.lastSent(count) + ")"
-		sent := "SELECT COUNT(*) FROM deliveries d1 WHERE d1.contact_id = contacts.id AND d1.status = 'sent' AND d1.campaign_id IS NOT NULL"
+		sent := "SELECT COUNT(DISTINCT d1.campaign_id) FROM deliveries d1 WHERE d1.contact_id = contacts.id AND d1.status = 'sent' AND d1.campaign_id IS NOT NULL"
 		// Of the last n campaigns (or all of them, if fewer were sent).
 		return "(" + ever + wasSent + " AND (" + distinct + ") = (CASE WHEN (" + sent + ") > " + b.arg(count) + " THEN " + b.arg(count) + " ELSE (" + sent + ") END))", nil
 	}
@@ -979,6 +1049,9 @@ func (b *builder) events(f field, n *Node, path string) (string, error) {
 		sort.Strings(props)
 		for _, k := range props {
 			p := join(join(path, "where"), k)
+			if err := b.countValue(p); err != nil {
+				return "", err
+			}
 			if !contacts.ValidAttrName(k) {
 				return "", errs.Invalid(p, "property names are letters, digits and _ starting with a letter")
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +16,9 @@ import (
 // FuzzParseCompile feeds definitions to Parse and Compile in both SQL
 // dialects. Neither may panic; every error must be an *errs.InvalidError
 // (a 400 naming a path, never a 500); a compiled expression must bind
-// exactly one argument per placeholder; and a definition must compile to
-// the same SQL after the round trip through its stored, canonical form.
+// exactly one argument per placeholder; a definition must compile to the
+// same SQL after the round trip through its stored, canonical form; and
+// no text of the definition may reach the SQL (see checkValuesAreBound).
 func FuzzParseCompile(f *testing.F) {
 	for _, tc := range membershipCases {
 		f.Add([]byte(strings.NewReplacer("$C1", "1", "$C2", "2", "$C3", "3", "$C4", "4").Replace(tc.def)))
@@ -36,6 +38,10 @@ func FuzzParseCompile(f *testing.F) {
 		`{"field":"opened","op":"all_of_last","value":1e2}`,
 		`{"any":[{"field":"attr.vip","op":"eq","value":true},{"field":"attr.renewal","op":"within_last","value":"1h"}]}`,
 		`{"all":[{"field":"total_spent","op":"top_percent","value":99},{"not":{"field":"last_visit_at","op":"top_percent","value":1}}]}`,
+		`{"any":[{"field":"city","op":"eq","value":"x' OR '1'='1"},{"field":"attr.plan","op":"not_in","value":["a\"); DROP TABLE contacts; --","b"]}]}`,
+		`{"field":"event.purchase","op":"count_gte","value":{"n":2,"within":"30d","where":{"category":"'; DELETE FROM events; --","qty":2,"gift":true}}}`,
+		`{"field":"source","op":"contains","value":"50%_off' --"}`,
+		`{"field":"birthday","op":"month_is","value":"next"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -75,6 +81,7 @@ func FuzzParseCompile(f *testing.F) {
 					t.Fatalf("postgres=%v: %q binds argument %d of type %T", pg, def, i, a)
 				}
 			}
+			checkValuesAreBound(t, c, canon)
 			expr2, err := c.Compile(again)
 			if err != nil {
 				t.Fatalf("postgres=%v: %q compiles but its canonical form %s does not: %v", pg, def, canon, err)
@@ -108,4 +115,129 @@ func mustBeInvalid(t *testing.T, what string, def []byte, err error) {
 	if ie.Message == "" {
 		t.Fatalf("%s(%q): an InvalidError without a message", what, def)
 	}
+	if strings.HasPrefix(ie.Message, "segments:") {
+		t.Fatalf("%s(%q): the message %q, for the user, has the package prefix", what, def, ie.Message)
+	}
+}
+
+// marker is a text that no SQL the compiler writes contains, in any case.
+const marker = "zqxjv"
+
+// maxMarked bounds the texts of one definition that checkValuesAreBound
+// marks, so that large inputs stay quick.
+const maxMarked = 64
+
+// checkValuesAreBound marks, one at a time, each text of the canonical
+// definition canon (a rule's value, a list item, an event property's name
+// or value, an event type) with marker, and compiles the result: when it
+// still compiles, marker must not be in the SQL. Were any of these texts
+// spliced into the SQL rather than bound, its marked copy would be.
+func checkValuesAreBound(t *testing.T, c *segments.Compiler, canon []byte) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(string(canon)))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("decode %s: %v", canon, err)
+	}
+	texts := 0
+	markNode(doc, -1, &texts)
+	for i := 0; i < min(texts, maxMarked); i++ {
+		k := 0
+		b, err := json.Marshal(markNode(doc, i, &k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := segments.Parse(b)
+		if err != nil {
+			continue // the marked text is no longer valid there (a duration, a status)
+		}
+		expr, err := c.Compile(n)
+		if err != nil {
+			continue
+		}
+		if strings.Contains(strings.ToLower(expr.SQL), marker) {
+			t.Fatalf("postgres=%v: text %d of %s reaches the SQL:\n%s", c.Postgres, i, b, expr.SQL)
+		}
+	}
+}
+
+// markNode copies a decoded definition, prefixing its text number target
+// (counted in key order from *n) with marker.
+func markNode(v any, target int, n *int) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	out := make(map[string]any, len(m))
+	for _, k := range sortedKeys(m) {
+		val := m[k]
+		switch k {
+		case "all", "any":
+			list, _ := val.([]any)
+			items := make([]any, len(list))
+			for i, item := range list {
+				items[i] = markNode(item, target, n)
+			}
+			out[k] = items
+		case "not":
+			out[k] = markNode(val, target, n)
+		case "field":
+			f, _ := val.(string)
+			if typ, ok := strings.CutPrefix(f, "event."); ok {
+				if *n == target {
+					f = "event." + marker + typ
+				}
+				*n++
+			}
+			out[k] = f
+		case "value":
+			out[k] = markValue(val, false, target, n)
+		default:
+			out[k] = val
+		}
+	}
+	return out
+}
+
+// markValue is markNode within a rule's value. keysAreText is set for the
+// object of an event rule's "where", whose keys are property names.
+func markValue(v any, keysAreText bool, target int, n *int) any {
+	switch x := v.(type) {
+	case string:
+		if *n == target {
+			x = marker + x
+		}
+		*n++
+		return x
+	case []any:
+		out := make([]any, len(x))
+		for i, item := range x {
+			out[i] = markValue(item, false, target, n)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for _, k := range sortedKeys(x) {
+			key := k
+			if keysAreText {
+				if *n == target {
+					key = marker + k
+				}
+				*n++
+			}
+			out[key] = markValue(x[k], !keysAreText && k == "where", target, n)
+		}
+		return out
+	}
+	return v
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -7,7 +7,6 @@ import (
 	"math"
 	"sort"
 	"strings"
-	"time"
 
 	"herald/contacts"
 	"herald/internal/errs"
@@ -29,7 +28,8 @@ type Template struct {
 type Param struct {
 	Name string `json:"name"`
 	// Type is integer, number (money in major units), text, country (ISO
-	// 3166-1 alpha-2) or campaign (a campaign id).
+	// 3166-1 alpha-2), campaign (a campaign id) or month (1-12, "current"
+	// or "next").
 	Type        string   `json:"type"`
 	Default     any      `json:"default"`
 	Min         *float64 `json:"min,omitempty"`
@@ -44,6 +44,7 @@ const (
 	ParamText     = "text"
 	ParamCountry  = "country"
 	ParamCampaign = "campaign"
+	ParamMonth    = "month"
 )
 
 func bound(v float64) *float64 { return &v }
@@ -54,14 +55,13 @@ func intParam(name string, def, lo, hi int, desc string) Param {
 
 func days(n any) string { return fmt.Sprintf("%dd", n) }
 
-// Templates lists the built-in templates. Defaults that depend on the date
-// ("this month") are taken at now in the service's time zone.
+// Templates lists the built-in templates.
 func (s *Service) Templates() []Template {
-	return builtinTemplates(s.now().In(s.loc))
+	return builtinTemplates()
 }
 
-func builtinTemplates(now time.Time) []Template {
-	list := templateList(int(now.Month()))
+func builtinTemplates() []Template {
+	list := templateList()
 	for i := range list {
 		if list[i].Params == nil {
 			list[i].Params = []Param{} // listed as [], not null
@@ -70,10 +70,11 @@ func builtinTemplates(now time.Time) []Template {
 	return list
 }
 
-func templateList(month int) []Template {
-	monthParam := intParam("month", month, 1, 12, "month number, 1-12 (default: the current month); the definition keeps this month, so edit it or create the segment again next month, or use birthdays_next_days for a window that moves with the date")
+func templateList() []Template {
+	monthParam := Param{Name: "month", Type: ParamMonth, Default: MonthCurrent,
+		Description: `"current" (the default) for whatever month it is at each refresh, "next" for the month after it, or a month number, 1-12, for always that month`}
 	return []Template{
-		{Key: "birthdays_this_month", Name: "Birthdays this month", Description: "Contacts whose birthday is in the month",
+		{Key: "birthdays_this_month", Name: "Birthdays this month", Description: "Contacts whose birthday is this month (whatever month it is at each refresh) or in a given month",
 			Params: []Param{monthParam},
 			build: func(p map[string]any) *Node {
 				return Rule("birthday", "month_is", p["month"])
@@ -83,7 +84,7 @@ func templateList(month int) []Template {
 			build: func(p map[string]any) *Node {
 				return Rule("birthday", "within_next_days", p["days"])
 			}},
-		{Key: "anniversaries_this_month", Name: "Anniversaries this month", Description: "Contacts whose anniversary is in the month",
+		{Key: "anniversaries_this_month", Name: "Anniversaries this month", Description: "Contacts whose anniversary is this month (whatever month it is at each refresh) or in a given month",
 			Params: []Param{monthParam},
 			build: func(p map[string]any) *Node {
 				return Rule("anniversary", "month_is", p["month"])
@@ -194,7 +195,7 @@ func templateList(month int) []Template {
 // against the template key and returns the template and its definition.
 // Bad input is an *errs.InvalidError with a path such as params.min_spent.
 func (s *Service) FromTemplate(key string, params json.RawMessage) (Template, json.RawMessage, error) {
-	return buildTemplate(builtinTemplates(s.now().In(s.loc)), key, params)
+	return buildTemplate(builtinTemplates(), key, params)
 }
 
 func buildTemplate(list []Template, key string, params json.RawMessage) (Template, json.RawMessage, error) {
@@ -273,7 +274,8 @@ func (t *Template) paramList() string {
 }
 
 // check validates one value and returns it as the definition needs it:
-// int64 for integers and campaigns, float64 for numbers, a trimmed text.
+// int64 for integers, campaigns and month numbers, float64 for numbers, a
+// trimmed text, MonthCurrent or MonthNext.
 func (p Param) check(v any, path string) (any, error) {
 	inRange := func(x float64) error {
 		if p.Min != nil && x < *p.Min || p.Max != nil && x > *p.Max {
@@ -309,6 +311,14 @@ func (p Param) check(v any, path string) (any, error) {
 			return nil, err
 		}
 		return x, nil
+	case ParamMonth:
+		if str, ok := v.(string); ok && (str == MonthCurrent || str == MonthNext) {
+			return str, nil
+		}
+		if i, ok := asInt(v); ok && i >= 1 && i <= 12 {
+			return i, nil
+		}
+		return nil, errs.Invalid(path, "expected a month number from 1 to 12, %q or %q", MonthCurrent, MonthNext)
 	case ParamText, ParamCountry:
 		str, ok := v.(string)
 		if !ok {

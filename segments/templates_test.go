@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"herald/segments"
 )
@@ -20,10 +21,12 @@ type templateCase struct {
 var templateCases = []templateCase{
 	{key: "birthdays_this_month", want: "ann cleo ida"},
 	{key: "birthdays_this_month", params: `{"month":2}`, want: "bob gus leo"},
+	{key: "birthdays_this_month", params: `{"month":"next"}`, want: "dan hal"},
 	{key: "birthdays_next_days", want: "ann cleo hal ida"},
 	{key: "birthdays_next_days", params: `{"days":0}`, want: "cleo"},
 	{key: "anniversaries_this_month", want: "cleo jon"},
 	{key: "anniversaries_this_month", params: `{"month":1}`, want: "ann"},
+	{key: "anniversaries_this_month", params: `{"month":"current"}`, want: "cleo jon"},
 	{key: "high_value", want: "ann bob gus"},
 	{key: "high_value", params: `{"min_spent":199.99}`, want: "ann bob fay gus jon"},
 	{key: "top_spenders", want: "ann gus"},
@@ -108,6 +111,41 @@ func TestTemplatesBuildTheirSegments(t *testing.T) {
 	}
 }
 
+// TestThisMonthTemplatesFollowTheCalendar checks that "birthdays this
+// month" and "anniversaries this month" made with the defaults mean the
+// month it is at each refresh, not the month they were created in, and
+// that the periodic check moves them on once the month has changed.
+func TestThisMonthTemplatesFollowTheCalendar(t *testing.T) {
+	clk := &clock{t: now}
+	w := newShop(t)
+	svc := segments.NewService(w.g, w.store, clk.Now, nil)
+	ctx := context.Background()
+	create := func(key string) segments.Segment {
+		t.Helper()
+		seg, err := svc.Create(ctx, segments.Input{Template: &key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !seg.TimeRelative {
+			t.Errorf("%s is not time-relative: it would never move on", key)
+		}
+		return seg
+	}
+	birthdays := create("birthdays_this_month")
+	anniversaries := create("anniversaries_this_month")
+	checkSegment(t, svc, birthdays.ID, "ann cleo ida")
+	checkSegment(t, svc, anniversaries.ID, "cleo jon")
+
+	// 1 January 2027, five minutes past midnight.
+	clk.Add(time.Date(2027, 1, 1, 0, 5, 0, 0, time.UTC).Sub(clk.Now()))
+	n, err := svc.RefreshStale(ctx, 24*time.Hour)
+	if err != nil || n != 2 {
+		t.Fatalf("RefreshStale on 1 January: %d, %v; want both segments refreshed", n, err)
+	}
+	checkSegment(t, svc, birthdays.ID, "dan hal")
+	checkSegment(t, svc, anniversaries.ID, "ann")
+}
+
 // TestTemplateNamesAndDescriptionsCanBeGiven checks that a name and a
 // description given with a template replace the template's.
 func TestTemplateNamesAndDescriptionsCanBeGiven(t *testing.T) {
@@ -156,13 +194,13 @@ func TestTemplateListDescribesEveryParameter(t *testing.T) {
 				t.Errorf("%s: parameter %+v lacks a name or description", tpl.Key, p)
 			}
 			switch p.Type {
-			case segments.ParamInteger, segments.ParamNumber, segments.ParamText, segments.ParamCountry, segments.ParamCampaign:
+			case segments.ParamInteger, segments.ParamNumber, segments.ParamText, segments.ParamCountry, segments.ParamCampaign, segments.ParamMonth:
 			default:
 				t.Errorf("%s.%s: type %q", tpl.Key, p.Name, p.Type)
 			}
 		}
-		if tpl.Key == "birthdays_this_month" && (len(tpl.Params) != 1 || tpl.Params[0].Default != 12) {
-			t.Errorf("birthdays_this_month params %+v, want month defaulting to 12 (December)", tpl.Params)
+		if tpl.Key == "birthdays_this_month" && (len(tpl.Params) != 1 || tpl.Params[0].Default != segments.MonthCurrent) {
+			t.Errorf("birthdays_this_month params %+v, want month defaulting to %q", tpl.Params, segments.MonthCurrent)
 		}
 	}
 }
@@ -188,6 +226,9 @@ func TestTemplateBadInputNamesTheParameter(t *testing.T) {
 		{name: "fraction for a whole number", key: "birthdays_next_days", params: `{"days":1.5}`, path: "params.days"},
 		{name: "too many days", key: "birthdays_next_days", params: `{"days":367}`, path: "params.days"},
 		{name: "month 13", key: "birthdays_this_month", params: `{"month":13}`, path: "params.month"},
+		{name: "month 0", key: "anniversaries_this_month", params: `{"month":0}`, path: "params.month"},
+		{name: "unknown relative month", key: "birthdays_this_month", params: `{"month":"last"}`, path: "params.month"},
+		{name: "month as a text number", key: "birthdays_this_month", params: `{"month":"2"}`, path: "params.month"},
 		{name: "percent 100", key: "top_spenders", params: `{"percent":100}`, path: "params.percent"},
 		{name: "percent 0", key: "rfm_whales", params: `{"percent":0}`, path: "params.percent"},
 		{name: "missing country", key: "country", path: "params.country"},

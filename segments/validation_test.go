@@ -3,6 +3,8 @@ package segments_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -23,6 +25,39 @@ func compilerFields() map[string]contacts.CustomField {
 // nest wraps a rule in depth "not" groups.
 func nest(depth int) string {
 	return strings.Repeat(`{"not":`, depth) + `{"field":"city","op":"is_set"}` + strings.Repeat(`}`, depth)
+}
+
+// inRules are rules with in-lists of size items each.
+func inRules(rules, size int) []string {
+	rule := `{"field":"city","op":"in","value":[` + strings.TrimSuffix(strings.Repeat(`"x",`, size), ",") + `]}`
+	out := make([]string, rules)
+	for i := range out {
+		out[i] = rule
+	}
+	return out
+}
+
+// anyOf is an any-group of the rules of every list, in order.
+func anyOf(lists ...[]string) string {
+	var all []string
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	return `{"any":[` + strings.Join(all, ",") + `]}`
+}
+
+// whereRules are event rules with props "where" properties each.
+func whereRules(rules, props int) []string {
+	where := make([]string, props)
+	for i := range where {
+		where[i] = fmt.Sprintf(`"p%d":"x"`, i)
+	}
+	rule := `{"field":"event.purchase","op":"count_gte","value":{"n":1,"where":{` + strings.Join(where, ",") + `}}}`
+	out := make([]string, rules)
+	for i := range out {
+		out[i] = rule
+	}
+	return out
 }
 
 // manyRules is an all-group of n rules.
@@ -72,6 +107,8 @@ var invalidCases = []invalidCase{
 	{name: "machines is not a bool", def: `{"field":"opened","op":"any_of_last","value":1,"machines":"yes"}`, path: "machines"},
 	{name: "too deep", def: nest(13), path: strings.TrimSuffix(strings.Repeat("not.", 13), ".")},
 	{name: "too many conditions", def: manyRules(300), path: "all[299]"},
+	{name: "299 conditions of 1000 list items", def: anyOf(inRules(299, 1000)), path: "any[10].value[0]"},
+	{name: "more than 10000 list items and event properties in all", def: anyOf(inRules(9, 1000), whereRules(11, 100)), path: "any[19].value.where.p0"},
 
 	// Fields and ops.
 	{name: "unknown field", def: `{"field":"shoe_size","op":"eq","value":"x"}`, path: "field"},
@@ -138,6 +175,8 @@ var invalidCases = []invalidCase{
 	{name: "month 0", def: `{"field":"anniversary","op":"month_is","value":0}`, path: "value"},
 	{name: "month as text", def: `{"field":"birthday","op":"month_is","value":"2"}`, path: "value"},
 	{name: "month as fraction", def: `{"field":"birthday","op":"month_is","value":2.5}`, path: "value"},
+	{name: "unknown relative month", def: `{"field":"birthday","op":"month_is","value":"last"}`, path: "value"},
+	{name: "relative month in capitals", def: `{"field":"anniversary","op":"month_is","value":"Current"}`, path: "value"},
 	{name: "within_next_days 400", def: `{"field":"birthday","op":"within_next_days","value":400}`, path: "value"},
 	{name: "within_next_days negative", def: `{"field":"birthday","op":"within_next_days","value":-1}`, path: "value"},
 	{name: "within_next_days as text", def: `{"field":"birthday","op":"within_next_days","value":"7d"}`, path: "value"},
@@ -246,6 +285,7 @@ func TestLimits(t *testing.T) {
 		{"nested 12 deep", nest(12)},
 		{"299 conditions", manyRules(299)},
 		{"in-list of 1000", `{"field":"city","op":"in","value":[` + strings.TrimSuffix(strings.Repeat(`"x",`, 1000), ",") + `]}`},
+		{"10000 list items in all", anyOf(inRules(10, 1000))},
 		{"20 years", `{"field":"last_visit_at","op":"within_last","value":"20y"}`},
 		{"7300 days", `{"field":"last_visit_at","op":"within_last","value":"7300d"}`},
 		{"1042 weeks", `{"field":"last_visit_at","op":"within_last","value":"1042w"}`},
@@ -264,6 +304,48 @@ func TestLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLargestDefinitionsRunOnBothEngines checks that what the size limits
+// let through runs, and that past them is a 400 naming the rule where the
+// SQL would bind more than a statement may (32,766 arguments on SQLite,
+// 65,535 on PostgreSQL): never an error of the engine, and never one
+// engine answering where the other fails.
+func TestLargestDefinitionsRunOnBothEngines(t *testing.T) {
+	w := newWorld(t, fixedClock(now), shopFields, townPeople)
+	svc := segments.NewService(w.g, w.store, fixedClock(now), nil)
+	ctx := context.Background()
+	for _, tc := range []struct{ name, def string }{
+		{"10000 list items", anyOf(inRules(10, 1000))},
+		{"9900 event properties", anyOf(whereRules(99, 100))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, _, err := svc.Preview(ctx, []byte(tc.def), 0)
+			if err != nil || n != 0 {
+				t.Errorf("Preview: %d, %v; want 0 contacts", n, err)
+			}
+		})
+	}
+	// 9,900 event properties bind close to 30,000 arguments; date rules
+	// bind a few each and take the definition over, within the limit on
+	// list items and properties.
+	var dates []string
+	for i := 0; i < 200; i++ {
+		dates = append(dates, `{"field":"attr.renewal","op":"not_within_last","value":"30d"}`)
+	}
+	def := anyOf(whereRules(99, 100), dates)
+	for _, pg := range []bool{false, true} {
+		n, err := segments.Parse([]byte(def))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = (&segments.Compiler{Postgres: pg, Now: now, Fields: compilerFields()}).Compile(n)
+		if path := invalidPath(t, err); !regexp.MustCompile(`^any\[\d+\]$`).MatchString(path) || !strings.Contains(err.Error(), "values in all") {
+			t.Errorf("postgres=%v: %v, want a rule's path and the limit", pg, err)
+		}
+	}
+	_, _, err := svc.Preview(ctx, []byte(def), 0)
+	invalidPath(t, err)
 }
 
 func TestCompileNil(t *testing.T) {
@@ -320,6 +402,8 @@ func TestParseDuration(t *testing.T) {
 		}
 		if err == nil {
 			t.Errorf("ParseDuration(%q) = %v, want an error", tc.in, d)
+		} else if !strings.HasPrefix(err.Error(), "segments: ") {
+			t.Errorf("ParseDuration(%q): %q lacks the package prefix", tc.in, err)
 		}
 	}
 }

@@ -181,3 +181,22 @@ func errorMessage(body map[string]any) string {
 	msg, _ := e["message"].(string)
 	return msg
 }
+
+// TestDefinitionsOverTheValueLimitAre400s checks that a definition whose
+// list items would bind more values than a statement may is refused with
+// the place where the limit is passed, on both engines alike.
+func TestDefinitionsOverTheValueLimitAre400s(t *testing.T) {
+	f := newFixture(t)
+	list := `{"field":"city","op":"in","value":[` + strings.TrimSuffix(strings.Repeat(`"x",`, 1000), ",") + `]}`
+	def := `{"any":[` + strings.TrimSuffix(strings.Repeat(list+",", 11), ",") + `]}`
+	for _, tc := range []struct{ method, target, body, path string }{
+		{"POST", "/api/segments/preview", `{"definition":` + def + `}`, "any[10].value[0]"},
+		{"POST", "/api/segments", `{"name":"big","definition":` + def + `}`, "any[10].value[0]"},
+	} {
+		code, body := f.api(t, tc.method, tc.target, tc.body)
+		e, _ := body["error"].(map[string]any)
+		if code != http.StatusBadRequest || e["path"] != tc.path {
+			t.Errorf("%s %s: %d %v, want 400 at %s", tc.method, tc.target, code, body, tc.path)
+		}
+	}
+}
