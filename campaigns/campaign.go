@@ -53,6 +53,9 @@ type Campaign struct {
 	ExcludeSegmentIDs db.IDs `gorm:"not null"`
 	Status            Status `gorm:"size:16;not null;default:draft;index"`
 	PauseReason       string `gorm:"size:500;not null;default:''"`
+	// IgnoreFrequencyCap sends to contacts over HERALD_FREQUENCY_CAP
+	// (an announcement that must reach everyone); by default they wait.
+	IgnoreFrequencyCap bool `gorm:"not null;default:false"`
 	ScheduledAt       *time.Time
 	StartedAt         *time.Time
 	FinishedAt        *time.Time
@@ -93,6 +96,9 @@ const (
 	Bounced   DeliveryStatus = "bounced"
 	Skipped   DeliveryStatus = "skipped" // suppressed or cancelled before sending
 	Unknown   DeliveryStatus = "unknown"
+	// Deferred waits until NotBefore: the contact had as many messages as
+	// the frequency cap allows; Error says so. The sweep queues it then.
+	Deferred DeliveryStatus = "deferred"
 )
 
 // Delivery is the ledger row that makes a send happen at most once: one
@@ -110,6 +116,7 @@ type Delivery struct {
 	Claim      string         `gorm:"size:32;not null;default:''"`
 	ClaimedAt  *time.Time
 	SentAt     *time.Time `gorm:"index:idx_deliveries_contact_sent,priority:2"`
+	NotBefore  *time.Time
 	Error      string     `gorm:"size:1000;not null;default:''"`
 	CreatedAt  time.Time
 }

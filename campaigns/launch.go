@@ -162,10 +162,23 @@ func (s *Service) nextPage(ctx context.Context, where string, args []any, after 
 // (where, args), so no contact id travels to the database again: a
 // contact that stopped matching since the page was read is left out, as
 // it should be.
+//
+// Contacts over the frequency cap get a Deferred row that waits for the
+// time they may have the next message (unless the campaign ignores the
+// cap); the sweep queues it then.
 func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []int64, where string, args []any) (int, []int64, bool, error) {
 	var batch int
 	var written []int64
 	advanced := false
+	now := s.cfg.Now()
+	var holds map[int64]CapHold
+	if c, err := s.Get(ctx, id); err != nil {
+		return 0, nil, false, err
+	} else if !c.IgnoreFrequencyCap {
+		if holds, err = s.CapHolds(ctx, contactIDs, now); err != nil {
+			return 0, nil, false, err
+		}
+	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		c, err := lockCampaign(tx, id)
 		if err != nil {
@@ -179,14 +192,27 @@ func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []
 		}
 		batch = c.LaunchBatches + 1
 		last := contactIDs[len(contactIDs)-1]
+		var rows []Delivery
 		err = tx.Raw(`INSERT INTO deliveries (campaign_id, contact_id, status, batch, created_at)
 			SELECT ?, contacts.id, ?, ?, ? FROM contacts WHERE contacts.id > ? AND contacts.id <= ? AND (`+where+`)
-			ON CONFLICT DO NOTHING RETURNING id`, append([]any{id, Queued, batch, s.cfg.Now(), cursor, last}, args...)...).
-			Scan(&written).Error
+			ON CONFLICT DO NOTHING RETURNING id, contact_id`, append([]any{id, Queued, batch, now, cursor, last}, args...)...).
+			Scan(&rows).Error
 		if err != nil {
 			return err
 		}
-		inserted := len(written)
+		inserted := len(rows)
+		for _, d := range rows {
+			h, held := holds[d.ContactID]
+			if !held {
+				written = append(written, d.ID)
+				continue
+			}
+			err := tx.Model(&Delivery{}).Where("id = ?", d.ID).
+				Updates(map[string]any{"status": Deferred, "not_before": h.Next, "error": h.Reason}).Error
+			if err != nil {
+				return err
+			}
+		}
 		advanced = true
 		return tx.Model(&Campaign{}).Where("id = ?", id).Updates(map[string]any{
 			"launch_cursor":  contactIDs[len(contactIDs)-1],
@@ -247,8 +273,8 @@ func (s *Service) maybeFinish(ctx context.Context, id int64) error {
 	now := s.cfg.Now()
 	err := s.db.WithContext(ctx).Exec(`UPDATE campaigns SET status = ?, finished_at = ?, updated_at = ?
 		WHERE id = ? AND status = ? AND launched_at IS NOT NULL
-		AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ? AND status IN (?, ?))`,
-		Sent, now, now, id, Sending, id, Queued, InFlight).Error
+		AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ? AND status IN (?, ?, ?))`,
+		Sent, now, now, id, Sending, id, Queued, InFlight, Deferred).Error
 	if err != nil {
 		return fmt.Errorf("campaigns: finish %d: %w", id, err)
 	}
@@ -276,6 +302,9 @@ func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) error {
 		if err := s.settleAbandoned(ctx, claim); err != nil {
 			return err
 		}
+	}
+	if err := s.releaseDeferred(ctx, now); err != nil {
+		return err
 	}
 	var due []Campaign
 	err = s.db.WithContext(ctx).Select("id", "status").
@@ -349,4 +378,58 @@ func (s *Service) settleAbandoned(ctx context.Context, claim string) error {
 			"sent", sent, "unknown", lost, "requeued", requeued, "record", found)
 	}
 	return nil
+}
+
+// releaseDeferred queues the deferred deliveries of sending campaigns
+// whose time has come, unless the cap holds the contact again (a flow
+// message went out meanwhile), in which case they wait longer. The
+// relaunch that follows in the sweep enqueues their batches.
+func (s *Service) releaseDeferred(ctx context.Context, now time.Time) error {
+	for {
+		var due []Delivery
+		err := s.db.WithContext(ctx).Select("id", "contact_id").
+			Where("campaign_id IN (SELECT id FROM campaigns WHERE status = ?) AND status = ? AND not_before <= ?", Sending, Deferred, now).
+			Order("id").Limit(500).Find(&due).Error
+		if err != nil {
+			return fmt.Errorf("campaigns: sweep deferred deliveries: %w", err)
+		}
+		if len(due) == 0 {
+			return nil
+		}
+		ids := make([]int64, len(due))
+		for i, d := range due {
+			ids[i] = d.ContactID
+		}
+		holds, err := s.CapHolds(ctx, ids, now)
+		if err != nil {
+			return err
+		}
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var release []int64
+			for _, d := range due {
+				h, held := holds[d.ContactID]
+				if !held {
+					release = append(release, d.ID)
+					continue
+				}
+				if err := tx.Model(&Delivery{}).Where("id = ? AND status = ?", d.ID, Deferred).
+					Updates(map[string]any{"not_before": h.Next, "error": h.Reason}).Error; err != nil {
+					return err
+				}
+			}
+			if len(release) == 0 {
+				return nil
+			}
+			// created_at moves to now: the frequency cap counts a message
+			// from when it was let through, not from the launch.
+			return tx.Model(&Delivery{}).Where("id IN ? AND status = ?", release, Deferred).
+				Updates(map[string]any{"status": Queued, "error": "", "created_at": now}).Error
+		})
+		if err != nil {
+			return fmt.Errorf("campaigns: release deferred deliveries: %w", err)
+		}
+		if len(due) < 500 {
+			return nil
+		}
+	}
 }

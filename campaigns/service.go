@@ -107,6 +107,8 @@ type Input struct {
 	ReplyTo           *string  `json:"reply_to"`
 	SegmentIDs        *[]int64 `json:"segment_ids"`
 	ExcludeSegmentIDs *[]int64 `json:"exclude_segment_ids"`
+	// IgnoreFrequencyCap sends to contacts the frequency cap would hold.
+	IgnoreFrequencyCap *bool `json:"ignore_frequency_cap"`
 	// Template names a starter (templates.Starters) whose subject and HTML
 	// fill in what the input leaves out.
 	Template *string `json:"template"`
@@ -178,6 +180,9 @@ func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
 	}
 	if err := text("from_name", &c.FromName, in.FromName, 200, false); err != nil {
 		return err
+	}
+	if in.IgnoreFrequencyCap != nil {
+		c.IgnoreFrequencyCap = *in.IgnoreFrequencyCap
 	}
 	if in.Subject != nil {
 		c.Subject = *in.Subject
@@ -447,7 +452,7 @@ func (s *Service) Cancel(ctx context.Context, id int64) (Campaign, error) {
 	if err != nil {
 		return Campaign{}, err
 	}
-	err = s.db.WithContext(ctx).Model(&Delivery{}).Where("campaign_id = ? AND status = ?", id, Queued).
+	err = s.db.WithContext(ctx).Model(&Delivery{}).Where("campaign_id = ? AND status IN ?", id, []DeliveryStatus{Queued, Deferred}).
 		Updates(map[string]any{"status": Skipped, "error": "campaign cancelled"}).Error
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: cancel %d: %w", id, err)

@@ -19,14 +19,16 @@ import (
 // counts are the contacts that had at least one machine event (a contact
 // can be in both: Apple's proxy fetched the pixel, then they opened).
 type Stats struct {
-	Total        int64 `json:"total"`
-	Queued       int64 `json:"queued"`
-	InFlight     int64 `json:"in_flight"`
-	Sent         int64 `json:"sent"`
-	Failed       int64 `json:"failed"`
-	Bounced      int64 `json:"bounced"` // refused by the receiving server when sent
-	Skipped      int64 `json:"skipped"`
-	Unknown      int64 `json:"unknown"`
+	Total    int64 `json:"total"`
+	Queued   int64 `json:"queued"`
+	InFlight int64 `json:"in_flight"`
+	Sent     int64 `json:"sent"`
+	Failed   int64 `json:"failed"`
+	Bounced  int64 `json:"bounced"` // refused by the receiving server when sent
+	Skipped  int64 `json:"skipped"`
+	Unknown  int64 `json:"unknown"`
+	// Deferred wait for the frequency cap to let them through.
+	Deferred     int64 `json:"deferred"`
 	Unsubscribed int64 `json:"unsubscribed"`
 	// BouncedAfterSend counts messages accepted when sent that bounced
 	// later (an email.bounce event for the campaign and a contact whose
@@ -96,6 +98,8 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 			st.Skipped = r.N
 		case Unknown:
 			st.Unknown = r.N
+		case Deferred:
+			st.Deferred = r.N
 		}
 	}
 	type evRow struct {

@@ -115,6 +115,7 @@ type campaignView struct {
 	ExcludeSegmentIDs []int64    `json:"exclude_segment_ids"`
 	Status            string     `json:"status"`
 	PauseReason       string     `json:"pause_reason,omitempty"`
+	IgnoreFreqCap     bool       `json:"ignore_frequency_cap"`
 	ScheduledAt       *time.Time `json:"scheduled_at"`
 	StartedAt         *time.Time `json:"started_at"`
 	FinishedAt        *time.Time `json:"finished_at"`
@@ -128,7 +129,7 @@ func viewCampaign(c campaigns.Campaign) campaignView {
 		ID: c.ID, Name: c.Name, Subject: c.Subject, HTMLBody: c.HTMLBody, TextBody: c.TextBody,
 		FromName: c.FromName, FromEmail: c.FromEmail, ReplyTo: c.ReplyTo,
 		SegmentIDs: nonNilIDs(c.SegmentIDs), ExcludeSegmentIDs: nonNilIDs(c.ExcludeSegmentIDs),
-		Status: string(c.Status), PauseReason: c.PauseReason, ScheduledAt: utc(c.ScheduledAt),
+		Status: string(c.Status), PauseReason: c.PauseReason, IgnoreFreqCap: c.IgnoreFrequencyCap, ScheduledAt: utc(c.ScheduledAt),
 		StartedAt: utc(c.StartedAt), FinishedAt: utc(c.FinishedAt), Total: c.Total,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 	}
