@@ -56,9 +56,9 @@ type Campaign struct {
 	// IgnoreFrequencyCap sends to contacts over HERALD_FREQUENCY_CAP
 	// (an announcement that must reach everyone); by default they wait.
 	IgnoreFrequencyCap bool `gorm:"not null;default:false"`
-	ScheduledAt       *time.Time
-	StartedAt         *time.Time
-	FinishedAt        *time.Time
+	ScheduledAt        *time.Time
+	StartedAt          *time.Time
+	FinishedAt         *time.Time
 
 	// Launch progress: contacts up to LaunchCursor have delivery rows in
 	// batches 1..LaunchBatches; LaunchedAt is set once all rows exist.
@@ -117,7 +117,7 @@ type Delivery struct {
 	ClaimedAt  *time.Time
 	SentAt     *time.Time `gorm:"index:idx_deliveries_contact_sent,priority:2"`
 	NotBefore  *time.Time
-	Error      string     `gorm:"size:1000;not null;default:''"`
+	Error      string `gorm:"size:1000;not null;default:''"`
 	CreatedAt  time.Time
 }
 
