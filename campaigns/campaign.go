@@ -107,15 +107,15 @@ const (
 // goes out.
 type Delivery struct {
 	ID         int64          `gorm:"primaryKey"`
-	CampaignID int64          `gorm:"not null;uniqueIndex:idx_deliveries_once,priority:1;index:idx_deliveries_campaign_status,priority:1;index:idx_deliveries_campaign_batch,priority:1"`
-	ContactID  int64          `gorm:"not null;uniqueIndex:idx_deliveries_once,priority:2;index:idx_deliveries_contact_sent,priority:1"`
+	CampaignID int64          `gorm:"not null;uniqueIndex:idx_deliveries_once,priority:1;index:idx_deliveries_campaign_status,priority:1;index:idx_deliveries_campaign_batch,priority:1;index:idx_deliveries_contact_status,priority:3"`
+	ContactID  int64          `gorm:"not null;uniqueIndex:idx_deliveries_once,priority:2;index:idx_deliveries_contact_status,priority:1"`
 	Occurrence string         `gorm:"size:80;not null;default:'';uniqueIndex:idx_deliveries_once,priority:3"`
-	Status     DeliveryStatus `gorm:"size:10;not null;default:queued;index:idx_deliveries_campaign_status,priority:2"`
+	Status     DeliveryStatus `gorm:"size:10;not null;default:queued;index:idx_deliveries_campaign_status,priority:2;index:idx_deliveries_contact_status,priority:2"`
 	Batch      int            `gorm:"not null;index:idx_deliveries_campaign_batch,priority:2"`
 	Attempts   int            `gorm:"not null;default:0"`
 	Claim      string         `gorm:"size:32;not null;default:''"`
 	ClaimedAt  *time.Time
-	SentAt     *time.Time `gorm:"index:idx_deliveries_contact_sent,priority:2"`
+	SentAt     *time.Time `gorm:"index:idx_deliveries_contact_status,priority:4"`
 	NotBefore  *time.Time
 	Error      string `gorm:"size:1000;not null;default:''"`
 	CreatedAt  time.Time
@@ -127,9 +127,16 @@ func Migrate(g *gorm.DB) error {
 		return err
 	}
 	// The ledger's uniqueness gained the occurrence; the older index would
-	// refuse a second year's birthday message.
-	if g.Migrator().HasIndex(&Delivery{}, "idx_deliveries_campaign_contact") {
-		return g.Migrator().DropIndex(&Delivery{}, "idx_deliveries_campaign_contact")
+	// refuse a second year's birthday message. (contact_id, sent_at) gave
+	// way to (contact_id, status, campaign_id, sent_at), which answers
+	// "the last n campaigns sent to the contact" from the index alone,
+	// grouped by campaign in index order.
+	for _, old := range []string{"idx_deliveries_campaign_contact", "idx_deliveries_contact_sent"} {
+		if g.Migrator().HasIndex(&Delivery{}, old) {
+			if err := g.Migrator().DropIndex(&Delivery{}, old); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

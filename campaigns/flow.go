@@ -448,7 +448,8 @@ func (s *Service) parseSteps(ctx context.Context, raw []byte, flowID int64) ([]S
 		case StepWait:
 			d, err := segments.ParseDuration(st.Duration)
 			if err != nil {
-				return nil, errs.Invalid(p+".duration", "%v", err)
+				// The message names the value; the path says where it is.
+				return nil, errs.Invalid(p+".duration", "%s", strings.TrimPrefix(err.Error(), "segments: "))
 			}
 			if d > 366*24*time.Hour {
 				return nil, errs.Invalid(p+".duration", "is more than a year")

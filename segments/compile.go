@@ -45,6 +45,10 @@ type Compiler struct {
 	// Service supplies it, and the threshold becomes a bound argument.
 	// Compiling a top_percent rule without it is an error.
 	Threshold func(column string, percent int) (value any, ok bool, err error)
+	// Currency is the store currency, whose decimals turn money values
+	// (total_spent > 800) into the minor units stored; the default store
+	// currency when empty.
+	Currency string
 }
 
 type kind int
@@ -528,8 +532,13 @@ func (b *builder) numberValue(f field, v any, path string) (any, error) {
 		return nil, errs.Invalid(path, "is out of range")
 	}
 	if f.money {
-		// Money is stored in minor units; the API speaks major units.
-		return int64(math.Round(x * 100)), nil
+		// Money is stored in minor units of the store currency; the API
+		// speaks major units.
+		cur := b.c.Currency
+		if cur == "" {
+			cur = contacts.DefaultCurrency
+		}
+		return contacts.ToMinor(x, cur), nil
 	}
 	return x, nil
 }
@@ -912,7 +921,7 @@ func nextDay(md int) int {
 // repeats are one campaign, not several: counting rows would let a
 // contact's recurring messages push the other campaigns out of "the last
 // n". Grouping reads all of the contact's deliveries through
-// idx_deliveries_contact_sent, not only the newest n; it reads no other
+// idx_deliveries_contact_status, not only the newest n; it reads no other
 // column than those it groups and sorts by, so that an index holding them
 // too can answer it alone.
 func (b *builder) lastSent(n int64) string {

@@ -74,6 +74,8 @@ func Migrate(g *gorm.DB) error {
 // FieldSource gives the custom-field definitions that type attr.NAME rules.
 type FieldSource interface {
 	Fields(ctx context.Context) (map[string]contacts.CustomField, error)
+	// Currency is the store currency that money rules are in.
+	Currency() string
 }
 
 // Service manages segments and their membership.
@@ -127,7 +129,7 @@ func (s *Service) compileWith(def []byte, now time.Time, fields map[string]conta
 	if err != nil {
 		return Expr{}, err
 	}
-	c := &Compiler{Postgres: db.IsPostgres(s.db), Now: now, Location: s.loc, Fields: fields, Threshold: threshold}
+	c := &Compiler{Postgres: db.IsPostgres(s.db), Now: now, Location: s.loc, Fields: fields, Threshold: threshold, Currency: s.fields.Currency()}
 	return c.Compile(n)
 }
 

@@ -206,14 +206,13 @@ func demoHistory(id int64, now time.Time, r *rand.Rand) []contacts.EventInput {
 }
 
 func demoSegments(ctx context.Context, ss *segments.Service) ([]segments.Segment, error) {
-	month := int(time.Now().UTC().Month())
 	defs := []struct {
 		name, desc string
 		def        any
 	}{
 		{"Everyone", "All contacts", map[string]any{"all": []any{}}},
 		{"Netherlands", "Country is NL", map[string]any{"field": "country", "op": "eq", "value": "NL"}},
-		{"Birthdays this month", "Birthday in the current month", map[string]any{"field": "birthday", "op": "month_is", "value": month}},
+		{"Birthdays this month", "Birthday in the current month", map[string]any{"field": "birthday", "op": "month_is", "value": "current"}},
 		{"High value", "Spent over 800", map[string]any{"field": "total_spent", "op": "gt", "value": 800}},
 		{"Churn risk", "Bought before, no purchase or visit in 90 days", map[string]any{"all": []any{
 			map[string]any{"field": "orders_count", "op": "gte", "value": 1},
