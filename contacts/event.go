@@ -566,22 +566,26 @@ func (s *Store) updateRollups(tx *gorm.DB, evs []Event, now time.Time) (map[stri
 			}
 		}
 	}
-	for id, l := range last {
-		for _, u := range []struct {
-			col string
-			at  time.Time
-		}{{"last_open_at", l.open}, {"last_click_at", l.click}, {"last_visit_at", l.visit}} {
-			if u.at.IsZero() {
-				continue
+	// One statement per column for the whole batch: a batch of clicks
+	// touches as many contacts as it has hits, and a statement per contact
+	// was most of what writing them cost.
+	for _, col := range []string{"last_open_at", "last_click_at", "last_visit_at"} {
+		var ids []int64
+		var ats []time.Time
+		for id, l := range last {
+			at := map[string]time.Time{"last_open_at": l.open, "last_click_at": l.click, "last_visit_at": l.visit}[col]
+			if !at.IsZero() {
+				ids = append(ids, id)
+				ats = append(ats, at.UTC())
 			}
-			res := tx.Model(&Contact{}).
-				Where("id = ? AND ("+u.col+" IS NULL OR "+u.col+" < ?)", id, u.at).
-				Update(u.col, u.at)
-			if res.Error != nil {
-				return nil, res.Error
+		}
+		for start := 0; start < len(ids); start += 500 {
+			n, err := moveForward(tx, col, ids[start:min(start+500, len(ids))], ats[start:min(start+500, len(ids))], now)
+			if err != nil {
+				return nil, err
 			}
-			if res.RowsAffected > 0 {
-				touched[u.col] = true
+			if n > 0 {
+				touched[col] = true
 			}
 		}
 	}
@@ -677,4 +681,39 @@ func (s *Store) Events(ctx context.Context, contactID int64, limit int) ([]Event
 		return nil, fmt.Errorf("contacts: events of %d: %w", contactID, err)
 	}
 	return evs, nil
+}
+
+// moveForward sets col (a roll-up of the last time something happened) of
+// each contact ids[i] to ats[i] where that is later than what it holds, in
+// one statement, and returns how many contacts changed. col is one of the
+// roll-up columns named by the caller, never user text.
+func moveForward(tx *gorm.DB, col string, ids []int64, ats []time.Time, now time.Time) (int64, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var rows strings.Builder
+	args := make([]any, 0, 2*len(ids)+1)
+	args = append(args, now)
+	pg := db.IsPostgres(tx)
+	for i := range ids {
+		if i > 0 {
+			rows.WriteString(", ")
+		}
+		if pg {
+			rows.WriteString("(?::bigint, ?::timestamptz)")
+		} else {
+			rows.WriteString("(?, ?)")
+		}
+		args = append(args, ids[i], ats[i])
+	}
+	var q string
+	if pg {
+		q = `UPDATE contacts SET ` + col + ` = v.at, updated_at = ? FROM (VALUES ` + rows.String() + `) AS v(id, at)
+			WHERE contacts.id = v.id AND (contacts.` + col + ` IS NULL OR contacts.` + col + ` < v.at)`
+	} else {
+		q = `UPDATE contacts SET ` + col + ` = v.at, updated_at = ? FROM (SELECT column1 AS id, column2 AS at FROM (VALUES ` + rows.String() + `)) AS v
+			WHERE contacts.id = v.id AND (contacts.` + col + ` IS NULL OR contacts.` + col + ` < v.at)`
+	}
+	res := tx.Exec(q, args...)
+	return res.RowsAffected, res.Error
 }
