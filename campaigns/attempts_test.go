@@ -82,16 +82,7 @@ func TestSweepSettlesAStalledClaimFromItsRecord(t *testing.T) {
 			ctx := context.Background()
 			emails := w.addContacts(t, 30, "NL")
 			c := w.campaign(t, []int64{w.segment(t, "NL", eqSegment("NL"))}, nil)
-			if _, err := svc.Send(ctx, c.ID, nil); err != nil {
-				t.Fatal(err)
-			}
-			if err := svc.Launch(ctx, c.ID); err != nil {
-				t.Fatal(err)
-			}
-			var all []int64
-			for _, b := range w.q.pending() {
-				all = append(all, b...)
-			}
+			all := w.launch(t, svc, c.ID)
 			m := &stallingMailer{n: tc.stall, stalled: make(chan struct{}), release: make(chan struct{})}
 			done := make(chan error, 1)
 			go func() { done <- campaigns.NewSender(svc, m, nil).SendBatch(ctx, c.ID, all, false) }()

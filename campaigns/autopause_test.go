@@ -27,16 +27,7 @@ func TestACampaignWithManyFailuresPausesItselfWithTheReason(t *testing.T) {
 			ctx := context.Background()
 			w.addContacts(t, 60, "NL")
 			c := w.campaign(t, []int64{w.segment(t, "NL", eqSegment("NL"))}, nil)
-			if _, err := w.svc.Send(ctx, c.ID, nil); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.svc.Launch(ctx, c.ID); err != nil {
-				t.Fatal(err)
-			}
-			var all []int64
-			for _, b := range w.q.pending() {
-				all = append(all, b...)
-			}
+			all := w.launch(t, w.svc, c.ID)
 			m := &mailer{fail: func(string, int) error { return tc.fail }}
 			err := campaigns.NewSender(w.svc, m, nil).SendBatch(ctx, c.ID, all, false)
 			if err != nil && !errors.Is(err, campaigns.ErrRetryLater) {

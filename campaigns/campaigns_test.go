@@ -185,6 +185,24 @@ func (w *world) drain(t *testing.T, id int64, sender *campaigns.Sender) {
 	}
 }
 
+// launch sends the campaign, runs its launch and returns the ids of every
+// delivery it enqueued, for tests that drive the sender themselves.
+func (w *world) launch(t *testing.T, svc *campaigns.Service, id int64) []int64 {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := svc.Send(ctx, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Launch(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var all []int64
+	for _, b := range w.q.pending() {
+		all = append(all, b...)
+	}
+	return all
+}
+
 func eqSegment(country string) map[string]any {
 	return map[string]any{"field": "country", "op": "eq", "value": country}
 }

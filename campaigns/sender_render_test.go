@@ -26,16 +26,7 @@ func TestACouponSourceThatFailsIsRetriedNotFailed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.svc.Send(ctx, c.ID, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.svc.Launch(ctx, c.ID); err != nil {
-		t.Fatal(err)
-	}
-	var all []int64
-	for _, b := range w.q.pending() {
-		all = append(all, b...)
-	}
+	all := w.launch(t, w.svc, c.ID)
 	m := &mailer{}
 	sender := campaigns.NewSender(w.svc, m, nil)
 
