@@ -103,7 +103,7 @@ func (s *Service) Launch(ctx context.Context, id int64) error {
 			if len(ids) == 0 {
 				break
 			}
-			batch, written, advanced, err := s.writePage(ctx, id, cursor, ids, where, args)
+			batch, written, advanced, err := s.writePage(ctx, id, cursor, ids, where, args, c.IgnoreFrequencyCap)
 			if errors.Is(err, errStopped) {
 				return nil
 			}
@@ -166,15 +166,14 @@ func (s *Service) nextPage(ctx context.Context, where string, args []any, after 
 // Contacts over the frequency cap get a Deferred row that waits for the
 // time they may have the next message (unless the campaign ignores the
 // cap); the sweep queues it then.
-func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []int64, where string, args []any) (int, []int64, bool, error) {
+func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []int64, where string, args []any, ignoreCap bool) (int, []int64, bool, error) {
 	var batch int
 	var written []int64
 	advanced := false
 	now := s.cfg.Now()
 	var holds map[int64]CapHold
-	if c, err := s.Get(ctx, id); err != nil {
-		return 0, nil, false, err
-	} else if !c.IgnoreFrequencyCap {
+	if !ignoreCap {
+		var err error
 		if holds, err = s.CapHolds(ctx, contactIDs, now); err != nil {
 			return 0, nil, false, err
 		}
@@ -201,17 +200,16 @@ func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []
 			return err
 		}
 		inserted := len(rows)
+		deferred := map[int64]CapHold{}
 		for _, d := range rows {
-			h, held := holds[d.ContactID]
-			if !held {
+			if h, held := holds[d.ContactID]; held {
+				deferred[d.ID] = h
+			} else {
 				written = append(written, d.ID)
-				continue
 			}
-			err := tx.Model(&Delivery{}).Where("id = ?", d.ID).
-				Updates(map[string]any{"status": Deferred, "not_before": h.Next, "error": h.Reason}).Error
-			if err != nil {
-				return err
-			}
+		}
+		if err := deferIn(tx, deferred); err != nil {
+			return err
 		}
 		advanced = true
 		return tx.Model(&Campaign{}).Where("id = ?", id).Updates(map[string]any{
@@ -290,16 +288,20 @@ func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) error {
 	// Only campaigns a worker may have been sending hold deliveries in
 	// flight; naming them lets the (campaign_id, status) index find those
 	// rows instead of scanning every delivery ever made, twice a minute.
-	var claims []string
-	err := s.db.WithContext(ctx).Model(&Delivery{}).
+	var stale []Delivery
+	err := s.db.WithContext(ctx).Select("id", "claim").
 		Where("campaign_id IN (SELECT id FROM campaigns WHERE status IN ?) AND status = ? AND claimed_at < ?",
 			[]Status{Sending, Paused, Cancelled}, InFlight, now.Add(-staleAfter)).
-		Distinct("claim").Pluck("claim", &claims).Error
+		Order("id").Find(&stale).Error
 	if err != nil {
 		return fmt.Errorf("campaigns: sweep in-flight deliveries: %w", err)
 	}
-	for _, claim := range claims {
-		if err := s.settleAbandoned(ctx, claim); err != nil {
+	byClaim := map[string][]int64{}
+	for _, d := range stale {
+		byClaim[d.Claim] = append(byClaim[d.Claim], d.ID)
+	}
+	for claim, ids := range byClaim {
+		if err := s.settleAbandoned(ctx, claim, ids); err != nil {
 			return err
 		}
 	}
@@ -321,13 +323,13 @@ func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) error {
 	return nil
 }
 
-// settleAbandoned settles the deliveries a dead (or stalled) worker left
-// in flight under claim, from the claim's Attempts record: the record is
-// revoked first, so a sender still running on the claim sends nothing
-// more, then what the server accepted is sent, what was committed is
-// unknown and the rest goes back to the queue. With no record, nothing is
-// known and the whole claim is unknown.
-func (s *Service) settleAbandoned(ctx context.Context, claim string) error {
+// settleAbandoned settles the deliveries ids that a dead (or stalled)
+// worker left in flight under claim, from the claim's Attempts record: the
+// record is revoked first, so a sender still running on the claim sends
+// nothing more, then what the server accepted is sent, what was committed
+// is unknown and the rest goes back to the queue. With no record, nothing
+// is known and the whole claim is unknown.
+func (s *Service) settleAbandoned(ctx context.Context, claim string, ids []int64) error {
 	var committed, accepted []int64
 	found := false
 	if s.cfg.Attempts != nil && claim != "" {
@@ -336,46 +338,83 @@ func (s *Service) settleAbandoned(ctx context.Context, claim string) error {
 			return fmt.Errorf("campaigns: sweep claim: %w", err)
 		}
 	}
+	const (
+		doubtAfterCommit = "the worker stopped while the server was taking the message; it may or may not have been accepted"
+		doubtNoRecord    = "the worker stopped while sending; the message may or may not have been accepted"
+	)
 	now := s.cfg.Now()
-	var lost, sent, requeued int64
+	set := func(id []int64) map[int64]bool {
+		m := make(map[int64]bool, len(id))
+		for _, x := range id {
+			m[x] = true
+		}
+		return m
+	}
+	sentSet, doubtSet := set(accepted), set(committed)
+	groups := map[DeliveryStatus][]int64{}
+	for _, id := range ids {
+		switch {
+		case !found:
+			groups[Unknown] = append(groups[Unknown], id)
+		case sentSet[id]:
+			groups[Delivered] = append(groups[Delivered], id)
+		case doubtSet[id]:
+			groups[Unknown] = append(groups[Unknown], id)
+		default:
+			groups[Queued] = append(groups[Queued], id)
+		}
+	}
+	fields := map[DeliveryStatus]map[string]any{
+		Delivered: {"status": Delivered, "claim": "", "error": "", "sent_at": now},
+		Unknown:   {"status": Unknown, "claim": "", "error": doubtAfterCommit},
+		Queued:    {"status": Queued, "claim": ""},
+	}
+	if !found {
+		fields[Unknown]["error"] = doubtNoRecord
+	}
+	counts := map[DeliveryStatus]int64{}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		inClaim := func() *gorm.DB {
-			return tx.Model(&Delivery{}).Where("claim = ? AND status = ?", claim, InFlight)
-		}
-		if !found {
-			res := inClaim().Updates(map[string]any{"status": Unknown, "claim": "",
-				"error": "the worker stopped while sending; the message may or may not have been accepted"})
-			lost = res.RowsAffected
-			return res.Error
-		}
-		if len(accepted) > 0 {
-			res := inClaim().Where("id IN ?", accepted).Updates(map[string]any{"status": Delivered, "claim": "", "error": "", "sent_at": now})
+		for _, st := range []DeliveryStatus{Delivered, Unknown, Queued} {
+			if len(groups[st]) == 0 {
+				continue
+			}
+			// The claim and the status guard against a row settled or
+			// claimed again since the sweep read it.
+			res := tx.Model(&Delivery{}).Where("id IN ? AND claim = ? AND status = ?", groups[st], claim, InFlight).Updates(fields[st])
 			if res.Error != nil {
 				return res.Error
 			}
-			sent = res.RowsAffected
+			counts[st] = res.RowsAffected
 		}
-		if len(committed) > 0 {
-			res := inClaim().Where("id IN ?", committed).Updates(map[string]any{"status": Unknown, "claim": "",
-				"error": "the worker stopped while the server was taking the message; it may or may not have been accepted"})
-			if res.Error != nil {
-				return res.Error
-			}
-			lost = res.RowsAffected
-		}
-		res := inClaim().Updates(map[string]any{"status": Queued, "claim": ""})
-		requeued = res.RowsAffected
-		return res.Error
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("campaigns: sweep claim: %w", err)
 	}
-	if s.cfg.Attempts != nil && claim != "" && found {
+	if found {
 		_ = s.cfg.Attempts.Close(ctx, claim) // settled: the record has served
 	}
-	if lost+sent+requeued > 0 {
-		s.cfg.Log.Warn("campaigns: settled deliveries left in flight by a stopped worker",
-			"sent", sent, "unknown", lost, "requeued", requeued, "record", found)
+	s.cfg.Log.Warn("campaigns: settled deliveries left in flight by a stopped worker",
+		"sent", counts[Delivered], "unknown", counts[Unknown], "requeued", counts[Queued], "record", found)
+	return nil
+}
+
+// deferIn marks the deliveries of holds (delivery id -> hold) deferred
+// until their hold's time, one statement per distinct time: contacts held
+// by one earlier campaign share it.
+func deferIn(tx *gorm.DB, holds map[int64]CapHold) error {
+	byNext := map[time.Time][]int64{}
+	reason := map[time.Time]string{}
+	for id, h := range holds {
+		byNext[h.Next] = append(byNext[h.Next], id)
+		reason[h.Next] = h.Reason
+	}
+	for next, ids := range byNext {
+		err := tx.Model(&Delivery{}).Where("id IN ? AND status IN ?", ids, []DeliveryStatus{Queued, Deferred}).
+			Updates(map[string]any{"status": Deferred, "not_before": next, "error": reason[next]}).Error
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -406,16 +445,16 @@ func (s *Service) releaseDeferred(ctx context.Context, now time.Time) error {
 		}
 		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			var release []int64
+			again := map[int64]CapHold{}
 			for _, d := range due {
-				h, held := holds[d.ContactID]
-				if !held {
+				if h, held := holds[d.ContactID]; held {
+					again[d.ID] = h
+				} else {
 					release = append(release, d.ID)
-					continue
 				}
-				if err := tx.Model(&Delivery{}).Where("id = ? AND status = ?", d.ID, Deferred).
-					Updates(map[string]any{"not_before": h.Next, "error": h.Reason}).Error; err != nil {
-					return err
-				}
+			}
+			if err := deferIn(tx, again); err != nil {
+				return err
 			}
 			if len(release) == 0 {
 				return nil

@@ -325,7 +325,19 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 		if len(claimed) == 0 {
 			continue
 		}
-		var accepted int64 // accepted by the server, not yet in the record
+		// current is the delivery being sent; accepted the last one the
+		// server accepted that the record does not show yet.
+		var current, accepted int64
+		var commit func() error
+		if attempts != nil {
+			commit = func() error {
+				err := attempts.Commit(ctx, token, current, accepted)
+				if err == nil {
+					accepted = 0
+				}
+				return err
+			}
+		}
 		revoked := false
 		for i, d := range claimed {
 			if ctx.Err() != nil || revoked {
@@ -337,16 +349,7 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 				}
 				break
 			}
-			var commit func() error
-			if attempts != nil {
-				commit = func() error {
-					err := attempts.Commit(ctx, token, d.ID, accepted)
-					if err == nil {
-						accepted = 0
-					}
-					return err
-				}
-			}
+			current = d.ID
 			o := s.sendOne(ctx, &c, comp, d, byID, commit)
 			if o.revoked {
 				revoked = true
