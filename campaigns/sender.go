@@ -545,7 +545,7 @@ func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compi
 	}
 	msg, err := s.svc.buildMessage(ctx, c, comp, ct, d.ID, false)
 	if err != nil {
-		o.status, o.err = Failed, truncate(err.Error(), 1000)
+		o.status, o.err = Failed, clip(err.Error(), 1000)
 		// A coupon source that did not answer (the database) fails this
 		// attempt only; an empty pool or a template fault fails the
 		// message, with the reason.
@@ -569,7 +569,7 @@ func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compi
 	if !errors.As(err, &se) {
 		se = &SendError{Temporary: true, Msg: err.Error()}
 	}
-	o.err = truncate(se.Error(), 1000)
+	o.err = clip(se.Error(), 1000)
 	switch {
 	case se.Temporary:
 		o.status = Queued
@@ -695,12 +695,6 @@ func (s *Sender) recordOutcomes(ctx context.Context, campaignID int64, outs []ou
 	return nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
 
 // TestSend renders the campaign for each address (as the contact with that
 // email if there is one, otherwise as a contact with only the email) and

@@ -637,6 +637,21 @@ var derivedReads = map[string][]string{
 	"event." + contacts.EventBounce:      {"status"},
 }
 
+// Reads turns the fields a contact change reports (contacts.ChangeFunc's,
+// or "deliveries") into the names a definition's Expr.Reads holds, events
+// widened to the roll-ups they move: what a rule must read for the change
+// to matter to it.
+func Reads(fields []string) map[string]bool {
+	reads := map[string]bool{}
+	for _, f := range fields {
+		reads[f] = true
+		for _, r := range derivedReads[f] {
+			reads[r] = true
+		}
+	}
+	return reads
+}
+
 // ContactsChanged re-evaluates the given contacts against every segment
 // whose definition reads one of the changed fields (Segment.Reads): the
 // incremental refresh that keeps membership current as contacts change and
@@ -651,17 +666,8 @@ func (s *Service) ContactsChanged(ctx context.Context, ids []int64, fields []str
 	if len(ids) == 0 || len(fields) == 0 {
 		return nil
 	}
-	reads := map[string]bool{}
-	everySegment := false
-	for _, f := range fields {
-		if f == "created" || f == "deleted" {
-			everySegment = true
-		}
-		reads[f] = true
-		for _, r := range derivedReads[f] {
-			reads[r] = true
-		}
-	}
+	reads := Reads(fields)
+	everySegment := reads["created"] || reads["deleted"]
 	q := s.db.WithContext(ctx).Model(&Segment{}).Order("id")
 	if !everySegment {
 		names := make([]string, 0, len(reads))
