@@ -108,8 +108,11 @@ func New(d Deps, cfg Config) *Worker {
 			if errors.Is(err, campaigns.ErrRetryLater) {
 				// The reason quotes the server's reply, which often names
 				// the recipient: personal data stays out of info logs.
-				d.Log.Info("worker: batch will be retried", "type", t.Type())
-				d.Log.Debug("worker: batch will be retried", "type", t.Type(), "reason", err.Error())
+				attrs := []any{"type", t.Type()}
+				if d.Log.Enabled(ctx, slog.LevelDebug) {
+					attrs = append(attrs, "reason", err.Error())
+				}
+				d.Log.Info("worker: batch will be retried", attrs...)
 				return
 			}
 			d.Log.Error("worker: task failed", "type", t.Type(), "err", err)
