@@ -656,3 +656,74 @@ func TestContactsChangedRefreshesTheSegmentsThatReadTheChange(t *testing.T) {
 		}
 	}
 }
+
+// countingFields is a FieldSource that counts its reads.
+type countingFields struct {
+	segments.FieldSource
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingFields) Fields(ctx context.Context) (map[string]contacts.CustomField, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.FieldSource.Fields(ctx)
+}
+
+func (c *countingFields) take() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.reads
+	c.reads = 0
+	return n
+}
+
+// TestRefreshesReadTheCustomFieldsOncePerCall: ContactsChanged runs on
+// every event batch, over every segment reading the change and in chunks
+// of contacts; reading the custom fields per segment and chunk would add
+// as many queries to each batch.
+func TestRefreshesReadTheCustomFieldsOncePerCall(t *testing.T) {
+	clk := &clock{t: now}
+	w := newWorld(t, clk.Now, map[string]contacts.FieldType{"vip": contacts.FieldBool}, townPeople)
+	fields := &countingFields{FieldSource: w.store}
+	svc := segments.NewService(w.g, fields, clk.Now, nil)
+	ctx := context.Background()
+	parisians := createSegment(t, svc, "parisians", `{"field":"city","op":"eq","value":"paris"}`)
+	createSegment(t, svc, "vips", `{"field":"attr.vip","op":"eq","value":true}`)
+	createSegment(t, svc, "everyone", `{"all":[]}`)
+
+	// More contacts than one chunk, so that each segment takes several.
+	var ids []int64
+	for _, id := range w.ids {
+		ids = append(ids, id)
+	}
+	for id := int64(1); len(ids) < 1200; id++ {
+		ids = append(ids, 1_000_000+id)
+	}
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"ContactsChanged", func() error { return svc.ContactsChanged(ctx, ids, []string{"created"}) }},
+		{"RefreshContacts", func() error { _, err := svc.RefreshContacts(ctx, parisians.ID, ids); return err }},
+		{"RefreshStale", func() error {
+			clk.Add(48 * time.Hour)
+			n, err := svc.RefreshStale(ctx, time.Hour)
+			if err == nil && n != 3 {
+				err = fmt.Errorf("refreshed %d segments, want 3", n)
+			}
+			return err
+		}},
+	}
+	fields.take()
+	for _, s := range steps {
+		if err := s.run(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if n := fields.take(); n != 1 {
+			t.Errorf("%s read the custom fields %d times, want 1", s.name, n)
+		}
+	}
+	checkSegment(t, svc, parisians.ID, "amy")
+}

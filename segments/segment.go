@@ -391,8 +391,28 @@ func BrokenSegments(err error) (broken []*DefinitionError, rest error) {
 // who exited. A segment whose definition no longer compiles is a
 // *DefinitionError.
 func (s *Service) Refresh(ctx context.Context, id int64) (RefreshResult, error) {
-	res, _, err := s.refresh(ctx, id, nil, nil)
+	fields, err := s.customFields(ctx)
+	if err != nil {
+		return RefreshResult{}, err
+	}
+	res, _, err := s.refresh(ctx, id, fields, nil, nil)
 	return res, err
+}
+
+// customFields reads the custom field definitions a refresh compiles
+// with. Callers refreshing several segments, or one in chunks, read them
+// once and pass them down: reading them per refresh would add a query per
+// segment to every event batch. They are read outside the refresh's
+// transaction: inside it, a second connection would be needed while this
+// one holds the lock, and with every pooled connection held by a refresh
+// waiting for that lock (SQLite's write lock, PostgreSQL's row lock) none
+// would be free.
+func (s *Service) customFields(ctx context.Context) (map[string]contacts.CustomField, error) {
+	fields, err := s.fields.Fields(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("segments: %w", err)
+	}
+	return fields, nil
 }
 
 // RefreshStale makes the full refreshes that are due, oldest first: of
@@ -420,6 +440,13 @@ func (s *Service) RefreshStale(ctx context.Context, every time.Duration) (int, e
 	if err != nil {
 		return 0, fmt.Errorf("segments: find segments due for a refresh: %w", err)
 	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	fields, err := s.customFields(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var failed []error
 	n := 0
 	for _, id := range ids {
@@ -427,7 +454,7 @@ func (s *Service) RefreshStale(ctx context.Context, every time.Duration) (int, e
 			failed = append(failed, fmt.Errorf("segments: refresh stopped: %w", ctx.Err()))
 			break
 		}
-		_, done, err := s.refresh(ctx, id, nil, due)
+		_, done, err := s.refresh(ctx, id, fields, nil, due)
 		switch {
 		case errors.Is(err, errs.ErrNotFound):
 			// Deleted since it was listed.
@@ -445,9 +472,21 @@ func (s *Service) RefreshStale(ctx context.Context, every time.Duration) (int, e
 // Long lists are taken in chunks so that no statement binds thousands of
 // arguments (the pure-Go SQLite driver binds them in quadratic time).
 func (s *Service) RefreshContacts(ctx context.Context, id int64, contactIDs []int64) (RefreshResult, error) {
+	if len(contactIDs) == 0 {
+		return RefreshResult{}, nil
+	}
+	fields, err := s.customFields(ctx)
+	if err != nil {
+		return RefreshResult{}, err
+	}
+	return s.refreshContacts(ctx, id, fields, contactIDs)
+}
+
+// refreshContacts is RefreshContacts with the custom fields already read.
+func (s *Service) refreshContacts(ctx context.Context, id int64, fields map[string]contacts.CustomField, contactIDs []int64) (RefreshResult, error) {
 	var total RefreshResult
 	for start := 0; start < len(contactIDs); start += refreshChunk {
-		res, _, err := s.refresh(ctx, id, contactIDs[start:min(start+refreshChunk, len(contactIDs))], nil)
+		res, _, err := s.refresh(ctx, id, fields, contactIDs[start:min(start+refreshChunk, len(contactIDs))], nil)
 		total.Entered += res.Entered
 		total.Exited += res.Exited
 		total.Members = res.Members
@@ -463,18 +502,11 @@ func (s *Service) RefreshContacts(ctx context.Context, id int64, contactIDs []in
 const refreshChunk = 500
 
 // refresh recomputes the membership of segment id, of the contacts only
-// when only is not nil. When due is given, it is asked again once the
-// segment is locked, and a segment it no longer holds due is left as it
-// is: done tells whether the refresh was made.
-func (s *Service) refresh(ctx context.Context, id int64, only []int64, due func(Segment) bool) (res RefreshResult, done bool, err error) {
-	// Read the custom fields before the transaction: inside it, a second
-	// connection would be needed while this one holds the lock, and with
-	// every pooled connection held by a refresh waiting for that lock
-	// (SQLite's write lock, PostgreSQL's row lock) none would be free.
-	fields, err := s.fields.Fields(ctx)
-	if err != nil {
-		return res, false, fmt.Errorf("segments: %w", err)
-	}
+// when only is not nil, compiling with fields (see customFields). When due
+// is given, it is asked again once the segment is locked, and a segment it
+// no longer holds due is left as it is: done tells whether the refresh was
+// made.
+func (s *Service) refresh(ctx context.Context, id int64, fields map[string]contacts.CustomField, only []int64, due func(Segment) bool) (res RefreshResult, done bool, err error) {
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var seg Segment
 		q := tx
@@ -687,9 +719,16 @@ func (s *Service) ContactsChanged(ctx context.Context, ids []int64, fields []str
 	if err := q.Pluck("id", &segIDs).Error; err != nil {
 		return fmt.Errorf("segments: find segments reading %v: %w", fields, err)
 	}
+	if len(segIDs) == 0 {
+		return nil
+	}
+	custom, err := s.customFields(ctx)
+	if err != nil {
+		return err
+	}
 	var failed []error
 	for _, id := range segIDs {
-		if _, err := s.RefreshContacts(ctx, id, ids); err != nil && !errors.Is(err, errs.ErrNotFound) {
+		if _, err := s.refreshContacts(ctx, id, custom, ids); err != nil && !errors.Is(err, errs.ErrNotFound) {
 			failed = append(failed, err)
 		}
 	}
