@@ -39,13 +39,9 @@ func ValidCurrency(code string) bool {
 // ToMajor turns an amount in minor units of currency into major units
 // (1999 EUR cents are 19.99; 1500 yen stay 1500).
 func ToMajor(minor int64, currency string) float64 {
-	exp := CurrencyExponent(currency)
-	if exp == 0 {
-		return float64(minor)
-	}
 	// Dividing by the power of ten, not multiplying by its inverse, keeps
 	// 1999 cents 19.99 rather than 19.990000000000002.
-	return float64(minor) / math.Pow10(exp)
+	return float64(minor) / math.Pow10(CurrencyExponent(currency))
 }
 
 // ToMinor turns an amount in major units of currency into minor units,

@@ -84,7 +84,7 @@ type Money struct {
 
 // Major is the amount in major units.
 func (m Money) Major() float64 {
-	return float64(m.Minor) / math.Pow10(contacts.CurrencyExponent(m.Currency))
+	return contacts.ToMajor(m.Minor, m.Currency)
 }
 
 // String prints the amount in major units with its currency's decimals.

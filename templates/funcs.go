@@ -137,7 +137,7 @@ func formatMoney(v any, currency ...string) (string, error) {
 	code := ""
 	if len(currency) == 1 {
 		code = strings.ToUpper(strings.TrimSpace(currency[0]))
-		if !isCurrencyCode(code) {
+		if !contacts.ValidCurrency(code) {
 			return "", fmt.Errorf("money: %q is not an ISO 4217 currency code such as EUR", currency[0])
 		}
 	}
@@ -174,18 +174,6 @@ func formatMoney(v any, currency ...string) (string, error) {
 		return "", fmt.Errorf("money: %v is out of range", v)
 	}
 	return withSymbol(formatMinor(int64(minor), exp), code), nil
-}
-
-func isCurrencyCode(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
 }
 
 // withSymbol puts the currency's symbol before the amount ("€12.50"), or

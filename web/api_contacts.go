@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -199,7 +200,7 @@ func (s *Server) contactEvents(c *gin.Context) {
 			props = map[string]any{}
 		}
 		out[i] = eventView{ID: e.ID, ContactID: e.ContactID, Type: e.Type, OccurredAt: e.OccurredAt.UTC().Format("2006-01-02T15:04:05.999Z07:00"),
-			CampaignID: e.CampaignID, Amount: contacts.ToMajor(e.Amount, orDefaultCurrency(e.Currency, s.d.Contacts.Currency())), Currency: e.Currency, OrderID: e.OrderID, Properties: props, Machine: e.Machine}
+			CampaignID: e.CampaignID, Amount: contacts.ToMajor(e.Amount, cmp.Or(e.Currency, s.d.Contacts.Currency())), Currency: e.Currency, OrderID: e.OrderID, Properties: props, Machine: e.Machine}
 	}
 	c.PureJSON(http.StatusOK, listBody(out, 0))
 }

@@ -75,15 +75,6 @@ func utc(t *time.Time) *time.Time {
 	return &u
 }
 
-// orDefaultCurrency is an event's currency, or the store's for events
-// recorded without one.
-func orDefaultCurrency(currency, store string) string {
-	if currency == "" {
-		return store
-	}
-	return currency
-}
-
 type segmentView struct {
 	ID          int64      `json:"id"`
 	Name        string     `json:"name"`
