@@ -54,9 +54,4 @@ func ToMinor(major float64, currency string) int64 {
 // amounts, total_spent, campaign revenue) is in it. Like Klaviyo's account
 // currency and Shopify's store currency, there is one per installation and
 // Herald converts nothing: an event in another currency is refused.
-func (s *Store) Currency() string {
-	if c := strings.ToUpper(strings.TrimSpace(s.opts.Currency)); c != "" {
-		return c
-	}
-	return DefaultCurrency
-}
+func (s *Store) Currency() string { return s.opts.Currency }

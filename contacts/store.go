@@ -1,6 +1,7 @@
 package contacts
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,11 +39,14 @@ type Store struct {
 	opts Options
 }
 
-// NewStore returns a Store on g.
+// NewStore returns a Store on g. The currency is normalised here, once, so
+// that everything reading Store.Currency (per event, per recipient) gets
+// the upper-case code without repeating the work.
 func NewStore(g *gorm.DB, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = db.Now
 	}
+	opts.Currency = cmp.Or(strings.ToUpper(strings.TrimSpace(opts.Currency)), DefaultCurrency)
 	return &Store{db: g, opts: opts}
 }
 

@@ -7,7 +7,6 @@ package templates
 
 import (
 	"math"
-	"strings"
 	"sync"
 	"time"
 
@@ -68,10 +67,10 @@ type CampaignInfo struct {
 	ID       int64
 	Name     string
 	FromName string
-	// Currency is the store currency (ISO 4217) that the contact's
-	// TotalSpent is kept in, in its minor unit; empty when the store has
-	// none configured (TotalSpent then prints with two decimals and no
-	// symbol).
+	// Currency is the store currency that the contact's TotalSpent is
+	// kept in, in its minor unit, as contacts.Store.Currency gives it (an
+	// upper-case ISO 4217 code); when empty, TotalSpent prints with two
+	// decimals and no symbol.
 	Currency string
 }
 
@@ -136,7 +135,7 @@ func NewData(c contacts.Contact, fieldNames []string, campaign CampaignInfo, lin
 		SignupAt:        local(c.SignupAt),
 		Attr:            attrs,
 		OrdersCount:     c.OrdersCount,
-		TotalSpent:      Money{Minor: c.TotalSpent, Currency: strings.ToUpper(strings.TrimSpace(campaign.Currency))},
+		TotalSpent:      Money{Minor: c.TotalSpent, Currency: campaign.Currency},
 		FirstPurchaseAt: local(c.FirstPurchaseAt),
 		LastPurchaseAt:  local(c.LastPurchaseAt),
 		LastVisitAt:     local(c.LastVisitAt),

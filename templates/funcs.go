@@ -143,7 +143,7 @@ func formatMoney(v any, currency ...string) (string, error) {
 	}
 	if m, ok := v.(Money); ok {
 		if m.Currency != "" {
-			code = strings.ToUpper(m.Currency)
+			code = m.Currency
 		}
 		return withSymbol(formatMinor(m.Minor, contacts.CurrencyExponent(code)), code), nil
 	}

@@ -36,7 +36,8 @@ type Config struct {
 	// EventsCreateContacts makes POST /api/events create contacts for
 	// unknown emails instead of rejecting those events.
 	EventsCreateContacts bool
-	// Currency is the store currency (ISO 4217): event amounts,
+	// Currency is the store currency (ISO 4217, checked here in any case
+	// and spacing; contacts.NewStore normalises it): event amounts,
 	// total_spent and campaign revenue are in it; events in another
 	// currency are refused.
 	Currency        string
@@ -149,7 +150,6 @@ func parseConfig(name string, args []string, extra func(*flag.FlagSet)) (*Config
 	if !contacts.ValidCurrency(c.Currency) {
 		return nil, fmt.Errorf("HERALD_CURRENCY: %q is not an ISO 4217 code such as EUR or USD", c.Currency)
 	}
-	c.Currency = strings.ToUpper(strings.TrimSpace(c.Currency))
 	if c.BaseURL == "" {
 		c.BaseURL = "http://" + c.HTTPAddr
 	}
