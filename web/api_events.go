@@ -26,9 +26,9 @@ type eventInput struct {
 	Properties map[string]any `json:"properties"`
 }
 
-// toDomain converts an amount with the exponent of the currency given, or
-// of the store currency when none is (the store then refuses a currency
-// that is not its own).
+// toDomain converts an amount with the exponent of the store currency:
+// the store refuses an event in any other, so the item's own currency
+// never decides how its amount is read.
 func (e eventInput) toDomain(store string) (contacts.EventInput, error) {
 	out := contacts.EventInput{
 		ContactID: e.ContactID, Email: e.Email, Type: e.Type, Currency: e.Currency,
@@ -46,11 +46,7 @@ func (e eventInput) toDomain(store string) (contacts.EventInput, error) {
 		if math.IsNaN(a) || math.IsInf(a, 0) || a < 0 || a > 1e13 {
 			return out, errs.Invalid("amount", "must be a positive amount in major units, such as 19.99")
 		}
-		cur := e.Currency
-		if cur == "" {
-			cur = store
-		}
-		out.Amount = contacts.ToMinor(a, cur)
+		out.Amount = contacts.ToMinor(a, store)
 	}
 	return out, nil
 }
