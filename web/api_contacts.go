@@ -56,19 +56,13 @@ func (s *Server) createContacts(c *gin.Context) {
 		}
 		out := make([]gin.H, len(raws))
 		created, updated, failed := 0, 0, 0
-		itemErr := func(i int, err error) {
-			failed++
-			st, body := s.errorResponse(c, err)
-			e := body["error"].(apiError)
-			e.Path = itemPath(i, e.Path)
-			out[i] = gin.H{"index": i, "status": st, "error": e}
-		}
 		ins := make([]contacts.Input, 0, len(raws))
 		index := make([]int, 0, len(raws))
 		for i, raw := range raws {
 			var in contacts.Input
 			if err := decodeItem(c, raw, &in, true); err != nil {
-				itemErr(i, err)
+				failed++
+				out[i] = s.itemError(c, i, err, true)
 				continue
 			}
 			ins = append(ins, in)
@@ -83,7 +77,8 @@ func (s *Server) createContacts(c *gin.Context) {
 			i := index[k]
 			switch {
 			case r.Err != nil:
-				itemErr(i, r.Err)
+				failed++
+				out[i] = s.itemError(c, i, r.Err, true)
 			case r.Created:
 				created++
 				out[i] = gin.H{"index": i, "status": http.StatusCreated, "contact": s.viewContact(r.Contact)}
@@ -193,6 +188,7 @@ func (s *Server) contactEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	store := s.d.Contacts.Currency()
 	out := make([]eventView, len(evs))
 	for i, e := range evs {
 		props := map[string]any(e.Properties)
@@ -200,7 +196,7 @@ func (s *Server) contactEvents(c *gin.Context) {
 			props = map[string]any{}
 		}
 		out[i] = eventView{ID: e.ID, ContactID: e.ContactID, Type: e.Type, OccurredAt: e.OccurredAt.UTC().Format("2006-01-02T15:04:05.999Z07:00"),
-			CampaignID: e.CampaignID, Amount: contacts.ToMajor(e.Amount, cmp.Or(e.Currency, s.d.Contacts.Currency())), Currency: e.Currency, OrderID: e.OrderID, Properties: props, Machine: e.Machine}
+			CampaignID: e.CampaignID, Amount: contacts.ToMajor(e.Amount, cmp.Or(e.Currency, store)), Currency: e.Currency, OrderID: e.OrderID, Properties: props, Machine: e.Machine}
 	}
 	c.PureJSON(http.StatusOK, listBody(out, 0))
 }
