@@ -497,8 +497,10 @@ func checkTree(part, src string, tree *parse.Tree, fields map[string]bool) error
 			return nil
 		}
 		for _, cmd := range p.Cmds {
-			if err := checkIndex(part, src, cmd, dotIsData, fields); err != nil {
-				return err
+			if key := attrIndex(cmd, dotIsData); key != nil {
+				if err := check(key, []string{"Attr", key.Text}); err != nil {
+					return err
+				}
 			}
 			for _, arg := range cmd.Args {
 				if err := walk(arg, dotIsData); err != nil {
@@ -577,11 +579,11 @@ func checkTree(part, src string, tree *parse.Tree, fields map[string]bool) error
 	return walk(tree.Root, true)
 }
 
-// checkIndex checks {{index .Attr "shoe_size"}} as it checks
-// {{.Attr.shoe_size}}: a custom field given by a constant name must exist.
-// A name computed while rendering cannot be checked; it prints nothing when
-// the field is missing.
-func checkIndex(part, src string, cmd *parse.CommandNode, dotIsData bool, fields map[string]bool) error {
+// attrIndex returns the key of {{index .Attr "shoe_size"}}, so that it is
+// checked as {{.Attr.shoe_size}} is: a custom field given by a constant
+// name must exist. A name computed while rendering cannot be checked (nil
+// is returned); it prints nothing when the field is missing.
+func attrIndex(cmd *parse.CommandNode, dotIsData bool) *parse.StringNode {
 	if len(cmd.Args) < 3 {
 		return nil
 	}
@@ -600,12 +602,8 @@ func checkIndex(part, src string, cmd *parse.CommandNode, dotIsData bool, fields
 	default:
 		return nil
 	}
-	key, ok := cmd.Args[2].(*parse.StringNode)
-	if !ok || fields[key.Text] {
-		return nil
-	}
-	line, col := position(src, int(key.Position()))
-	return &Error{Part: part, Line: line, Col: col, Msg: fmt.Sprintf("unknown custom field %q: define it at /api/custom-fields first%s", key.Text, suggest(key.Text, keys(fields)))}
+	key, _ := cmd.Args[2].(*parse.StringNode)
+	return key
 }
 
 // checkChain follows .A.B.C through struct fields, methods and the Attr map.
