@@ -683,7 +683,7 @@ func (s *Sender) recordOutcomes(ctx context.Context, campaignID int64, outs []ou
 			bounces = append(bounces, contacts.EventInput{
 				ContactID: o.contact, Type: contacts.EventBounce, CampaignID: &cid,
 				Properties: map[string]any{"hard": o.hard, "reason": o.err},
-				DedupeKey:  "bounce:" + strconv.FormatInt(o.id, 10),
+				DedupeKey:  sendBounceKeyPrefix + strconv.FormatInt(o.id, 10),
 			})
 		}
 	}

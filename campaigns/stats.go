@@ -297,48 +297,33 @@ func (s *Service) timeline(ctx context.Context, id int64) ([]HourBucket, error) 
 	return out, nil
 }
 
+// sendBounceKeyPrefix starts the dedupe key of the bounce event recorded
+// when the receiving server refuses a message at send time, followed by
+// the delivery id (see recordOutcomes); bouncedAfterSend tells those from
+// later reports by it.
+const sendBounceKeyPrefix = "bounce:"
+
 // bouncedAfterSend counts the campaign's messages that were accepted when
 // sent and bounced later. A refusal at send time records its bounce event
-// with the dedupe key "bounce:DELIVERY" (see recordOutcomes) and leaves its
-// delivery bounced or failed, so it is not counted; the other bounce events
-// are later reports, at most one per message sent to the contact (an
-// automation's campaign sends one contact several).
+// with a sendBounceKeyPrefix dedupe key and leaves its delivery bounced or
+// failed, so it is not counted; the other bounce events are later reports,
+// at most one per message sent to the contact (an automation's campaign
+// sends one contact several). Sent deliveries are counted per bounced
+// contact through idx_deliveries_once, so a campaign of many recipients
+// and few bounces reads few of its deliveries.
 func (s *Service) bouncedAfterSend(ctx context.Context, id int64) (int64, error) {
-	type evRow struct {
-		ContactID int64
-		N         int64
-	}
-	var evs []evRow
-	err := s.db.WithContext(ctx).Model(&contacts.Event{}).Select("contact_id, COUNT(*) AS n").
-		Where("type = ? AND campaign_id = ? AND (dedupe_key IS NULL OR dedupe_key NOT LIKE ?)", contacts.EventBounce, id, "bounce:%").
-		Group("contact_id").Scan(&evs).Error
+	var n int64
+	err := s.db.WithContext(ctx).Raw(`SELECT CAST(COALESCE(SUM(CASE WHEN b.bounces < b.sent THEN b.bounces ELSE b.sent END), 0) AS BIGINT)
+FROM (SELECT e.n AS bounces,
+		(SELECT COUNT(*) FROM deliveries d WHERE d.campaign_id = ? AND d.contact_id = e.contact_id AND d.status = ?) AS sent
+	FROM (SELECT contact_id, COUNT(*) AS n FROM events
+		WHERE type = ? AND campaign_id = ? AND (dedupe_key IS NULL OR dedupe_key NOT LIKE ?)
+		GROUP BY contact_id) e) b`,
+		id, Delivered, contacts.EventBounce, id, sendBounceKeyPrefix+"%").Scan(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("campaigns: bounces of %d: %w", id, err)
 	}
-	bounces := make(map[int64]int64, len(evs))
-	ids := make([]int64, 0, len(evs))
-	for _, e := range evs {
-		bounces[e.ContactID] = e.N
-		ids = append(ids, e.ContactID)
-	}
-	var total int64
-	for start := 0; start < len(ids); start += 500 {
-		type delRow struct {
-			ContactID int64
-			N         int64
-		}
-		var rows []delRow
-		err := s.db.WithContext(ctx).Model(&Delivery{}).Select("contact_id, COUNT(*) AS n").
-			Where("campaign_id = ? AND contact_id IN ? AND status = ?", id, ids[start:min(start+500, len(ids))], Delivered).
-			Group("contact_id").Scan(&rows).Error
-		if err != nil {
-			return 0, fmt.Errorf("campaigns: bounced deliveries of %d: %w", id, err)
-		}
-		for _, r := range rows {
-			total += min(bounces[r.ContactID], r.N)
-		}
-	}
-	return total, nil
+	return n, nil
 }
 
 // revenue sums the purchases made within the attribution window after a

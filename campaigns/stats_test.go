@@ -2,6 +2,7 @@ package campaigns_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -178,6 +179,51 @@ func TestStatsDeliveredLeavesOutBouncesReportedAfterTheSend(t *testing.T) {
 		if ch.got != ch.want {
 			t.Errorf("%s = %d, want %d", ch.name, ch.got, ch.want)
 		}
+	}
+}
+
+// TestStatsBouncedAfterSendCountsAtMostOneBouncePerMessageSent: an
+// automation's campaign sends a contact one message per occurrence, so a
+// contact's later bounces count up to the messages sent to them.
+func TestStatsBouncedAfterSendCountsAtMostOneBouncePerMessageSent(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	c, ids := statsCampaign(t, w, 4, nil)
+	// ids[0] and ids[1] were sent a second occurrence; ids[2]'s second one
+	// is still queued.
+	sent := time.Now().UTC()
+	for _, d := range []campaigns.Delivery{
+		{CampaignID: c.ID, ContactID: ids[0], Occurrence: "2027", Status: campaigns.Delivered, Batch: 1, SentAt: &sent},
+		{CampaignID: c.ID, ContactID: ids[1], Occurrence: "2027", Status: campaigns.Delivered, Batch: 1, SentAt: &sent},
+		{CampaignID: c.ID, ContactID: ids[2], Occurrence: "2027", Status: campaigns.Queued, Batch: 1},
+	} {
+		if err := w.db.Create(&d).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	cid := c.ID
+	var evs []contacts.EventInput
+	for contact, n := range map[int64]int{ids[0]: 3, ids[1]: 1, ids[2]: 2} {
+		for i := 0; i < n; i++ {
+			evs = append(evs, contacts.EventInput{ContactID: contact, Type: contacts.EventBounce, CampaignID: &cid, DedupeKey: fmt.Sprintf("dsn-%d-%d", contact, i)})
+		}
+	}
+	res, err := w.contacts.RecordEvents(ctx, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	st, err := w.svc.Stats(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ids[0]: 2 of 3 (two sent), ids[1]: 1, ids[2]: 1 of 2 (one sent).
+	if st.BouncedAfterSend != 4 {
+		t.Errorf("bounced after send = %d, want 4", st.BouncedAfterSend)
 	}
 }
 
