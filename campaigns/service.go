@@ -479,19 +479,6 @@ func (s *Service) transition(ctx context.Context, id int64, from []Status, to St
 	return c, nil
 }
 
-// LinkURL returns the URL of a campaign's link number idx.
-func (s *Service) LinkURL(ctx context.Context, campaignID int64, idx int64) (string, error) {
-	var l Link
-	err := s.db.WithContext(ctx).Where("campaign_id = ? AND idx = ?", campaignID, idx).Take(&l).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return "", errs.NotFound("link", idx)
-	}
-	if err != nil {
-		return "", fmt.Errorf("campaigns: link: %w", err)
-	}
-	return l.URL, nil
-}
-
 // Links returns a campaign's links in order.
 func (s *Service) Links(ctx context.Context, campaignID int64) ([]Link, error) {
 	var ls []Link
