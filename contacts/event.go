@@ -569,11 +569,20 @@ func (s *Store) updateRollups(tx *gorm.DB, evs []Event, now time.Time) (map[stri
 	// One statement per column for the whole batch: a batch of clicks
 	// touches as many contacts as it has hits, and a statement per contact
 	// was most of what writing them cost.
-	for _, col := range []string{"last_open_at", "last_click_at", "last_visit_at"} {
+	rollups := []struct {
+		col string
+		at  func(*latest) time.Time
+	}{
+		{"last_open_at", func(l *latest) time.Time { return l.open }},
+		{"last_click_at", func(l *latest) time.Time { return l.click }},
+		{"last_visit_at", func(l *latest) time.Time { return l.visit }},
+	}
+	for _, r := range rollups {
+		col := r.col
 		var ids []int64
 		var ats []time.Time
 		for id, l := range last {
-			at := map[string]time.Time{"last_open_at": l.open, "last_click_at": l.click, "last_visit_at": l.visit}[col]
+			at := r.at(l)
 			if !at.IsZero() {
 				ids = append(ids, id)
 				ats = append(ats, at.UTC())
@@ -691,29 +700,21 @@ func moveForward(tx *gorm.DB, col string, ids []int64, ats []time.Time, now time
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	var rows strings.Builder
+	// SQLite cannot name the columns of a VALUES list in its alias, and
+	// PostgreSQL cannot tell the parameters' types without casts; the rest
+	// of the statement is the same on both.
+	row, open, shut := "(?, ?)", "(SELECT column1 AS id, column2 AS at FROM (VALUES ", ")) AS v"
+	if db.IsPostgres(tx) {
+		row, open, shut = "(?::bigint, ?::timestamptz)", "(VALUES ", ") AS v(id, at)"
+	}
 	args := make([]any, 0, 2*len(ids)+1)
 	args = append(args, now)
-	pg := db.IsPostgres(tx)
 	for i := range ids {
-		if i > 0 {
-			rows.WriteString(", ")
-		}
-		if pg {
-			rows.WriteString("(?::bigint, ?::timestamptz)")
-		} else {
-			rows.WriteString("(?, ?)")
-		}
 		args = append(args, ids[i], ats[i])
 	}
-	var q string
-	if pg {
-		q = `UPDATE contacts SET ` + col + ` = v.at, updated_at = ? FROM (VALUES ` + rows.String() + `) AS v(id, at)
-			WHERE contacts.id = v.id AND (contacts.` + col + ` IS NULL OR contacts.` + col + ` < v.at)`
-	} else {
-		q = `UPDATE contacts SET ` + col + ` = v.at, updated_at = ? FROM (SELECT column1 AS id, column2 AS at FROM (VALUES ` + rows.String() + `)) AS v
-			WHERE contacts.id = v.id AND (contacts.` + col + ` IS NULL OR contacts.` + col + ` < v.at)`
-	}
+	values := strings.Repeat(", "+row, len(ids))[2:]
+	q := `UPDATE contacts SET ` + col + ` = v.at, updated_at = ? FROM ` + open + values + shut + `
+		WHERE contacts.id = v.id AND (contacts.` + col + ` IS NULL OR contacts.` + col + ` < v.at)`
 	res := tx.Exec(q, args...)
 	return res.RowsAffected, res.Error
 }
