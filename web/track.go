@@ -121,16 +121,17 @@ func (s *Server) serveClick(w http.ResponseWriter, r *http.Request, token string
 		return
 	}
 	url, err := s.links.url(r.Context(), tok.CampaignID, tok.LinkID)
+	if errors.Is(err, errs.ErrNotFound) {
+		s.invalidLink(w, start)
+		return
+	}
+	// The click, signed by Herald, is real: it is kept even when the link
+	// cannot be looked up.
+	s.record(r, tracking.Hit{Kind: tracking.Click, CampaignID: tok.CampaignID, ContactID: tok.ContactID, LinkID: tok.LinkID, At: start})
 	if err != nil {
-		if errors.Is(err, errs.ErrNotFound) {
-			s.invalidLink(w, start)
-			return
-		}
 		// The database is down and the campaign's links are not cached:
-		// the recipient is asked to try again, but the click, signed by
-		// Herald, is real and is kept.
+		// the recipient is asked to try again.
 		s.log.Error("web: look up link", "err", err)
-		s.record(r, tracking.Hit{Kind: tracking.Click, CampaignID: tok.CampaignID, ContactID: tok.ContactID, LinkID: tok.LinkID, At: start})
 		trackHeaders(h, false)
 		h["Content-Type"] = hdrTextPlain
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -138,7 +139,6 @@ func (s *Server) serveClick(w http.ResponseWriter, r *http.Request, token string
 		s.tstats.done(s, routeClick, codeUnavailable, start)
 		return
 	}
-	s.record(r, tracking.Hit{Kind: tracking.Click, CampaignID: tok.CampaignID, ContactID: tok.ContactID, LinkID: tok.LinkID, At: start})
 	trackHeaders(h, true)
 	// Only absolute http(s) URLs become campaign links (see
 	// templates.trackable), so the URL goes out as it is, without the
