@@ -294,8 +294,13 @@ func fitsPlain(ws []string, col int) bool {
 // writeHeader writes a header of Herald's own making (Date, Message-ID,
 // List-Unsubscribe): printable ASCII, folded between words.
 func writeHeader(b *bytes.Buffer, name, value string) {
+	writeWords(b, name, words(value))
+}
+
+// writeWords writes a header whose value is ws, folded between them.
+func writeWords(b *bytes.Buffer, name string, ws []string) {
 	h := startHeader(b, name)
-	for _, w := range words(value) {
+	for _, w := range ws {
 		h.token(w)
 	}
 	h.end()
@@ -307,30 +312,25 @@ func writeHeader(b *bytes.Buffer, name, value string) {
 func writeTextHeader(b *bytes.Buffer, name, value string) {
 	col := len(name) + 1
 	if ws := words(value); !needsEncoding(value) && fitsPlain(ws, col) {
-		h := startHeader(b, name)
-		for _, w := range ws {
-			h.token(w)
-		}
-		h.end()
+		writeWords(b, name, ws)
 		return
 	}
-	h := startHeader(b, name)
-	for _, w := range encodedWords(value, foldAt-col-1) {
-		h.token(w)
-	}
-	h.end()
+	writeWords(b, name, encodedWords(value, foldAt-col-1))
 }
 
 // writeAddressHeader writes a mailbox: a short ASCII display name quoted
 // as needed, any other as encoded words (a quoted string cannot be folded
 // safely), then the address.
 func writeAddressHeader(b *bytes.Buffer, name, display, email string) {
+	var quoted string
+	if display != "" && !needsEncoding(display) {
+		quoted = (&mail.Address{Name: display, Address: email}).String()
+	}
 	h := startHeader(b, name)
-	addr := "<" + email + ">"
 	switch {
 	case display == "":
-	case !needsEncoding(display) && len(name)+2+len((&mail.Address{Name: display, Address: email}).String()) <= foldAt:
-		h.token((&mail.Address{Name: display, Address: email}).String())
+	case quoted != "" && len(name)+2+len(quoted) <= foldAt:
+		h.token(quoted)
 		h.end()
 		return
 	default:
@@ -338,7 +338,7 @@ func writeAddressHeader(b *bytes.Buffer, name, display, email string) {
 			h.token(w)
 		}
 	}
-	h.token(addr)
+	h.token("<" + email + ">")
 	h.end()
 }
 
