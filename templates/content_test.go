@@ -79,14 +79,18 @@ func TestMoneyMistakesAreRefusedWhenTheCampaignIsSaved(t *testing.T) {
 	}
 }
 
-func TestYearsSinceCountAnniversariesByCalendarDateInTheContactsZone(t *testing.T) {
-	at := func(s string) *time.Time {
-		v, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &v
+// at parses an RFC 3339 time of a test table, failing the (sub)test that
+// reads it.
+func at(t *testing.T, s string) *time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return &v
+}
+
+func TestYearsSinceCountAnniversariesByCalendarDateInTheContactsZone(t *testing.T) {
 	tests := []struct {
 		name   string
 		signup string
@@ -107,8 +111,8 @@ func TestYearsSinceCountAnniversariesByCalendarDateInTheContactsZone(t *testing.
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := contacts.Contact{ID: 1, Timezone: tc.zone, SignupAt: at(tc.signup), FirstPurchaseAt: at(tc.signup)}
-			d := NewData(c, nil, CampaignInfo{}, Links{Untracked: true}, *at(tc.now))
+			c := contacts.Contact{ID: 1, Timezone: tc.zone, SignupAt: at(t, tc.signup), FirstPurchaseAt: at(t, tc.signup)}
+			d := NewData(c, nil, CampaignInfo{}, Links{Untracked: true}, *at(t, tc.now))
 			if d.YearsSinceSignup != tc.want || d.YearsSinceFirstPurchase != tc.want {
 				t.Errorf("years since signup %d, since first purchase %d, want %d", d.YearsSinceSignup, d.YearsSinceFirstPurchase, tc.want)
 			}
@@ -120,13 +124,6 @@ func TestYearsSinceCountAnniversariesByCalendarDateInTheContactsZone(t *testing.
 }
 
 func TestDaysSinceLastPurchaseCountsCalendarDaysInTheContactsZone(t *testing.T) {
-	at := func(s string) *time.Time {
-		v, err := time.Parse(time.RFC3339, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &v
-	}
 	tests := []struct {
 		name string
 		last string
@@ -144,8 +141,8 @@ func TestDaysSinceLastPurchaseCountsCalendarDaysInTheContactsZone(t *testing.T) 
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := contacts.Contact{ID: 1, Timezone: tc.zone, LastPurchaseAt: at(tc.last)}
-			if d := NewData(c, nil, CampaignInfo{}, Links{Untracked: true}, *at(tc.now)); d.DaysSinceLastPurchase != tc.want {
+			c := contacts.Contact{ID: 1, Timezone: tc.zone, LastPurchaseAt: at(t, tc.last)}
+			if d := NewData(c, nil, CampaignInfo{}, Links{Untracked: true}, *at(t, tc.now)); d.DaysSinceLastPurchase != tc.want {
 				t.Errorf("DaysSinceLastPurchase = %d, want %d", d.DaysSinceLastPurchase, tc.want)
 			}
 		})
