@@ -281,14 +281,18 @@ func (b *builder) node(n *Node, path string) (string, error) {
 	return sql, err
 }
 
-// countValue counts one list item or event property at path against
-// maxValues.
-func (b *builder) countValue(path string) error {
-	b.values++
-	if b.values > maxValues {
-		return errs.Invalid(path, "the definition has more than %d list items and event properties in all", maxValues)
-	}
-	return nil
+// countValues counts n list items or event properties against maxValues
+// and returns the index of the first one over it (n when they all fit).
+// The caller reports tooManyValues when it reaches that item, so that an
+// error in an earlier item is still the one reported.
+func (b *builder) countValues(n int) int {
+	first := max(maxValues-b.values, 0)
+	b.values += n
+	return min(first, n)
+}
+
+func tooManyValues(path string) error {
+	return errs.Invalid(path, "the definition has more than %d list items and event properties in all", maxValues)
 }
 
 func (b *builder) rule(n *Node, path string) (string, error) {
@@ -449,16 +453,18 @@ func (b *builder) text(f field, n *Node, path string) (string, error) {
 			return "", errs.Invalid(path, "has more than %d items", maxInList)
 		}
 		vals := make([]any, len(list))
+		over := b.countValues(len(list))
 		for i, item := range list {
-			if err := b.countValue(fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return "", err
+			p := path + "[" + strconv.Itoa(i) + "]"
+			if i == over {
+				return "", tooManyValues(p)
 			}
-			s, err := b.textValue(item, fmt.Sprintf("%s[%d]", path, i))
+			s, err := b.textValue(item, p)
 			if err != nil {
 				return "", err
 			}
 			s = norm(s)
-			if err := checkValue(s, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if err := checkValue(s, p); err != nil {
 				return "", err
 			}
 			vals[i] = s
@@ -1056,10 +1062,12 @@ func (b *builder) events(f field, n *Node, path string) (string, error) {
 			props = append(props, k)
 		}
 		sort.Strings(props)
-		for _, k := range props {
-			p := join(join(path, "where"), k)
-			if err := b.countValue(p); err != nil {
-				return "", err
+		over := b.countValues(len(props))
+		wherePath := join(path, "where")
+		for i, k := range props {
+			p := join(wherePath, k)
+			if i == over {
+				return "", tooManyValues(p)
 			}
 			if !contacts.ValidAttrName(k) {
 				return "", errs.Invalid(p, "property names are letters, digits and _ starting with a letter")
