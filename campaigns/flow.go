@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -174,42 +173,10 @@ const maxSteps = 20
 func decodeStrict(raw []byte, v any, path string) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		return nil
+	if err := dec.Decode(v); err != nil {
+		return errs.JSONError(path, err)
 	}
-	var ute *json.UnmarshalTypeError
-	if errors.As(err, &ute) {
-		p := path
-		if ute.Field != "" {
-			p = path + "." + ute.Field
-		}
-		return errs.Invalid(p, "expected %s, got a JSON %s", jsonKind(ute.Type), ute.Value)
-	}
-	msg := err.Error()
-	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return errs.Invalid(path+"."+strings.Trim(f, `"`), "unknown field")
-	}
-	return errs.Invalid(path, "is not valid: %v", strings.TrimPrefix(msg, "json: "))
-}
-
-// jsonKind names a Go type the way a JSON author thinks of it.
-func jsonKind(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.String:
-		return "a text"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Slice, reflect.Array:
-		return "a list"
-	}
-	return "an object"
+	return nil
 }
 
 // objectKeys returns the keys of a JSON object, sorted so the first

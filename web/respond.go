@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -76,47 +75,12 @@ func decodeBytes(_ *gin.Context, b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return errs.JSONError("", err)
 	}
 	if dec.More() {
 		return errs.Invalid("", "the body has data after the JSON document")
 	}
 	return nil
-}
-
-// jsonError turns encoding/json's errors into a message and a path.
-func jsonError(err error) error {
-	var ute *json.UnmarshalTypeError
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &ute):
-		path := ute.Field
-		return errs.Invalid(path, "expected %s, got a JSON %s", jsonKind(ute.Type.String()), ute.Value)
-	case errors.As(err, &se):
-		return errs.Invalid("", "invalid JSON at byte %d: %v", se.Offset, se)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return errs.Invalid(name, "unknown field")
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return errs.Invalid("", "the JSON body ends too early")
-	}
-	return errs.Invalid("", "invalid JSON: %v", err)
-}
-
-func jsonKind(goType string) string {
-	switch {
-	case strings.Contains(goType, "int"), strings.Contains(goType, "float"):
-		return "a number"
-	case strings.Contains(goType, "string"):
-		return "a text"
-	case strings.Contains(goType, "bool"):
-		return "true or false"
-	case strings.HasPrefix(goType, "[]"), strings.HasPrefix(goType, "*[]"):
-		return "a list"
-	case strings.HasPrefix(goType, "map"):
-		return "an object"
-	}
-	return "another type"
 }
 
 // isArray tells whether a JSON body is an array (batch) or an object.
