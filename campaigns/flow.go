@@ -99,6 +99,31 @@ const (
 	HoldFailed   = "failed"
 )
 
+// Run states, besides the run statuses, that State reports for an active
+// run and FlowRuns filters on.
+const (
+	RunsDue      = "due"      // its next step can be taken now
+	RunsWaiting  = "waiting"  // a wait step has not ended
+	RunsDeferred = "deferred" // the frequency cap holds it back
+	RunsFailing  = "failing"  // a step failed and is tried again later
+)
+
+// State refines an active run's status at now: RunsDeferred, RunsFailing,
+// RunsWaiting or RunsDue. A finished run's state is its status.
+func (r FlowRun) State(now time.Time) string {
+	switch {
+	case r.Status != RunActive:
+		return string(r.Status)
+	case r.Hold == HoldDeferred:
+		return RunsDeferred
+	case r.Hold == HoldFailed:
+		return RunsFailing
+	case r.NextAt.After(now):
+		return RunsWaiting
+	}
+	return RunsDue
+}
+
 // Trigger types.
 const (
 	TriggerDate           = "date"
@@ -935,12 +960,6 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 	return out, nil
 }
 
-// Run filters of FlowRuns, besides the run statuses.
-const (
-	RunsDeferred = "deferred"
-	RunsFailing  = "failing"
-)
-
 // FlowRuns returns a page of a flow's runs, newest first, and the cursor
 // of the next page (0 at the end). filter is "" (every run), a run status
 // (active, done, exited), RunsDeferred (held back by the frequency cap) or
@@ -962,7 +981,7 @@ func (s *Service) FlowRuns(ctx context.Context, flowID int64, filter string, bef
 	case RunsFailing:
 		q = q.Where("status = ? AND hold = ?", RunActive, HoldFailed)
 	default:
-		return nil, 0, errs.Invalid("status", "%q is not one of active, done, exited, deferred, failing", filter)
+		return nil, 0, errs.Invalid("status", "%q is not one of %s, %s, %s, %s, %s", filter, RunActive, RunDone, RunExited, RunsDeferred, RunsFailing)
 	}
 	if before > 0 {
 		q = q.Where("id < ?", before)

@@ -150,7 +150,7 @@ type runView struct {
 
 func viewRun(r campaigns.FlowRun, email string, now time.Time) runView {
 	v := runView{ID: r.ID, ContactID: r.ContactID, Email: email, Occurrence: r.Occurrence, Status: string(r.Status),
-		State: string(r.Status), StepsDone: r.Step, StartedAt: r.StartedAt.UTC(), Note: r.Note, LastDeferral: r.LastDeferral}
+		State: r.State(now), StepsDone: r.Step, StartedAt: r.StartedAt.UTC(), Note: r.Note, LastDeferral: r.LastDeferral}
 	if r.FinishedAt != nil {
 		t := r.FinishedAt.UTC()
 		v.FinishedAt = &t
@@ -158,16 +158,6 @@ func viewRun(r campaigns.FlowRun, email string, now time.Time) runView {
 	if r.Status == campaigns.RunActive {
 		next := r.NextAt.UTC()
 		v.NextAt = &next
-		switch {
-		case r.Hold == campaigns.HoldDeferred:
-			v.State = "deferred"
-		case r.Hold == campaigns.HoldFailed:
-			v.State = "failing"
-		case r.NextAt.After(now):
-			v.State = "waiting"
-		default:
-			v.State = "due"
-		}
 	}
 	return v
 }
