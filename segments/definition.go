@@ -229,7 +229,12 @@ func (n *Node) readsField(field string) bool {
 	}
 	switch n.nodeKind() {
 	case kindAll, kindAny:
-		for _, ch := range append(n.All[:len(n.All):len(n.All)], n.Any...) {
+		for _, ch := range n.All {
+			if ch.readsField(field) {
+				return true
+			}
+		}
+		for _, ch := range n.Any {
 			if ch.readsField(field) {
 				return true
 			}

@@ -1,9 +1,11 @@
 package segments_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -82,6 +84,11 @@ func FuzzParseCompile(f *testing.F) {
 				}
 			}
 			checkValuesAreBound(t, c, canon)
+			// UsingField looks for custom field rules among the segments
+			// that read "attributes" only.
+			if bytes.Contains(canon, []byte(`"field":"attr.`)) && !slices.Contains(expr.Reads, "attributes") {
+				t.Fatalf("postgres=%v: %q reads a custom field but its reads %v leave out attributes", pg, def, expr.Reads)
+			}
 			expr2, err := c.Compile(again)
 			if err != nil {
 				t.Fatalf("postgres=%v: %q compiles but its canonical form %s does not: %v", pg, def, canon, err)
