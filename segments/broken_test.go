@@ -44,6 +44,7 @@ func TestDeletingAFieldInUseIsRefused(t *testing.T) {
 	ctx := context.Background()
 	vips := createSegment(t, svc, "VIPs", `{"all":[{"field":"city","op":"is_set"},{"any":[{"not":{"field":"attr.vip","op":"eq","value":false}}]}]}`)
 	alsoVIPs := createSegment(t, svc, "VIPs in London", `{"all":[{"field":"city","op":"eq","value":"London"},{"field":"attr.vip","op":"eq","value":true}]}`)
+	anyVIP := createSegment(t, svc, "VIP status known", `{"not":{"field":"attr.vip","op":"is_not_set"}}`)
 	createSegment(t, svc, "Pro plan", `{"field":"attr.plan","op":"eq","value":"pro"}`)
 	createSegment(t, svc, "Londoners", `{"field":"city","op":"eq","value":"London"}`)
 
@@ -52,7 +53,7 @@ func TestDeletingAFieldInUseIsRefused(t *testing.T) {
 		t.Fatalf("deleting vip: %v, want a conflict", err)
 	}
 	msg := errs.Message(err)
-	for _, want := range []string{"custom field vip", fmt.Sprintf(`segment %d "VIPs"`, vips.ID), fmt.Sprintf(`segment %d "VIPs in London"`, alsoVIPs.ID)} {
+	for _, want := range []string{"custom field vip", fmt.Sprintf(`segment %d "VIPs"`, vips.ID), fmt.Sprintf(`segment %d "VIPs in London"`, alsoVIPs.ID), fmt.Sprintf(`segment %d "VIP status known"`, anyVIP.ID)} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message %q does not name %s", msg, want)
 		}
@@ -65,8 +66,10 @@ func TestDeletingAFieldInUseIsRefused(t *testing.T) {
 	}
 
 	// Once no segment reads it any more, the field goes.
-	if err := svc.Delete(ctx, vips.ID); err != nil {
-		t.Fatal(err)
+	for _, id := range []int64{vips.ID, anyVIP.ID} {
+		if err := svc.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := svc.Update(ctx, alsoVIPs.ID, segments.Input{Definition: []byte(`{"field":"city","op":"eq","value":"London"}`)}); err != nil {
 		t.Fatal(err)
