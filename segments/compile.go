@@ -843,21 +843,30 @@ const (
 	MonthNext    = "next"
 )
 
-// month reads a month_is value: a month number, or MonthCurrent or
-// MonthNext.
-func (b *builder) month(v any, path string) (int64, error) {
+// parseMonth checks a month_is value, a rule's or a template parameter's:
+// a month number (relative is empty) or MonthCurrent or MonthNext (given
+// as relative, m is 0).
+func parseMonth(v any, path string) (m int64, relative string, err error) {
 	if s, ok := v.(string); ok && (s == MonthCurrent || s == MonthNext) {
-		b.timeRelative = true
-		today := b.c.Now.In(b.c.Location)
-		m := int64(today.Month())
-		if s == MonthNext {
-			m = m%12 + 1
-		}
-		return m, nil
+		return 0, s, nil
 	}
 	m, ok := asInt(v)
 	if !ok || m < 1 || m > 12 {
-		return 0, errs.Invalid(path, "expected a month number from 1 to 12, %q or %q", MonthCurrent, MonthNext)
+		return 0, "", errs.Invalid(path, "expected a month number from 1 to 12, %q or %q", MonthCurrent, MonthNext)
+	}
+	return m, "", nil
+}
+
+// month reads a month_is value, resolving a relative one.
+func (b *builder) month(v any, path string) (int64, error) {
+	m, relative, err := parseMonth(v, path)
+	if err != nil || relative == "" {
+		return m, err
+	}
+	b.timeRelative = true
+	m = int64(b.c.Now.In(b.c.Location).Month())
+	if relative == MonthNext {
+		m = m%12 + 1
 	}
 	return m, nil
 }

@@ -312,13 +312,14 @@ func (p Param) check(v any, path string) (any, error) {
 		}
 		return x, nil
 	case ParamMonth:
-		if str, ok := v.(string); ok && (str == MonthCurrent || str == MonthNext) {
-			return str, nil
+		m, relative, err := parseMonth(v, path)
+		if err != nil {
+			return nil, err
 		}
-		if i, ok := asInt(v); ok && i >= 1 && i <= 12 {
-			return i, nil
+		if relative != "" {
+			return relative, nil
 		}
-		return nil, errs.Invalid(path, "expected a month number from 1 to 12, %q or %q", MonthCurrent, MonthNext)
+		return m, nil
 	case ParamText, ParamCountry:
 		str, ok := v.(string)
 		if !ok {
