@@ -184,6 +184,9 @@ func (c *Compiler) Compile(n *Node) (Expr, error) {
 	if cc.Location == nil {
 		cc.Location = time.UTC
 	}
+	if cc.Currency == "" {
+		cc.Currency = contacts.DefaultCurrency
+	}
 	b := &builder{c: &cc, reads: map[string]bool{}, thresholds: map[topKey]topValue{}}
 	sql, err := b.node(n, "")
 	if err != nil {
@@ -540,11 +543,7 @@ func (b *builder) numberValue(f field, v any, path string) (any, error) {
 	if f.money {
 		// Money is stored in minor units of the store currency; the API
 		// speaks major units.
-		cur := b.c.Currency
-		if cur == "" {
-			cur = contacts.DefaultCurrency
-		}
-		return contacts.ToMinor(x, cur), nil
+		return contacts.ToMinor(x, b.c.Currency), nil
 	}
 	return x, nil
 }
