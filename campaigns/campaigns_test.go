@@ -150,6 +150,31 @@ func (w *world) addContacts(t *testing.T, n int, country string) []string {
 	return emails
 }
 
+// recordEvents records evs, failing the test if the batch or any event
+// of it is refused.
+func (w *world) recordEvents(t *testing.T, evs ...contacts.EventInput) {
+	t.Helper()
+	res, err := w.contacts.RecordEvents(context.Background(), evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("event %d: %v", i, r.Err)
+		}
+	}
+}
+
+// stats returns the campaign's stats, failing the test on an error.
+func (w *world) stats(t *testing.T, id int64) campaigns.Stats {
+	t.Helper()
+	st, err := w.svc.Stats(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func (w *world) segment(t *testing.T, name string, def any) int64 {
 	t.Helper()
 	raw, _ := json.Marshal(def)

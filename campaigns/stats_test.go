@@ -50,19 +50,8 @@ func TestStatsCountPeopleAndMachinesPerLinkPerHourAndAttributeRevenue(t *testing
 		// the scanner's "click" does not attribute cc's purchase
 		{ContactID: cc, Type: contacts.EventPurchase, OrderID: "o4", Amount: 500, OccurredAt: h.Add(2 * time.Hour)},
 	}
-	res, err := w.contacts.RecordEvents(ctx, evs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		if r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
-	st, err := w.svc.Stats(ctx, c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w.recordEvents(t, evs...)
+	st := w.stats(t, c.ID)
 	checks := []struct {
 		name      string
 		got, want any
@@ -141,7 +130,6 @@ func statsCampaign(t *testing.T, w *world, n int, refuse map[int]bool) (campaign
 
 func TestStatsDeliveredLeavesOutBouncesReportedAfterTheSend(t *testing.T) {
 	w := newWorld(t)
-	ctx := context.Background()
 	// Five recipients; the server refuses the fifth at send time.
 	c, ids := statsCampaign(t, w, 5, map[int]bool{4: true})
 	cid := c.ID
@@ -149,24 +137,13 @@ func TestStatsDeliveredLeavesOutBouncesReportedAfterTheSend(t *testing.T) {
 		return contacts.EventInput{ContactID: contact, Type: contacts.EventBounce, CampaignID: &cid, DedupeKey: key, Properties: map[string]any{"hard": true}}
 	}
 	other := cid + 1000
-	res, err := w.contacts.RecordEvents(ctx, []contacts.EventInput{
+	w.recordEvents(t,
 		bounce(ids[0], "dsn-1"),
 		bounce(ids[0], "dsn-1-again"), // a second report of the same message
 		bounce(ids[1], "dsn-2"),
-		{ContactID: ids[2], Type: contacts.EventBounce, CampaignID: &other, DedupeKey: "dsn-other"}, // another campaign's
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		if r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
-	st, err := w.svc.Stats(ctx, c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+		contacts.EventInput{ContactID: ids[2], Type: contacts.EventBounce, CampaignID: &other, DedupeKey: "dsn-other"}, // another campaign's
+	)
+	st := w.stats(t, c.ID)
 	for _, ch := range []struct {
 		name      string
 		got, want int64
@@ -187,7 +164,6 @@ func TestStatsDeliveredLeavesOutBouncesReportedAfterTheSend(t *testing.T) {
 // contact's later bounces count up to the messages sent to them.
 func TestStatsBouncedAfterSendCountsAtMostOneBouncePerMessageSent(t *testing.T) {
 	w := newWorld(t)
-	ctx := context.Background()
 	c, ids := statsCampaign(t, w, 4, nil)
 	// ids[0] and ids[1] were sent a second occurrence; ids[2]'s second one
 	// is still queued.
@@ -208,21 +184,9 @@ func TestStatsBouncedAfterSendCountsAtMostOneBouncePerMessageSent(t *testing.T) 
 			evs = append(evs, contacts.EventInput{ContactID: contact, Type: contacts.EventBounce, CampaignID: &cid, DedupeKey: fmt.Sprintf("dsn-%d-%d", contact, i)})
 		}
 	}
-	res, err := w.contacts.RecordEvents(ctx, evs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range res {
-		if r.Err != nil {
-			t.Fatal(r.Err)
-		}
-	}
-	st, err := w.svc.Stats(ctx, c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w.recordEvents(t, evs...)
 	// ids[0]: 2 of 3 (two sent), ids[1]: 1, ids[2]: 1 of 2 (one sent).
-	if st.BouncedAfterSend != 4 {
+	if st := w.stats(t, c.ID); st.BouncedAfterSend != 4 {
 		t.Errorf("bounced after send = %d, want 4", st.BouncedAfterSend)
 	}
 }
@@ -247,26 +211,14 @@ func TestStatsRevenueIsInMajorUnitsOfTheStoreCurrency(t *testing.T) {
 				t.Fatal(err)
 			}
 			w.svc = campaigns.NewService(w.db, w.contacts, w.segments, w.q, signer, campaigns.Config{BaseURL: "https://h.example", LaunchPage: 7, ClaimSize: 3, Log: testenv.Logger()})
-			ctx := context.Background()
 			c, ids := statsCampaign(t, w, 1, nil)
 			cid, link := c.ID, int64(1)
 			at := time.Now().UTC().Add(-48 * time.Hour)
-			res, err := w.contacts.RecordEvents(ctx, []contacts.EventInput{
-				{ContactID: ids[0], Type: contacts.EventClick, CampaignID: &cid, LinkID: &link, OccurredAt: at},
-				{ContactID: ids[0], Type: contacts.EventPurchase, OrderID: "o-1", Amount: tc.amount, OccurredAt: at.Add(time.Hour)},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range res {
-				if r.Err != nil {
-					t.Fatal(r.Err)
-				}
-			}
-			st, err := w.svc.Stats(ctx, c.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
+			w.recordEvents(t,
+				contacts.EventInput{ContactID: ids[0], Type: contacts.EventClick, CampaignID: &cid, LinkID: &link, OccurredAt: at},
+				contacts.EventInput{ContactID: ids[0], Type: contacts.EventPurchase, OrderID: "o-1", Amount: tc.amount, OccurredAt: at.Add(time.Hour)},
+			)
+			st := w.stats(t, c.ID)
 			if st.Revenue != tc.want || st.Currency != tc.currency || st.RevenueOrders != 1 {
 				t.Errorf("revenue %v %s over %d orders, want %v %s over 1", st.Revenue, st.Currency, st.RevenueOrders, tc.want, tc.currency)
 			}
