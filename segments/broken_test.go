@@ -10,6 +10,7 @@ import (
 
 	"herald/contacts"
 	"herald/internal/errs"
+	"herald/internal/testenv"
 	"herald/segments"
 )
 
@@ -96,7 +97,7 @@ func TestDeletingAFieldInUseIsRefused(t *testing.T) {
 // skip it, report it apart from other failures, and still refresh every
 // other segment.
 func TestSegmentsWithBrokenDefinitionsAreSkipped(t *testing.T) {
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	w := newWorld(t, clk.Now, clubFields, clubPeople)
 	svc := segments.NewService(w.g, w.store, clk.Now, nil)
 	ctx := context.Background()

@@ -13,6 +13,7 @@ import (
 
 	"herald/contacts"
 	"herald/internal/errs"
+	"herald/internal/testenv"
 	"herald/segments"
 )
 
@@ -123,7 +124,7 @@ func setCity(t *testing.T, w *world, who, city string) {
 // attribute changes, new events and the passing of time, and checks the
 // counts, the members, member_count, refreshed_at and segment_changes.
 func TestRefreshRecordsEntriesAndExits(t *testing.T) {
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	w := newWorld(t, clk.Now, nil, townPeople)
 	svc := segments.NewService(w.g, w.store, clk.Now, nil)
 	ctx := context.Background()
@@ -189,7 +190,7 @@ func TestRefreshRecordsEntriesAndExits(t *testing.T) {
 // TestRefreshContactsOnlyTouchesThoseContacts checks the incremental path:
 // contacts not in the list keep their membership until a full refresh.
 func TestRefreshContactsOnlyTouchesThoseContacts(t *testing.T) {
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	w := newWorld(t, clk.Now, nil, townPeople)
 	svc := segments.NewService(w.g, w.store, clk.Now, nil)
 	ctx := context.Background()
@@ -265,7 +266,7 @@ func TestRefreshContactsManyIDs(t *testing.T) {
 		}
 		people[i] = person{email: fmt.Sprintf("p%04d@example.com", i), city: city}
 	}
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	w := newWorld(t, clk.Now, nil, people)
 	svc := segments.NewService(w.g, w.store, clk.Now, nil)
 	ctx := context.Background()
@@ -299,7 +300,7 @@ func TestRefreshContactsManyIDs(t *testing.T) {
 // TestUpdateDefinitionRecomputesMembership changes a definition and the
 // name alone, and checks membership and history follow.
 func TestUpdateDefinitionRecomputesMembership(t *testing.T) {
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	w := newWorld(t, clk.Now, nil, townPeople)
 	svc := segments.NewService(w.g, w.store, clk.Now, nil)
 	ctx := context.Background()
@@ -347,7 +348,7 @@ func TestUpdateDefinitionRecomputesMembership(t *testing.T) {
 // TestRenameKeepsConcurrentRefresh checks that an update read before a
 // refresh does not write back the stale member_count.
 func TestRenameKeepsConcurrentRefresh(t *testing.T) {
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	w := newWorld(t, clk.Now, nil, townPeople)
 	svc := segments.NewService(w.g, w.store, clk.Now, nil)
 	ctx := context.Background()
@@ -394,7 +395,7 @@ func TestConcurrentRefreshesKeepHistoryAndMembershipInStep(t *testing.T) {
 	for i := range people {
 		people[i] = person{email: fmt.Sprintf("c%02d@example.com", i), city: "Oslo"}
 	}
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	w := newWorld(t, clk.Now, nil, people)
 	svc := segments.NewService(w.g, w.store, clk.Now, nil)
 	ctx := context.Background()
@@ -581,7 +582,7 @@ func TestCompileReads(t *testing.T) {
 // and checks that edits, events, new and deleted contacts move members
 // without a refresh, and only in the segments that read what changed.
 func TestContactsChangedRefreshesTheSegmentsThatReadTheChange(t *testing.T) {
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	w := newWorld(t, clk.Now, map[string]contacts.FieldType{"vip": contacts.FieldBool}, townPeople)
 	var (
 		svc   *segments.Service
@@ -684,7 +685,7 @@ func (c *countingFields) take() int {
 // of contacts; reading the custom fields per segment and chunk would add
 // as many queries to each batch.
 func TestRefreshesReadTheCustomFieldsOncePerCall(t *testing.T) {
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	w := newWorld(t, clk.Now, map[string]contacts.FieldType{"vip": contacts.FieldBool}, townPeople)
 	fields := &countingFields{FieldSource: w.store}
 	svc := segments.NewService(w.g, fields, clk.Now, nil)

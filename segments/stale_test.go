@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"herald/internal/testenv"
 	"herald/segments"
 )
 
@@ -15,7 +16,7 @@ import (
 // zone, whatever their age. Incremental refreshes do not count as full
 // ones. The shop world's today is Monday 28 December 2026, 10:00 UTC.
 func TestRefreshStaleRefreshesWhatIsDue(t *testing.T) {
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	w := newShop(t)
 	// Midnight in Amsterdam is 23:00 UTC in winter.
 	ams, err := time.LoadLocation("Europe/Amsterdam")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"herald/internal/testenv"
 	"herald/segments"
 )
 
@@ -116,7 +117,7 @@ func TestTemplatesBuildTheirSegments(t *testing.T) {
 // month it is at each refresh, not the month they were created in, and
 // that the periodic check moves them on once the month has changed.
 func TestThisMonthTemplatesFollowTheCalendar(t *testing.T) {
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	w := newShop(t)
 	svc := segments.NewService(w.g, w.store, clk.Now, nil)
 	ctx := context.Background()

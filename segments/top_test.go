@@ -8,6 +8,7 @@ import (
 
 	"herald/contacts"
 	"herald/internal/errs"
+	"herald/internal/testenv"
 	"herald/segments"
 )
 
@@ -39,7 +40,7 @@ func TestTopPercentWithoutValuesMatchesNobody(t *testing.T) {
 // brings them in through the incremental path, and a full refresh then
 // moves out the contact the new threshold leaves behind.
 func TestTopPercentFollowsNewPurchases(t *testing.T) {
-	clk := &clock{t: now}
+	clk := testenv.NewClock(now)
 	w := newWorld(t, clk.Now, nil, townPeople)
 	var svc *segments.Service
 	w.store = contacts.NewStore(w.g, contacts.Options{Now: clk.Now, OnChange: func(ctx context.Context, ids []int64, fields []string) {

@@ -42,23 +42,6 @@ func (b *logBuffer) lines(substr string) []string {
 	return out
 }
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // TestPeriodicRefreshSkipsBrokenSegments runs the periodic refresh task
 // over a segment whose custom field was deleted (listed first) and a
 // sound one: the sound one is refreshed once it is due and only then, the
@@ -66,7 +49,7 @@ func (c *testClock) Add(d time.Duration) {
 // succeeds, since a retry could not mend a definition.
 func TestPeriodicRefreshSkipsBrokenSegments(t *testing.T) {
 	ctx := context.Background()
-	clk := &testClock{t: time.Date(2026, 12, 28, 10, 0, 0, 0, time.UTC)}
+	clk := testenv.NewClock(time.Date(2026, 12, 28, 10, 0, 0, 0, time.UTC))
 	g := testenv.DB(t, func(g *gorm.DB) error {
 		if err := contacts.Migrate(g); err != nil {
 			return err
