@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -665,25 +667,11 @@ func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, 
 			return nil
 		}
 		lastID = runs[len(runs)-1].ID
-		cids := make([]int64, len(runs))
-		for i, r := range runs {
-			cids[i] = r.ContactID
-		}
-		cs, err := s.contacts.GetMany(ctx, cids)
+		people, err := s.contactsOf(ctx, runs)
 		if err != nil {
 			return err
 		}
-		people := make(map[int64]*contacts.Contact, len(cs))
-		for i := range cs {
-			people[cs[i].ID] = &cs[i]
-		}
-		for i := range runs {
-			run := &runs[i]
-			fs := byID[run.FlowID]
-			err := s.walk(ctx, fs, run, people[run.ContactID], now, batches, res)
-			if err == nil {
-				continue
-			}
+		fail := func(fs *flowState, run *FlowRun, err error) error {
 			if ctx.Err() != nil {
 				return fmt.Errorf("campaigns: flow %d: %w", fs.flow.ID, err)
 			}
@@ -692,8 +680,106 @@ func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, 
 				failures[fs.flow.ID] = err
 			}
 			s.runFailed(ctx, run, err, now)
+			return nil
+		}
+		// Who leaves is decided once for the page: nothing a pass does
+		// changes it (the deliveries it queues are not sent ones, which is
+		// all exit rules count), so it holds before every step a run
+		// takes in this pass.
+		leaves := map[int64]string{} // run -> why it leaves
+		broken := map[int64]error{}  // flow -> why its exit rule failed
+		for flowID, group := range runsByFlow(runs) {
+			out, err := s.leaving(ctx, byID[flowID], group, people, true)
+			for id, reason := range out {
+				leaves[id] = reason
+			}
+			if err != nil {
+				broken[flowID] = err
+			}
+		}
+		pc := newPageCap(people)
+		for i := range runs {
+			run := &runs[i]
+			fs := byID[run.FlowID]
+			reason := leaves[run.ID]
+			if err := broken[run.FlowID]; err != nil && reason == "" {
+				if err := fail(fs, run, err); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := s.walk(ctx, fs, run, reason, pc, now, batches, res); err != nil {
+				if err := fail(fs, run, err); err != nil {
+					return err
+				}
+			}
 		}
 	}
+}
+
+// contactsOf loads the contacts of runs by id; a deleted contact is not
+// in the map.
+func (s *Service) contactsOf(ctx context.Context, runs []FlowRun) (map[int64]*contacts.Contact, error) {
+	ids := make([]int64, len(runs))
+	for i, r := range runs {
+		ids[i] = r.ContactID
+	}
+	cs, err := s.contacts.GetMany(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	people := make(map[int64]*contacts.Contact, len(cs))
+	for i := range cs {
+		people[cs[i].ID] = &cs[i]
+	}
+	return people, nil
+}
+
+// runsByFlow groups runs by their flow.
+func runsByFlow(runs []FlowRun) map[int64][]*FlowRun {
+	out := map[int64][]*FlowRun{}
+	for i := range runs {
+		out[runs[i].FlowID] = append(out[runs[i].FlowID], &runs[i])
+	}
+	return out
+}
+
+// pageCap is the frequency cap as a page of runs sees it: the holds of
+// all its contacts, read at the page's first send, and the contacts the
+// page has sent a message to since, whose holds are read again at their
+// next send.
+type pageCap struct {
+	ids   []int64
+	holds map[int64]CapHold
+	sent  map[int64]bool
+}
+
+func newPageCap(people map[int64]*contacts.Contact) *pageCap {
+	return &pageCap{ids: slices.Sorted(maps.Keys(people)), sent: map[int64]bool{}}
+}
+
+// hold says whether the cap holds the contact id back at now.
+func (s *Service) hold(ctx context.Context, pc *pageCap, id int64, now time.Time) (CapHold, bool, error) {
+	if pc.holds == nil || pc.sent[id] {
+		ids := pc.ids
+		if pc.holds != nil {
+			ids = []int64{id}
+		}
+		holds, err := s.CapHolds(ctx, ids, now)
+		if err != nil {
+			return CapHold{}, false, err
+		}
+		if pc.holds == nil {
+			pc.holds = holds
+		} else if h, held := holds[id]; held {
+			pc.holds[id] = h
+		} else {
+			delete(pc.holds, id)
+		}
+		delete(pc.sent, id)
+	}
+	h, held := pc.holds[id]
+	return h, held, nil
 }
 
 // runFailed holds a run whose step failed until the retry, saying why.
@@ -725,18 +811,17 @@ func (s *Service) newFlowState(f Flow) (*flowState, error) {
 	return &flowState{flow: f, trigger: t, steps: steps}, nil
 }
 
-// walk runs a run's steps until it has to wait, or ends.
-func (s *Service) walk(ctx context.Context, fs *flowState, run *FlowRun, ct *contacts.Contact, now time.Time, batches map[int64]int, res *TickResult) error {
-	for i := 0; i <= len(fs.steps); i++ {
-		if reason, err := s.exitReason(ctx, fs, run, ct); err != nil {
+// walk runs a run's steps until it has to wait, or ends. leave is why the
+// run leaves its flow in this pass ("" if it stays).
+func (s *Service) walk(ctx context.Context, fs *flowState, run *FlowRun, leave string, pc *pageCap, now time.Time, batches map[int64]int, res *TickResult) error {
+	if leave != "" {
+		if ok, err := s.endRun(ctx, run, RunExited, leave, now); err != nil || !ok {
 			return err
-		} else if reason != "" {
-			if ok, err := s.endRun(ctx, run, RunExited, reason, now); err != nil || !ok {
-				return err
-			}
-			res.Exited++
-			return nil
 		}
+		res.Exited++
+		return nil
+	}
+	for i := 0; i <= len(fs.steps); i++ {
 		if run.Step >= len(fs.steps) {
 			if ok, err := s.endRun(ctx, run, RunDone, "", now); err != nil || !ok {
 				return err
@@ -769,11 +854,11 @@ func (s *Service) walk(ctx context.Context, fs *flowState, run *FlowRun, ct *con
 				return err
 			}
 		case StepSend:
-			holds, err := s.CapHolds(ctx, []int64{ct.ID}, now)
+			h, capped, err := s.hold(ctx, pc, run.ContactID, now)
 			if err != nil {
 				return err
 			}
-			if h, capped := holds[ct.ID]; capped {
+			if capped {
 				if _, err := s.moveRun(ctx, s.db, run, run.Step, h.Next, HoldDeferred, h.Reason, map[string]any{"last_deferral": h.Reason}); err != nil {
 					return err
 				}
@@ -784,6 +869,7 @@ func (s *Service) walk(ctx context.Context, fs *flowState, run *FlowRun, ct *con
 			if err != nil || !sent {
 				return err
 			}
+			pc.sent[run.ContactID] = true
 			res.Sent++
 		}
 	}
@@ -805,21 +891,38 @@ func leaveReason(fs *flowState, run *FlowRun, ct *contacts.Contact) string {
 	return ""
 }
 
-// exitReason says why a contact leaves a flow now, if they do.
-func (s *Service) exitReason(ctx context.Context, fs *flowState, run *FlowRun, ct *contacts.Contact) (string, error) {
-	if reason := leaveReason(fs, run, ct); reason != "" {
-		return reason, nil
-	}
-	if hasRule(fs.flow.Exit) {
-		hit, err := s.matchRuns(ctx, fs.flow.Exit, exitRule, []*FlowRun{run})
-		if err != nil {
-			return "", err
+// leaving tells which of a flow's runs leave it now, and why: first
+// leaveReason, from the contacts in people, then, with exit, the flow's
+// exit rule, matched at once for the runs that remain. people nil means
+// the contacts are not loaded: only the exit rule is looked at. On an
+// error (the exit rule no longer compiles, say) the map still holds the
+// runs leaveReason ends.
+func (s *Service) leaving(ctx context.Context, fs *flowState, runs []*FlowRun, people map[int64]*contacts.Contact, exit bool) (map[int64]string, error) {
+	out := map[int64]string{}
+	rest := runs
+	if people != nil {
+		rest = nil
+		for _, r := range runs {
+			if reason := leaveReason(fs, r, people[r.ContactID]); reason != "" {
+				out[r.ID] = reason
+			} else {
+				rest = append(rest, r)
+			}
 		}
-		if hit[run.ID] {
-			return "met the exit rule", nil
+	}
+	if !exit || len(rest) == 0 || !hasRule(fs.flow.Exit) {
+		return out, nil
+	}
+	hit, err := s.matchRuns(ctx, fs.flow.Exit, exitRule, rest)
+	if err != nil {
+		return out, err
+	}
+	for _, r := range rest {
+		if hit[r.ID] {
+			out[r.ID] = "met the exit rule"
 		}
 	}
-	return "", nil
+	return out, nil
 }
 
 // matchRuns evaluates a segment definition (where names it in errors) for
@@ -1012,69 +1115,34 @@ func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, _ []stri
 		if len(runs) == 0 {
 			continue
 		}
-		flowIDs := map[int64]bool{}
-		var cids []int64
-		for _, r := range runs {
-			flowIDs[r.FlowID] = true
-			cids = append(cids, r.ContactID)
-		}
+		byFlow := runsByFlow(runs)
 		var flows []Flow
-		if err := s.db.WithContext(ctx).Where("id IN ?", mapKeys(flowIDs)).Find(&flows).Error; err != nil {
+		if err := s.db.WithContext(ctx).Where("id IN ?", slices.Sorted(maps.Keys(byFlow))).Find(&flows).Error; err != nil {
 			return fmt.Errorf("campaigns: flows of changed contacts: %w", err)
 		}
-		states := map[int64]*flowState{}
-		for _, f := range flows {
-			if st, err := s.newFlowState(f); err == nil {
-				states[f.ID] = st
-			}
-		}
-		cs, err := s.contacts.GetMany(ctx, cids)
+		people, err := s.contactsOf(ctx, runs)
 		if err != nil {
 			return err
 		}
-		people := make(map[int64]*contacts.Contact, len(cs))
-		for i := range cs {
-			people[cs[i].ID] = &cs[i]
-		}
-		byFlow := map[int64][]*FlowRun{}
-		for i := range runs {
-			byFlow[runs[i].FlowID] = append(byFlow[runs[i].FlowID], &runs[i])
-		}
 		ending := map[string][]int64{} // reason -> runs
-		for flowID, group := range byFlow {
-			fs := states[flowID]
-			if fs == nil {
-				continue
-			}
-			var rest []*FlowRun
-			for _, r := range group {
-				if reason := leaveReason(fs, r, people[r.ContactID]); reason != "" {
-					ending[reason] = append(ending[reason], r.ID)
-				} else {
-					rest = append(rest, r)
-				}
-			}
-			if len(rest) == 0 || !hasRule(fs.flow.Exit) {
-				continue
-			}
-			hit, err := s.matchRuns(ctx, fs.flow.Exit, exitRule, rest)
-			var p *flowProblem
-			if errors.As(err, &p) {
-				continue
-			}
+		for _, f := range flows {
+			fs, err := s.newFlowState(f)
 			if err != nil {
+				continue
+			}
+			out, err := s.leaving(ctx, fs, byFlow[f.ID], people, true)
+			var p *flowProblem
+			if err != nil && !errors.As(err, &p) {
 				return err
 			}
-			for _, r := range rest {
-				if hit[r.ID] {
-					ending["met the exit rule"] = append(ending["met the exit rule"], r.ID)
-				}
+			for id, reason := range out {
+				ending[reason] = append(ending[reason], id)
 			}
 		}
-		for reason, runIDs := range ending {
+		for _, reason := range slices.Sorted(maps.Keys(ending)) {
 			// Not versioned: ending wins over a pass moving the run at the
 			// same moment, whose versioned write then changes nothing.
-			err := s.db.WithContext(ctx).Model(&FlowRun{}).Where("id IN ? AND status = ?", runIDs, RunActive).
+			err := s.db.WithContext(ctx).Model(&FlowRun{}).Where("id IN ? AND status = ?", ending[reason], RunActive).
 				Updates(map[string]any{"status": RunExited, "hold": "", "note": reason, "finished_at": now, "version": gorm.Expr("version + 1")}).Error
 			if err != nil {
 				return fmt.Errorf("campaigns: end runs of changed contacts: %w", err)
@@ -1082,13 +1150,4 @@ func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, _ []stri
 		}
 	}
 	return nil
-}
-
-func mapKeys(m map[int64]bool) []int64 {
-	out := make([]int64, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
 }
