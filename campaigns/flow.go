@@ -595,6 +595,7 @@ func (s *Service) UpdateFlow(ctx context.Context, id int64, in FlowInput) (Flow,
 	if err != nil {
 		return Flow{}, fmt.Errorf("campaigns: update flow %d: %w", id, err)
 	}
+	s.exits.forget()
 	return f, nil
 }
 
@@ -848,6 +849,7 @@ func (s *Service) setFlowStatus(ctx context.Context, f *Flow, st FlowStatus, cur
 	if err != nil {
 		return fmt.Errorf("campaigns: set flow %d %s: %w", f.ID, st, err)
 	}
+	s.exits.forget()
 	f.Status, f.Cursor, f.LastError, f.LastErrorAt, f.UpdatedAt = st, cursor, "", nil, now
 	return nil
 }
@@ -870,6 +872,7 @@ func (s *Service) DeleteFlow(ctx context.Context, id int64) error {
 	if err != nil {
 		return fmt.Errorf("campaigns: delete flow %d: %w", id, err)
 	}
+	s.exits.forget()
 	return nil
 }
 

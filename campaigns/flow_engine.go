@@ -1101,15 +1101,36 @@ func (s *Service) endRun(ctx context.Context, run *FlowRun, st RunStatus, note s
 // during a win-back, or now matching the flow's exit rule. exit_if steps
 // are checks at a place in the sequence ("no purchase 7 days after the
 // coupon"), so they are evaluated when the run reaches them, not here.
-// fields is what changed; every change is looked at, since an exit rule
-// can read any field. An exit rule that no longer compiles is left to the
-// engine's pass, which records it on the flow.
-func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, _ []string) error {
+// fields is what changed (as segments.Reads takes it): contacts are looked
+// at only if it touches what leaveReason reads, and an exit rule is
+// matched only if it reads one of them, so a delivered batch, which no
+// rule but an engagement one reads, costs no query. An exit rule that no
+// longer compiles is left to the engine's pass, which records it on the
+// flow.
+func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, fields []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	reads := segments.Reads(fields)
+	// What leaveReason reads; "created" needs nothing: a new contact has
+	// no runs.
+	leave := reads["deleted"] || reads["status"] || reads["last_purchase_at"]
+	var exits []int64 // flows whose exit rule may read a change
+	if !leave {
+		var err error
+		if exits, err = s.exitsReading(ctx, reads); err != nil || len(exits) == 0 {
+			return err
+		}
+	}
 	now := s.cfg.Now()
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
+		q := s.db.WithContext(ctx).Where("status = ? AND contact_id IN ?", RunActive, chunk)
+		if !leave {
+			q = q.Where("flow_id IN ?", exits)
+		}
 		var runs []FlowRun
-		if err := s.db.WithContext(ctx).Where("status = ? AND contact_id IN ?", RunActive, chunk).Order("id").Find(&runs).Error; err != nil {
+		if err := q.Order("id").Find(&runs).Error; err != nil {
 			return fmt.Errorf("campaigns: runs of changed contacts: %w", err)
 		}
 		if len(runs) == 0 {
@@ -1120,9 +1141,12 @@ func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, _ []stri
 		if err := s.db.WithContext(ctx).Where("id IN ?", slices.Sorted(maps.Keys(byFlow))).Find(&flows).Error; err != nil {
 			return fmt.Errorf("campaigns: flows of changed contacts: %w", err)
 		}
-		people, err := s.contactsOf(ctx, runs)
-		if err != nil {
-			return err
+		var people map[int64]*contacts.Contact
+		if leave {
+			var err error
+			if people, err = s.contactsOf(ctx, runs); err != nil {
+				return err
+			}
 		}
 		ending := map[string][]int64{} // reason -> runs
 		for _, f := range flows {
@@ -1130,7 +1154,11 @@ func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, _ []stri
 			if err != nil {
 				continue
 			}
-			out, err := s.leaving(ctx, fs, byFlow[f.ID], people, true)
+			exit, err := s.exitReads(ctx, f, reads)
+			if err != nil {
+				return err
+			}
+			out, err := s.leaving(ctx, fs, byFlow[f.ID], people, exit)
 			var p *flowProblem
 			if err != nil && !errors.As(err, &p) {
 				return err
@@ -1150,4 +1178,117 @@ func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, _ []stri
 		}
 	}
 	return nil
+}
+
+// exitCache keeps what the exit rule of each flow that can have runs
+// reads, so that FlowContactsChanged can tell without a query that a
+// change matters to no exit rule. The list of flows is read again after
+// exitCacheTTL, or at once when this service saves a flow; a flow saved
+// by another process is seen at the latest then, and until then its runs
+// meet a changed exit rule at their next step, as the pass checks.
+type exitCache struct {
+	mu    sync.Mutex
+	at    time.Time          // when flows was read; zero: read again
+	flows map[int64]exitRead // flow -> what its exit rule reads
+}
+
+const exitCacheTTL = time.Minute
+
+// exitRead is what a flow's exit rule reads, as of the flow's updated_at.
+type exitRead struct {
+	updated time.Time
+	reads   []string
+}
+
+// forget makes the next look read the flows again.
+func (c *exitCache) forget() {
+	c.mu.Lock()
+	c.at = time.Time{}
+	c.mu.Unlock()
+}
+
+// exitsReading returns the flows whose exit rule reads one of reads.
+func (s *Service) exitsReading(ctx context.Context, reads map[string]bool) ([]int64, error) {
+	s.exits.mu.Lock()
+	fresh := !s.exits.at.IsZero() && time.Since(s.exits.at) < exitCacheTTL
+	s.exits.mu.Unlock()
+	if !fresh {
+		var flows []Flow
+		if err := s.db.WithContext(ctx).Select("id", "exit", "updated_at").Where("status <> ?", FlowDraft).Find(&flows).Error; err != nil {
+			return nil, fmt.Errorf("campaigns: flows' exit rules: %w", err)
+		}
+		read := time.Now()
+		known := map[int64]exitRead{}
+		for _, f := range flows {
+			r, ok, err := s.compileExitReads(ctx, f)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				known[f.ID] = r
+			}
+		}
+		s.exits.mu.Lock()
+		s.exits.flows, s.exits.at = known, read
+		s.exits.mu.Unlock()
+	}
+	s.exits.mu.Lock()
+	defer s.exits.mu.Unlock()
+	var out []int64
+	for id, r := range s.exits.flows {
+		if readsAny(r.reads, reads) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// exitReads tells whether flow f's exit rule reads one of reads; it
+// compiles the rule only when the flow changed since it was last
+// compiled. A rule that does not compile reads nothing here.
+func (s *Service) exitReads(ctx context.Context, f Flow, reads map[string]bool) (bool, error) {
+	s.exits.mu.Lock()
+	r, known := s.exits.flows[f.ID]
+	s.exits.mu.Unlock()
+	if !known || !r.updated.Equal(f.UpdatedAt) {
+		var ok bool
+		var err error
+		if r, ok, err = s.compileExitReads(ctx, f); err != nil || !ok {
+			return false, err
+		}
+		s.exits.mu.Lock()
+		if s.exits.flows == nil {
+			s.exits.flows = map[int64]exitRead{}
+		}
+		s.exits.flows[f.ID] = r
+		s.exits.mu.Unlock()
+	}
+	return readsAny(r.reads, reads), nil
+}
+
+// compileExitReads compiles f's exit rule for what it reads; false if it
+// has none or it no longer compiles (the pass records that on the flow).
+func (s *Service) compileExitReads(ctx context.Context, f Flow) (exitRead, bool, error) {
+	if !hasRule(f.Exit) {
+		return exitRead{}, false, nil
+	}
+	// What a rule reads does not depend on when the run started.
+	expr, err := s.segments.Compile(ctx, bindFlowStart(f.Exit, s.cfg.Now()))
+	if _, invalid := errs.AsInvalid(err); invalid {
+		return exitRead{}, false, nil
+	}
+	if err != nil {
+		return exitRead{}, false, fmt.Errorf("campaigns: exit rule of flow %d: %w", f.ID, err)
+	}
+	return exitRead{updated: f.UpdatedAt, reads: expr.Reads}, true, nil
+}
+
+func readsAny(have []string, want map[string]bool) bool {
+	for _, r := range have {
+		if want[r] {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,6 +326,124 @@ func TestContactsLeaveAFlowAtOnce(t *testing.T) {
 			}
 			if got := len(w.mail.sent["stayer@example.com"]); got != 2 {
 				t.Fatalf("the contact who stayed got %d messages, want 2", got)
+			}
+		})
+	}
+}
+
+// countQueries counts the statements w's database runs from now on.
+func (w *flowWorld) countQueries(t *testing.T) *atomic.Int64 {
+	t.Helper()
+	var n atomic.Int64
+	count := func(*gorm.DB) { n.Add(1) }
+	cb := w.db.Callback()
+	for _, err := range []error{
+		cb.Query().Before("gorm:query").Register("test:count_query", count),
+		cb.Row().Before("gorm:row").Register("test:count_row", count),
+		cb.Raw().Before("gorm:raw").Register("test:count_raw", count),
+		cb.Create().Before("gorm:create").Register("test:count_create", count),
+		cb.Update().Before("gorm:update").Register("test:count_update", count),
+		cb.Delete().Before("gorm:delete").Register("test:count_delete", count),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &n
+}
+
+// TestChangesEndRunsOnlyWhereAnExitRuleReadsThem: a change ends a run at
+// once when its flow's exit rule reads what changed (a city for a rule on
+// the city, a delivered message for an engagement rule); a change no exit
+// rule reads, such as a delivered batch for flows without engagement
+// rules, leaves the runs as they are without a single query.
+func TestChangesEndRunsOnlyWhereAnExitRuleReadsThem(t *testing.T) {
+	t0 := time.Now().UTC().Add(-20 * 24 * time.Hour)
+	steps := `"steps": [` + sendStep("one") + `, {"type": "wait", "duration": "7d"}, ` + sendStep("two") + `]`
+	tests := []struct {
+		name string
+		exit string
+		// matchUnseen makes the contact match the exit rule without
+		// telling the flows.
+		matchUnseen func(t *testing.T, w *flowWorld, c contacts.Contact)
+		// ignored are changes that must leave the run active at no cost;
+		// then the exit rule becomes reExit, if given, and ends is the
+		// change that ends the run.
+		ignored [][]string
+		reExit  string
+		ends    []string
+	}{
+		{
+			name: "rule on the city",
+			exit: `{"field": "city", "op": "eq", "value": "Paris"}`,
+			matchUnseen: func(t *testing.T, w *flowWorld, c contacts.Contact) {
+				if err := w.db.Model(&contacts.Contact{}).Where("id = ?", c.ID).UpdateColumn("city", "Paris").Error; err != nil {
+					t.Fatal(err)
+				}
+			},
+			ignored: [][]string{{"deliveries"}, {"country", "attributes"}, {"event.visit"}},
+			ends:    []string{"city"},
+		},
+		{
+			name: "engagement rule",
+			// The first message was sent and not opened.
+			exit:        `{"field": "opened", "op": "none_of_last", "value": 1}`,
+			matchUnseen: func(*testing.T, *flowWorld, contacts.Contact) {},
+			ignored:     [][]string{{"city"}, {"event.click"}},
+			ends:        []string{"deliveries"},
+		},
+		{
+			name: "rule changed after the flows were looked at",
+			exit: `{"field": "city", "op": "eq", "value": "Paris"}`,
+			matchUnseen: func(t *testing.T, w *flowWorld, c contacts.Contact) {
+				if err := w.db.Model(&contacts.Contact{}).Where("id = ?", c.ID).UpdateColumn("country", "FR").Error; err != nil {
+					t.Fatal(err)
+				}
+			},
+			ignored: [][]string{{"country"}},
+			reExit:  `{"field": "country", "op": "eq", "value": "FR"}`,
+			ends:    []string{"country"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newFlowWorld(t, campaigns.FlowConfig{})
+			ctx := context.Background()
+			f := w.flow(t, `{"name": "Nurture", "trigger": {"type": "event", "event": "guide"}, "exit": `+tc.exit+`, `+steps+`}`)
+			c := w.contact(t, contacts.Input{Email: ptr("leaver@example.com")})
+			w.event(t, c.ID, "guide", t0)
+			w.tick(t, t0)
+			if run := w.runOf(t, f.ID, c.ID); run.Status != campaigns.RunActive || run.Step != 2 {
+				t.Fatalf("after the first message the run is %s at step %d (%q)", run.Status, run.Step, run.Note)
+			}
+			tc.matchUnseen(t, w, c)
+			queries := w.countQueries(t)
+			for _, fields := range tc.ignored {
+				// The first look reads which rules read what.
+				if err := w.svc.FlowContactsChanged(ctx, []int64{c.ID}, fields); err != nil {
+					t.Fatal(err)
+				}
+				queries.Store(0)
+				if err := w.svc.FlowContactsChanged(ctx, []int64{c.ID}, fields); err != nil {
+					t.Fatal(err)
+				}
+				if n := queries.Load(); n != 0 {
+					t.Errorf("a change of %v ran %d queries, want none", fields, n)
+				}
+				if run := w.runOf(t, f.ID, c.ID); run.Status != campaigns.RunActive {
+					t.Fatalf("a change of %v ended the run (%q)", fields, run.Note)
+				}
+			}
+			if tc.reExit != "" {
+				if _, err := w.svc.UpdateFlow(ctx, f.ID, campaigns.FlowInput{Exit: json.RawMessage(tc.reExit)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.svc.FlowContactsChanged(ctx, []int64{c.ID}, tc.ends); err != nil {
+				t.Fatal(err)
+			}
+			if run := w.runOf(t, f.ID, c.ID); run.Status != campaigns.RunExited || run.Note != "met the exit rule" {
+				t.Fatalf("after a change of %v the run is %s (%q), want exited (met the exit rule)", tc.ends, run.Status, run.Note)
 			}
 		})
 	}

@@ -64,6 +64,7 @@ type Config struct {
 type Service struct {
 	flowCfg  FlowConfig
 	zones    zoneCache
+	exits    exitCache
 	db       *gorm.DB
 	contacts *contacts.Store
 	segments *segments.Service
