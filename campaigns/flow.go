@@ -963,17 +963,16 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 	return out, nil
 }
 
-// FlowRuns returns a page of a flow's runs, newest first, and the cursor
-// of the next page (0 at the end). filter is "" (every run), a run status
-// (active, done, exited), RunsDeferred (held back by the frequency cap) or
-// RunsFailing (a step failed and will be tried again).
+// FlowRuns returns a page of limit of a flow's runs, newest first, and
+// the cursor of the next page (0 at the end). filter is "" (every run), a
+// run status (active, done, exited), RunsDeferred (held back by the
+// frequency cap) or RunsFailing (a step failed and will be tried again).
+// How large a page may be is the caller's to bound (the API's page does).
 func (s *Service) FlowRuns(ctx context.Context, flowID int64, filter string, before int64, limit int) ([]FlowRun, int64, error) {
 	if _, err := s.GetFlow(ctx, flowID); err != nil {
 		return nil, 0, err
 	}
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
+	limit = max(limit, 1)
 	q := s.db.WithContext(ctx).Where("flow_id = ?", flowID)
 	switch filter {
 	case "":

@@ -164,24 +164,32 @@ func (s *Service) TickFlows(ctx context.Context, now time.Time) (TickResult, err
 // recordFailures writes each flow's failure of this pass on the flow, and
 // clears the error of flows that no longer fail.
 func (s *Service) recordFailures(ctx context.Context, flows []Flow, failures map[int64]error, now time.Time) {
+	var settled []int64 // flows with an error that did not fail in this pass
+	for _, f := range flows {
+		if _, failed := failures[f.ID]; !failed && f.LastError != "" {
+			settled = append(settled, f.ID)
+		}
+	}
+	if len(settled) > 0 {
+		// Runs of the flow that failed earlier may still be waiting for
+		// their retry; the error stays until none is.
+		var waiting []int64
+		err := s.db.WithContext(ctx).Model(&FlowRun{}).Distinct("flow_id").
+			Where("flow_id IN ? AND status = ? AND hold = ?", settled, RunActive, HoldFailed).Pluck("flow_id", &waiting).Error
+		if err != nil {
+			s.cfg.Log.Warn("campaigns: check failing runs", "err", err)
+		} else {
+			clear := slices.DeleteFunc(settled, func(id int64) bool { return slices.Contains(waiting, id) })
+			if len(clear) > 0 {
+				if err := s.db.WithContext(ctx).Model(&Flow{}).Where("id IN ?", clear).UpdateColumns(map[string]any{"last_error": "", "last_error_at": nil}).Error; err != nil {
+					s.cfg.Log.Warn("campaigns: clear flow errors", "flows", clear, "err", err)
+				}
+			}
+		}
+	}
 	for _, f := range flows {
 		err, failed := failures[f.ID]
 		if !failed {
-			if f.LastError == "" {
-				continue
-			}
-			// Runs of the flow that failed earlier may still be waiting
-			// for their retry; the error stays until none is.
-			var n int64
-			if err := s.db.WithContext(ctx).Model(&FlowRun{}).Where("flow_id = ? AND status = ? AND hold = ?", f.ID, RunActive, HoldFailed).Limit(1).Count(&n).Error; err != nil {
-				s.cfg.Log.Warn("campaigns: check failing runs", "flow", f.ID, "err", err)
-				continue
-			}
-			if n == 0 {
-				if err := s.db.WithContext(ctx).Model(&Flow{}).Where("id = ?", f.ID).UpdateColumns(map[string]any{"last_error": "", "last_error_at": nil}).Error; err != nil {
-					s.cfg.Log.Warn("campaigns: clear flow error", "flow", f.ID, "err", err)
-				}
-			}
 			continue
 		}
 		text := clip(problemText(err), 1000)

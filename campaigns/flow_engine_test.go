@@ -188,36 +188,61 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 }
 
 // TestAFixedFlowClearsItsErrorAndSends: once the marketer fixes the flow,
-// its held runs go on at their retry and the error goes away.
+// by editing it or by putting back what it needs, its held runs go on at
+// their retry and the error goes away; until then the error stays, even
+// in passes where the held run is not tried.
 func TestAFixedFlowClearsItsErrorAndSends(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{RetryAfter: 10 * time.Minute})
-	ctx := context.Background()
-	if _, err := w.contacts.CreateField(ctx, "tier", contacts.FieldText); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		fix  func(t *testing.T, w *flowWorld, f campaigns.Flow)
+	}{
+		{"the rule is edited", func(t *testing.T, w *flowWorld, f campaigns.Flow) {
+			if _, err := w.svc.UpdateFlow(context.Background(), f.ID, campaigns.FlowInput{Exit: json.RawMessage(`{"field": "city", "op": "eq", "value": "Nowhere"}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"the custom field is back", func(t *testing.T, w *flowWorld, _ campaigns.Flow) {
+			if _, err := w.contacts.CreateField(context.Background(), "tier", contacts.FieldText); err != nil {
+				t.Fatal(err)
+			}
+		}},
 	}
-	f := w.flow(t, `{"name": "Tiered", "trigger": {"type": "event", "event": "tea"}, "exit": {"field": "attr.tier", "op": "eq", "value": "gold"}, "steps": [`+sendStep("tea")+`]}`)
-	fs, _ := w.contacts.ListFields(ctx)
-	if err := w.contacts.DeleteField(ctx, fs[0].ID); err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now().UTC().Add(-time.Hour)
-	c := w.contact(t, contacts.Input{Email: ptr("fix@example.com")})
-	w.event(t, c.ID, "tea", t0)
-	if res := w.tick(t, t0); res.Failed != 1 || res.Sent != 0 {
-		t.Fatalf("broken pass: %+v", res)
-	}
-	if _, err := w.svc.UpdateFlow(ctx, f.ID, campaigns.FlowInput{Exit: json.RawMessage(`{"field": "city", "op": "eq", "value": "Nowhere"}`)}); err != nil {
-		t.Fatal(err)
-	}
-	if res := w.tick(t, t0.Add(10*time.Minute)); res.Sent != 1 || res.Failed != 0 {
-		t.Fatalf("pass after the fix: %+v", res)
-	}
-	if got := w.reload(t, f.ID); got.LastError != "" {
-		t.Fatalf("error after the fix: %q", got.LastError)
-	}
-	run := w.runOf(t, f.ID, c.ID)
-	if run.Status != campaigns.RunDone || run.Hold != "" {
-		t.Fatalf("run after the fix: %s hold %q", run.Status, run.Hold)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newFlowWorld(t, campaigns.FlowConfig{RetryAfter: 10 * time.Minute})
+			ctx := context.Background()
+			if _, err := w.contacts.CreateField(ctx, "tier", contacts.FieldText); err != nil {
+				t.Fatal(err)
+			}
+			f := w.flow(t, `{"name": "Tiered", "trigger": {"type": "event", "event": "tea"}, "exit": {"field": "attr.tier", "op": "eq", "value": "gold"}, "steps": [`+sendStep("tea")+`]}`)
+			fs, _ := w.contacts.ListFields(ctx)
+			if err := w.contacts.DeleteField(ctx, fs[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Now().UTC().Add(-time.Hour)
+			c := w.contact(t, contacts.Input{Email: ptr("fix@example.com")})
+			w.event(t, c.ID, "tea", t0)
+			if res := w.tick(t, t0); res.Failed != 1 || res.Sent != 0 {
+				t.Fatalf("broken pass: %+v", res)
+			}
+			if res := w.tick(t, t0.Add(time.Minute)); res.Failed != 0 || res.Sent != 0 {
+				t.Fatalf("pass before the retry: %+v", res)
+			}
+			if got := w.reload(t, f.ID); got.LastError == "" {
+				t.Fatal("the error went away while the failed run waits for its retry")
+			}
+			tc.fix(t, w, f)
+			if res := w.tick(t, t0.Add(10*time.Minute)); res.Sent != 1 || res.Failed != 0 {
+				t.Fatalf("pass after the fix: %+v", res)
+			}
+			if got := w.reload(t, f.ID); got.LastError != "" {
+				t.Fatalf("error after the fix: %q", got.LastError)
+			}
+			run := w.runOf(t, f.ID, c.ID)
+			if run.Status != campaigns.RunDone || run.Hold != "" {
+				t.Fatalf("run after the fix: %s hold %q", run.Status, run.Hold)
+			}
+		})
 	}
 }
 
