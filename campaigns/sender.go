@@ -695,7 +695,6 @@ func (s *Sender) recordOutcomes(ctx context.Context, campaignID int64, outs []ou
 	return nil
 }
 
-
 // TestSend renders the campaign for each address (as the contact with that
 // email if there is one, otherwise as a contact with only the email) and
 // sends it at once, outside the ledger and the stats.
