@@ -19,3 +19,6 @@ func ValidCountry(cc string) bool {
 	i := strings.Index(iso3166, cc)
 	return i >= 0 && i%3 == 0
 }
+
+// Countries lists the ISO 3166-1 alpha-2 codes in order, for pickers.
+func Countries() []string { return strings.Fields(iso3166) }

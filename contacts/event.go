@@ -692,6 +692,28 @@ func (s *Store) Events(ctx context.Context, contactID int64, limit int) ([]Event
 	return evs, nil
 }
 
+// EventsBefore returns up to limit events of a contact, newest first,
+// that come before the (occurredAt, id) position given: older, or as old
+// with a smaller id. A zero before starts at the newest; beforeID 0 takes
+// every event at before itself.
+func (s *Store) EventsBefore(ctx context.Context, contactID int64, before time.Time, beforeID int64, limit int) ([]Event, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	q := s.db.WithContext(ctx).Where("contact_id = ?", contactID)
+	if !before.IsZero() {
+		if beforeID <= 0 {
+			beforeID = math.MaxInt64
+		}
+		q = q.Where("occurred_at < ? OR (occurred_at = ? AND id < ?)", before, before, beforeID)
+	}
+	var evs []Event
+	if err := q.Order("occurred_at DESC, id DESC").Limit(limit).Find(&evs).Error; err != nil {
+		return nil, fmt.Errorf("contacts: events of %d: %w", contactID, err)
+	}
+	return evs, nil
+}
+
 // moveForward sets col (a roll-up of the last time something happened) of
 // each contact ids[i] to ats[i] where that is later than what it holds, in
 // one statement, and returns how many contacts changed. col is one of the

@@ -108,27 +108,44 @@ type ListQuery struct {
 
 // List returns a page of contacts and the cursor of the next page (0 at the end).
 func (s *Store) List(ctx context.Context, q ListQuery) ([]Contact, int64, error) {
-	if q.Limit <= 0 || q.Limit > 1000 {
-		q.Limit = 100
+	var cs []Contact
+	if err := s.db.WithContext(ctx).Scopes(q.Scope).Find(&cs).Error; err != nil {
+		return nil, 0, fmt.Errorf("contacts: list: %w", err)
 	}
-	tx := s.db.WithContext(ctx).Where("id > ?", q.After).Order("id").Limit(q.Limit + 1)
+	cs, next := q.Page(cs)
+	return cs, next, nil
+}
+
+// Scope applies q to a query of contacts: its filters, id order and one
+// row more than the page, which Page then cuts. Packages that list
+// contacts through their own tables (segment members) use the two so that
+// search and paging mean the same everywhere.
+func (q ListQuery) Scope(tx *gorm.DB) *gorm.DB {
+	tx = tx.Where("id > ?", q.After).Order("id").Limit(q.limit() + 1)
 	if q.Status != "" {
 		tx = tx.Where("status = ?", q.Status)
 	}
 	if q.Search != "" {
 		p := escapeLike(strings.ToLower(strings.TrimSpace(q.Search))) + "%"
-		tx = tx.Where(`email LIKE ? ESCAPE '\' OR LOWER(first_name) LIKE ? ESCAPE '\' OR LOWER(last_name) LIKE ? ESCAPE '\'`, p, p, p)
+		tx = tx.Where(`(email LIKE ? ESCAPE '\' OR LOWER(first_name) LIKE ? ESCAPE '\' OR LOWER(last_name) LIKE ? ESCAPE '\')`, p, p, p)
 	}
-	var cs []Contact
-	if err := tx.Find(&cs).Error; err != nil {
-		return nil, 0, fmt.Errorf("contacts: list: %w", err)
+	return tx
+}
+
+// Page cuts what Scope read to the page and returns the next cursor.
+func (q ListQuery) Page(cs []Contact) ([]Contact, int64) {
+	if n := q.limit(); len(cs) > n {
+		cs = cs[:n]
+		return cs, cs[len(cs)-1].ID
 	}
-	var next int64
-	if len(cs) > q.Limit {
-		cs = cs[:q.Limit]
-		next = cs[len(cs)-1].ID
+	return cs, 0
+}
+
+func (q ListQuery) limit() int {
+	if q.Limit <= 0 || q.Limit > 1000 {
+		return 100
 	}
-	return cs, next, nil
+	return q.Limit
 }
 
 // Count returns the number of contacts.
@@ -303,4 +320,13 @@ func forUpdate(tx *gorm.DB) *gorm.DB {
 func escapeLike(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return r.Replace(s)
+}
+
+// CountStatus returns the number of contacts with status st.
+func (s *Store) CountStatus(ctx context.Context, st Status) (int64, error) {
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&Contact{}).Where("status = ?", st).Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("contacts: count %s: %w", st, err)
+	}
+	return n, nil
 }

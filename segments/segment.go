@@ -626,25 +626,36 @@ func placeholders(n int) string {
 
 // Members returns a page of a segment's members in contact id order.
 func (s *Service) Members(ctx context.Context, id int64, after int64, limit int) ([]contacts.Contact, int64, error) {
+	return s.ListMembers(ctx, id, contacts.ListQuery{After: after, Limit: limit})
+}
+
+// ListMembers returns a page of a segment's members that match q's search
+// and status, in contact id order, and the cursor of the next page.
+func (s *Service) ListMembers(ctx context.Context, id int64, q contacts.ListQuery) ([]contacts.Contact, int64, error) {
 	if _, err := s.Get(ctx, id); err != nil {
 		return nil, 0, err
 	}
-	if limit <= 0 || limit > 1000 {
-		limit = 100
-	}
 	var cs []contacts.Contact
-	err := s.db.WithContext(ctx).
-		Where("id IN (SELECT contact_id FROM segment_members WHERE segment_id = ? AND contact_id > ?)", id, after).
-		Order("id").Limit(limit + 1).Find(&cs).Error
+	err := s.db.WithContext(ctx).Scopes(q.Scope).
+		Where("id IN (SELECT contact_id FROM segment_members WHERE segment_id = ? AND contact_id > ?)", id, q.After).
+		Find(&cs).Error
 	if err != nil {
 		return nil, 0, fmt.Errorf("segments: members of %d: %w", id, err)
 	}
-	var next int64
-	if len(cs) > limit {
-		cs = cs[:limit]
-		next = cs[len(cs)-1].ID
-	}
+	cs, next := q.Page(cs)
 	return cs, next, nil
+}
+
+// OfContact returns the segments a contact is a member of, by name.
+func (s *Service) OfContact(ctx context.Context, contactID int64) ([]Segment, error) {
+	var segs []Segment
+	err := s.db.WithContext(ctx).
+		Where("id IN (SELECT segment_id FROM segment_members WHERE contact_id = ?)", contactID).
+		Order("name, id").Limit(500).Find(&segs).Error
+	if err != nil {
+		return nil, fmt.Errorf("segments: of contact %d: %w", contactID, err)
+	}
+	return segs, nil
 }
 
 // IDs returns the ids of all segments.

@@ -228,3 +228,10 @@ func plural(n any, one, many string) (string, error) {
 	}
 	return many, nil
 }
+
+// FormatMinor formats an amount in minor units of currency as {{money}}
+// does (€1,234.50), for Herald's own pages.
+func FormatMinor(minor int64, currency string) string {
+	code := strings.ToUpper(strings.TrimSpace(currency))
+	return withSymbol(formatMinor(minor, contacts.CurrencyExponent(code)), code)
+}

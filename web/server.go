@@ -20,6 +20,7 @@ import (
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/metrics"
+	"herald/internal/settings"
 	"herald/outbox"
 	"herald/segments"
 	"herald/tracking"
@@ -46,6 +47,11 @@ type Deps struct {
 	// through a real server (the Outbox page then says so).
 	Outbox  *outbox.Store
 	Metrics *metrics.Registry
+	// Credentials check and change the API key and admin password; when
+	// nil, the fixed hashes of Config are used and cannot be changed.
+	Credentials *settings.Credentials
+	// Settings describe the configuration in force for the Settings page.
+	Settings SettingsView
 	// Ready reports whether the database and Redis answer (for /healthz).
 	Ready func(ctx context.Context) error
 	Log   *slog.Logger
@@ -69,6 +75,7 @@ type Config struct {
 type Server struct {
 	d      Deps
 	cfg    Config
+	creds  *settings.Credentials
 	log    *slog.Logger
 	engine *gin.Engine
 	pages  map[string]*template.Template
@@ -94,7 +101,10 @@ func New(d Deps, cfg Config) (*Server, error) {
 	if len(cfg.SessionKey) < 16 {
 		return nil, fmt.Errorf("web: session key too short")
 	}
-	s := &Server{d: d, cfg: cfg, log: d.Log, links: newLinkCache(linkCacheSize, campaignLinkLoader(d.Campaigns))}
+	s := &Server{d: d, cfg: cfg, creds: d.Credentials, log: d.Log, links: newLinkCache(linkCacheSize, campaignLinkLoader(d.Campaigns))}
+	if s.creds == nil {
+		s.creds = settings.NewCredentials(nil, cfg.APIKeySHA256, cfg.AdminPasswordBcrypt)
+	}
 	var err error
 	if s.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -132,16 +142,46 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/v/:token", s.webView)
 
 	static, _ := fs.Sub(staticFS, "ui/static")
-	r.StaticFS("/static", http.FS(static))
+	files := http.FileServer(http.FS(static))
+	serveStatic := func(c *gin.Context) {
+		// Files only: a folder is not listed.
+		name := strings.TrimPrefix(c.Param("path"), "/")
+		if st, err := fs.Stat(static, name); err != nil || st.IsDir() {
+			c.String(http.StatusNotFound, "Not found")
+			return
+		}
+		c.Header("Cache-Control", "no-cache")
+		c.Request.URL.Path = "/" + name
+		files.ServeHTTP(c.Writer, c.Request)
+	}
+	r.GET("/static/*path", serveStatic)
+	r.HEAD("/static/*path", serveStatic)
 
 	// Pages.
-	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/campaigns") })
+	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/dashboard") })
 	r.GET("/login", s.loginPage)
-	r.POST("/login", s.loginPost)
+	r.POST("/login", bodyLimit(64<<10), s.loginPost)
 	r.POST("/logout", s.logoutPost)
-	ui := r.Group("/", s.requireSession())
+	ui := r.Group("/", s.requireSession(), bodyLimit(1<<20))
+	ui.GET("/dashboard", s.dashboardPage)
+	ui.GET("/contacts", s.contactsPage)
+	ui.GET("/contacts/new", s.newContactPage)
+	ui.POST("/contacts/new", s.newContactPost)
+	ui.GET("/contacts/:id", s.contactPage)
+	ui.POST("/contacts/:id", s.contactPost)
+	ui.POST("/contacts/:id/status", s.contactStatusPost)
+	ui.POST("/contacts/:id/delete", s.contactDeletePost)
+	s.importPageRoutes(ui)
+	s.segmentPageRoutes(ui)
 	ui.GET("/campaigns", s.campaignsPage)
 	ui.GET("/campaigns/:id", s.campaignPage)
+	ui.GET("/automations", s.automationsPage)
+	ui.GET("/settings", s.settingsPage)
+	ui.POST("/settings/api-key", s.rotateAPIKeyPost)
+	ui.POST("/settings/password", s.passwordPost)
+	ui.GET("/settings/fields", s.fieldsPage)
+	ui.POST("/settings/fields", s.fieldCreatePost)
+	ui.POST("/settings/fields/:id/delete", s.fieldDeletePost)
 	ui.GET("/outbox", s.outboxPage)
 	ui.GET("/outbox/:id", s.outboxMessagePage)
 

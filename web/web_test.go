@@ -188,8 +188,8 @@ func TestLoginRefusesWrongPasswordAndPagesNeedASession(t *testing.T) {
 	if w.Code != http.StatusUnauthorized || len(w.Result().Cookies()) != 0 {
 		t.Fatalf("wrong password: %d, cookies %v", w.Code, w.Result().Cookies())
 	}
-	for _, p := range []string{"/campaigns", "/outbox", "/outbox/1", "/campaigns/1"} {
-		if w := f.do("GET", p, "", nil); w.Code != http.StatusFound || w.Header().Get("Location") != "/login" {
+	for _, p := range []string{"/campaigns", "/outbox", "/outbox/1", "/campaigns/1", "/dashboard", "/contacts", "/contacts/1", "/settings", "/settings/fields", "/automations"} {
+		if w := f.do("GET", p, "", nil); w.Code != http.StatusFound || w.Header().Get("Location") != "/login?next="+url.QueryEscape(p) {
 			t.Errorf("%s without a session: %d to %q", p, w.Code, w.Header().Get("Location"))
 		}
 	}

@@ -286,16 +286,46 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 	if err != nil {
 		return err
 	}
+	// Credentials from the environment are fixed; the others are read from
+	// the settings table, where the Settings page can change them.
+	var fixedKey, fixedPass []byte
+	if a.cfg.APIKey != "" {
+		fixedKey = apiHash
+	}
+	if a.cfg.AdminPassword != "" {
+		fixedPass = pwHash
+	}
 	a.Web, err = web.New(web.Deps{
 		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Signer: a.Signer,
 		Hits: a.Ingest, Networks: nets, Mailer: mailer, Outbox: a.Outbox, Metrics: a.Metrics, Log: a.log,
-		Ready: a.ready,
+		Ready:       a.ready,
+		Credentials: settings.NewCredentials(a.Settings, fixedKey, fixedPass),
+		Settings:    a.settingsView(),
 	}, web.Config{
 		APIKeySHA256: apiHash, AdminEmail: a.cfg.AdminEmail, AdminPasswordBcrypt: pwHash,
 		SessionKey: sessionKey[:], SecureCookies: len(a.cfg.BaseURL) > 8 && a.cfg.BaseURL[:8] == "https://",
 		BaseURL: a.cfg.BaseURL,
 	})
 	return err
+}
+
+// settingsView is what the Settings page shows of the configuration:
+// nothing secret (SMTP servers by host only).
+func (a *App) settingsView() web.SettingsView {
+	v := web.SettingsView{
+		Currency: a.Contacts.Currency(), DefaultTimezone: orDefault(a.cfg.DefaultTimezone, "UTC"), BaseURL: a.cfg.BaseURL,
+		SendRate: a.cfg.SendRate, FrequencyCap: a.cfg.FrequencyCap, DKIMDomain: a.cfg.DKIMDomain,
+		DatabaseKind: "SQLite", EmbeddedRedis: a.embeddedRedis != nil,
+	}
+	if db.IsPostgres(a.DB) {
+		v.DatabaseKind = "PostgreSQL"
+	}
+	for _, raw := range a.cfg.smtpURLs() {
+		if u, err := url.Parse(raw); err == nil {
+			v.SMTPHosts = append(v.SMTPHosts, u.Host)
+		}
+	}
+	return v
 }
 
 func (a *App) ready(ctx context.Context) error {

@@ -32,9 +32,18 @@ type testApp struct {
 	key     string
 	client  *http.Client
 	stopped bool
+	// printed is what Herald printed at its first start (generated
+	// credentials).
+	printed *bytes.Buffer
 }
 
 func startApp(t *testing.T) *testApp {
+	t.Helper()
+	return startAppWith(t, nil)
+}
+
+// startAppWith starts an app whose configuration tweak may change first.
+func startAppWith(t *testing.T, tweak func(*Config)) *testApp {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -47,7 +56,11 @@ func startApp(t *testing.T) *testApp {
 		AdminEmail: "admin@example.com", AdminPassword: "correct horse",
 		WorkerConcurrency: 4, SMTPPool: 4, EmbeddedSMTPAddr: "127.0.0.1:0", EmbeddedRedisAddr: "127.0.0.1:0",
 	}
-	app, err := NewApp(context.Background(), cfg, testenv.Logger(), io.Discard, true, true, appOptions{
+	if tweak != nil {
+		tweak(cfg)
+	}
+	printed := &bytes.Buffer{}
+	app, err := NewApp(context.Background(), cfg, testenv.Logger(), printed, true, true, appOptions{
 		workerCfg: worker.Config{RetryDelay: func(int) time.Duration { return 200 * time.Millisecond }, SweepEvery: time.Second},
 	})
 	if err != nil {
@@ -58,7 +71,7 @@ func startApp(t *testing.T) *testApp {
 	if err := app.Worker.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ta := &testApp{App: app, t: t, base: base, key: cfg.APIKey, client: &http.Client{
+	ta := &testApp{App: app, t: t, base: base, key: cfg.APIKey, printed: printed, client: &http.Client{
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
@@ -68,6 +81,16 @@ func startApp(t *testing.T) *testApp {
 		app.Close()
 	})
 	return ta
+}
+
+// generatedPassword is the admin password Herald generated and printed.
+func (a *testApp) generatedPassword(t *testing.T) string {
+	t.Helper()
+	m := regexp.MustCompile(`Admin login \(.*\): \S+ / (\S+)`).FindStringSubmatch(a.printed.String())
+	if m == nil {
+		t.Fatalf("no generated password in %q", a.printed.String())
+	}
+	return m[1]
 }
 
 // call makes an API request and decodes the JSON answer into out.
