@@ -5,22 +5,35 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/crypto/bcrypt"
+
+	"herald/internal/login"
 )
 
 const (
 	sessionCookie = "herald_session"
-	sessionTTL    = 7 * 24 * time.Hour
+	sessionTTL    = login.DefaultTTL
 	csrfHeader    = "X-CSRF-Token"
 	csrfField     = "csrf_token"
+)
+
+// Login throttling: attempts per client address and per account in a
+// window, counted before the password is hashed. The account's limit is
+// higher so that one noisy address cannot lock the admin out alone.
+const (
+	loginWindow       = 15 * time.Minute
+	loginPerAddress   = 10
+	loginPerAccount   = 30
+	maxLoginFormBytes = 64 << 10
 )
 
 // requireAPIAuth accepts a bearer API key, or a session cookie together
@@ -37,9 +50,9 @@ func (s *Server) requireAPIAuth() gin.HandlerFunc {
 			c.AbortWithStatusJSON(http.StatusUnauthorized, errorBody("invalid API key", ""))
 			return
 		}
-		if cookie, ok := s.session(c); ok {
+		if token, ok := s.session(c); ok {
 			if c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead ||
-				hmac.Equal([]byte(c.GetHeader(csrfHeader)), []byte(s.csrfToken(cookie))) {
+				hmac.Equal([]byte(c.GetHeader(csrfHeader)), []byte(s.csrfToken(token))) {
 				c.Next()
 				return
 			}
@@ -55,7 +68,7 @@ func (s *Server) requireAPIAuth() gin.HandlerFunc {
 // checks the CSRF token of every form post.
 func (s *Server) requireSession() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		cookie, ok := s.session(c)
+		token, ok := s.session(c)
 		if !ok {
 			target := "/login"
 			if c.Request.Method == http.MethodGet && c.Request.URL.Path != "/" {
@@ -65,12 +78,12 @@ func (s *Server) requireSession() gin.HandlerFunc {
 			c.Abort()
 			return
 		}
-		if c.Request.Method == http.MethodPost && !hmac.Equal([]byte(c.PostForm(csrfField)), []byte(s.csrfToken(cookie))) {
+		if c.Request.Method == http.MethodPost && !hmac.Equal([]byte(c.PostForm(csrfField)), []byte(s.csrfToken(token))) {
 			c.String(http.StatusForbidden, "The form expired; reload the page and try again.")
 			c.Abort()
 			return
 		}
-		c.Set("csrf", s.csrfToken(cookie))
+		c.Set("csrf", s.csrfToken(token))
 		c.Next()
 	}
 }
@@ -81,55 +94,43 @@ func (s *Server) sign(parts ...string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// passwordMark is a fingerprint of the admin password's hash. Sessions
-// are signed with it, so changing the password ends every session.
-func (s *Server) passwordMark(c *gin.Context) (string, bool) {
-	h, err := s.creds.PasswordHash(c.Request.Context())
-	if err != nil || len(h) == 0 {
+// session returns the token of the request's live session. The session
+// lives on the server: logging out or a new password ends it everywhere.
+func (s *Server) session(c *gin.Context) (string, bool) {
+	if v, ok := c.Get("session"); ok {
+		return v.(string), true
+	}
+	token, err := c.Cookie(sessionCookie)
+	if err != nil || token == "" || s.d.Sessions == nil {
 		return "", false
 	}
-	sum := sha256.Sum256(h)
-	return base64.RawURLEncoding.EncodeToString(sum[:12]), true
-}
-
-// newSession makes a cookie value: email, expiry and their signature.
-func (s *Server) newSession(c *gin.Context, email string, now time.Time) (string, bool) {
-	mark, ok := s.passwordMark(c)
+	_, ok, err := s.d.Sessions.Check(c.Request.Context(), token)
+	if err != nil {
+		s.log.Error("web: check session", "err", err)
+		return "", false
+	}
 	if !ok {
 		return "", false
 	}
-	exp := strconv.FormatInt(now.Add(sessionTTL).Unix(), 10)
-	payload := base64.RawURLEncoding.EncodeToString([]byte(email)) + "." + exp
-	return payload + "." + s.sign("session", mark, payload), true
+	c.Set("session", token)
+	return token, true
 }
 
-// session returns the valid session cookie of the request.
-func (s *Server) session(c *gin.Context) (string, bool) {
-	v, err := c.Cookie(sessionCookie)
-	if err != nil || v == "" {
-		return "", false
-	}
-	i := strings.LastIndexByte(v, '.')
-	if i < 0 {
-		return "", false
-	}
-	payload, mac := v[:i], v[i+1:]
-	mark, ok := s.passwordMark(c)
-	if !ok || !hmac.Equal([]byte(mac), []byte(s.sign("session", mark, payload))) {
-		return "", false
-	}
-	j := strings.LastIndexByte(payload, '.')
-	if j < 0 {
-		return "", false
-	}
-	exp, err := strconv.ParseInt(payload[j+1:], 10, 64)
-	if err != nil || time.Now().Unix() > exp {
-		return "", false
-	}
-	return v, true
-}
+func (s *Server) csrfToken(token string) string { return s.sign("csrf", token) }
 
-func (s *Server) csrfToken(cookie string) string { return s.sign("csrf", cookie) }
+// startSession logs the browser in as email.
+func (s *Server) startSession(c *gin.Context, email string) error {
+	if s.d.Sessions == nil {
+		return errors.New("web: no session store")
+	}
+	token, err := s.d.Sessions.Start(c.Request.Context(), email)
+	if err != nil {
+		return err
+	}
+	c.SetSameSite(http.SameSiteLaxMode)
+	c.SetCookie(sessionCookie, token, int(sessionTTL.Seconds()), "/", "", s.cfg.SecureCookies, true)
+	return nil
+}
 
 func (s *Server) loginPage(c *gin.Context) {
 	if _, ok := s.session(c); ok {
@@ -150,41 +151,107 @@ func localPath(p string) bool {
 		!strings.ContainsAny(p, "\r\n\\") && len(p) < 2000
 }
 
+// accountKey names an account in the throttle without writing the
+// address itself to Redis.
+func accountKey(email string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(email)))
+	return "acct:" + hex.EncodeToString(sum[:8])
+}
+
 func (s *Server) loginPost(c *gin.Context) {
+	if !formBody(c) {
+		c.String(http.StatusUnsupportedMediaType, "Send the login form as application/x-www-form-urlencoded.")
+		return
+	}
 	email := strings.ToLower(strings.TrimSpace(c.PostForm("email")))
 	pass := c.PostForm("password")
+	next := c.PostForm("next")
+	if !localPath(next) {
+		next = ""
+	}
+	refuse := func(status int, msg string) {
+		s.render(c, status, "login", gin.H{"Title": "Log in", "Error": msg, "Email": email, "Next": next})
+	}
+	ctx := c.Request.Context()
+	addrKey := "addr:" + clientAddr(c.Request).String()
+	if s.d.Throttle != nil {
+		for _, lim := range []struct {
+			key string
+			max int
+		}{{addrKey, loginPerAddress}, {accountKey(email), loginPerAccount}} {
+			ok, retry, err := s.d.Throttle.Attempt(ctx, lim.key, lim.max, loginWindow)
+			if err != nil {
+				s.log.Error("web: login throttle", "err", err)
+				refuse(http.StatusServiceUnavailable, "Logging in is not possible just now; try again in a moment.")
+				return
+			}
+			if !ok {
+				c.Header("Retry-After", fmt.Sprint(int(retry.Seconds())+1))
+				refuse(http.StatusTooManyRequests, fmt.Sprintf("Too many login attempts. Try again in %s.", roundUp(retry)))
+				return
+			}
+		}
+	}
 	emailOK := subtle.ConstantTimeCompare([]byte(email), []byte(strings.ToLower(s.cfg.AdminEmail))) == 1
-	hash, err := s.creds.PasswordHash(c.Request.Context())
+	hash, err := s.creds.PasswordHash(ctx)
 	if err != nil {
 		s.pageError(c, err)
 		return
 	}
 	passOK := bcrypt.CompareHashAndPassword(hash, []byte(pass)) == nil
 	if !emailOK || !passOK {
-		time.Sleep(300 * time.Millisecond) // slows guessing
-		next := c.PostForm("next")
-		if !localPath(next) {
-			next = ""
+		refuse(http.StatusUnauthorized, "Wrong email or password.")
+		return
+	}
+	if s.d.Throttle != nil {
+		if err := s.d.Throttle.Reset(ctx, addrKey); err != nil {
+			s.log.Warn("web: login throttle reset", "err", err)
 		}
-		s.render(c, http.StatusUnauthorized, "login", gin.H{"Title": "Log in", "Error": "Wrong email or password.", "Email": email, "Next": next})
+	}
+	if err := s.startSession(c, email); err != nil {
+		s.pageError(c, err)
 		return
 	}
-	cookie, ok := s.newSession(c, email, time.Now())
-	if !ok {
-		s.pageError(c, errors.New("web: no admin password to sign a session with"))
-		return
-	}
-	c.SetSameSite(http.SameSiteLaxMode)
-	c.SetCookie(sessionCookie, cookie, int(sessionTTL.Seconds()), "/", "", s.cfg.SecureCookies, true)
-	next := c.PostForm("next")
-	if !localPath(next) {
+	if next == "" {
 		next = "/dashboard"
 	}
 	c.Redirect(http.StatusSeeOther, next)
 }
 
+// roundUp says a wait in whole minutes, or seconds under a minute.
+func roundUp(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%d seconds", int(d.Seconds())+1)
+	}
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m == 1 {
+		return "a minute"
+	}
+	return fmt.Sprintf("%d minutes", m)
+}
+
+// logoutPost ends the session; like every form, it needs the session's
+// CSRF token, so another site cannot log the marketer out.
 func (s *Server) logoutPost(c *gin.Context) {
+	if token, ok := s.session(c); ok {
+		if !hmac.Equal([]byte(c.PostForm(csrfField)), []byte(s.csrfToken(token))) {
+			c.String(http.StatusForbidden, "The form expired; reload the page and try again.")
+			return
+		}
+		if err := s.d.Sessions.End(c.Request.Context(), token); err != nil {
+			s.pageError(c, err)
+			return
+		}
+	}
 	c.SetSameSite(http.SameSiteLaxMode)
 	c.SetCookie(sessionCookie, "", -1, "/", "", s.cfg.SecureCookies, true)
 	c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// formBody reports whether a public form post is URL-encoded: those
+// endpoints have no use for multipart, whose file parts Go would spool
+// to disk.
+func formBody(c *gin.Context) bool {
+	ct := c.ContentType()
+	return ct == "application/x-www-form-urlencoded" || (ct == "" && c.Request.ContentLength == 0)
 }

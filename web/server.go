@@ -19,6 +19,7 @@ import (
 
 	"herald/campaigns"
 	"herald/contacts"
+	"herald/internal/login"
 	"herald/internal/metrics"
 	"herald/internal/settings"
 	"herald/outbox"
@@ -47,6 +48,11 @@ type Deps struct {
 	// through a real server (the Outbox page then says so).
 	Outbox  *outbox.Store
 	Metrics *metrics.Registry
+	// Sessions keeps the marketer's logins on the server; without it
+	// nobody can log in to the pages (the API still takes its key).
+	Sessions *login.Sessions
+	// Throttle counts login attempts across processes; nil counts none.
+	Throttle *login.Throttle
 	// Credentials check and change the API key and admin password; when
 	// nil, the fixed hashes of Config are used and cannot be changed.
 	Credentials *settings.Credentials
@@ -118,6 +124,9 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 func (s *Server) routes() *gin.Engine {
 	r := gin.New()
+	// Multipart parts beyond this go to a temporary file; only the CSV
+	// import takes files, and it streams them instead.
+	r.MaxMultipartMemory = 1 << 20
 	r.Use(s.recoverer(), s.observe(), securityHeaders())
 	r.HandleMethodNotAllowed = true
 	r.NoRoute(func(c *gin.Context) {
@@ -137,8 +146,10 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/t/c/:token", s.trackClick)
 	r.HEAD("/t/c/:token", s.trackClick)
 	r.GET("/u/:token", s.unsubscribePage)
-	r.POST("/u/:token", s.unsubscribePost)
-	r.POST("/u/:token/resubscribe", s.resubscribePost)
+	// RFC 8058 allows one-click unsubscribes as multipart forms, so the
+	// unsubscribe page takes them, but only small ones.
+	r.POST("/u/:token", bodyLimit(64<<10), s.unsubscribePost)
+	r.POST("/u/:token/resubscribe", bodyLimit(64<<10), s.resubscribePost)
 	r.GET("/v/:token", s.webView)
 
 	static, _ := fs.Sub(staticFS, "ui/static")
@@ -160,8 +171,8 @@ func (s *Server) routes() *gin.Engine {
 	// Pages.
 	r.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/dashboard") })
 	r.GET("/login", s.loginPage)
-	r.POST("/login", bodyLimit(64<<10), s.loginPost)
-	r.POST("/logout", s.logoutPost)
+	r.POST("/login", bodyLimit(maxLoginFormBytes), s.loginPost)
+	r.POST("/logout", bodyLimit(maxLoginFormBytes), s.logoutPost)
 	ui := r.Group("/", s.requireSession(), bodyLimit(1<<20))
 	ui.GET("/dashboard", s.dashboardPage)
 	ui.GET("/contacts", s.contactsPage)

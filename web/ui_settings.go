@@ -3,7 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -80,12 +79,15 @@ func (s *Server) passwordPost(c *gin.Context) {
 		return
 	}
 	s.log.Info("web: admin password changed")
-	// Sessions are signed with the password's hash: this one ended too.
-	// Log in again at once with the new password.
-	cookie, ok := s.newSession(c, s.cfg.AdminEmail, time.Now())
-	if ok {
-		c.SetSameSite(http.SameSiteLaxMode)
-		c.SetCookie(sessionCookie, cookie, int(sessionTTL.Seconds()), "/", "", s.cfg.SecureCookies, true)
+	// A new password ends every session, this one too; this browser is
+	// logged in again at once.
+	if err := s.d.Sessions.EndAll(c.Request.Context()); err != nil {
+		s.pageError(c, err)
+		return
+	}
+	if err := s.startSession(c, s.cfg.AdminEmail); err != nil {
+		s.pageError(c, err)
+		return
 	}
 	s.flash(c, "Password changed. Every other session has been logged out.")
 	seeOther(c, "/settings")

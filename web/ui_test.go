@@ -9,12 +9,15 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 
 	"herald/contacts"
+	"herald/internal/login"
 	"herald/internal/settings"
 	"herald/internal/testenv"
 )
@@ -211,7 +214,7 @@ func TestContactFormKeepsWhatWasTypedAndNamesTheField(t *testing.T) {
 	}
 }
 
-func TestChangingThePasswordEndsEverySessionSignedWithTheOldOne(t *testing.T) {
+func TestANewPasswordEndsEveryOtherSessionAndLogoutEndsItsOwn(t *testing.T) {
 	f := newFixture(t)
 	g := testenv.DB(t, settings.Migrate)
 	st := settings.NewStore(g)
@@ -227,26 +230,61 @@ func TestChangingThePasswordEndsEverySessionSignedWithTheOldOne(t *testing.T) {
 	creds := settings.NewCredentials(st, nil, nil)
 	f.srv.creds = creds
 
-	vals := url.Values{"email": {"admin@example.com"}, "password": {"first password"}}
-	w := f.do("POST", "/login", vals.Encode(), form(vals, nil))
-	var old *http.Cookie
+	loginAs := func(pass string) *http.Cookie {
+		vals := url.Values{"email": {"admin@example.com"}, "password": {pass}}
+		w := f.do("POST", "/login", vals.Encode(), form(vals, nil))
+		for _, c := range w.Result().Cookies() {
+			if c.Name == sessionCookie && c.Value != "" {
+				return c
+			}
+		}
+		t.Fatalf("login with %q: %d", pass, w.Code)
+		return nil
+	}
+	pageOK := func(c *http.Cookie) bool {
+		return f.do("GET", "/contacts", "", map[string]string{"Cookie": c.String()}).Code == http.StatusOK
+	}
+	csrfOf := func(c *http.Cookie) string {
+		return f.srv.csrfToken(c.Value)
+	}
+	laptop, phone := loginAs("first password"), loginAs("first password")
+	if !pageOK(laptop) || !pageOK(phone) {
+		t.Fatal("fresh sessions refused")
+	}
+
+	vals := url.Values{"csrf_token": {csrfOf(laptop)}, "current_password": {"first password"},
+		"new_password": {"second password!"}, "confirm_password": {"second password!"}}
+	w := f.do("POST", "/settings/password", vals.Encode(), form(vals, laptop))
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("change password: %d %s", w.Code, w.Body)
+	}
+	var renewed *http.Cookie
 	for _, c := range w.Result().Cookies() {
 		if c.Name == sessionCookie {
-			old = c
+			renewed = c
 		}
 	}
-	if old == nil {
-		t.Fatalf("login: %d", w.Code)
+	if pageOK(phone) || pageOK(laptop) {
+		t.Fatal("a session from before the new password still works")
 	}
-	if w := f.do("GET", "/contacts", "", map[string]string{"Cookie": old.String()}); w.Code != 200 {
-		t.Fatalf("with the session: %d", w.Code)
+	if renewed == nil || !pageOK(renewed) {
+		t.Fatal("the browser that changed the password was not logged in again")
 	}
-	if err := creds.ChangePassword(ctx, "first password", "second password!"); err != nil {
-		t.Fatal(err)
+
+	// Logging out ends the session on the server, not only in the browser.
+	vals = url.Values{"csrf_token": {"wrong"}}
+	if w := f.do("POST", "/logout", vals.Encode(), form(vals, renewed)); w.Code != http.StatusForbidden || !pageOK(renewed) {
+		t.Fatalf("logout without the CSRF token: %d", w.Code)
 	}
-	if w := f.do("GET", "/contacts", "", map[string]string{"Cookie": old.String()}); w.Code != http.StatusFound {
-		t.Fatalf("a session from before the change answers %d, want a redirect to log in", w.Code)
+	vals = url.Values{"csrf_token": {csrfOf(renewed)}}
+	if w := f.do("POST", "/logout", vals.Encode(), form(vals, renewed)); w.Code != http.StatusSeeOther {
+		t.Fatalf("logout: %d", w.Code)
 	}
+	if pageOK(renewed) {
+		t.Fatal("the cookie still works after logging out")
+	}
+
+	// The API key: a rotated one stops working.
 	if w := f.do("GET", "/api/contacts", "", map[string]string{"Authorization": "Bearer key-1"}); w.Code != 200 {
 		t.Fatalf("the API key: %d", w.Code)
 	}
@@ -255,5 +293,61 @@ func TestChangingThePasswordEndsEverySessionSignedWithTheOldOne(t *testing.T) {
 	}
 	if w := f.do("GET", "/api/contacts", "", map[string]string{"Authorization": "Bearer key-1"}); w.Code != http.StatusUnauthorized {
 		t.Fatalf("a rotated key answers %d", w.Code)
+	}
+}
+
+func TestParallelWrongPasswordsAreThrottledBeforeHashing(t *testing.T) {
+	f := newFixture(t)
+	opt, err := redis.ParseURL(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { rdb.Close() })
+	f.srv.d.Throttle = login.NewThrottle(rdb)
+
+	codes := make(chan int, 20)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vals := url.Values{"email": {"admin@example.com"}, "password": {"guess"}}
+			codes <- f.do("POST", "/login", vals.Encode(), form(vals, nil)).Code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	n := map[int]int{}
+	for c := range codes {
+		n[c]++
+	}
+	if n[http.StatusUnauthorized] != loginPerAddress || n[http.StatusTooManyRequests] != 20-loginPerAddress {
+		t.Fatalf("answers %v, want %d wrong-password answers and the rest throttled", n, loginPerAddress)
+	}
+	vals := url.Values{"email": {"admin@example.com"}, "password": {"secret pw"}}
+	w := f.do("POST", "/login", vals.Encode(), form(vals, nil))
+	if w.Code != http.StatusTooManyRequests || !strings.Contains(w.Body.String(), "Too many login attempts. Try again in 15 minutes.") || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("the right password from a throttled address: %d %q", w.Code, w.Header().Get("Retry-After"))
+	}
+}
+
+func TestPublicFormsRefuseLargeAndMultipartBodies(t *testing.T) {
+	f := newFixture(t)
+	big := strings.Repeat("x", 200<<10)
+	tests := []struct {
+		name, path, ctype, body string
+		want                    int
+	}{
+		{"login as multipart", "/login", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"email\"\r\n\r\nadmin@example.com\r\n--b--\r\n", http.StatusUnsupportedMediaType},
+		{"login too large", "/login", "application/x-www-form-urlencoded", "email=" + big, http.StatusUnauthorized},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := f.do("POST", tc.path, tc.body, map[string]string{"Content-Type": tc.ctype})
+			if w.Code != tc.want {
+				t.Fatalf("%d, want %d", w.Code, tc.want)
+			}
+		})
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"herald/campaigns"
 	"herald/contacts"
+	"herald/internal/login"
 	"herald/internal/testenv"
 	"herald/outbox"
 	"herald/segments"
@@ -44,7 +45,7 @@ type nopQueue struct{}
 func (nopQueue) EnqueueLaunch(context.Context, int64, time.Time) error  { return nil }
 func (nopQueue) EnqueueSend(context.Context, int64, int, []int64) error { return nil }
 func migrateAll(g *gorm.DB) error {
-	for _, m := range []func(*gorm.DB) error{contacts.Migrate, segments.Migrate, campaigns.Migrate, outbox.Migrate} {
+	for _, m := range []func(*gorm.DB) error{login.Migrate, contacts.Migrate, segments.Migrate, campaigns.Migrate, outbox.Migrate} {
 		if err := m(g); err != nil {
 			return err
 		}
@@ -75,7 +76,7 @@ func newFixture(t *testing.T) *fixture {
 	h := &hits{}
 	sum := sha256.Sum256([]byte(testKey))
 	pw, _ := bcrypt.GenerateFromPassword([]byte("secret pw"), bcrypt.MinCost)
-	srv, err := New(Deps{Contacts: cs, Segments: ss, Campaigns: camps, Signer: signer, Hits: h, Outbox: ob, Log: testenv.Logger()},
+	srv, err := New(Deps{Contacts: cs, Segments: ss, Campaigns: camps, Signer: signer, Hits: h, Outbox: ob, Log: testenv.Logger(), Sessions: login.NewSessions(g, login.DefaultTTL)},
 		Config{APIKeySHA256: sum[:], AdminEmail: "admin@example.com", AdminPasswordBcrypt: pw, SessionKey: []byte("0123456789abcdef0123456789abcdef"), BaseURL: "https://h.example"})
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"herald/contacts"
 	"herald/internal/db"
 	"herald/internal/embedredis"
+	"herald/internal/login"
 	"herald/internal/metrics"
 	"herald/internal/settings"
 	"herald/outbox"
@@ -77,7 +78,7 @@ func Migrate(g *gorm.DB) error {
 				return fmt.Errorf("migrate: lock: %w", err)
 			}
 		}
-		for _, m := range []func(*gorm.DB) error{settings.Migrate, contacts.Migrate, segments.Migrate, campaigns.Migrate, outbox.Migrate} {
+		for _, m := range []func(*gorm.DB) error{settings.Migrate, login.Migrate, contacts.Migrate, segments.Migrate, campaigns.Migrate, outbox.Migrate} {
 			if err := m(tx); err != nil {
 				return fmt.Errorf("migrate: %w", err)
 			}
@@ -300,6 +301,8 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 		Hits: a.Ingest, Networks: nets, Mailer: mailer, Outbox: a.Outbox, Metrics: a.Metrics, Log: a.log,
 		Ready:       a.ready,
 		Credentials: settings.NewCredentials(a.Settings, fixedKey, fixedPass),
+		Sessions:    login.NewSessions(a.DB, login.DefaultTTL),
+		Throttle:    login.NewThrottle(a.Redis),
 		Settings:    a.settingsView(),
 	}, web.Config{
 		APIKeySHA256: apiHash, AdminEmail: a.cfg.AdminEmail, AdminPasswordBcrypt: pwHash,

@@ -21,8 +21,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/crypto/bcrypt"
+	"gorm.io/gorm"
 
 	"herald/internal/db"
+	"herald/internal/login"
 	"herald/internal/settings"
 )
 
@@ -220,14 +222,14 @@ func runMigrate(ctx context.Context, args []string) error {
 	return nil
 }
 
-func openSettings(ctx context.Context, args []string, name string) (*settings.Store, *Config, func(), error) {
+func openSettings(ctx context.Context, args []string, name string) (*settings.Store, *gorm.DB, *Config, func(), error) {
 	cfg, err := parseConfig(name, args, nil)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	g, err := db.Open(ctx, cfg.DatabaseURL, newLogger(cfg.LogLevel, os.Stderr))
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	closeDB := func() {
 		if sqlDB, err := g.DB(); err == nil {
@@ -236,13 +238,13 @@ func openSettings(ctx context.Context, args []string, name string) (*settings.St
 	}
 	if err := Migrate(g); err != nil {
 		closeDB()
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return settings.NewStore(g), cfg, closeDB, nil
+	return settings.NewStore(g), g, cfg, closeDB, nil
 }
 
 func runAPIKey(ctx context.Context, args []string, out io.Writer) error {
-	st, _, done, err := openSettings(ctx, args, "apikey")
+	st, _, _, done, err := openSettings(ctx, args, "apikey")
 	if err != nil {
 		return err
 	}
@@ -252,12 +254,12 @@ func runAPIKey(ctx context.Context, args []string, out io.Writer) error {
 	if err := st.Set(ctx, settings.KeyAPIKeyHash, sum); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "New API key (the old one no longer works; restart Herald to apply): %s\n", key)
+	fmt.Fprintf(out, "New API key (the old one stops working within seconds): %s\n", key)
 	return nil
 }
 
 func runPasswd(ctx context.Context, args []string, out io.Writer) error {
-	st, cfg, done, err := openSettings(ctx, args, "passwd")
+	st, g, cfg, done, err := openSettings(ctx, args, "passwd")
 	if err != nil {
 		return err
 	}
@@ -270,6 +272,10 @@ func runPasswd(ctx context.Context, args []string, out io.Writer) error {
 	if err := st.Set(ctx, settings.KeyAdminPassword, string(h)); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "New admin password for %s (restart Herald to apply): %s\n", cfg.AdminEmail, pass)
+	// Whoever was logged in with the old password is logged out.
+	if err := login.NewSessions(g, login.DefaultTTL).EndAll(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "New admin password for %s (it applies at once; every session was logged out): %s\n", cfg.AdminEmail, pass)
 	return nil
 }
