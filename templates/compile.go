@@ -248,6 +248,9 @@ func parseText(part, src string, fields map[string]bool) (*ttemplate.Template, e
 	if err := checkTree(part, src, t.Tree, fields); err != nil {
 		return nil, err
 	}
+	if err := onlyOneTemplate(part, src, len(t.Templates())); err != nil {
+		return nil, err
+	}
 	for _, tt := range t.Templates() {
 		bindCoupons(tt.Tree.Root)
 	}
@@ -262,10 +265,26 @@ func parseHTML(part, src string, fields map[string]bool) (*htemplate.Template, e
 	if err := checkTree(part, src, t.Tree, fields); err != nil {
 		return nil, err
 	}
+	if err := onlyOneTemplate(part, src, len(t.Templates())); err != nil {
+		return nil, err
+	}
 	for _, tt := range t.Templates() {
 		bindCoupons(tt.Tree.Root)
 	}
 	return t, nil
+}
+
+// onlyOneTemplate refuses {{define}}: a message is one template, and
+// templates calling each other could recurse without end.
+func onlyOneTemplate(part, src string, n int) error {
+	if n <= 1 {
+		return nil
+	}
+	line, col := 0, 0
+	if i := strings.Index(src, "define"); i >= 0 {
+		line, col = position(src, i)
+	}
+	return &Error{Part: part, Line: line, Col: col, Msg: "{{define}} is not available in messages"}
 }
 
 // sampleContacts are a complete and an empty contact, rendered at save time
@@ -484,7 +503,14 @@ func checkTree(part, src string, tree *parse.Tree, fields map[string]bool) error
 		return nil
 	}
 	dataType := reflect.TypeOf(&Data{})
+	// iter is how often the node being walked repeats: the product of the
+	// bounds of the ranges around it.
+	iter := 1
 	var walk func(n parse.Node, dotIsData bool) error
+	fail := func(node parse.Node, err error) error {
+		line, col := position(src, int(node.Position()))
+		return &Error{Part: part, Line: line, Col: col, Msg: err.Error()}
+	}
 	check := func(node parse.Node, idents []string) error {
 		if err := checkChain(dataType, idents, fields); err != nil {
 			line, col := position(src, int(node.Position()))
@@ -497,6 +523,9 @@ func checkTree(part, src string, tree *parse.Tree, fields map[string]bool) error
 			return nil
 		}
 		for _, cmd := range p.Cmds {
+			if err := checkCommand(cmd); err != nil {
+				return fail(cmd, err)
+			}
 			if key := attrIndex(cmd, dotIsData); key != nil {
 				if err := check(key, []string{"Attr", key.Text}); err != nil {
 					return err
@@ -555,7 +584,18 @@ func checkTree(part, src string, tree *parse.Tree, fields map[string]bool) error
 			if err := walkPipe(x.Pipe, dotIsData); err != nil {
 				return err
 			}
-			if err := walk(x.List, false); err != nil {
+			bound, err := rangeBound(x.Pipe, dotIsData)
+			if err != nil {
+				return fail(x, err)
+			}
+			if iter*max(bound, 1) > MaxIterations {
+				return fail(x, fmt.Errorf("the ranges nested here could repeat their body more than %d times", MaxIterations))
+			}
+			outer := iter
+			iter *= max(bound, 1)
+			err = walk(x.List, false)
+			iter = outer
+			if err != nil {
 				return err
 			}
 			if x.ElseList != nil {
@@ -572,7 +612,7 @@ func checkTree(part, src string, tree *parse.Tree, fields map[string]bool) error
 				return walk(x.ElseList, dotIsData)
 			}
 		case *parse.TemplateNode:
-			return walkPipe(x.Pipe, dotIsData)
+			return fail(x, errors.New("{{template}} and {{block}} are not available in messages"))
 		}
 		return nil
 	}
@@ -742,9 +782,13 @@ func (c *Compiled) Render(d *Data) (Rendered, error) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	defer bufPool.Put(buf)
 	var r Rendered
+	deadline := time.Now().Add(RenderTimeout)
+	out := func(max int) *boundedWriter {
+		buf.Reset()
+		return &boundedWriter{buf: buf, max: max, deadline: deadline}
+	}
 
-	buf.Reset()
-	if err := c.subject.Execute(buf, d); err != nil {
+	if err := c.subject.Execute(out(maxSubjectOut), d); err != nil {
 		return Rendered{}, fmt.Errorf("templates: render subject: %w", execError("subject", err))
 	}
 	r.Subject = capSubject(strings.TrimSpace(strings.Map(func(r rune) rune {
@@ -755,15 +799,13 @@ func (c *Compiled) Render(d *Data) (Rendered, error) {
 	}, buf.String())))
 
 	if c.html != nil {
-		buf.Reset()
-		if err := c.html.Execute(buf, d); err != nil {
+		if err := c.html.Execute(out(MaxHTMLBytes), d); err != nil {
 			return Rendered{}, fmt.Errorf("templates: render html: %w", execError("html", err))
 		}
 		r.HTML = c.expand(buf.Bytes(), d, true)
 	}
 	if c.text != nil {
-		buf.Reset()
-		if err := c.text.Execute(buf, d); err != nil {
+		if err := c.text.Execute(out(MaxTextBytes), d); err != nil {
 			return Rendered{}, fmt.Errorf("templates: render text: %w", execError("text", err))
 		}
 		r.Text = c.expand(buf.Bytes(), d, false)
