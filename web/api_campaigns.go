@@ -283,3 +283,23 @@ func (s *Server) getOutboxMessage(c *gin.Context) {
 	}
 	c.PureJSON(http.StatusOK, out)
 }
+
+// campaignAudience counts who a campaign to these segments would reach now:
+// POST /api/campaigns/audience {"segment_ids": [...], "exclude_segment_ids": [...]}.
+func (s *Server) campaignAudience(c *gin.Context) {
+	var in struct {
+		SegmentIDs        []int64 `json:"segment_ids"`
+		ExcludeSegmentIDs []int64 `json:"exclude_segment_ids"`
+	}
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	a, err := s.d.Campaigns.AudienceOf(c.Request.Context(), in.SegmentIDs, in.ExcludeSegmentIDs)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, a)
+}
+

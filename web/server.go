@@ -225,6 +225,7 @@ func (s *Server) routes() *gin.Engine {
 
 	api.GET("/campaigns", s.listCampaigns)
 	api.POST("/campaigns", s.createCampaign)
+	api.POST("/campaigns/audience", s.campaignAudience)
 	api.GET("/campaigns/:id", s.getCampaign)
 	api.PATCH("/campaigns/:id", s.patchCampaign)
 	api.DELETE("/campaigns/:id", s.deleteCampaign)
