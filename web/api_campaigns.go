@@ -302,4 +302,3 @@ func (s *Server) campaignAudience(c *gin.Context) {
 	}
 	c.PureJSON(http.StatusOK, a)
 }
-
