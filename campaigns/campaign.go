@@ -123,7 +123,7 @@ type Delivery struct {
 
 // Migrate creates or updates the tables of this package.
 func Migrate(g *gorm.DB) error {
-	if err := g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{}, &Coupon{}, &Flow{}, &FlowRun{}); err != nil {
+	if err := g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{}, &Coupon{}); err != nil {
 		return err
 	}
 	// The ledger's uniqueness gained the occurrence; the older index would

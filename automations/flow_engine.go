@@ -1,10 +1,11 @@
-package campaigns
+package automations
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
@@ -17,20 +18,16 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/db"
 	"herald/internal/errs"
 	"herald/segments"
 )
 
-// FlowConfig tunes automations.
-type FlowConfig struct {
-	// CapMessages and CapWindow: no contact gets more than CapMessages
-	// marketing messages (campaigns and flows together) per CapWindow; a
-	// flow message over the cap waits for the next allowed time. Zero
-	// turns the cap off.
-	CapMessages int
-	CapWindow   time.Duration
+// Config tunes automations. The frequency cap their messages obey is the
+// campaigns service's (campaigns.CapConfig).
+type Config struct {
 	// Timezone is where contacts without a time zone live (UTC if empty).
 	Timezone string
 	// CursorLag is how long segment entries and events stay in the scan
@@ -45,16 +42,18 @@ type FlowConfig struct {
 	// RetryAfter is how long a run whose step failed waits before it is
 	// tried again (10 minutes when zero).
 	RetryAfter time.Duration
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
-func (c FlowConfig) cursorLag() time.Duration {
+func (c Config) cursorLag() time.Duration {
 	if c.CursorLag > 0 {
 		return c.CursorLag
 	}
 	return 5 * time.Minute
 }
 
-func (c FlowConfig) retryAfter() time.Duration {
+func (c Config) retryAfter() time.Duration {
 	if c.RetryAfter > 0 {
 		return c.RetryAfter
 	}
@@ -83,9 +82,9 @@ type flowProblem struct {
 
 func (p *flowProblem) Error() string {
 	if p.err != nil {
-		return "campaigns: " + p.msg + ": " + p.err.Error()
+		return "automations: " + p.msg + ": " + p.err.Error()
 	}
-	return "campaigns: " + p.msg
+	return "automations: " + p.msg
 }
 
 func (p *flowProblem) Unwrap() error { return p.err }
@@ -116,7 +115,7 @@ func ruleProblem(where rulePlace, err error) error {
 	if ie, ok := errs.AsInvalid(err); ok {
 		return &flowProblem{msg: fmt.Sprintf("%s no longer compiles: %s: %s", where.label, subPath(where.path, ie.Path), ie.Message), err: err}
 	}
-	return fmt.Errorf("campaigns: %s: %w", where.path, err)
+	return fmt.Errorf("automations: %s: %w", where.path, err)
 }
 
 // TickFlows is one pass of the automation engine at time now: it enrols
@@ -135,7 +134,7 @@ func (s *Service) TickFlows(ctx context.Context, now time.Time) (TickResult, err
 	var res TickResult
 	var flows []Flow
 	if err := s.db.WithContext(ctx).Where("status = ?", FlowActive).Order("id").Find(&flows).Error; err != nil {
-		return res, fmt.Errorf("campaigns: active flows: %w", err)
+		return res, fmt.Errorf("automations: active flows: %w", err)
 	}
 	if len(flows) == 0 {
 		return res, nil
@@ -150,7 +149,7 @@ func (s *Service) TickFlows(ctx context.Context, now time.Time) (TickResult, err
 		res.Enrolled += n
 		if err != nil {
 			if ctx.Err() != nil {
-				return res, fmt.Errorf("campaigns: enrol flow %d: %w", f.ID, err)
+				return res, fmt.Errorf("automations: enrol flow %d: %w", f.ID, err)
 			}
 			res.Failed++
 			failures[f.ID] = fmt.Errorf("enrolling: %w", err)
@@ -177,12 +176,12 @@ func (s *Service) recordFailures(ctx context.Context, flows []Flow, failures map
 		err := s.db.WithContext(ctx).Model(&FlowRun{}).Distinct("flow_id").
 			Where("flow_id IN ? AND status = ? AND hold = ?", settled, RunActive, HoldFailed).Pluck("flow_id", &waiting).Error
 		if err != nil {
-			s.cfg.Log.Warn("campaigns: check failing runs", "err", err)
+			s.log.Warn("automations: check failing runs", "err", err)
 		} else {
 			clear := slices.DeleteFunc(settled, func(id int64) bool { return slices.Contains(waiting, id) })
 			if len(clear) > 0 {
 				if err := s.db.WithContext(ctx).Model(&Flow{}).Where("id IN ?", clear).UpdateColumns(map[string]any{"last_error": "", "last_error_at": nil}).Error; err != nil {
-					s.cfg.Log.Warn("campaigns: clear flow errors", "flows", clear, "err", err)
+					s.log.Warn("automations: clear flow errors", "flows", clear, "err", err)
 				}
 			}
 		}
@@ -194,10 +193,10 @@ func (s *Service) recordFailures(ctx context.Context, flows []Flow, failures map
 		}
 		text := clip(problemText(err), 1000)
 		if text != f.LastError {
-			s.cfg.Log.Error("campaigns: automation failed; other automations go on", "flow", f.ID, "err", err)
+			s.log.Error("automations: automation failed; other automations go on", "flow", f.ID, "err", err)
 		}
 		if err := s.db.WithContext(ctx).Model(&Flow{}).Where("id = ?", f.ID).UpdateColumns(map[string]any{"last_error": text, "last_error_at": now}).Error; err != nil {
-			s.cfg.Log.Warn("campaigns: record flow error", "flow", f.ID, "err", err)
+			s.log.Warn("automations: record flow error", "flow", f.ID, "err", err)
 		}
 	}
 }
@@ -221,7 +220,7 @@ func (s *Service) contactZones(ctx context.Context) ([]string, error) {
 	}
 	var zones []string
 	if err := s.db.WithContext(ctx).Model(&contacts.Contact{}).Distinct("timezone").Pluck("timezone", &zones).Error; err != nil {
-		return nil, fmt.Errorf("campaigns: contact time zones: %w", err)
+		return nil, fmt.Errorf("automations: contact time zones: %w", err)
 	}
 	s.zones.list, s.zones.at = zones, time.Now()
 	return zones, nil
@@ -280,7 +279,7 @@ func (s *Service) insertRuns(ctx context.Context, flowID int64, ids []int64, occ
 		}
 		res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&rows)
 		if res.Error != nil {
-			return total, fmt.Errorf("campaigns: start runs: %w", res.Error)
+			return total, fmt.Errorf("automations: start runs: %w", res.Error)
 		}
 		total += int(res.RowsAffected)
 	}
@@ -354,7 +353,7 @@ func (s *Service) zoneOf(t Trigger, z string) string {
 	if t.Timezone != "" {
 		return t.Timezone
 	}
-	return s.flowCfg.Timezone
+	return s.cfg.Timezone
 }
 
 // dateCandidates returns the contacts in zones whose date falls on one of
@@ -397,7 +396,7 @@ func (s *Service) dateCandidates(ctx context.Context, f Flow, t Trigger, zones [
 	}
 	var ids []int64
 	if err := q.Where(where, args...).Order("id").Pluck("contacts.id", &ids).Error; err != nil {
-		return nil, fmt.Errorf("campaigns: date trigger: %w", err)
+		return nil, fmt.Errorf("automations: date trigger: %w", err)
 	}
 	return ids, nil
 }
@@ -426,7 +425,7 @@ func (s *Service) signupCandidates(ctx context.Context, q *gorm.DB, t Trigger, m
 	var cs []contacts.Contact
 	err := q.Select("id", "timezone", "signup_at").Where("contacts.signup_at IS NOT NULL AND "+utcMD+" IN ?", nearList).Order("id").Find(&cs).Error
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: signup trigger: %w", err)
+		return nil, fmt.Errorf("automations: signup trigger: %w", err)
 	}
 	var ids []int64
 	for _, c := range cs {
@@ -457,9 +456,9 @@ func (s *Service) enrolSegment(ctx context.Context, f Flow, t Trigger, now time.
 	base := func() *gorm.DB {
 		return s.db.WithContext(ctx).Model(&segments.Change{}).Where("segment_id = ? AND kind = ?", t.SegmentID, segments.Entered)
 	}
-	settled, err := s.settledID(base().Where("changed_at < ?", now.Add(-s.flowCfg.cursorLag()).UTC()), f.Cursor)
+	settled, err := s.settledID(base().Where("changed_at < ?", now.Add(-s.cfg.cursorLag()).UTC()), f.Cursor)
 	if err != nil {
-		return 0, fmt.Errorf("campaigns: segment trigger: %w", err)
+		return 0, fmt.Errorf("automations: segment trigger: %w", err)
 	}
 	total := 0
 	pos := f.Cursor
@@ -469,7 +468,7 @@ func (s *Service) enrolSegment(ctx context.Context, f Flow, t Trigger, now time.
 			Where("NOT EXISTS (SELECT 1 FROM flow_runs r WHERE r.flow_id = ? AND r.contact_id = segment_changes.contact_id AND r.occurrence = 'seg:' || CAST(segment_changes.id AS TEXT))", f.ID).
 			Order("id").Limit(1000).Find(&changes).Error
 		if err != nil {
-			return total, fmt.Errorf("campaigns: segment trigger: %w", err)
+			return total, fmt.Errorf("automations: segment trigger: %w", err)
 		}
 		if len(changes) > 0 {
 			ids := make([]int64, len(changes))
@@ -506,7 +505,7 @@ func (s *Service) advanceCursor(ctx context.Context, f Flow, to int64) error {
 		return nil
 	}
 	if err := s.db.WithContext(ctx).Model(&Flow{}).Where("id = ? AND cursor < ?", f.ID, to).UpdateColumn("cursor", to).Error; err != nil {
-		return fmt.Errorf("campaigns: flow cursor: %w", err)
+		return fmt.Errorf("automations: flow cursor: %w", err)
 	}
 	return nil
 }
@@ -516,9 +515,9 @@ func (s *Service) enrolEvent(ctx context.Context, f Flow, t Trigger, now time.Ti
 	base := func() *gorm.DB {
 		return s.db.WithContext(ctx).Model(&contacts.Event{}).Where("type = ?", t.Event)
 	}
-	settled, err := s.settledID(base().Where("created_at < ?", now.Add(-s.flowCfg.cursorLag()).UTC()), f.Cursor)
+	settled, err := s.settledID(base().Where("created_at < ?", now.Add(-s.cfg.cursorLag()).UTC()), f.Cursor)
 	if err != nil {
-		return 0, fmt.Errorf("campaigns: event trigger: %w", err)
+		return 0, fmt.Errorf("automations: event trigger: %w", err)
 	}
 	total := 0
 	pos := f.Cursor
@@ -528,7 +527,7 @@ func (s *Service) enrolEvent(ctx context.Context, f Flow, t Trigger, now time.Ti
 			Where("NOT EXISTS (SELECT 1 FROM flow_runs r WHERE r.flow_id = ? AND r.contact_id = events.contact_id AND r.occurrence = 'ev:' || CAST(events.id AS TEXT))", f.ID).
 			Order("id").Limit(1000).Find(&evs).Error
 		if err != nil {
-			return total, fmt.Errorf("campaigns: event trigger: %w", err)
+			return total, fmt.Errorf("automations: event trigger: %w", err)
 		}
 		var ids []int64
 		var occ []string
@@ -622,7 +621,7 @@ func (s *Service) enrolInactive(ctx context.Context, f Flow, t Trigger, now time
 	var cs []contacts.Contact
 	err := s.db.WithContext(ctx).Select("id", "last_purchase_at").Where(strings.Join(where, " AND "), args...).Order("id").Find(&cs).Error
 	if err != nil {
-		return 0, fmt.Errorf("campaigns: inactivity trigger: %w", err)
+		return 0, fmt.Errorf("automations: inactivity trigger: %w", err)
 	}
 	ids := make([]int64, len(cs))
 	for i, c := range cs {
@@ -658,8 +657,8 @@ func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, 
 	defer func() {
 		// Enqueue what this pass wrote, after it is committed.
 		for campaignID, batch := range batches {
-			if err := s.enqueueBatch(context.WithoutCancel(ctx), campaignID, batch); err != nil {
-				s.cfg.Log.Error("campaigns: enqueue flow sends; the sweep will retry", "campaign", campaignID, "err", err)
+			if err := s.campaigns.EnqueueBatch(context.WithoutCancel(ctx), campaignID, batch); err != nil {
+				s.log.Error("automations: enqueue flow sends; the sweep will retry", "campaign", campaignID, "err", err)
 			}
 		}
 	}()
@@ -669,7 +668,7 @@ func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, 
 		err := s.db.WithContext(ctx).Where("status = ? AND next_at <= ? AND flow_id IN ? AND id > ?", RunActive, now, ids, lastID).
 			Order("id").Limit(500).Find(&runs).Error
 		if err != nil {
-			return fmt.Errorf("campaigns: due runs: %w", err)
+			return fmt.Errorf("automations: due runs: %w", err)
 		}
 		if len(runs) == 0 {
 			return nil
@@ -681,7 +680,7 @@ func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, 
 		}
 		fail := func(fs *flowState, run *FlowRun, err error) error {
 			if ctx.Err() != nil {
-				return fmt.Errorf("campaigns: flow %d: %w", fs.flow.ID, err)
+				return fmt.Errorf("automations: flow %d: %w", fs.flow.ID, err)
 			}
 			res.Failed++
 			if _, seen := failures[fs.flow.ID]; !seen {
@@ -758,7 +757,7 @@ func runsByFlow(runs []FlowRun) map[int64][]*FlowRun {
 // next send.
 type pageCap struct {
 	ids   []int64
-	holds map[int64]CapHold
+	holds map[int64]campaigns.CapHold
 	sent  map[int64]bool
 }
 
@@ -767,15 +766,15 @@ func newPageCap(people map[int64]*contacts.Contact) *pageCap {
 }
 
 // hold says whether the cap holds the contact id back at now.
-func (s *Service) hold(ctx context.Context, pc *pageCap, id int64, now time.Time) (CapHold, bool, error) {
+func (s *Service) hold(ctx context.Context, pc *pageCap, id int64, now time.Time) (campaigns.CapHold, bool, error) {
 	if pc.holds == nil || pc.sent[id] {
 		ids := pc.ids
 		if pc.holds != nil {
 			ids = []int64{id}
 		}
-		holds, err := s.CapHolds(ctx, ids, now)
+		holds, err := s.campaigns.CapHolds(ctx, ids, now)
 		if err != nil {
-			return CapHold{}, false, err
+			return campaigns.CapHold{}, false, err
 		}
 		if pc.holds == nil {
 			pc.holds = holds
@@ -792,12 +791,12 @@ func (s *Service) hold(ctx context.Context, pc *pageCap, id int64, now time.Time
 
 // runFailed holds a run whose step failed until the retry, saying why.
 func (s *Service) runFailed(ctx context.Context, run *FlowRun, cause error, now time.Time) {
-	retry := now.Add(s.flowCfg.retryAfter())
+	retry := now.Add(s.cfg.retryAfter())
 	note := clip(fmt.Sprintf("step %d failed: %s; it is tried again at %s", run.Step+1, problemText(cause), retry.UTC().Format(time.RFC3339)), 500)
 	if _, err := s.moveRun(ctx, s.db, run, run.Step, retry, HoldFailed, note, nil); err != nil {
 		// The run stays due and is tried at the next pass; the flow's
 		// error is logged by the caller.
-		s.cfg.Log.Warn("campaigns: hold a failed run", "flow", run.FlowID, "run", run.ID, "err", err)
+		s.log.Warn("automations: hold a failed run", "flow", run.FlowID, "run", run.ID, "err", err)
 	}
 }
 
@@ -965,7 +964,7 @@ func (s *Service) matchRuns(ctx context.Context, def []byte, where rulePlace, ru
 		var matched []int64
 		err = s.db.WithContext(ctx).Model(&contacts.Contact{}).Where("contacts.id IN ?", ids).Where(expr.SQL, expr.Args...).Pluck("contacts.id", &matched).Error
 		if err != nil {
-			return nil, fmt.Errorf("campaigns: %s: %w", where.path, err)
+			return nil, fmt.Errorf("automations: %s: %w", where.path, err)
 		}
 		in := make(map[int64]bool, len(matched))
 		for _, id := range matched {
@@ -980,75 +979,19 @@ func (s *Service) matchRuns(ctx context.Context, def []byte, where rulePlace, ru
 	return hit, nil
 }
 
-// CapHold says a contact is over the frequency cap: their next marketing
-// message may go out at Next; Reason is the sentence to record.
-type CapHold struct {
-	Next   time.Time
-	Reason string
-}
-
-// CapHolds tells which of the contacts ids are over the frequency cap at
-// now (FlowConfig.CapMessages messages, queued or sent, of campaigns and
-// flows alike, in the CapWindow before now) and when each may get the
-// next one. Contacts under the cap are not in the map; with the cap off
-// the map is empty. Flows call it before each send; a launch can call it
-// for a page of contacts.
-func (s *Service) CapHolds(ctx context.Context, ids []int64, now time.Time) (map[int64]CapHold, error) {
-	n, w := s.flowCfg.CapMessages, s.flowCfg.CapWindow
-	out := map[int64]CapHold{}
-	if n <= 0 || w <= 0 || len(ids) == 0 {
-		return out, nil
-	}
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
-		var recent []Delivery
-		err := s.db.WithContext(ctx).Select("contact_id", "created_at").
-			Where("contact_id IN ? AND status IN ? AND created_at > ?", chunk, []DeliveryStatus{Queued, InFlight, Delivered}, now.Add(-w)).
-			Order("contact_id, created_at DESC").Find(&recent).Error
-		if err != nil {
-			return nil, fmt.Errorf("campaigns: frequency cap: %w", err)
-		}
-		seen := 0
-		for i, d := range recent {
-			if i == 0 || recent[i-1].ContactID != d.ContactID {
-				seen = 0
-			}
-			seen++
-			if seen == n {
-				// The n-th most recent leaves the window at next.
-				next := d.CreatedAt.Add(w)
-				out[d.ContactID] = CapHold{Next: next, Reason: fmt.Sprintf("deferred by the frequency cap (%d messages per %s) until %s", n, w, next.UTC().Format(time.RFC3339))}
-			}
-		}
-	}
-	return out, nil
-}
-
 // sendStep writes the delivery of a send step and moves the run on, in one
 // transaction; the batch is enqueued when the pass ends.
 func (s *Service) sendStep(ctx context.Context, campaignID int64, run *FlowRun, batches map[int64]int, now time.Time) (bool, error) {
 	batch, ok := batches[campaignID]
 	if !ok {
-		var c Campaign
-		missing := false
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			res := tx.Model(&Campaign{}).Where("id = ? AND kind = ?", campaignID, KindFlowStep).Update("launch_batches", gorm.Expr("launch_batches + 1"))
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected == 0 {
-				missing = true
-				return nil
-			}
-			return tx.Select("launch_batches").Take(&c, campaignID).Error
-		})
+		b, exists, err := s.campaigns.NextStepBatch(ctx, campaignID)
 		if err != nil {
-			return false, fmt.Errorf("campaigns: flow batch: %w", err)
+			return false, fmt.Errorf("automations: flow batch: %w", err)
 		}
-		if missing {
+		if !exists {
 			return false, &flowProblem{msg: fmt.Sprintf("step %d's message (campaign %d) does not exist or is not an automation message", run.Step+1, campaignID)}
 		}
-		batch = c.LaunchBatches
+		batch = b
 		batches[campaignID] = batch
 	}
 	moved := false
@@ -1058,17 +1001,14 @@ func (s *Service) sendStep(ctx context.Context, campaignID int64, run *FlowRun, 
 			return err
 		}
 		moved = true
-		return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Delivery{
-			CampaignID: campaignID, ContactID: run.ContactID, Occurrence: run.Occurrence,
-			Status: Queued, Batch: batch, CreatedAt: now,
-		}).Error
+		return campaigns.QueueStepDelivery(tx, campaignID, run.ContactID, run.Occurrence, batch, now)
 	})
 	if err != nil {
-		return false, fmt.Errorf("campaigns: flow send: %w", err)
+		return false, fmt.Errorf("automations: flow send: %w", err)
 	}
 	if moved {
-		if err := s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ?", campaignID).Update("total", gorm.Expr("total + 1")).Error; err != nil {
-			return false, fmt.Errorf("campaigns: flow send: %w", err)
+		if err := s.campaigns.CountStepDelivery(ctx, campaignID); err != nil {
+			return false, fmt.Errorf("automations: flow send: %w", err)
 		}
 	}
 	return moved, nil
@@ -1085,7 +1025,7 @@ func (s *Service) moveRun(ctx context.Context, tx *gorm.DB, run *FlowRun, step i
 	res := tx.WithContext(ctx).Model(&FlowRun{}).Where("id = ? AND status = ? AND step = ? AND version = ?", run.ID, RunActive, run.Step, run.Version).
 		Updates(set)
 	if res.Error != nil {
-		return false, fmt.Errorf("campaigns: move run: %w", res.Error)
+		return false, fmt.Errorf("automations: move run: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
 		return false, nil
@@ -1098,7 +1038,7 @@ func (s *Service) endRun(ctx context.Context, run *FlowRun, st RunStatus, note s
 	res := s.db.WithContext(ctx).Model(&FlowRun{}).Where("id = ? AND status = ? AND version = ?", run.ID, RunActive, run.Version).
 		Updates(map[string]any{"status": st, "hold": "", "note": note, "finished_at": now, "version": run.Version + 1})
 	if res.Error != nil {
-		return false, fmt.Errorf("campaigns: end run: %w", res.Error)
+		return false, fmt.Errorf("automations: end run: %w", res.Error)
 	}
 	return res.RowsAffected == 1, nil
 }
@@ -1139,7 +1079,7 @@ func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, fields [
 		}
 		var runs []FlowRun
 		if err := q.Order("id").Find(&runs).Error; err != nil {
-			return fmt.Errorf("campaigns: runs of changed contacts: %w", err)
+			return fmt.Errorf("automations: runs of changed contacts: %w", err)
 		}
 		if len(runs) == 0 {
 			continue
@@ -1147,7 +1087,7 @@ func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, fields [
 		byFlow := runsByFlow(runs)
 		var flows []Flow
 		if err := s.db.WithContext(ctx).Where("id IN ?", slices.Sorted(maps.Keys(byFlow))).Find(&flows).Error; err != nil {
-			return fmt.Errorf("campaigns: flows of changed contacts: %w", err)
+			return fmt.Errorf("automations: flows of changed contacts: %w", err)
 		}
 		var people map[int64]*contacts.Contact
 		if leave {
@@ -1181,7 +1121,7 @@ func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, fields [
 			err := s.db.WithContext(ctx).Model(&FlowRun{}).Where("id IN ? AND status = ?", ending[reason], RunActive).
 				Updates(map[string]any{"status": RunExited, "hold": "", "note": reason, "finished_at": now, "version": gorm.Expr("version + 1")}).Error
 			if err != nil {
-				return fmt.Errorf("campaigns: end runs of changed contacts: %w", err)
+				return fmt.Errorf("automations: end runs of changed contacts: %w", err)
 			}
 		}
 	}
@@ -1223,7 +1163,7 @@ func (s *Service) exitsReading(ctx context.Context, reads map[string]bool) ([]in
 	if !fresh {
 		var flows []Flow
 		if err := s.db.WithContext(ctx).Select("id", "exit", "updated_at").Where("status <> ?", FlowDraft).Find(&flows).Error; err != nil {
-			return nil, fmt.Errorf("campaigns: flows' exit rules: %w", err)
+			return nil, fmt.Errorf("automations: flows' exit rules: %w", err)
 		}
 		read := time.Now()
 		known := map[int64]exitRead{}
@@ -1287,7 +1227,7 @@ func (s *Service) compileExitReads(ctx context.Context, f Flow) (exitRead, bool,
 		return exitRead{}, false, nil
 	}
 	if err != nil {
-		return exitRead{}, false, fmt.Errorf("campaigns: exit rule of flow %d: %w", f.ID, err)
+		return exitRead{}, false, fmt.Errorf("automations: exit rule of flow %d: %w", f.ID, err)
 	}
 	return exitRead{updated: f.UpdatedAt, reads: expr.Reads}, true, nil
 }

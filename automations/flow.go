@@ -1,4 +1,4 @@
-package campaigns
+package automations
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/db"
 	"herald/internal/errs"
@@ -171,8 +172,8 @@ type Step struct {
 	Type string `json:"type"`
 	// send: the message, as a campaign's content; Herald keeps it as a
 	// campaign of kind flow whose id is CampaignID.
-	Message    *Input `json:"message,omitempty"`
-	CampaignID int64  `json:"campaign_id,omitempty"`
+	Message    *campaigns.Input `json:"message,omitempty"`
+	CampaignID int64            `json:"campaign_id,omitempty"`
 	// wait: a duration such as "7d" or "12h".
 	Duration string `json:"duration,omitempty"`
 	// exit_if: a segment definition; the run ends when the contact matches.
@@ -415,7 +416,7 @@ func (s *Service) parseSteps(ctx context.Context, raw []byte, flowID int64) ([]S
 			}
 			// A message edits the step's campaign when it names one, so
 			// it need only give what changes.
-			base := Campaign{Kind: KindFlowStep}
+			base := campaigns.Campaign{Kind: campaigns.KindFlowStep}
 			if st.CampaignID != 0 {
 				if owners == nil {
 					if owners, err = s.stepOwners(ctx, flowID); err != nil {
@@ -428,7 +429,7 @@ func (s *Service) parseSteps(ctx context.Context, raw []byte, flowID int64) ([]S
 				usedAt[st.CampaignID] = i
 			}
 			if hasRule(in.Message) {
-				var msg Input
+				var msg campaigns.Input
 				if err := decodeStrict(in.Message, &msg, p+".message"); err != nil {
 					return nil, err
 				}
@@ -467,7 +468,7 @@ func (s *Service) parseSteps(ctx context.Context, raw []byte, flowID int64) ([]S
 }
 
 // checkStepMessage checks a send step's message as a flow campaign.
-func (s *Service) checkStepMessage(ctx context.Context, c Campaign, in Input, i int, p string) error {
+func (s *Service) checkStepMessage(ctx context.Context, c campaigns.Campaign, in campaigns.Input, i int, p string) error {
 	if in.Name == nil && c.Name == "" {
 		name := fmt.Sprintf("step %d", i+1)
 		in.Name = &name
@@ -475,7 +476,7 @@ func (s *Service) checkStepMessage(ctx context.Context, c Campaign, in Input, i 
 	if in.SegmentIDs != nil || in.ExcludeSegmentIDs != nil {
 		return errs.Invalid(p+".message.segment_ids", "a flow's trigger chooses who gets its messages")
 	}
-	if err := s.apply(ctx, &c, in); err != nil {
+	if err := s.campaigns.Apply(ctx, &c, in); err != nil {
 		if ie, ok := errs.AsInvalid(err); ok {
 			return errs.Invalid(p+".message."+ie.Path, "%s", ie.Message)
 		}
@@ -488,16 +489,16 @@ func (s *Service) checkStepMessage(ctx context.Context, c Campaign, in Input, i 
 // (as GET returns steps) only if that campaign is an automation message
 // no other flow or step sends: a regular campaign or another flow's
 // message would fail, or be shared, at every pass.
-func (s *Service) checkStepCampaign(ctx context.Context, id int64, owners map[int64]int64, usedAt map[int64]int, p string) (Campaign, error) {
-	var c Campaign
+func (s *Service) checkStepCampaign(ctx context.Context, id int64, owners map[int64]int64, usedAt map[int64]int, p string) (campaigns.Campaign, error) {
+	var c campaigns.Campaign
 	err := s.db.WithContext(ctx).Take(&c, id).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return c, errs.Invalid(p+".campaign_id", "no campaign has the id %d", id)
 	}
 	if err != nil {
-		return c, fmt.Errorf("campaigns: step campaign %d: %w", id, err)
+		return c, fmt.Errorf("automations: step campaign %d: %w", id, err)
 	}
-	if c.Kind != KindFlowStep {
+	if c.Kind != campaigns.KindFlowStep {
 		return c, errs.Invalid(p+".campaign_id", "campaign %d is a regular campaign, not an automation message; give the step a message instead", id)
 	}
 	if other, ok := owners[id]; ok {
@@ -514,7 +515,7 @@ func (s *Service) checkStepCampaign(ctx context.Context, id int64, owners map[in
 func (s *Service) stepOwners(ctx context.Context, except int64) (map[int64]int64, error) {
 	var fs []Flow
 	if err := s.db.WithContext(ctx).Select("id", "steps").Where("id <> ?", except).Find(&fs).Error; err != nil {
-		return nil, fmt.Errorf("campaigns: flow messages: %w", err)
+		return nil, fmt.Errorf("automations: flow messages: %w", err)
 	}
 	owners := map[int64]int64{}
 	for _, f := range fs {
@@ -563,7 +564,7 @@ func (s *Service) CreateFlow(ctx context.Context, in FlowInput) (Flow, error) {
 	}
 	f.Status = FlowDraft
 	if err := s.db.WithContext(ctx).Create(&f).Error; err != nil {
-		return Flow{}, fmt.Errorf("campaigns: create flow: %w", err)
+		return Flow{}, fmt.Errorf("automations: create flow: %w", err)
 	}
 	return f, nil
 }
@@ -593,7 +594,7 @@ func (s *Service) UpdateFlow(ctx context.Context, id int64, in FlowInput) (Flow,
 		return syncStepCampaigns(tx, steps, f.Status)
 	})
 	if err != nil {
-		return Flow{}, fmt.Errorf("campaigns: update flow %d: %w", id, err)
+		return Flow{}, fmt.Errorf("automations: update flow %d: %w", id, err)
 	}
 	s.exits.forget()
 	return f, nil
@@ -602,9 +603,9 @@ func (s *Service) UpdateFlow(ctx context.Context, id int64, in FlowInput) (Flow,
 // syncStepCampaigns sets the status of a flow's message campaigns to
 // follow the flow's: sending while it is active, paused otherwise.
 func syncStepCampaigns(tx *gorm.DB, steps []Step, st FlowStatus) error {
-	status := Paused
+	status := campaigns.Paused
 	if st == FlowActive {
-		status = Sending
+		status = campaigns.Sending
 	}
 	var ids []int64
 	for _, step := range steps {
@@ -615,7 +616,7 @@ func syncStepCampaigns(tx *gorm.DB, steps []Step, st FlowStatus) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return tx.Model(&Campaign{}).Where("id IN ? AND kind = ?", ids, KindFlowStep).Update("status", status).Error
+	return tx.Model(&campaigns.Campaign{}).Where("id IN ? AND kind = ?", ids, campaigns.KindFlowStep).Update("status", status).Error
 }
 
 func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
@@ -683,7 +684,7 @@ func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
 				prev = old[i].CampaignID
 				named[prev] = true
 			}
-			id, err := s.saveStepCampaign(ctx, prev, in, f.Status == FlowActive)
+			id, err := s.campaigns.SaveStepMessage(ctx, prev, in, f.Status == FlowActive)
 			if err != nil {
 				return err
 			}
@@ -696,59 +697,6 @@ func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
 	return nil
 }
 
-// saveStepCampaign creates or updates the campaign behind a send step.
-func (s *Service) saveStepCampaign(ctx context.Context, id int64, in Input, active bool) (int64, error) {
-	status := Paused
-	if active {
-		status = Sending
-	}
-	if id != 0 {
-		var c Campaign
-		if err := s.db.WithContext(ctx).Take(&c, id).Error; err == nil && c.Kind == KindFlowStep {
-			if err := s.apply(ctx, &c, in); err != nil {
-				return 0, err
-			}
-			if err := s.db.WithContext(ctx).Save(&c).Error; err != nil {
-				return 0, fmt.Errorf("campaigns: update flow step: %w", err)
-			}
-			return c.ID, s.storeLinks(ctx, &c)
-		}
-	}
-	c := Campaign{Kind: KindFlowStep, Status: status, SegmentIDs: db.IDs{}, ExcludeSegmentIDs: db.IDs{}}
-	if err := s.apply(ctx, &c, in); err != nil {
-		return 0, err
-	}
-	now := s.cfg.Now()
-	c.StartedAt = &now
-	if err := s.db.WithContext(ctx).Create(&c).Error; err != nil {
-		return 0, fmt.Errorf("campaigns: create flow step: %w", err)
-	}
-	return c.ID, s.storeLinks(ctx, &c)
-}
-
-// storeLinks records a campaign's links so clicks on them redirect.
-func (s *Service) storeLinks(ctx context.Context, c *Campaign) error {
-	comp, err := s.compile(ctx, c)
-	if err != nil {
-		return err
-	}
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Where("campaign_id = ?", c.ID).Delete(&Link{}).Error; err != nil {
-			return err
-		}
-		for i, u := range comp.Links {
-			if err := tx.Create(&Link{CampaignID: c.ID, Idx: i + 1, URL: u}).Error; err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("campaigns: links of flow step %d: %w", c.ID, err)
-	}
-	return nil
-}
-
 // GetFlow returns a flow.
 func (s *Service) GetFlow(ctx context.Context, id int64) (Flow, error) {
 	var f Flow
@@ -757,7 +705,7 @@ func (s *Service) GetFlow(ctx context.Context, id int64) (Flow, error) {
 		return Flow{}, errs.NotFound("automation", id)
 	}
 	if err != nil {
-		return Flow{}, fmt.Errorf("campaigns: get flow %d: %w", id, err)
+		return Flow{}, fmt.Errorf("automations: get flow %d: %w", id, err)
 	}
 	return f, nil
 }
@@ -766,7 +714,7 @@ func (s *Service) GetFlow(ctx context.Context, id int64) (Flow, error) {
 func (s *Service) ListFlows(ctx context.Context) ([]Flow, error) {
 	var fs []Flow
 	if err := s.db.WithContext(ctx).Order("id DESC").Find(&fs).Error; err != nil {
-		return nil, fmt.Errorf("campaigns: list flows: %w", err)
+		return nil, fmt.Errorf("automations: list flows: %w", err)
 	}
 	return fs, nil
 }
@@ -775,7 +723,7 @@ func (s *Service) ListFlows(ctx context.Context) ([]Flow, error) {
 func StepsOf(f Flow) ([]Step, error) {
 	var steps []Step
 	if err := json.Unmarshal(f.Steps, &steps); err != nil {
-		return nil, fmt.Errorf("campaigns: steps of flow %d: %w", f.ID, err)
+		return nil, fmt.Errorf("automations: steps of flow %d: %w", f.ID, err)
 	}
 	return steps, nil
 }
@@ -784,7 +732,7 @@ func StepsOf(f Flow) ([]Step, error) {
 func TriggerOf(f Flow) (Trigger, error) {
 	var t Trigger
 	if err := json.Unmarshal(f.Trigger, &t); err != nil {
-		return t, fmt.Errorf("campaigns: trigger of flow %d: %w", f.ID, err)
+		return t, fmt.Errorf("automations: trigger of flow %d: %w", f.ID, err)
 	}
 	if t.Hour == nil {
 		nine := 9
@@ -809,11 +757,11 @@ func (s *Service) EnableFlow(ctx context.Context, id int64) (Flow, error) {
 		switch t.Type {
 		case TriggerSegmentEntered:
 			if err := s.db.WithContext(ctx).Model(&segments.Change{}).Select("COALESCE(MAX(id), 0)").Scan(&cursor).Error; err != nil {
-				return Flow{}, fmt.Errorf("campaigns: enable flow %d: %w", id, err)
+				return Flow{}, fmt.Errorf("automations: enable flow %d: %w", id, err)
 			}
 		case TriggerEvent:
 			if err := s.db.WithContext(ctx).Model(&contacts.Event{}).Select("COALESCE(MAX(id), 0)").Scan(&cursor).Error; err != nil {
-				return Flow{}, fmt.Errorf("campaigns: enable flow %d: %w", id, err)
+				return Flow{}, fmt.Errorf("automations: enable flow %d: %w", id, err)
 			}
 		}
 	}
@@ -847,7 +795,7 @@ func (s *Service) setFlowStatus(ctx context.Context, f *Flow, st FlowStatus, cur
 		return syncStepCampaigns(tx, steps, st)
 	})
 	if err != nil {
-		return fmt.Errorf("campaigns: set flow %d %s: %w", f.ID, st, err)
+		return fmt.Errorf("automations: set flow %d %s: %w", f.ID, st, err)
 	}
 	s.exits.forget()
 	f.Status, f.Cursor, f.LastError, f.LastErrorAt, f.UpdatedAt = st, cursor, "", nil, now
@@ -870,7 +818,7 @@ func (s *Service) DeleteFlow(ctx context.Context, id int64) error {
 		return tx.Delete(&Flow{}, id).Error
 	})
 	if err != nil {
-		return fmt.Errorf("campaigns: delete flow %d: %w", id, err)
+		return fmt.Errorf("automations: delete flow %d: %w", id, err)
 	}
 	s.exits.forget()
 	return nil
@@ -894,11 +842,11 @@ type FlowStats struct {
 
 // StepStats is one step and, for sends, its message's stats.
 type StepStats struct {
-	Step       int    `json:"step"`
-	Type       string `json:"type"`
-	CampaignID int64  `json:"campaign_id,omitempty"`
-	Waiting    int64  `json:"waiting"` // active runs at this step
-	Stats      *Stats `json:"stats,omitempty"`
+	Step       int              `json:"step"`
+	Type       string           `json:"type"`
+	CampaignID int64            `json:"campaign_id,omitempty"`
+	Waiting    int64            `json:"waiting"` // active runs at this step
+	Stats      *campaigns.Stats `json:"stats,omitempty"`
 }
 
 // FlowStatsOf counts a flow's runs and its steps' sends.
@@ -920,7 +868,7 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 	}
 	var rows []row
 	if err := s.db.WithContext(ctx).Model(&FlowRun{}).Select("status, step, hold, COUNT(*) AS n").Where("flow_id = ?", id).Group("status, step, hold").Scan(&rows).Error; err != nil {
-		return FlowStats{}, fmt.Errorf("campaigns: flow stats %d: %w", id, err)
+		return FlowStats{}, fmt.Errorf("automations: flow stats %d: %w", id, err)
 	}
 	waiting := map[int]int64{}
 	for _, r := range rows {
@@ -943,7 +891,7 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 	for i, st := range steps {
 		ss := StepStats{Step: i + 1, Type: st.Type, CampaignID: st.CampaignID, Waiting: waiting[i]}
 		if st.Type == StepSend && st.CampaignID != 0 {
-			cs, err := s.Stats(ctx, st.CampaignID)
+			cs, err := s.campaigns.Stats(ctx, st.CampaignID)
 			if errors.Is(err, errs.ErrNotFound) {
 				// A message lost from an older install; the flow's
 				// last_error says so.
@@ -990,7 +938,7 @@ func (s *Service) FlowRuns(ctx context.Context, flowID int64, filter string, bef
 	}
 	var runs []FlowRun
 	if err := q.Order("id DESC").Limit(limit + 1).Find(&runs).Error; err != nil {
-		return nil, 0, fmt.Errorf("campaigns: runs of flow %d: %w", flowID, err)
+		return nil, 0, fmt.Errorf("automations: runs of flow %d: %w", flowID, err)
 	}
 	var next int64
 	if len(runs) > limit {
