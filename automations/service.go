@@ -46,7 +46,7 @@ func NewService(g *gorm.DB, cs *contacts.Store, ss *segments.Service, camps *cam
 
 // Migrate creates or updates the automations' tables.
 func Migrate(g *gorm.DB) error {
-	if err := g.AutoMigrate(&Flow{}, &FlowRun{}); err != nil {
+	if err := g.AutoMigrate(&Automation{}, &Run{}); err != nil {
 		return fmt.Errorf("automations: migrate: %w", err)
 	}
 	return nil

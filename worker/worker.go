@@ -342,14 +342,14 @@ func (w *Worker) handleEvaluate(ctx context.Context, t *asynq.Task) error {
 	if err := decode(t, &p); err != nil {
 		return err
 	}
-	if err := w.d.Automations.FlowContactsChanged(ctx, p.ContactIDs, p.Fields); err != nil {
+	if err := w.d.Automations.ContactsChanged(ctx, p.ContactIDs, p.Fields); err != nil {
 		return err
 	}
 	return w.segmentFailures(w.d.Segments.ContactsChanged(ctx, p.ContactIDs, p.Fields))
 }
 
 func (w *Worker) handleFlowsTick(ctx context.Context, _ *asynq.Task) error {
-	res, err := w.d.Automations.TickFlows(ctx, time.Now().UTC())
+	res, err := w.d.Automations.Tick(ctx, time.Now().UTC())
 	// A flow or run that failed was logged by the pass and recorded on the
 	// flow; the others went on, so the task itself succeeded.
 	if res.Enrolled+res.Sent+res.Exited+res.Failed > 0 {

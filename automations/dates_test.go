@@ -138,7 +138,7 @@ func TestDateFlowsSendOncePerYear(t *testing.T) {
 	// Before the upgrade, upgraded@ got this year's message on 3 March,
 	// then corrected their birthday to 10 March.
 	started := time.Date(2027, 3, 3, 9, 0, 0, 0, time.UTC)
-	if err := w.db.Create(&automations.FlowRun{FlowID: f.ID, ContactID: old.ID, Occurrence: "2027-03-03", Status: automations.RunDone, Step: 1, NextAt: started, StartedAt: started, FinishedAt: &started}).Error; err != nil {
+	if err := w.db.Create(&automations.Run{AutomationID: f.ID, ContactID: old.ID, Occurrence: "2027-03-03", Status: automations.RunDone, Step: 1, NextAt: started, StartedAt: started, FinishedAt: &started}).Error; err != nil {
 		t.Fatal(err)
 	}
 	w.simulateDays(t, time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 3, 5, 0, 0, 0, 0, time.UTC))
@@ -156,7 +156,7 @@ func TestDateFlowsSendOncePerYear(t *testing.T) {
 		}
 	}
 	var occ []string
-	w.db.Model(&automations.FlowRun{}).Where("contact_id = ?", fixed.ID).Order("occurrence").Pluck("occurrence", &occ)
+	w.db.Model(&automations.Run{}).Where("contact_id = ?", fixed.ID).Order("occurrence").Pluck("occurrence", &occ)
 	if fmt.Sprint(occ) != "[date:2027 date:2028]" {
 		t.Errorf("occurrences %v, want one per year", occ)
 	}

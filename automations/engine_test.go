@@ -37,18 +37,18 @@ func (w *flowWorld) event(t *testing.T, contactID int64, typ string, at time.Tim
 	}
 }
 
-func (w *flowWorld) runOf(t *testing.T, flowID, contactID int64) automations.FlowRun {
+func (w *flowWorld) runOf(t *testing.T, flowID, contactID int64) automations.Run {
 	t.Helper()
-	var r automations.FlowRun
+	var r automations.Run
 	if err := w.db.Where("flow_id = ? AND contact_id = ?", flowID, contactID).Order("id DESC").Take(&r).Error; err != nil {
 		t.Fatalf("run of contact %d in flow %d: %v", contactID, flowID, err)
 	}
 	return r
 }
 
-func (w *flowWorld) reload(t *testing.T, id int64) automations.Flow {
+func (w *flowWorld) reload(t *testing.T, id int64) automations.Automation {
 	t.Helper()
-	f, err := w.autos.GetFlow(context.Background(), id)
+	f, err := w.autos.Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 		// broken is the flow that will fail; breakIt breaks it after
 		// the first pass enrolled its contact.
 		broken  string
-		breakIt func(t *testing.T, w *flowWorld, f automations.Flow)
+		breakIt func(t *testing.T, w *flowWorld, f automations.Automation)
 		// want is in the flow's recorded error.
 		want string
 		// runFails: the failure is the run's (not the enrolment's).
@@ -74,11 +74,11 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 		{
 			name:   "message campaign gone",
 			broken: `{"name": "Broken", "trigger": {"type": "event", "event": "tea"}, "steps": [{"type": "wait", "duration": "1h"}, ` + sendStep("broken") + `]}`,
-			breakIt: func(t *testing.T, w *flowWorld, f automations.Flow) {
+			breakIt: func(t *testing.T, w *flowWorld, f automations.Automation) {
 				// As an install from before campaign ids were checked
 				// could have stored.
 				steps := `[{"type": "wait", "duration": "1h"}, {"type": "send", "campaign_id": 999999}]`
-				if err := w.db.Model(&automations.Flow{}).Where("id = ?", f.ID).Update("steps", db.JSONRaw(steps)).Error; err != nil {
+				if err := w.db.Model(&automations.Automation{}).Where("id = ?", f.ID).Update("steps", db.JSONRaw(steps)).Error; err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -87,7 +87,7 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 		{
 			name:   "exit rule no longer compiles",
 			broken: `{"name": "Broken", "trigger": {"type": "event", "event": "tea"}, "exit": {"field": "attr.tier", "op": "eq", "value": "gold"}, "steps": [{"type": "wait", "duration": "1h"}, ` + sendStep("broken") + `]}`,
-			breakIt: func(t *testing.T, w *flowWorld, _ automations.Flow) {
+			breakIt: func(t *testing.T, w *flowWorld, _ automations.Automation) {
 				fs, _ := w.contacts.ListFields(context.Background())
 				for _, f := range fs {
 					if err := w.contacts.DeleteField(context.Background(), f.ID); err != nil {
@@ -100,7 +100,7 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 		{
 			name:   "exit_if rule no longer compiles",
 			broken: `{"name": "Broken", "trigger": {"type": "event", "event": "tea"}, "steps": [{"type": "wait", "duration": "1h"}, {"type": "exit_if", "definition": {"field": "attr.tier", "op": "eq", "value": "gold"}}, ` + sendStep("broken") + `]}`,
-			breakIt: func(t *testing.T, w *flowWorld, _ automations.Flow) {
+			breakIt: func(t *testing.T, w *flowWorld, _ automations.Automation) {
 				fs, _ := w.contacts.ListFields(context.Background())
 				for _, f := range fs {
 					if err := w.contacts.DeleteField(context.Background(), f.ID); err != nil {
@@ -113,8 +113,8 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 		{
 			name:   "trigger cannot be read",
 			broken: `{"name": "Broken", "trigger": {"type": "event", "event": "tea"}, "steps": [{"type": "wait", "duration": "1h"}, ` + sendStep("broken") + `]}`,
-			breakIt: func(t *testing.T, w *flowWorld, f automations.Flow) {
-				if err := w.db.Model(&automations.Flow{}).Where("id = ?", f.ID).Update("trigger", db.JSONRaw(`{"type": 5}`)).Error; err != nil {
+			breakIt: func(t *testing.T, w *flowWorld, f automations.Automation) {
+				if err := w.db.Model(&automations.Automation{}).Where("id = ?", f.ID).Update("trigger", db.JSONRaw(`{"type": 5}`)).Error; err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -175,7 +175,7 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 					!strings.Contains(run.Note, tc.want) {
 					t.Errorf("failed run: %s hold %q next %s note %q", run.Status, run.Hold, run.NextAt, run.Note)
 				}
-				st, err := w.autos.FlowStatsOf(ctx, broken.ID)
+				st, err := w.autos.Stats(ctx, broken.ID)
 				if err != nil || st.Failing == 0 {
 					t.Errorf("stats of the broken flow: failing %d (%v)", st.Failing, err)
 				}
@@ -195,14 +195,14 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 func TestAFixedFlowClearsItsErrorAndSends(t *testing.T) {
 	tests := []struct {
 		name string
-		fix  func(t *testing.T, w *flowWorld, f automations.Flow)
+		fix  func(t *testing.T, w *flowWorld, f automations.Automation)
 	}{
-		{"the rule is edited", func(t *testing.T, w *flowWorld, f automations.Flow) {
-			if _, err := w.autos.UpdateFlow(context.Background(), f.ID, automations.FlowInput{Exit: json.RawMessage(`{"field": "city", "op": "eq", "value": "Nowhere"}`)}); err != nil {
+		{"the rule is edited", func(t *testing.T, w *flowWorld, f automations.Automation) {
+			if _, err := w.autos.Update(context.Background(), f.ID, automations.Input{Exit: json.RawMessage(`{"field": "city", "op": "eq", "value": "Nowhere"}`)}); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"the custom field is back", func(t *testing.T, w *flowWorld, _ automations.Flow) {
+		{"the custom field is back", func(t *testing.T, w *flowWorld, _ automations.Automation) {
 			if _, err := w.contacts.CreateField(context.Background(), "tier", contacts.FieldText); err != nil {
 				t.Fatal(err)
 			}
@@ -446,11 +446,11 @@ func TestChangesEndRunsOnlyWhereAnExitRuleReadsThem(t *testing.T) {
 			queries := w.countQueries(t)
 			for _, fields := range tc.ignored {
 				// The first look reads which rules read what.
-				if err := w.autos.FlowContactsChanged(ctx, []int64{c.ID}, fields); err != nil {
+				if err := w.autos.ContactsChanged(ctx, []int64{c.ID}, fields); err != nil {
 					t.Fatal(err)
 				}
 				queries.Store(0)
-				if err := w.autos.FlowContactsChanged(ctx, []int64{c.ID}, fields); err != nil {
+				if err := w.autos.ContactsChanged(ctx, []int64{c.ID}, fields); err != nil {
 					t.Fatal(err)
 				}
 				if n := queries.Load(); n != 0 {
@@ -461,11 +461,11 @@ func TestChangesEndRunsOnlyWhereAnExitRuleReadsThem(t *testing.T) {
 				}
 			}
 			if tc.reExit != "" {
-				if _, err := w.autos.UpdateFlow(ctx, f.ID, automations.FlowInput{Exit: json.RawMessage(tc.reExit)}); err != nil {
+				if _, err := w.autos.Update(ctx, f.ID, automations.Input{Exit: json.RawMessage(tc.reExit)}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := w.autos.FlowContactsChanged(ctx, []int64{c.ID}, tc.ends); err != nil {
+			if err := w.autos.ContactsChanged(ctx, []int64{c.ID}, tc.ends); err != nil {
 				t.Fatal(err)
 			}
 			if run := w.runOf(t, f.ID, c.ID); run.Status != automations.RunExited || run.Note != "met the exit rule" {
@@ -502,7 +502,7 @@ func TestConcurrentPassesSendEachMessageOnce(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			<-start
-			results[i], errs[i] = w.autos.TickFlows(ctx, now)
+			results[i], errs[i] = w.autos.Tick(ctx, now)
 		}(i)
 	}
 	close(start)
@@ -545,7 +545,7 @@ func TestConcurrentPassesSendEachMessageOnce(t *testing.T) {
 func TestTriggerCursorsCatchRowsCommittedOutOfOrder(t *testing.T) {
 	type setup struct {
 		w    *flowWorld
-		flow automations.Flow
+		flow automations.Automation
 		// add writes a trigger row with the given id (0: the next one)
 		// and creation time, for the contact.
 		add func(t *testing.T, g *gorm.DB, id, contactID int64, at time.Time)
@@ -663,11 +663,11 @@ func TestFrequencyCapDeferralIsVisible(t *testing.T) {
 	w.event(t, c.ID, "tea", start)
 	w.event(t, c.ID, "tea", start)
 	w.tick(t, start)
-	st, err := w.autos.FlowStatsOf(ctx, f.ID)
+	st, err := w.autos.Stats(ctx, f.ID)
 	if err != nil || st.Deferred != 1 || st.Active != 1 || st.Done != 1 {
 		t.Fatalf("stats while held: %+v %v", st, err)
 	}
-	held, _, err := w.autos.FlowRuns(ctx, f.ID, automations.RunsDeferred, 0, 10)
+	held, _, err := w.autos.Runs(ctx, f.ID, automations.RunsDeferred, 0, 10)
 	if err != nil || len(held) != 1 || !strings.Contains(held[0].Note, "frequency cap (1 messages per 24h0m0s)") || held[0].LastDeferral != held[0].Note {
 		t.Fatalf("deferred runs: %+v %v", held, err)
 	}
@@ -675,11 +675,11 @@ func TestFrequencyCapDeferralIsVisible(t *testing.T) {
 	if got := len(w.mail.sent["cap@example.com"]); got != 2 {
 		t.Fatalf("sent %d, want 2 once the window passed", got)
 	}
-	st, _ = w.autos.FlowStatsOf(ctx, f.ID)
+	st, _ = w.autos.Stats(ctx, f.ID)
 	if st.Deferred != 0 || st.Done != 2 {
 		t.Fatalf("stats after: %+v", st)
 	}
-	run, _, _ := w.autos.FlowRuns(ctx, f.ID, "", 0, 10)
+	run, _, _ := w.autos.Runs(ctx, f.ID, "", 0, 10)
 	if len(run) != 2 || run[0].ID != held[0].ID || run[0].Hold != "" || !strings.Contains(run[0].LastDeferral, "frequency cap") {
 		t.Fatalf("runs after the send: %+v", run)
 	}
@@ -747,17 +747,17 @@ func TestFlowStorageErrorsNameThePackage(t *testing.T) {
 	tests := []struct {
 		name  string
 		table any
-		act   func(w *flowWorld, f automations.Flow) error
+		act   func(w *flowWorld, f automations.Automation) error
 		want  string
 	}{
-		{"delete flow", &automations.FlowRun{}, func(w *flowWorld, f automations.Flow) error {
-			if _, err := w.autos.DisableFlow(context.Background(), f.ID); err != nil {
+		{"delete flow", &automations.Run{}, func(w *flowWorld, f automations.Automation) error {
+			if _, err := w.autos.Disable(context.Background(), f.ID); err != nil {
 				return err
 			}
-			return w.autos.DeleteFlow(context.Background(), f.ID)
-		}, "campaigns: delete flow"},
-		{"store links", &campaigns.Link{}, func(w *flowWorld, f automations.Flow) error {
-			_, err := w.autos.UpdateFlow(context.Background(), f.ID, automations.FlowInput{Steps: json.RawMessage(`[` + sendStep("new") + `]`)})
+			return w.autos.Delete(context.Background(), f.ID)
+		}, "automations: delete flow"},
+		{"store links", &campaigns.Link{}, func(w *flowWorld, f automations.Automation) error {
+			_, err := w.autos.Update(context.Background(), f.ID, automations.Input{Steps: json.RawMessage(`[` + sendStep("new") + `]`)})
 			return err
 		}, "campaigns: links of flow step"},
 	}

@@ -20,30 +20,30 @@ import (
 	"herald/segments"
 )
 
-// FlowStatus says whether an automation runs.
-type FlowStatus string
+// Status says whether an automation runs.
+type Status string
 
-// Flow statuses. A paused flow keeps its runs where they are.
+// Automation statuses. A paused automation keeps its runs where they are.
 const (
-	FlowDraft  FlowStatus = "draft"
-	FlowActive FlowStatus = "active"
-	FlowPaused FlowStatus = "paused"
+	AutomationDraft  Status = "draft"
+	AutomationActive Status = "active"
+	AutomationPaused Status = "paused"
 )
 
-// Flow is an automation: a trigger that enrols contacts, and a short
+// Automation is an automation: a trigger that enrols contacts, and a short
 // sequence of steps (send, wait, exit_if) each enrolled contact walks.
-type Flow struct {
+type Automation struct {
 	ID          int64      `gorm:"primaryKey"`
 	Name        string     `gorm:"size:200;not null"`
 	Description string     `gorm:"size:2000;not null;default:''"`
-	Status      FlowStatus `gorm:"size:8;not null;default:draft;index"`
+	Status      Status     `gorm:"size:8;not null;default:draft;index"`
 	Trigger     db.JSONRaw `gorm:"not null"`
 	Steps       db.JSONRaw `gorm:"not null"`
 	// Exit is a segment definition; contacts who match it leave at once.
 	Exit db.JSONRaw
 	// Cursor is the id of the segment change or event up to which a
 	// segment_entered or event trigger has looked at every row (see
-	// FlowConfig.CursorLag: rows after it may be looked at again).
+	// Config.CursorLag: rows after it may be looked at again).
 	Cursor int64 `gorm:"not null;default:0"`
 	// LastError says what last stopped the flow from enrolling or moving a
 	// run (a rule that no longer compiles, a message that is gone), so the
@@ -64,20 +64,20 @@ const (
 	RunExited RunStatus = "exited"
 )
 
-// FlowRun is one contact walking a flow for one occurrence of its trigger
+// Run is one contact walking a flow for one occurrence of its trigger
 // (this year's birthday, one entry into a segment, one lapse). The unique
 // (flow, contact, occurrence) is what makes "once per occurrence" hold
 // across restarts and several workers.
-type FlowRun struct {
-	ID         int64     `gorm:"primaryKey"`
-	FlowID     int64     `gorm:"not null;uniqueIndex:idx_flow_runs_once,priority:1"`
-	ContactID  int64     `gorm:"not null;uniqueIndex:idx_flow_runs_once,priority:2;index"`
-	Occurrence string    `gorm:"size:80;not null;uniqueIndex:idx_flow_runs_once,priority:3"`
-	Step       int       `gorm:"not null;default:0"`
-	Status     RunStatus `gorm:"size:8;not null;default:active;index:idx_flow_runs_due,priority:1"`
-	NextAt     time.Time `gorm:"not null;index:idx_flow_runs_due,priority:2"`
-	StartedAt  time.Time `gorm:"not null"`
-	FinishedAt *time.Time
+type Run struct {
+	ID           int64     `gorm:"primaryKey"`
+	AutomationID int64     `gorm:"column:flow_id;not null;uniqueIndex:idx_flow_runs_once,priority:1"`
+	ContactID    int64     `gorm:"not null;uniqueIndex:idx_flow_runs_once,priority:2;index"`
+	Occurrence   string    `gorm:"size:80;not null;uniqueIndex:idx_flow_runs_once,priority:3"`
+	Step         int       `gorm:"not null;default:0"`
+	Status       RunStatus `gorm:"size:8;not null;default:active;index:idx_flow_runs_due,priority:1"`
+	NextAt       time.Time `gorm:"not null;index:idx_flow_runs_due,priority:2"`
+	StartedAt    time.Time `gorm:"not null"`
+	FinishedAt   *time.Time
 	// Note says why a run waits or ended (deferred by the frequency cap,
 	// a step that failed, unsubscribed, met the exit rule).
 	Note string `gorm:"size:500;not null;default:''"`
@@ -92,7 +92,10 @@ type FlowRun struct {
 }
 
 // TableName keeps the table name explicit.
-func (FlowRun) TableName() string { return "flow_runs" }
+func (Run) TableName() string { return "flow_runs" }
+
+// TableName keeps the table automations had when they were called flows.
+func (Automation) TableName() string { return "flows" }
 
 // Run holds.
 const (
@@ -101,7 +104,7 @@ const (
 )
 
 // Run states, besides the run statuses, that State reports for an active
-// run and FlowRuns filters on.
+// run and Runs filters on.
 const (
 	RunsDue      = "due"      // its next step can be taken now
 	RunsWaiting  = "waiting"  // a wait step has not ended
@@ -111,7 +114,7 @@ const (
 
 // State refines an active run's status at now: RunsDeferred, RunsFailing,
 // RunsWaiting or RunsDue. A finished run's state is its status.
-func (r FlowRun) State(now time.Time) string {
+func (r Run) State(now time.Time) string {
 	switch {
 	case r.Status != RunActive:
 		return string(r.Status)
@@ -183,8 +186,8 @@ type Step struct {
 	Definition json.RawMessage `json:"definition,omitempty"`
 }
 
-// FlowInput is what a client sets on a flow.
-type FlowInput struct {
+// Input is what a client sets on a flow.
+type Input struct {
 	Name        *string         `json:"name"`
 	Description *string         `json:"description"`
 	Trigger     json.RawMessage `json:"trigger"`
@@ -513,7 +516,7 @@ func (s *Service) checkStepCampaign(ctx context.Context, id int64, owners map[in
 // stepOwners maps the message campaigns of every flow but except to
 // their flow.
 func (s *Service) stepOwners(ctx context.Context, except int64) (map[int64]int64, error) {
-	var fs []Flow
+	var fs []Automation
 	if err := s.db.WithContext(ctx).Select("id", "steps").Where("id <> ?", except).Find(&fs).Error; err != nil {
 		return nil, fmt.Errorf("automations: flow messages: %w", err)
 	}
@@ -553,37 +556,37 @@ func bindFlowStart(def []byte, start time.Time) []byte {
 	return bytes.ReplaceAll(def, []byte(`"$flow_start"`), []byte(`"`+start.UTC().Format(time.RFC3339Nano)+`"`))
 }
 
-// CreateFlow stores a draft flow and the campaigns of its send steps.
-func (s *Service) CreateFlow(ctx context.Context, in FlowInput) (Flow, error) {
+// Create stores a draft flow and the campaigns of its send steps.
+func (s *Service) Create(ctx context.Context, in Input) (Automation, error) {
 	if in.Name == nil {
-		return Flow{}, errs.Invalid("name", "is required")
+		return Automation{}, errs.Invalid("name", "is required")
 	}
-	var f Flow
-	if err := s.applyFlow(ctx, &f, in); err != nil {
-		return Flow{}, err
+	var f Automation
+	if err := s.applyInput(ctx, &f, in); err != nil {
+		return Automation{}, err
 	}
-	f.Status = FlowDraft
+	f.Status = AutomationDraft
 	if err := s.db.WithContext(ctx).Create(&f).Error; err != nil {
-		return Flow{}, fmt.Errorf("automations: create flow: %w", err)
+		return Automation{}, fmt.Errorf("automations: create flow: %w", err)
 	}
 	return f, nil
 }
 
-// UpdateFlow changes a flow. Changing the steps of a flow with active runs
+// Update changes a flow. Changing the steps of a flow with active runs
 // keeps those runs at their step number. Saving clears the recorded error:
 // the next pass records it again if the change did not fix it.
-func (s *Service) UpdateFlow(ctx context.Context, id int64, in FlowInput) (Flow, error) {
-	f, err := s.GetFlow(ctx, id)
+func (s *Service) Update(ctx context.Context, id int64, in Input) (Automation, error) {
+	f, err := s.Get(ctx, id)
 	if err != nil {
-		return Flow{}, err
+		return Automation{}, err
 	}
-	if err := s.applyFlow(ctx, &f, in); err != nil {
-		return Flow{}, err
+	if err := s.applyInput(ctx, &f, in); err != nil {
+		return Automation{}, err
 	}
 	f.LastError, f.LastErrorAt = "", nil
 	steps, err := StepsOf(f)
 	if err != nil {
-		return Flow{}, err
+		return Automation{}, err
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Select("name", "description", "trigger", "steps", "exit", "last_error", "last_error_at", "updated_at").Save(&f).Error; err != nil {
@@ -594,7 +597,7 @@ func (s *Service) UpdateFlow(ctx context.Context, id int64, in FlowInput) (Flow,
 		return syncStepCampaigns(tx, steps, f.Status)
 	})
 	if err != nil {
-		return Flow{}, fmt.Errorf("automations: update flow %d: %w", id, err)
+		return Automation{}, fmt.Errorf("automations: update flow %d: %w", id, err)
 	}
 	s.exits.forget()
 	return f, nil
@@ -602,9 +605,9 @@ func (s *Service) UpdateFlow(ctx context.Context, id int64, in FlowInput) (Flow,
 
 // syncStepCampaigns sets the status of a flow's message campaigns to
 // follow the flow's: sending while it is active, paused otherwise.
-func syncStepCampaigns(tx *gorm.DB, steps []Step, st FlowStatus) error {
+func syncStepCampaigns(tx *gorm.DB, steps []Step, st Status) error {
 	status := campaigns.Paused
-	if st == FlowActive {
+	if st == AutomationActive {
 		status = campaigns.Sending
 	}
 	var ids []int64
@@ -619,7 +622,7 @@ func syncStepCampaigns(tx *gorm.DB, steps []Step, st FlowStatus) error {
 	return tx.Model(&campaigns.Campaign{}).Where("id IN ? AND kind = ?", ids, campaigns.KindFlowStep).Update("status", status).Error
 }
 
-func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
+func (s *Service) applyInput(ctx context.Context, f *Automation, in Input) error {
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
 		if name == "" || utf8.RuneCountInString(name) > 200 {
@@ -684,7 +687,7 @@ func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
 				prev = old[i].CampaignID
 				named[prev] = true
 			}
-			id, err := s.campaigns.SaveStepMessage(ctx, prev, in, f.Status == FlowActive)
+			id, err := s.campaigns.SaveStepMessage(ctx, prev, in, f.Status == AutomationActive)
 			if err != nil {
 				return err
 			}
@@ -697,22 +700,22 @@ func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
 	return nil
 }
 
-// GetFlow returns a flow.
-func (s *Service) GetFlow(ctx context.Context, id int64) (Flow, error) {
-	var f Flow
+// Get returns a flow.
+func (s *Service) Get(ctx context.Context, id int64) (Automation, error) {
+	var f Automation
 	err := s.db.WithContext(ctx).Take(&f, id).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return Flow{}, errs.NotFound("automation", id)
+		return Automation{}, errs.NotFound("automation", id)
 	}
 	if err != nil {
-		return Flow{}, fmt.Errorf("automations: get flow %d: %w", id, err)
+		return Automation{}, fmt.Errorf("automations: get flow %d: %w", id, err)
 	}
 	return f, nil
 }
 
-// ListFlows returns every flow, newest first.
-func (s *Service) ListFlows(ctx context.Context) ([]Flow, error) {
-	var fs []Flow
+// List returns every flow, newest first.
+func (s *Service) List(ctx context.Context) ([]Automation, error) {
+	var fs []Automation
 	if err := s.db.WithContext(ctx).Order("id DESC").Find(&fs).Error; err != nil {
 		return nil, fmt.Errorf("automations: list flows: %w", err)
 	}
@@ -720,7 +723,7 @@ func (s *Service) ListFlows(ctx context.Context) ([]Flow, error) {
 }
 
 // StepsOf decodes a flow's steps.
-func StepsOf(f Flow) ([]Step, error) {
+func StepsOf(f Automation) ([]Step, error) {
 	var steps []Step
 	if err := json.Unmarshal(f.Steps, &steps); err != nil {
 		return nil, fmt.Errorf("automations: steps of flow %d: %w", f.ID, err)
@@ -729,7 +732,7 @@ func StepsOf(f Flow) ([]Step, error) {
 }
 
 // TriggerOf decodes a flow's trigger.
-func TriggerOf(f Flow) (Trigger, error) {
+func TriggerOf(f Automation) (Trigger, error) {
 	var t Trigger
 	if err := json.Unmarshal(f.Trigger, &t); err != nil {
 		return t, fmt.Errorf("automations: trigger of flow %d: %w", f.ID, err)
@@ -741,46 +744,46 @@ func TriggerOf(f Flow) (Trigger, error) {
 	return t, nil
 }
 
-// EnableFlow starts a flow. Segment and event triggers start from now:
+// Enable starts a flow. Segment and event triggers start from now:
 // entries and events from before are not replayed.
-func (s *Service) EnableFlow(ctx context.Context, id int64) (Flow, error) {
-	f, err := s.GetFlow(ctx, id)
+func (s *Service) Enable(ctx context.Context, id int64) (Automation, error) {
+	f, err := s.Get(ctx, id)
 	if err != nil {
-		return Flow{}, err
+		return Automation{}, err
 	}
 	t, err := TriggerOf(f)
 	if err != nil {
-		return Flow{}, err
+		return Automation{}, err
 	}
 	cursor := f.Cursor
-	if f.Status == FlowDraft {
+	if f.Status == AutomationDraft {
 		switch t.Type {
 		case TriggerSegmentEntered:
 			if err := s.db.WithContext(ctx).Model(&segments.Change{}).Select("COALESCE(MAX(id), 0)").Scan(&cursor).Error; err != nil {
-				return Flow{}, fmt.Errorf("automations: enable flow %d: %w", id, err)
+				return Automation{}, fmt.Errorf("automations: enable flow %d: %w", id, err)
 			}
 		case TriggerEvent:
 			if err := s.db.WithContext(ctx).Model(&contacts.Event{}).Select("COALESCE(MAX(id), 0)").Scan(&cursor).Error; err != nil {
-				return Flow{}, fmt.Errorf("automations: enable flow %d: %w", id, err)
+				return Automation{}, fmt.Errorf("automations: enable flow %d: %w", id, err)
 			}
 		}
 	}
-	return f, s.setFlowStatus(ctx, &f, FlowActive, cursor)
+	return f, s.setStatus(ctx, &f, AutomationActive, cursor)
 }
 
-// DisableFlow pauses a flow: no one enters, runs wait where they are.
-func (s *Service) DisableFlow(ctx context.Context, id int64) (Flow, error) {
-	f, err := s.GetFlow(ctx, id)
+// Disable pauses a flow: no one enters, runs wait where they are.
+func (s *Service) Disable(ctx context.Context, id int64) (Automation, error) {
+	f, err := s.Get(ctx, id)
 	if err != nil {
-		return Flow{}, err
+		return Automation{}, err
 	}
-	if f.Status == FlowDraft {
+	if f.Status == AutomationDraft {
 		return f, nil
 	}
-	return f, s.setFlowStatus(ctx, &f, FlowPaused, f.Cursor)
+	return f, s.setStatus(ctx, &f, AutomationPaused, f.Cursor)
 }
 
-func (s *Service) setFlowStatus(ctx context.Context, f *Flow, st FlowStatus, cursor int64) error {
+func (s *Service) setStatus(ctx context.Context, f *Automation, st Status, cursor int64) error {
 	steps, err := StepsOf(*f)
 	if err != nil {
 		return err
@@ -789,7 +792,7 @@ func (s *Service) setFlowStatus(ctx context.Context, f *Flow, st FlowStatus, cur
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// A flow that is switched on again starts with a clean slate; the
 		// next pass records what still fails.
-		if err := tx.Model(&Flow{}).Where("id = ?", f.ID).Updates(map[string]any{"status": st, "cursor": cursor, "last_error": "", "last_error_at": nil, "updated_at": now}).Error; err != nil {
+		if err := tx.Model(&Automation{}).Where("id = ?", f.ID).Updates(map[string]any{"status": st, "cursor": cursor, "last_error": "", "last_error_at": nil, "updated_at": now}).Error; err != nil {
 			return err
 		}
 		return syncStepCampaigns(tx, steps, st)
@@ -802,20 +805,20 @@ func (s *Service) setFlowStatus(ctx context.Context, f *Flow, st FlowStatus, cur
 	return nil
 }
 
-// DeleteFlow removes a flow that is not active, with its runs.
-func (s *Service) DeleteFlow(ctx context.Context, id int64) error {
-	f, err := s.GetFlow(ctx, id)
+// Delete removes a flow that is not active, with its runs.
+func (s *Service) Delete(ctx context.Context, id int64) error {
+	f, err := s.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	if f.Status == FlowActive {
+	if f.Status == AutomationActive {
 		return errs.Conflict("automation %d is active; disable it first", id)
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Where("flow_id = ?", id).Delete(&FlowRun{}).Error; err != nil {
+		if err := tx.Where("flow_id = ?", id).Delete(&Run{}).Error; err != nil {
 			return err
 		}
-		return tx.Delete(&Flow{}, id).Error
+		return tx.Delete(&Automation{}, id).Error
 	})
 	if err != nil {
 		return fmt.Errorf("automations: delete flow %d: %w", id, err)
@@ -824,8 +827,8 @@ func (s *Service) DeleteFlow(ctx context.Context, id int64) error {
 	return nil
 }
 
-// FlowStats is how a flow is doing: its runs, and each step's message.
-type FlowStats struct {
+// Stats is how a flow is doing: its runs, and each step's message.
+type Stats struct {
 	Active int64 `json:"active"`
 	// Deferred counts the active runs the frequency cap holds back now,
 	// Failing those whose step failed and waits to be tried again.
@@ -849,17 +852,17 @@ type StepStats struct {
 	Stats      *campaigns.Stats `json:"stats,omitempty"`
 }
 
-// FlowStatsOf counts a flow's runs and its steps' sends.
-func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) {
-	f, err := s.GetFlow(ctx, id)
+// Stats counts a flow's runs and its steps' sends.
+func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
+	f, err := s.Get(ctx, id)
 	if err != nil {
-		return FlowStats{}, err
+		return Stats{}, err
 	}
 	steps, err := StepsOf(f)
 	if err != nil {
-		return FlowStats{}, err
+		return Stats{}, err
 	}
-	out := FlowStats{Steps: []StepStats{}}
+	out := Stats{Steps: []StepStats{}}
 	type row struct {
 		Status RunStatus
 		Step   int
@@ -867,8 +870,8 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 		N      int64
 	}
 	var rows []row
-	if err := s.db.WithContext(ctx).Model(&FlowRun{}).Select("status, step, hold, COUNT(*) AS n").Where("flow_id = ?", id).Group("status, step, hold").Scan(&rows).Error; err != nil {
-		return FlowStats{}, fmt.Errorf("automations: flow stats %d: %w", id, err)
+	if err := s.db.WithContext(ctx).Model(&Run{}).Select("status, step, hold, COUNT(*) AS n").Where("flow_id = ?", id).Group("status, step, hold").Scan(&rows).Error; err != nil {
+		return Stats{}, fmt.Errorf("automations: flow stats %d: %w", id, err)
 	}
 	waiting := map[int]int64{}
 	for _, r := range rows {
@@ -899,7 +902,7 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 				continue
 			}
 			if err != nil {
-				return FlowStats{}, err
+				return Stats{}, err
 			}
 			ss.Stats = &cs
 			out.Sent += cs.Sent
@@ -911,13 +914,13 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 	return out, nil
 }
 
-// FlowRuns returns a page of limit of a flow's runs, newest first, and
+// Runs returns a page of limit of a flow's runs, newest first, and
 // the cursor of the next page (0 at the end). filter is "" (every run), a
 // run status (active, done, exited), RunsDeferred (held back by the
 // frequency cap) or RunsFailing (a step failed and will be tried again).
 // How large a page may be is the caller's to bound (the API's page does).
-func (s *Service) FlowRuns(ctx context.Context, flowID int64, filter string, before int64, limit int) ([]FlowRun, int64, error) {
-	if _, err := s.GetFlow(ctx, flowID); err != nil {
+func (s *Service) Runs(ctx context.Context, flowID int64, filter string, before int64, limit int) ([]Run, int64, error) {
+	if _, err := s.Get(ctx, flowID); err != nil {
 		return nil, 0, err
 	}
 	limit = max(limit, 1)
@@ -936,7 +939,7 @@ func (s *Service) FlowRuns(ctx context.Context, flowID int64, filter string, bef
 	if before > 0 {
 		q = q.Where("id < ?", before)
 	}
-	var runs []FlowRun
+	var runs []Run
 	if err := q.Order("id DESC").Limit(limit + 1).Find(&runs).Error; err != nil {
 		return nil, 0, fmt.Errorf("automations: runs of flow %d: %w", flowID, err)
 	}

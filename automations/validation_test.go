@@ -13,9 +13,9 @@ import (
 	"herald/internal/errs"
 )
 
-func flowInput(t *testing.T, def string) automations.FlowInput {
+func flowInput(t *testing.T, def string) automations.Input {
 	t.Helper()
-	var in automations.FlowInput
+	var in automations.Input
 	if err := json.Unmarshal([]byte(def), &in); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestFlowsRefuseMisplacedAndMistypedSettingsAtTheirPath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := w.autos.CreateFlow(ctx, flowInput(t, tc.def))
+			_, err := w.autos.Create(ctx, flowInput(t, tc.def))
 			var ie *errs.InvalidError
 			if !errors.As(err, &ie) || ie.Path != tc.path {
 				t.Fatalf("got %v, want an error at %q", err, tc.path)
@@ -89,7 +89,7 @@ func TestFlowStepsRoundTripByCampaignID(t *testing.T) {
 	}
 	first, second := steps[0].CampaignID, steps[2].CampaignID
 	swapped := fmt.Sprintf(`[{"type": "send", "campaign_id": %d}, {"type": "wait", "duration": "2d"}, {"type": "send", "campaign_id": %d}]`, second, first)
-	got, err := w.autos.UpdateFlow(ctx, f.ID, automations.FlowInput{Steps: json.RawMessage(swapped)})
+	got, err := w.autos.Update(ctx, f.ID, automations.Input{Steps: json.RawMessage(swapped)})
 	if err != nil {
 		t.Fatalf("saving the steps back: %v", err)
 	}
@@ -99,7 +99,7 @@ func TestFlowStepsRoundTripByCampaignID(t *testing.T) {
 	}
 	// Editing one message in place keeps its campaign (and its stats).
 	edit := fmt.Sprintf(`[{"type": "send", "campaign_id": %d, "message": {"subject": "two, again"}}, {"type": "send", "campaign_id": %d}]`, second, first)
-	if got, err = w.autos.UpdateFlow(ctx, f.ID, automations.FlowInput{Steps: json.RawMessage(edit)}); err != nil {
+	if got, err = w.autos.Update(ctx, f.ID, automations.Input{Steps: json.RawMessage(edit)}); err != nil {
 		t.Fatal(err)
 	}
 	steps, _ = automations.StepsOf(got)
@@ -108,7 +108,7 @@ func TestFlowStepsRoundTripByCampaignID(t *testing.T) {
 		t.Fatalf("edited message: campaign %d %q (%v), want %d", steps[0].CampaignID, c.Subject, err, second)
 	}
 	twice := fmt.Sprintf(`[{"type": "send", "campaign_id": %d}, {"type": "send", "campaign_id": %d}]`, first, first)
-	_, err = w.autos.UpdateFlow(ctx, f.ID, automations.FlowInput{Steps: json.RawMessage(twice)})
+	_, err = w.autos.Update(ctx, f.ID, automations.Input{Steps: json.RawMessage(twice)})
 	var ie *errs.InvalidError
 	if !errors.As(err, &ie) || ie.Path != "steps[1].campaign_id" || !strings.Contains(ie.Message, "steps[0]") {
 		t.Fatalf("the same message twice: %v", err)
@@ -128,7 +128,7 @@ func TestTriggersAreStoredWithOnlyTheirOwnSettings(t *testing.T) {
 		{`{"type": "inactivity", "factor": 1.5, "max_days": 180}`, `{"type":"inactivity","factor":1.5,"max_days":180}`},
 	}
 	for _, tc := range tests {
-		f, err := w.autos.CreateFlow(context.Background(), flowInput(t, `{"name": "x", "trigger": `+tc.trigger+`, "steps": [`+sendStep("x")+`]}`))
+		f, err := w.autos.Create(context.Background(), flowInput(t, `{"name": "x", "trigger": `+tc.trigger+`, "steps": [`+sendStep("x")+`]}`))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.trigger, err)
 		}

@@ -109,7 +109,7 @@ func newFlowWorld(t *testing.T, cfg worldConfig) *flowWorld {
 	// Contact changes reach the flows at once, as the worker's
 	// segments:evaluate task does a moment later.
 	w.contacts = contacts.NewStore(g, contacts.Options{OnChange: func(ctx context.Context, ids []int64, fields []string) {
-		if err := w.autos.FlowContactsChanged(ctx, ids, fields); err != nil {
+		if err := w.autos.ContactsChanged(ctx, ids, fields); err != nil {
 			t.Errorf("flows told of changed contacts %v: %v", fields, err)
 		}
 	}})
@@ -131,7 +131,7 @@ func newFlowWorld(t *testing.T, cfg worldConfig) *flowWorld {
 func (w *flowWorld) tick(t *testing.T, now time.Time) automations.TickResult {
 	t.Helper()
 	w.now = now
-	res, err := w.autos.TickFlows(context.Background(), now)
+	res, err := w.autos.Tick(context.Background(), now)
 	if err != nil {
 		t.Fatalf("tick at %s: %v", now, err)
 	}
@@ -144,17 +144,17 @@ func (w *flowWorld) tick(t *testing.T, now time.Time) automations.TickResult {
 	return res
 }
 
-func (w *flowWorld) flow(t *testing.T, def string) automations.Flow {
+func (w *flowWorld) flow(t *testing.T, def string) automations.Automation {
 	t.Helper()
-	var in automations.FlowInput
+	var in automations.Input
 	if err := json.Unmarshal([]byte(def), &in); err != nil {
 		t.Fatal(err)
 	}
-	f, err := w.autos.CreateFlow(context.Background(), in)
+	f, err := w.autos.Create(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f, err = w.autos.EnableFlow(context.Background(), f.ID); err != nil {
+	if f, err = w.autos.Enable(context.Background(), f.ID); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -359,7 +359,7 @@ func TestFrequencyCapDefersAndRecordsWhy(t *testing.T) {
 	if got := len(w.mail.sent[email]); got != 2 {
 		t.Fatalf("sent %d at once, want 2 (the cap)", got)
 	}
-	var waiting automations.FlowRun
+	var waiting automations.Run
 	if err := w.db.Where("flow_id = ? AND status = ?", f.ID, automations.RunActive).Take(&waiting).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -412,10 +412,10 @@ func TestSegmentEntryStartsAFlowOncePerEntryAndUnsubscribingLeavesAtOnce(t *test
 	if _, err := w.contacts.SetStatus(ctx, ids[1], contacts.Unsubscribed); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.autos.FlowContactsChanged(ctx, []int64{ids[1]}, []string{"status"}); err != nil {
+	if err := w.autos.ContactsChanged(ctx, []int64{ids[1]}, []string{"status"}); err != nil {
 		t.Fatal(err)
 	}
-	var ended automations.FlowRun
+	var ended automations.Run
 	w.db.Where("flow_id = ? AND contact_id = ?", f.ID, ids[1]).Take(&ended)
 	if ended.Status != automations.RunExited {
 		t.Fatalf("b's run is %s", ended.Status)
@@ -424,7 +424,7 @@ func TestSegmentEntryStartsAFlowOncePerEntryAndUnsubscribingLeavesAtOnce(t *test
 	if len(w.mail.sent["a@example.com"]) != 2 || len(w.mail.sent["b@example.com"]) != 1 {
 		t.Fatalf("second step: %v", w.mail.sent)
 	}
-	st, err := w.autos.FlowStatsOf(ctx, f.ID)
+	st, err := w.autos.Stats(ctx, f.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,11 +451,11 @@ func TestFlowsRefuseBadDefinitionsWithAPath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var in automations.FlowInput
+			var in automations.Input
 			if err := json.Unmarshal([]byte(tc.def), &in); err != nil {
 				t.Fatal(err)
 			}
-			_, err := w.autos.CreateFlow(context.Background(), in)
+			_, err := w.autos.Create(context.Background(), in)
 			var ie *errs.InvalidError
 			if !errors.As(err, &ie) || ie.Path != tc.path {
 				t.Fatalf("got %v, want an error at %q", err, tc.path)
