@@ -119,12 +119,15 @@ type Delivery struct {
 	SentAt     *time.Time `gorm:"index:idx_deliveries_contact_status,priority:4"`
 	NotBefore  *time.Time
 	Error      string `gorm:"size:1000;not null;default:''"`
-	CreatedAt  time.Time
+	// Resent marks an unknown delivery a user chose to send once more
+	// (ResendUnknown): it is never sent a third time.
+	Resent    bool `gorm:"not null;default:false"`
+	CreatedAt time.Time
 }
 
 // Migrate creates or updates the tables of this package.
 func Migrate(g *gorm.DB) error {
-	if err := g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{}, &Coupon{}, &Flow{}, &FlowRun{}); err != nil {
+	if err := g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{}, &Coupon{}, &Flow{}, &FlowRun{}, &Action{}); err != nil {
 		return err
 	}
 	// The ledger's uniqueness gained the occurrence; the older index would
