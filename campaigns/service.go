@@ -71,6 +71,8 @@ type Service struct {
 	queue    Queue
 	signer   *tracking.Signer
 	cfg      Config
+	// views holds the compiled templates of the public web view.
+	views *compiledCache
 }
 
 // NewService wires a Service.
@@ -94,7 +96,7 @@ func NewService(g *gorm.DB, cs *contacts.Store, ss *segments.Service, q Queue, s
 		cfg.MessageIDDomain = "herald.local"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Service{db: g, contacts: cs, segments: ss, queue: q, signer: signer, cfg: cfg, flowCfg: cfg.Flows}
+	return &Service{db: g, contacts: cs, segments: ss, queue: q, signer: signer, cfg: cfg, flowCfg: cfg.Flows, views: newCompiledCache(viewCacheSize)}
 }
 
 // Input is what a client sets on a campaign.
