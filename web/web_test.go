@@ -61,6 +61,7 @@ type fixture struct {
 	contacts *contacts.Store
 	camps    *campaigns.Service
 	outbox   *outbox.Store
+	db       *gorm.DB
 }
 
 const testKey = "key-for-tests"
@@ -81,7 +82,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{srv: srv, h: srv.Handler(), hits: h, signer: signer, contacts: cs, camps: camps, outbox: ob}
+	return &fixture{srv: srv, h: srv.Handler(), hits: h, signer: signer, contacts: cs, camps: camps, outbox: ob, db: g}
 }
 
 func (f *fixture) do(method, target, body string, headers map[string]string) *httptest.ResponseRecorder {
