@@ -59,21 +59,21 @@ func formatMajor(v float64, currency string) string {
 	return templates.FormatMinor(contacts.ToMinor(v, currency), currency)
 }
 
-// campaignForm is what the send form holds: kept when the server refuses
+// sendForm is what the send form holds: kept when the server refuses
 // it.
-type campaignForm struct {
+type sendForm struct {
 	When    string // "now" or "schedule"
 	LocalAt string // the datetime-local value as the user typed it
 	Error   string
 }
 
 func (s *Server) campaignPage(c *gin.Context) {
-	s.renderCampaign(c, http.StatusOK, campaignForm{When: "now"})
+	s.renderCampaign(c, http.StatusOK, sendForm{When: "now"})
 }
 
 // renderCampaign draws a campaign's page: its send panel while it is a
 // draft or scheduled, its progress once it has deliveries, and its report.
-func (s *Server) renderCampaign(c *gin.Context, status int, form campaignForm) {
+func (s *Server) renderCampaign(c *gin.Context, status int, form sendForm) {
 	ctx := c.Request.Context()
 	id, err := pathID(c)
 	if err != nil {
@@ -250,7 +250,7 @@ func (s *Server) campaignSendPost(c *gin.Context) {
 		s.pageError(c, err)
 		return
 	}
-	form := campaignForm{When: c.PostForm("when"), LocalAt: c.PostForm("local_at")}
+	form := sendForm{When: c.PostForm("when"), LocalAt: c.PostForm("local_at")}
 	var at *time.Time
 	if form.When == "schedule" {
 		raw := strings.TrimSpace(c.PostForm("scheduled_at"))
