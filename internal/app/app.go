@@ -423,5 +423,3 @@ func RandomHex(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
-
-
