@@ -58,9 +58,9 @@ type Deps struct {
 	Credentials *settings.Credentials
 	// Settings describe the configuration in force for the Settings page.
 	Settings SettingsView
-	// Ready reports whether the database and Redis answer (for /healthz).
-	Ready func(ctx context.Context) error
-	Log   *slog.Logger
+	// Health lists what /healthz checks (the database, Redis).
+	Health []HealthCheck
+	Log    *slog.Logger
 }
 
 // Config holds the credentials and settings of the web tier.
@@ -309,17 +309,38 @@ func bodyLimit(n int64) gin.HandlerFunc {
 	}
 }
 
+// HealthCheck is one dependency /healthz reports on. Without a Critical
+// one the web tier cannot answer anything (the database); without the
+// others it answers what it can (pages and API reads without Redis), so
+// it says degraded but stays in a load balancer's rotation.
+type HealthCheck struct {
+	Name     string
+	Critical bool
+	Check    func(ctx context.Context) error
+}
+
+// healthz answers 200 "ok" when every dependency answers, 200 "degraded"
+// when only non-critical ones fail, and 503 "unavailable" when a critical
+// one does. Reasons stay in the log: the endpoint is public.
 func (s *Server) healthz(c *gin.Context) {
-	if s.d.Ready != nil {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
-		defer cancel()
-		if err := s.d.Ready(ctx); err != nil {
-			s.log.Warn("web: not ready", "err", err)
-			c.PureJSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable"})
-			return
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	status, code := "ok", http.StatusOK
+	checks := gin.H{}
+	for _, h := range s.d.Health {
+		if err := h.Check(ctx); err != nil {
+			s.log.Warn("web: dependency not answering", "dependency", h.Name, "err", err)
+			checks[h.Name] = "down"
+			if h.Critical {
+				status, code = "unavailable", http.StatusServiceUnavailable
+			} else if code == http.StatusOK {
+				status = "degraded"
+			}
+			continue
 		}
+		checks[h.Name] = "ok"
 	}
-	c.PureJSON(http.StatusOK, gin.H{"status": "ok"})
+	c.PureJSON(code, gin.H{"status": status, "checks": checks})
 }
 
 func (s *Server) metricsHandler(c *gin.Context) {

@@ -299,7 +299,7 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 	a.Web, err = web.New(web.Deps{
 		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Signer: a.Signer,
 		Hits: a.Ingest, Networks: nets, Mailer: mailer, Outbox: a.Outbox, Metrics: a.Metrics, Log: a.log,
-		Ready:       a.ready,
+		Health:      a.healthChecks(),
 		Credentials: settings.NewCredentials(a.Settings, fixedKey, fixedPass),
 		Sessions:    login.NewSessions(a.DB, login.DefaultTTL),
 		Throttle:    login.NewThrottle(a.Redis),
@@ -331,18 +331,18 @@ func (a *App) settingsView() web.SettingsView {
 	return v
 }
 
-func (a *App) ready(ctx context.Context) error {
-	sqlDB, err := a.DB.DB()
-	if err != nil {
-		return err
+// healthChecks are the dependencies /healthz reports on.
+func (a *App) healthChecks() []web.HealthCheck {
+	return []web.HealthCheck{
+		{Name: "database", Critical: true, Check: func(ctx context.Context) error {
+			sqlDB, err := a.DB.DB()
+			if err != nil {
+				return err
+			}
+			return sqlDB.PingContext(ctx)
+		}},
+		{Name: "redis", Check: func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() }},
 	}
-	if err := sqlDB.PingContext(ctx); err != nil {
-		return fmt.Errorf("database: %w", err)
-	}
-	if err := a.Redis.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	return nil
 }
 
 // apiKeyHash returns the hash of HERALD_API_KEY, or of the key generated
