@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -75,6 +76,15 @@ type Config struct {
 	// SecureCookies marks cookies Secure (when the base URL is https).
 	SecureCookies bool
 	BaseURL       string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (HERALD_TRUSTED_PROXIES); none by default.
+	TrustedProxies []netip.Prefix
+	// MetricsToken is the bearer token /metrics asks for; without it and
+	// without MetricsSeparate, /metrics is not served.
+	MetricsToken string
+	// MetricsSeparate serves /metrics only from MetricsHandler, on a
+	// listen address of its own, never on the public one.
+	MetricsSeparate bool
 }
 
 // Server holds the router and its dependencies.
@@ -124,6 +134,15 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 func (s *Server) routes() *gin.Engine {
 	r := gin.New()
+	// gin believes X-Forwarded-For from anyone unless told otherwise;
+	// c.ClientIP must agree with clientAddr.
+	proxies := make([]string, len(s.cfg.TrustedProxies))
+	for i, p := range s.cfg.TrustedProxies {
+		proxies[i] = p.String()
+	}
+	if err := r.SetTrustedProxies(proxies); err != nil {
+		s.log.Error("web: trusted proxies", "err", err)
+	}
 	// Multipart parts beyond this go to a temporary file; only the CSV
 	// import takes files, and it streams them instead.
 	r.MaxMultipartMemory = 1 << 20
@@ -341,10 +360,4 @@ func (s *Server) healthz(c *gin.Context) {
 		checks[h.Name] = "ok"
 	}
 	c.PureJSON(code, gin.H{"status": status, "checks": checks})
-}
-
-func (s *Server) metricsHandler(c *gin.Context) {
-	c.Header("Content-Type", "text/plain; version=0.0.4")
-	s.tstats.flush(s.d.Metrics)
-	s.d.Metrics.Write(c.Writer)
 }

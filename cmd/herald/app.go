@@ -296,6 +296,10 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 	if a.cfg.AdminPassword != "" {
 		fixedPass = pwHash
 	}
+	trusted, err := web.ParseTrustedProxies(a.cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)
+	}
 	a.Web, err = web.New(web.Deps{
 		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Signer: a.Signer,
 		Hits: a.Ingest, Networks: nets, Mailer: mailer, Outbox: a.Outbox, Metrics: a.Metrics, Log: a.log,
@@ -307,7 +311,8 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 	}, web.Config{
 		APIKeySHA256: apiHash, AdminEmail: a.cfg.AdminEmail, AdminPasswordBcrypt: pwHash,
 		SessionKey: sessionKey[:], SecureCookies: len(a.cfg.BaseURL) > 8 && a.cfg.BaseURL[:8] == "https://",
-		BaseURL: a.cfg.BaseURL,
+		BaseURL: a.cfg.BaseURL, TrustedProxies: trusted,
+		MetricsToken: a.cfg.MetricsToken, MetricsSeparate: a.cfg.MetricsAddr != "",
 	})
 	return err
 }
