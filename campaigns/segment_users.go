@@ -2,12 +2,9 @@ package campaigns
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
-
-	"herald/internal/errs"
 )
 
 // SegmentUser is a campaign or an automation that targets a segment.
@@ -17,11 +14,9 @@ type SegmentUser struct {
 	Name string `json:"name"`
 }
 
-// SegmentUsers maps each segment id to the campaigns and automations that
-// target it: campaigns that are still to send or sending (a sent or
-// cancelled campaign keeps its deliveries and needs its segments no more)
-// and automations whose trigger is entering the segment, whatever their
-// status, since a paused automation can be resumed.
+// SegmentUsers maps each segment id to the campaigns that target or
+// exclude it and are still to send or sending: a sent or cancelled
+// campaign keeps its deliveries and needs its segments no more.
 func (s *Service) SegmentUsers(ctx context.Context) (map[int64][]SegmentUser, error) {
 	out := map[int64][]SegmentUser{}
 	var cs []Campaign
@@ -40,32 +35,7 @@ func (s *Service) SegmentUsers(ctx context.Context) (map[int64][]SegmentUser, er
 			}
 		}
 	}
-	var fs []Flow
-	if err := s.db.WithContext(ctx).Select("id", "name", "trigger").Order("id").Find(&fs).Error; err != nil {
-		return nil, fmt.Errorf("campaigns: segment users: %w", err)
-	}
-	for _, f := range fs {
-		var t Trigger
-		if json.Unmarshal(f.Trigger, &t) != nil || t.Type != TriggerSegmentEntered || t.SegmentID == 0 {
-			continue
-		}
-		out[t.SegmentID] = append(out[t.SegmentID], SegmentUser{Kind: "automation", ID: f.ID, Name: f.Name})
-	}
 	return out, nil
-}
-
-// DeleteSegment deletes a segment unless a campaign or an automation
-// targets it: the refusal (errs.ErrConflict) names them, so the marketer
-// knows what to change first.
-func (s *Service) DeleteSegment(ctx context.Context, id int64) error {
-	users, err := s.SegmentUsers(ctx)
-	if err != nil {
-		return err
-	}
-	if us := users[id]; len(us) > 0 {
-		return errs.Conflict("segment %d is used by %s; change or delete them first", id, DescribeUsers(us))
-	}
-	return s.segments.Delete(ctx, id)
 }
 
 // DescribeUsers names segment users for a message: campaign "Spring sale",

@@ -40,13 +40,15 @@ func (s *Server) segmentFields(c *gin.Context) {
 	c.PureJSON(http.StatusOK, cat)
 }
 
-// segmentUsers is who targets each segment; with no campaign service (a
-// web tier without one) nobody does.
+// segmentUsers is who targets each segment.
 func (s *Server) segmentUsers(c *gin.Context) (map[int64][]campaigns.SegmentUser, error) {
-	if s.d.Campaigns == nil {
-		return map[int64][]campaigns.SegmentUser{}, nil
+	switch {
+	case s.d.Automations != nil:
+		return s.d.Automations.AllSegmentUsers(c.Request.Context())
+	case s.d.Campaigns != nil:
+		return s.d.Campaigns.SegmentUsers(c.Request.Context())
 	}
-	return s.d.Campaigns.SegmentUsers(c.Request.Context())
+	return map[int64][]campaigns.SegmentUser{}, nil
 }
 
 type segmentRow struct {
@@ -288,8 +290,15 @@ func (s *Server) segmentDeletePost(c *gin.Context) {
 // deleteSegmentChecked deletes a segment unless a campaign or an
 // automation targets it.
 func (s *Server) deleteSegmentChecked(c *gin.Context, id int64) error {
-	if s.d.Campaigns == nil {
-		return s.d.Segments.Delete(c.Request.Context(), id)
+	if s.d.Automations != nil {
+		return s.d.Automations.DeleteSegment(c.Request.Context(), id)
 	}
-	return s.d.Campaigns.DeleteSegment(c.Request.Context(), id)
+	users, err := s.segmentUsers(c)
+	if err != nil {
+		return err
+	}
+	if us := users[id]; len(us) > 0 {
+		return errs.Conflict("segment %d is used by %s; change or delete them first", id, campaigns.DescribeUsers(us))
+	}
+	return s.d.Segments.Delete(c.Request.Context(), id)
 }

@@ -62,7 +62,7 @@ func (f *fixture) segment(t *testing.T, name, def string) segments.Segment {
 
 func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
-func TestDeletingASegmentACampaignTargetsIsRefusedNamingTheCampaign(t *testing.T) {
+func TestDeletingASegmentACampaignOrAutomationTargetsIsRefusedNamingThem(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	sg := f.segment(t, "Big spenders", `{"field":"total_spent","op":"gt","value":800}`)
@@ -89,6 +89,27 @@ func TestDeletingASegmentACampaignTargetsIsRefusedNamingTheCampaign(t *testing.T
 	}
 	if err := f.camps.Delete(ctx, camp.ID); err != nil {
 		t.Fatal(err)
+	}
+	flow := `{"name": "Welcome big spenders", "trigger": {"type": "segment_entered", "segment_id": ` + itoa(sg.ID) + `},
+		"steps": [{"type": "send", "message": {"subject": "Hi", "html_body": "<p>Hi</p>", "from_email": "shop@example.com"}}]}`
+	if w := f.do("POST", "/api/automations", flow, bearer); w.Code != http.StatusCreated {
+		t.Fatalf("automation: %d %s", w.Code, w.Body)
+	}
+	w = f.do("DELETE", "/api/segments/"+itoa(sg.ID), "", bearer)
+	if w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), `automation \"Welcome big spenders\"`) {
+		t.Fatalf("API delete of an automation's segment: %d %s", w.Code, w.Body)
+	}
+	w = f.do("GET", "/segments", "", map[string]string{"Cookie": cookie.String()})
+	if !strings.Contains(w.Body.String(), "Welcome big spenders") {
+		t.Error("the segment list does not say which automation uses the segment")
+	}
+	var list struct{ Data []struct{ ID int64 } }
+	w = f.do("GET", "/api/automations", "", bearer)
+	if err := json.Unmarshal(w.Body.Bytes(), &list); err != nil || len(list.Data) != 1 {
+		t.Fatalf("automations: %s", w.Body)
+	}
+	if w := f.do("DELETE", "/api/automations/"+itoa(list.Data[0].ID), "", bearer); w.Code != http.StatusNoContent {
+		t.Fatalf("delete automation: %d %s", w.Code, w.Body)
 	}
 	w = f.do("POST", "/segments/"+itoa(sg.ID)+"/delete", vals.Encode(), form(vals, cookie))
 	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/segments" {
