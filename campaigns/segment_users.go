@@ -21,7 +21,7 @@ func (s *Service) SegmentUsers(ctx context.Context) (map[int64][]SegmentUser, er
 	out := map[int64][]SegmentUser{}
 	var cs []Campaign
 	err := s.db.WithContext(ctx).Select("id", "name", "segment_ids", "exclude_segment_ids").
-		Where("kind = ? AND status IN ?", KindCampaign, []Status{Draft, Scheduled, Sending, Paused}).
+		Where("kind = ? AND status IN ?", KindCampaign, []Status{CampaignDraft, CampaignScheduled, CampaignSending, CampaignPaused}).
 		Order("id").Find(&cs).Error
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: segment users: %w", err)
