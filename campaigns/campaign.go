@@ -6,6 +6,7 @@
 package campaigns
 
 import (
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -118,12 +119,15 @@ type Delivery struct {
 	SentAt     *time.Time `gorm:"index:idx_deliveries_contact_status,priority:4"`
 	NotBefore  *time.Time
 	Error      string `gorm:"size:1000;not null;default:''"`
-	CreatedAt  time.Time
+	// Resent marks an unknown delivery a user chose to send once more
+	// (ResendUnknown): it is never sent a third time.
+	Resent    bool `gorm:"not null;default:false"`
+	CreatedAt time.Time
 }
 
 // Migrate creates or updates the tables of this package.
 func Migrate(g *gorm.DB) error {
-	if err := g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{}, &Coupon{}, &Flow{}, &FlowRun{}); err != nil {
+	if err := g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{}, &Coupon{}, &Flow{}, &FlowRun{}, &Action{}); err != nil {
 		return err
 	}
 	// The ledger's uniqueness gained the occurrence; the older index would
@@ -136,6 +140,36 @@ func Migrate(g *gorm.DB) error {
 			if err := g.Migrator().DropIndex(&Delivery{}, old); err != nil {
 				return err
 			}
+		}
+	}
+	return canonicalAddresses(g)
+}
+
+// canonicalAddresses rewrites sender addresses stored before they were
+// parsed ("<x@example.com>", "Shop <x@example.com>") to the bare address,
+// moving a display name into an empty from_name, so the From: header of
+// campaigns saved then is well formed too.
+func canonicalAddresses(g *gorm.DB) error {
+	var old []Campaign
+	if err := g.Select("id", "from_name", "from_email", "reply_to").Where("from_email LIKE ? OR reply_to LIKE ?", "%<%", "%<%").Find(&old).Error; err != nil {
+		return fmt.Errorf("campaigns: find stored addresses: %w", err)
+	}
+	for _, c := range old {
+		upd := map[string]any{}
+		if addr, name, err := parseAddress("from_email", c.FromEmail, true); err == nil {
+			upd["from_email"] = addr
+			if c.FromName == "" && name != "" && headerText("from_name", name) == nil {
+				upd["from_name"] = name
+			}
+		}
+		if addr, _, err := parseAddress("reply_to", c.ReplyTo, false); err == nil {
+			upd["reply_to"] = addr
+		}
+		if len(upd) == 0 {
+			continue
+		}
+		if err := g.Model(&Campaign{}).Where("id = ?", c.ID).Updates(upd).Error; err != nil {
+			return fmt.Errorf("campaigns: canonical address of campaign %d: %w", c.ID, err)
 		}
 	}
 	return nil

@@ -179,8 +179,39 @@ func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
 	if err := text("name", &c.Name, in.Name, 200, true); err != nil {
 		return err
 	}
-	if err := text("from_name", &c.FromName, in.FromName, 200, false); err != nil {
+	// A display name given with the address ("Shop <news@shop.example>")
+	// becomes from_name unless from_name is set in the same request.
+	fromName := in.FromName
+	if in.FromEmail != nil {
+		addr, name, err := parseAddress("from_email", *in.FromEmail, true)
+		if err != nil {
+			return err
+		}
+		if name != "" {
+			if fromName != nil && strings.TrimSpace(*fromName) != "" && strings.TrimSpace(*fromName) != name {
+				return errs.Invalid("from_email", "carries the display name %q while from_name is %q: give the name in from_name only", name, strings.TrimSpace(*fromName))
+			}
+			fromName = &name
+		}
+		c.FromEmail = addr
+	}
+	if fromName != nil {
+		if err := headerText("from_name", *fromName); err != nil {
+			return err
+		}
+	}
+	if err := text("from_name", &c.FromName, fromName, 200, false); err != nil {
 		return err
+	}
+	if in.ReplyTo != nil {
+		addr, name, err := parseAddress("reply_to", *in.ReplyTo, false)
+		if err != nil {
+			return err
+		}
+		if name != "" {
+			return errs.Invalid("reply_to", "give the address only, without the display name %q", name)
+		}
+		c.ReplyTo = addr
 	}
 	if in.IgnoreFrequencyCap != nil {
 		c.IgnoreFrequencyCap = *in.IgnoreFrequencyCap
@@ -193,25 +224,6 @@ func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
 	}
 	if in.TextBody != nil {
 		c.TextBody = *in.TextBody
-	}
-	for _, f := range []struct {
-		name     string
-		dst      *string
-		v        *string
-		required bool
-	}{{"from_email", &c.FromEmail, in.FromEmail, true}, {"reply_to", &c.ReplyTo, in.ReplyTo, false}} {
-		if f.v == nil {
-			continue
-		}
-		v := strings.TrimSpace(*f.v)
-		if v == "" && !f.required {
-			*f.dst = ""
-			continue
-		}
-		if a, err := mail.ParseAddress(v); err != nil || a.Name != "" || !strings.Contains(v, "@") {
-			return errs.Invalid(f.name, "%q is not an email address", v)
-		}
-		*f.dst = v
 	}
 	for _, f := range []struct {
 		name string
@@ -242,6 +254,51 @@ func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
 	}
 	_, err := s.compile(ctx, c)
 	return err
+}
+
+// headerText refuses what would break out of a header line: a CR or LF
+// would start a header of the sender's choosing, a NUL is not allowed in
+// a message at all.
+func headerText(field, v string) error {
+	if strings.ContainsAny(v, "\r\n\x00") {
+		return errs.Invalid(field, "must be a single line: line breaks cannot go into an email header")
+	}
+	return nil
+}
+
+// parseAddress reads a mailbox ("x@example.com", "<x@example.com>" or
+// "Name <x@example.com>") and returns the bare address, lower-cased in its
+// domain only (the local part may be case-sensitive), and the display name.
+// Only the bare address is stored, so the From: header Herald writes is
+// always well formed.
+func parseAddress(field, v string, required bool) (addr, name string, err error) {
+	if err := headerText(field, v); err != nil {
+		return "", "", err
+	}
+	v = strings.TrimSpace(v)
+	if v == "" {
+		if required {
+			return "", "", errs.Invalid(field, "is required")
+		}
+		return "", "", nil
+	}
+	a, perr := mail.ParseAddress(v)
+	if perr != nil {
+		return "", "", errs.Invalid(field, "%q is not an email address", v)
+	}
+	at := strings.LastIndexByte(a.Address, '@')
+	if at <= 0 || at == len(a.Address)-1 {
+		return "", "", errs.Invalid(field, "%q is not an email address", v)
+	}
+	domain := strings.ToLower(a.Address[at+1:])
+	if strings.ContainsAny(a.Address, " \t\"\\") || strings.HasPrefix(domain, "[") {
+		return "", "", errs.Invalid(field, "%q is not an address Herald can send from: use a plain address such as news@example.com", v)
+	}
+	addr = a.Address[:at+1] + domain
+	if len(addr) > 254 {
+		return "", "", errs.Invalid(field, "is longer than 254 characters")
+	}
+	return addr, strings.TrimSpace(a.Name), nil
 }
 
 // Create stores a draft campaign.

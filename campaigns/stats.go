@@ -71,36 +71,8 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 		return Stats{}, err
 	}
 	var st Stats
-	type row struct {
-		Status DeliveryStatus
-		N      int64
-	}
-	var rows []row
-	err = s.db.WithContext(ctx).Model(&Delivery{}).Select("status, COUNT(*) AS n").
-		Where("campaign_id = ?", id).Group("status").Scan(&rows).Error
-	if err != nil {
-		return Stats{}, fmt.Errorf("campaigns: stats of %d: %w", id, err)
-	}
-	for _, r := range rows {
-		st.Total += r.N
-		switch r.Status {
-		case Queued:
-			st.Queued = r.N
-		case InFlight:
-			st.InFlight = r.N
-		case Delivered:
-			st.Sent = r.N
-		case Failed:
-			st.Failed = r.N
-		case Bounced:
-			st.Bounced = r.N
-		case Skipped:
-			st.Skipped = r.N
-		case Unknown:
-			st.Unknown = r.N
-		case Deferred:
-			st.Deferred = r.N
-		}
+	if err := s.countDeliveries(ctx, id, &st); err != nil {
+		return Stats{}, err
 	}
 	type evRow struct {
 		Type    string
@@ -162,13 +134,77 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 	if st.Revenue, st.RevenueOrders, err = s.revenue(ctx, id); err != nil {
 		return Stats{}, err
 	}
+	if err := s.sendRate(ctx, c, &st); err != nil {
+		return Stats{}, err
+	}
+	return st, nil
+}
+
+// Progress is where a sending campaign stands: its deliveries by status,
+// the send rate and the time left, without the engagement figures (a
+// progress bar asks for it every second or two).
+func (s *Service) Progress(ctx context.Context, id int64) (Campaign, Stats, error) {
+	c, err := s.Get(ctx, id)
+	if err != nil {
+		return Campaign{}, Stats{}, err
+	}
+	var st Stats
+	if err := s.countDeliveries(ctx, id, &st); err != nil {
+		return Campaign{}, Stats{}, err
+	}
+	if err := s.sendRate(ctx, c, &st); err != nil {
+		return Campaign{}, Stats{}, err
+	}
+	return c, st, nil
+}
+
+// countDeliveries fills in st's counts of deliveries by status.
+func (s *Service) countDeliveries(ctx context.Context, id int64, st *Stats) error {
+	type row struct {
+		Status DeliveryStatus
+		N      int64
+	}
+	var rows []row
+	err := s.db.WithContext(ctx).Model(&Delivery{}).Select("status, COUNT(*) AS n").
+		Where("campaign_id = ?", id).Group("status").Scan(&rows).Error
+	if err != nil {
+		return fmt.Errorf("campaigns: stats of %d: %w", id, err)
+	}
+	for _, r := range rows {
+		st.Total += r.N
+		switch r.Status {
+		case Queued:
+			st.Queued = r.N
+		case InFlight:
+			st.InFlight = r.N
+		case Delivered:
+			st.Sent = r.N
+		case Failed:
+			st.Failed = r.N
+		case Bounced:
+			st.Bounced = r.N
+		case Skipped:
+			st.Skipped = r.N
+		case Unknown:
+			st.Unknown = r.N
+		case Deferred:
+			st.Deferred = r.N
+		}
+	}
+	return nil
+}
+
+// sendRate fills in the messages sent per second over the last minute
+// and the time left at that rate, while c is sending.
+func (s *Service) sendRate(ctx context.Context, c Campaign, st *Stats) error {
+	id := c.ID
 	if c.Status == Sending {
 		var recent int64
 		since := s.cfg.Now().Add(-time.Minute)
-		err = s.db.WithContext(ctx).Model(&Delivery{}).
+		err := s.db.WithContext(ctx).Model(&Delivery{}).
 			Where("campaign_id = ? AND status = ? AND sent_at >= ?", id, Delivered, since).Count(&recent).Error
 		if err != nil {
-			return Stats{}, fmt.Errorf("campaigns: rate of %d: %w", id, err)
+			return fmt.Errorf("campaigns: rate of %d: %w", id, err)
 		}
 		window := time.Minute.Seconds()
 		if c.StartedAt != nil {
@@ -182,7 +218,7 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 			st.ETASeconds = &eta
 		}
 	}
-	return st, nil
+	return nil
 }
 
 func round4(f float64) float64 { return math.Round(f*10000) / 10000 }

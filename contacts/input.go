@@ -278,6 +278,12 @@ func checkAttrValue(v any, f CustomField) (any, error) {
 		if utf8.RuneCountInString(x) > 2000 {
 			return nil, fmt.Errorf("is longer than 2000 characters")
 		}
+		// Any attribute can be written into a subject, which is a header:
+		// a line break there would end it and start one of the sender's
+		// choosing.
+		if strings.ContainsAny(x, "\r\n\x00") {
+			return nil, fmt.Errorf("must be a single line: attributes can be used in a subject, which is an email header")
+		}
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return nil, fmt.Errorf("is not a finite number")

@@ -200,6 +200,8 @@ func TestUpsertValidatesFields(t *testing.T) {
 			return c.FirstName == strings.Repeat("é", 200)
 		}},
 		{"city on two lines", contacts.Input{City: ptr("Delft\nLeiden")}, "city", nil},
+		{"attribute value on two lines", contacts.Input{Attributes: map[string]any{"nickname": "Bo\r\nBcc: all@example.com"}}, "attributes.nickname", nil},
+		{"attribute value with a line feed", contacts.Input{Attributes: map[string]any{"nickname": "Bo\nBo"}}, "attributes.nickname", nil},
 		{"last name not UTF-8", contacts.Input{LastName: ptr("Jan\xffsen")}, "last_name", nil},
 		{"family status too long", contacts.Input{FamilyStatus: ptr(strings.Repeat("x", 65))}, "family_status", nil},
 	} {

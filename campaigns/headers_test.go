@@ -1,0 +1,78 @@
+package campaigns_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"herald/campaigns"
+	"herald/internal/errs"
+)
+
+func TestHeaderFieldsRefuseLineBreaksAndStoreBareAddresses(t *testing.T) {
+	w := newWorld(t)
+	ptr := func(s string) *string { return &s }
+	cases := []struct {
+		name               string
+		in                 campaigns.Input
+		wantPath, wantMsg  string
+		wantFrom, wantName string
+		wantReplyTo        string
+	}{
+		{name: "CR LF in from_name", in: campaigns.Input{FromName: ptr("Shop\r\nBcc: all@victim.example")}, wantPath: "from_name", wantMsg: "single line"},
+		{name: "LF in from_email", in: campaigns.Input{FromEmail: ptr("news@shop.example.com\nBcc: x@y.example")}, wantPath: "from_email", wantMsg: "single line"},
+		{name: "CR in reply_to", in: campaigns.Input{ReplyTo: ptr("help@shop.example.com\rX: y")}, wantPath: "reply_to", wantMsg: "single line"},
+		{name: "angle brackets are stripped", in: campaigns.Input{FromEmail: ptr("<news@Shop.Example.com>")}, wantFrom: "news@shop.example.com"},
+		{name: "a display name goes to from_name", in: campaigns.Input{FromEmail: ptr("Tea Shop <news@shop.example.com>")}, wantFrom: "news@shop.example.com", wantName: "Tea Shop"},
+		{name: "display name and from_name agree", in: campaigns.Input{FromEmail: ptr("Tea Shop <news@shop.example.com>"), FromName: ptr("Tea Shop")}, wantFrom: "news@shop.example.com", wantName: "Tea Shop"},
+		{name: "display name and from_name differ", in: campaigns.Input{FromEmail: ptr("Tea Shop <news@shop.example.com>"), FromName: ptr("Coffee")}, wantPath: "from_email", wantMsg: "from_name"},
+		{name: "reply_to in brackets", in: campaigns.Input{ReplyTo: ptr(" <help@shop.example.com> ")}, wantFrom: "news@shop.example.com", wantReplyTo: "help@shop.example.com"},
+		{name: "reply_to with a name", in: campaigns.Input{ReplyTo: ptr("Help <help@shop.example.com>")}, wantPath: "reply_to", wantMsg: "address only"},
+		{name: "not an address", in: campaigns.Input{FromEmail: ptr("news at shop")}, wantPath: "from_email", wantMsg: "not an email address"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			in.Name, in.Subject, in.HTMLBody = ptr("Spring"), ptr("Hello"), ptr("<p>Hi</p>")
+			if in.FromEmail == nil {
+				in.FromEmail = ptr("news@shop.example.com")
+			}
+			c, err := w.svc.Create(context.Background(), in)
+			if tc.wantPath != "" {
+				ie, ok := errs.AsInvalid(err)
+				if !ok || ie.Path != tc.wantPath || !strings.Contains(ie.Message, tc.wantMsg) {
+					t.Fatalf("got %v, want an invalid %s saying %q", err, tc.wantPath, tc.wantMsg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := w.svc.Get(context.Background(), c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if stored.FromEmail != tc.wantFrom || stored.FromName != tc.wantName || stored.ReplyTo != tc.wantReplyTo {
+				t.Fatalf("stored from %q name %q reply-to %q, want %q %q %q", stored.FromEmail, stored.FromName, stored.ReplyTo, tc.wantFrom, tc.wantName, tc.wantReplyTo)
+			}
+		})
+	}
+}
+
+func TestMigrateStoresAddressesSavedInBracketsBare(t *testing.T) {
+	w := newWorld(t)
+	c := w.campaign(t, nil, nil)
+	if err := w.db.Model(&campaigns.Campaign{}).Where("id = ?", c.ID).Updates(map[string]any{"from_email": "Tea Shop <news@shop.example.com>", "reply_to": "<help@shop.example.com>"}).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := campaigns.Migrate(w.db); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.svc.Get(context.Background(), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.FromEmail != "news@shop.example.com" || got.FromName != "Tea Shop" || got.ReplyTo != "help@shop.example.com" {
+		t.Fatalf("after migrate: from %q name %q reply-to %q", got.FromEmail, got.FromName, got.ReplyTo)
+	}
+}
