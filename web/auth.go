@@ -173,7 +173,7 @@ func (s *Server) loginPost(c *gin.Context) {
 		s.render(c, status, "login", gin.H{"Title": "Log in", "Error": msg, "Email": email, "Next": next})
 	}
 	ctx := c.Request.Context()
-	addrKey := "addr:" + clientAddr(c.Request).String()
+	addrKey := "addr:" + s.clientAddr(c.Request).String()
 	if s.d.Throttle != nil {
 		for _, lim := range []struct {
 			key string

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -58,9 +59,9 @@ type Deps struct {
 	Credentials *settings.Credentials
 	// Settings describe the configuration in force for the Settings page.
 	Settings SettingsView
-	// Ready reports whether the database and Redis answer (for /healthz).
-	Ready func(ctx context.Context) error
-	Log   *slog.Logger
+	// Health lists what /healthz checks (the database, Redis).
+	Health []HealthCheck
+	Log    *slog.Logger
 }
 
 // Config holds the credentials and settings of the web tier.
@@ -75,6 +76,15 @@ type Config struct {
 	// SecureCookies marks cookies Secure (when the base URL is https).
 	SecureCookies bool
 	BaseURL       string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (HERALD_TRUSTED_PROXIES); none by default.
+	TrustedProxies []netip.Prefix
+	// MetricsToken is the bearer token /metrics asks for; without it and
+	// without MetricsSeparate, /metrics is not served.
+	MetricsToken string
+	// MetricsSeparate serves /metrics only from MetricsHandler, on a
+	// listen address of its own, never on the public one.
+	MetricsSeparate bool
 }
 
 // Server holds the router and its dependencies.
@@ -124,6 +134,15 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 func (s *Server) routes() *gin.Engine {
 	r := gin.New()
+	// gin believes X-Forwarded-For from anyone unless told otherwise;
+	// c.ClientIP must agree with clientAddr.
+	proxies := make([]string, len(s.cfg.TrustedProxies))
+	for i, p := range s.cfg.TrustedProxies {
+		proxies[i] = p.String()
+	}
+	if err := r.SetTrustedProxies(proxies); err != nil {
+		s.log.Error("web: trusted proxies", "err", err)
+	}
 	// Multipart parts beyond this go to a temporary file; only the CSV
 	// import takes files, and it streams them instead.
 	r.MaxMultipartMemory = 1 << 20
@@ -308,21 +327,36 @@ func bodyLimit(n int64) gin.HandlerFunc {
 	}
 }
 
-func (s *Server) healthz(c *gin.Context) {
-	if s.d.Ready != nil {
-		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
-		defer cancel()
-		if err := s.d.Ready(ctx); err != nil {
-			s.log.Warn("web: not ready", "err", err)
-			c.PureJSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable"})
-			return
-		}
-	}
-	c.PureJSON(http.StatusOK, gin.H{"status": "ok"})
+// HealthCheck is one dependency /healthz reports on. Without a Critical
+// one the web tier cannot answer anything (the database); without the
+// others it answers what it can (pages and API reads without Redis), so
+// it says degraded but stays in a load balancer's rotation.
+type HealthCheck struct {
+	Name     string
+	Critical bool
+	Check    func(ctx context.Context) error
 }
 
-func (s *Server) metricsHandler(c *gin.Context) {
-	c.Header("Content-Type", "text/plain; version=0.0.4")
-	s.tstats.flush(s.d.Metrics)
-	s.d.Metrics.Write(c.Writer)
+// healthz answers 200 "ok" when every dependency answers, 200 "degraded"
+// when only non-critical ones fail, and 503 "unavailable" when a critical
+// one does. Reasons stay in the log: the endpoint is public.
+func (s *Server) healthz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	status, code := "ok", http.StatusOK
+	checks := gin.H{}
+	for _, h := range s.d.Health {
+		if err := h.Check(ctx); err != nil {
+			s.log.Warn("web: dependency not answering", "dependency", h.Name, "err", err)
+			checks[h.Name] = "down"
+			if h.Critical {
+				status, code = "unavailable", http.StatusServiceUnavailable
+			} else if code == http.StatusOK {
+				status = "degraded"
+			}
+			continue
+		}
+		checks[h.Name] = "ok"
+	}
+	c.PureJSON(code, gin.H{"status": status, "checks": checks})
 }

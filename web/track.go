@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -178,7 +177,7 @@ func (s *Server) record(r *http.Request, h tracking.Hit) {
 	h.At = h.At.UTC()
 	h.UserAgent = truncateUA(r.UserAgent())
 	h.Method = r.Method
-	h.Net = s.d.Networks.Class(clientAddr(r))
+	h.Net = s.d.Networks.Class(s.clientAddr(r))
 	kind := kindOpen
 	if h.Kind == tracking.Click {
 		kind = kindClick
@@ -189,34 +188,6 @@ func (s *Server) record(r *http.Request, h tracking.Hit) {
 		return
 	}
 	s.tstats.hits[kind].Add(1)
-}
-
-// clientAddr is the address of the client that made the request: the
-// peer's, or when the peer is a reverse proxy on this host or a private
-// network, the last address that proxy put in X-Forwarded-For. Only
-// addresses a proxy appended are trusted: a client can write anything to
-// the left of them. The address is classified, never stored.
-func clientAddr(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	addr := ap.Addr().Unmap()
-	if !addr.IsLoopback() && !addr.IsPrivate() {
-		return addr
-	}
-	xff := r.Header.Values("X-Forwarded-For")
-	if len(xff) == 0 {
-		return addr
-	}
-	last := xff[len(xff)-1]
-	if i := strings.LastIndexByte(last, ','); i >= 0 {
-		last = last[i+1:]
-	}
-	if fwd, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
-		return fwd.Unmap()
-	}
-	return addr
 }
 
 func truncateUA(ua string) string {

@@ -69,7 +69,11 @@ func TestTrackingAnswersCarryTheSecurityAndCacheHeaders(t *testing.T) {
 }
 
 func TestTrackingHitsCarryTheNetworkClassNotTheAddress(t *testing.T) {
-	f := newFixture(t)
+	trusted, err := ParseTrustedProxies("127.0.0.1, 10.0.0.0/8, 192.168.0.0/16, ::ffff:172.16.0.0/112")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixtureWith(t, func(c *Config) { c.TrustedProxies = trusted })
 	nets, err := tracking.NewNetworks(tracking.DefaultAppleNetworks, "203.0.113.0/24")
 	if err != nil {
 		t.Fatal(err)
@@ -93,6 +97,10 @@ func TestTrackingHitsCarryTheNetworkClassNotTheAddress(t *testing.T) {
 		{"several header lines: the last counts", "192.168.1.2:4000", []string{"17.1.2.3", "203.0.113.9"}, tracking.NetScanner},
 		{"a public peer's X-Forwarded-For is not believed", "198.51.100.20:5000", []string{"17.1.2.3"}, tracking.NetOther},
 		{"an unparsable forwarded address", "127.0.0.1:4000", []string{"unknown"}, tracking.NetOther},
+		{"a private peer that is not a trusted proxy is not believed", "172.17.0.1:4000", []string{"17.1.2.3"}, tracking.NetOther},
+		{"a loopback peer outside the trusted list is not believed", "127.0.0.2:4000", []string{"17.1.2.3"}, tracking.NetOther},
+		{"a chain of trusted proxies is walked past", "10.0.0.5:4000", []string{"198.51.100.1, 17.1.2.3, 192.168.1.9"}, tracking.NetAppleProxy},
+		{"a trusted range written IPv4-mapped", "172.16.3.4:4000", []string{"203.0.113.9"}, tracking.NetScanner},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest("GET", open, nil)
@@ -122,7 +130,7 @@ func TestTrackingRequestsAreCountedInMetrics(t *testing.T) {
 	for _, p := range []string{click, click, click, open, "/t/c/forged", open} {
 		f.do("GET", p, "", map[string]string{"User-Agent": "Mozilla/5.0 (X11)"})
 	}
-	w := f.do("GET", "/metrics", "", nil)
+	w := f.do("GET", "/metrics", "", map[string]string{"Authorization": "Bearer " + testMetricsToken})
 	for _, line := range []string{
 		`herald_http_requests_total{code="302",route="/t/c/:token"} 3`,
 		`herald_http_requests_total{code="404",route="/t/c/:token"} 1`,
@@ -150,7 +158,7 @@ func TestATrackingHitThatCannotBeStoredStillRedirects(t *testing.T) {
 	if w.Code != 302 || w.Header().Get("Location") != "https://shop.example.com/a" {
 		t.Fatalf("%d to %q; the recipient must still get where they were going", w.Code, w.Header().Get("Location"))
 	}
-	m := f.do("GET", "/metrics", "", nil)
+	m := f.do("GET", "/metrics", "", map[string]string{"Authorization": "Bearer " + testMetricsToken})
 	if !strings.Contains(m.Body.String(), `herald_tracking_hits_lost_total{kind="c"} 1`) {
 		t.Errorf("the lost hit is not counted:\n%s", m.Body)
 	}

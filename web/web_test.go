@@ -63,9 +63,18 @@ type fixture struct {
 	outbox   *outbox.Store
 }
 
-const testKey = "key-for-tests"
+const (
+	testKey          = "key-for-tests"
+	testMetricsToken = "metrics-token-for-tests"
+)
 
 func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with a Config changed by edit first.
+func newFixtureWith(t *testing.T, edit func(*Config)) *fixture {
 	t.Helper()
 	g := testenv.DB(t, migrateAll)
 	cs := contacts.NewStore(g, contacts.Options{})
@@ -76,8 +85,11 @@ func newFixture(t *testing.T) *fixture {
 	h := &hits{}
 	sum := sha256.Sum256([]byte(testKey))
 	pw, _ := bcrypt.GenerateFromPassword([]byte("secret pw"), bcrypt.MinCost)
-	srv, err := New(Deps{Contacts: cs, Segments: ss, Campaigns: camps, Signer: signer, Hits: h, Outbox: ob, Log: testenv.Logger(), Sessions: login.NewSessions(g, login.DefaultTTL)},
-		Config{APIKeySHA256: sum[:], AdminEmail: "admin@example.com", AdminPasswordBcrypt: pw, SessionKey: []byte("0123456789abcdef0123456789abcdef"), BaseURL: "https://h.example"})
+	cfg := Config{APIKeySHA256: sum[:], AdminEmail: "admin@example.com", AdminPasswordBcrypt: pw, SessionKey: []byte("0123456789abcdef0123456789abcdef"), BaseURL: "https://h.example", MetricsToken: testMetricsToken}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := New(Deps{Contacts: cs, Segments: ss, Campaigns: camps, Signer: signer, Hits: h, Outbox: ob, Log: testenv.Logger(), Sessions: login.NewSessions(g, login.DefaultTTL)}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,14 +338,38 @@ func TestOutboxPageShowsTheCapturedMessageEscaped(t *testing.T) {
 	}
 }
 
-func TestHealthAndMetricsArePublic(t *testing.T) {
+func TestHealthIsPublicAndMetricsNeedTheirToken(t *testing.T) {
 	f := newFixture(t)
 	if w := f.do("GET", "/healthz", "", nil); w.Code != 200 {
 		t.Fatalf("healthz: %d", w.Code)
 	}
 	f.do("GET", "/api/contacts", "", nil)
-	w := f.do("GET", "/metrics", "", nil)
+	for _, auth := range []string{"", "Bearer wrong", "Bearer " + testKey} {
+		if w := f.do("GET", "/metrics", "", map[string]string{"Authorization": auth}); w.Code != http.StatusUnauthorized || strings.Contains(w.Body.String(), "herald_") {
+			t.Errorf("metrics with %q: %d\n%s", auth, w.Code, w.Body)
+		}
+	}
+	w := f.do("GET", "/metrics", "", map[string]string{"Authorization": "Bearer " + testMetricsToken})
 	if w.Code != 200 || !strings.Contains(w.Body.String(), `herald_http_requests_total{code="401",route="/api/contacts"} 1`) {
 		t.Fatalf("metrics: %d\n%s", w.Code, w.Body)
+	}
+}
+
+func TestMetricsWithoutATokenAreServedOnlyOnTheirOwnAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		separate bool
+	}{{"no token, no address of their own", false}, {"an address of their own", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixtureWith(t, func(c *Config) { c.MetricsToken, c.MetricsSeparate = "", tc.separate })
+			if w := f.do("GET", "/metrics", "", nil); w.Code != http.StatusNotFound || strings.Contains(w.Body.String(), "herald_") {
+				t.Fatalf("public /metrics: %d\n%s", w.Code, w.Body)
+			}
+			w := httptest.NewRecorder()
+			f.srv.MetricsHandler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+			if w.Code != 200 || !strings.Contains(w.Body.String(), "herald_http_requests_total") {
+				t.Fatalf("own address: %d\n%s", w.Code, w.Body)
+			}
+		})
 	}
 }

@@ -296,10 +296,14 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 	if a.cfg.AdminPassword != "" {
 		fixedPass = pwHash
 	}
+	trusted, err := web.ParseTrustedProxies(a.cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)
+	}
 	a.Web, err = web.New(web.Deps{
 		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Signer: a.Signer,
 		Hits: a.Ingest, Networks: nets, Mailer: mailer, Outbox: a.Outbox, Metrics: a.Metrics, Log: a.log,
-		Ready:       a.ready,
+		Health:      a.healthChecks(),
 		Credentials: settings.NewCredentials(a.Settings, fixedKey, fixedPass),
 		Sessions:    login.NewSessions(a.DB, login.DefaultTTL),
 		Throttle:    login.NewThrottle(a.Redis),
@@ -307,7 +311,8 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 	}, web.Config{
 		APIKeySHA256: apiHash, AdminEmail: a.cfg.AdminEmail, AdminPasswordBcrypt: pwHash,
 		SessionKey: sessionKey[:], SecureCookies: len(a.cfg.BaseURL) > 8 && a.cfg.BaseURL[:8] == "https://",
-		BaseURL: a.cfg.BaseURL,
+		BaseURL: a.cfg.BaseURL, TrustedProxies: trusted,
+		MetricsToken: a.cfg.MetricsToken, MetricsSeparate: a.cfg.MetricsAddr != "",
 	})
 	return err
 }
@@ -331,18 +336,18 @@ func (a *App) settingsView() web.SettingsView {
 	return v
 }
 
-func (a *App) ready(ctx context.Context) error {
-	sqlDB, err := a.DB.DB()
-	if err != nil {
-		return err
+// healthChecks are the dependencies /healthz reports on.
+func (a *App) healthChecks() []web.HealthCheck {
+	return []web.HealthCheck{
+		{Name: "database", Critical: true, Check: func(ctx context.Context) error {
+			sqlDB, err := a.DB.DB()
+			if err != nil {
+				return err
+			}
+			return sqlDB.PingContext(ctx)
+		}},
+		{Name: "redis", Check: func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() }},
 	}
-	if err := sqlDB.PingContext(ctx); err != nil {
-		return fmt.Errorf("database: %w", err)
-	}
-	if err := a.Redis.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	return nil
 }
 
 // apiKeyHash returns the hash of HERALD_API_KEY, or of the key generated

@@ -59,6 +59,12 @@ type Config struct {
 	// servers listen (any free loopback port by default).
 	EmbeddedRedisAddr string
 	EmbeddedSMTPAddr  string
+	// TrustedProxies are CIDR ranges whose X-Forwarded-For is believed.
+	TrustedProxies string
+	// MetricsToken guards /metrics; MetricsAddr serves it on its own
+	// listen address instead of the public one.
+	MetricsToken string
+	MetricsAddr  string
 	// Args are the arguments after the flags (import's file).
 	Args []string
 }
@@ -98,6 +104,9 @@ func (c *Config) vars() []envFlag {
 		{env: "HERALD_APPLE_PROXY_NETWORKS", flag: "apple-proxy-networks", usage: "CIDR ranges, comma separated, whose opens are Apple Mail Privacy Protection's (machine opens)", str: &c.AppleNetworks, def: tracking.DefaultAppleNetworks},
 		{env: "HERALD_SCANNER_NETWORKS", flag: "scanner-networks", usage: "CIDR ranges, comma separated, whose opens and clicks are link scanners' (machine)", str: &c.ScannerNetworks},
 		{env: "HERALD_SCANNER_AGENTS", flag: "scanner-agents", usage: "user-agent fragments, comma separated, of link scanners (added to the built-in list)", str: &c.ScannerAgents},
+		{env: "HERALD_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "CIDR ranges or addresses, comma separated, of reverse proxies whose X-Forwarded-For is believed (empty: none)", str: &c.TrustedProxies},
+		{env: "HERALD_METRICS_TOKEN", flag: "metrics-token", usage: "bearer token that /metrics asks for (without it or HERALD_METRICS_ADDR, /metrics is off)", str: &c.MetricsToken},
+		{env: "HERALD_METRICS_ADDR", flag: "metrics-addr", usage: "separate address to serve /metrics on, e.g. 127.0.0.1:9090 (then never on HERALD_HTTP_ADDR)", str: &c.MetricsAddr},
 		{env: "HERALD_LOG_LEVEL", flag: "log-level", usage: "debug, info, warn or error", str: &c.LogLevel, def: "info"},
 		{env: "HERALD_EMBEDDED_REDIS_ADDR", flag: "embedded-redis-addr", usage: "where the embedded Redis listens", str: &c.EmbeddedRedisAddr, def: "127.0.0.1:0"},
 		{env: "HERALD_EMBEDDED_SMTP_ADDR", flag: "embedded-smtp-addr", usage: "where the embedded SMTP capture listens", str: &c.EmbeddedSMTPAddr, def: "127.0.0.1:0"},

@@ -136,8 +136,21 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 	}
+	errc := make(chan error, 2)
+	var msrv *http.Server
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on %s (HERALD_METRICS_ADDR): %w", cfg.MetricsAddr, err)
+		}
+		msrv = &http.Server{Handler: app.Web.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+		go func() { errc <- msrv.Serve(mln) }()
+	}
 	app.printStart(ln.Addr().String())
-	errc := make(chan error, 1)
+	if msrv != nil {
+		fmt.Fprintf(out, "  metrics:  on %s only\n", cfg.MetricsAddr)
+	}
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case <-ctx.Done():
@@ -150,6 +163,9 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
+	if msrv != nil {
+		_ = msrv.Shutdown(sctx)
+	}
 	if app.Worker != nil {
 		app.Worker.Stop()
 	}
