@@ -21,6 +21,7 @@ type BatchResult struct {
 	Index   int
 	Contact Contact
 	Created bool  // this item created the contact; later items of its email update it
+	Skipped bool  // the contact already existed and CreateMissing left it alone
 	Err     error // an *errs.InvalidError for bad items
 }
 
@@ -32,6 +33,17 @@ const writeChunk = 100
 // items are reported by index and the valid ones are stored. When an email
 // appears twice, the later item applies on top of the earlier one.
 func (s *Store) UpsertMany(ctx context.Context, ins []Input) ([]BatchResult, error) {
+	return s.upsertMany(ctx, ins, false)
+}
+
+// CreateMissing is UpsertMany for contacts that do not exist yet: an item
+// whose email is already a contact leaves it as it is and answers Skipped.
+// Later items of an email the batch creates still apply on top.
+func (s *Store) CreateMissing(ctx context.Context, ins []Input) ([]BatchResult, error) {
+	return s.upsertMany(ctx, ins, true)
+}
+
+func (s *Store) upsertMany(ctx context.Context, ins []Input, skipExisting bool) ([]BatchResult, error) {
 	if len(ins) > MaxBatch {
 		return nil, errs.Invalid("", "a batch holds at most %d items, got %d", MaxBatch, len(ins))
 	}
@@ -42,7 +54,7 @@ func (s *Store) UpsertMany(ctx context.Context, ins []Input) ([]BatchResult, err
 	results := make([]BatchResult, len(ins))
 	for start := 0; start < len(ins); start += 500 {
 		end := min(start+500, len(ins))
-		if err := s.upsertChunk(ctx, ins[start:end], start, results, fields); err != nil {
+		if err := s.upsertChunk(ctx, ins[start:end], start, results, fields, skipExisting); err != nil {
 			return nil, err
 		}
 	}
@@ -59,12 +71,13 @@ var errChunkRaced = errors.New("contacts: a new email was created concurrently")
 type chunkOutcome struct {
 	errs    []error
 	created []bool
+	skipped []bool
 	final   map[string]Contact
 	dirty   map[string]bool
 	fields  map[string]bool
 }
 
-func (s *Store) upsertChunk(ctx context.Context, ins []Input, offset int, results []BatchResult, fields map[string]CustomField) error {
+func (s *Store) upsertChunk(ctx context.Context, ins []Input, offset int, results []BatchResult, fields map[string]CustomField, skipExisting bool) error {
 	emails := make([]string, 0, len(ins))
 	itemEmail := make([]string, len(ins))
 	for i, in := range ins {
@@ -93,7 +106,7 @@ func (s *Store) upsertChunk(ctx context.Context, ins []Input, offset int, result
 	for attempt := 0; ; attempt++ {
 		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			var err error
-			out, err = s.writeChunk(tx, ins, itemEmail, emails, fields)
+			out, err = s.writeChunk(tx, ins, itemEmail, emails, fields, skipExisting)
 			return err
 		})
 		if errors.Is(err, errChunkRaced) && attempt < 3 {
@@ -115,6 +128,7 @@ func (s *Store) upsertChunk(ctx context.Context, ins []Input, offset int, result
 			r.Err = out.errs[i]
 			continue
 		}
+		r.Skipped = out.skipped[i]
 		r.Created = out.created[i]
 		r.Contact = out.final[itemEmail[i]]
 	}
@@ -138,10 +152,11 @@ func (s *Store) upsertChunk(ctx context.Context, ins []Input, offset int, result
 // transaction ends, so that nothing written meanwhile is overwritten),
 // applies the items in order, writes the rows that changed and reads the
 // final rows back.
-func (s *Store) writeChunk(tx *gorm.DB, ins []Input, itemEmail, emails []string, fields map[string]CustomField) (chunkOutcome, error) {
+func (s *Store) writeChunk(tx *gorm.DB, ins []Input, itemEmail, emails []string, fields map[string]CustomField, skipExisting bool) (chunkOutcome, error) {
 	out := chunkOutcome{
 		errs:    make([]error, len(ins)),
 		created: make([]bool, len(ins)),
+		skipped: make([]bool, len(ins)),
 		final:   make(map[string]Contact, len(emails)),
 		dirty:   map[string]bool{},
 		fields:  map[string]bool{},
@@ -165,6 +180,10 @@ func (s *Store) writeChunk(tx *gorm.DB, ins []Input, itemEmail, emails []string,
 		in := ins[i]
 		in.Email = &e
 		c, ok := byEmail[e]
+		if ok && skipExisting && !isNew[e] {
+			out.skipped[i] = true
+			continue
+		}
 		var work Contact
 		if ok {
 			work = *c

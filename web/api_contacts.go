@@ -3,9 +3,13 @@ package web
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -241,36 +245,49 @@ func (s *Server) deleteField(c *gin.Context) {
 }
 
 // importContacts upserts the contacts of a CSV body (text/csv, or a
-// multipart form with a "file" field). With ?progress=1 it streams one JSON
-// line per batch and the result as the last line, so a client can show
-// progress on large files; otherwise it answers the result when done.
+// multipart form whose "file" field is the CSV). ?columns= maps the file's
+// columns by position (comma-separated field names, empty to ignore one)
+// and ?existing=skip leaves existing contacts alone. With ?progress=1 it
+// streams one JSON line per batch and the result as the last line, so a
+// client can show progress on large files; otherwise it answers the result
+// when done. The body is read as it arrives, never buffered whole.
 func (s *Server) importContacts(c *gin.Context) {
-	var r io.Reader = c.Request.Body
-	if strings.HasPrefix(c.ContentType(), "multipart/") {
-		f, _, err := c.Request.FormFile("file")
-		if err != nil {
-			s.fail(c, errs.Invalid("file", "send the CSV as the form field \"file\""))
-			return
-		}
-		defer f.Close()
-		r = f
+	opts := contacts.ImportOptions{Existing: c.Query("existing")}
+	if cols, ok := c.GetQuery("columns"); ok {
+		opts.Columns = strings.Split(cols, ",")
 	}
-	// A million rows take longer than the server's write timeout.
+	// A large file on a slow link takes longer than the server's read
+	// timeout: the upload may take as long as it needs while data keeps
+	// arriving, and the import as long as it needs to write its answer.
 	rc := http.NewResponseController(c.Writer)
 	_ = rc.SetWriteDeadline(time.Time{})
-	_ = rc.SetReadDeadline(time.Time{})
+	body := &uploadReader{r: c.Request.Body, rc: rc, idle: importIdleTimeout}
+	var r io.Reader = body
+	if strings.HasPrefix(c.ContentType(), "multipart/") {
+		_, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+		if err != nil || params["boundary"] == "" {
+			s.fail(c, errs.Invalid("file", "the multipart form has no boundary"))
+			return
+		}
+		part, err := fileField(multipart.NewReader(body, params["boundary"]))
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		defer part.Close()
+		r = part
+	}
 	stream := c.Query("progress") == "1"
-	var progress func(contacts.ImportResult)
 	if stream {
 		c.Header("Content-Type", "application/x-ndjson")
 		c.Status(http.StatusOK)
 		enc := json.NewEncoder(c.Writer)
-		progress = func(p contacts.ImportResult) {
-			_ = enc.Encode(gin.H{"progress": gin.H{"rows": p.Created + p.Updated + p.Failed, "created": p.Created, "updated": p.Updated, "failed": p.Failed}})
+		opts.Progress = func(p contacts.ImportResult) {
+			_ = enc.Encode(gin.H{"progress": gin.H{"rows": p.Created + p.Updated + p.Skipped + p.Failed, "created": p.Created, "updated": p.Updated, "skipped": p.Skipped, "failed": p.Failed, "bytes": body.n}})
 			_ = rc.Flush()
 		}
 	}
-	res, err := s.d.Contacts.ImportCSV(c.Request.Context(), r, progress)
+	res, err := s.d.Contacts.Import(c.Request.Context(), r, opts)
 	if stream {
 		if err != nil {
 			_, body := s.errorResponse(c, err)
@@ -285,4 +302,51 @@ func (s *Server) importContacts(c *gin.Context) {
 		return
 	}
 	c.PureJSON(http.StatusOK, res)
+}
+
+// importIdleTimeout is how long an import upload may send nothing before
+// it is cut.
+const importIdleTimeout = 2 * time.Minute
+
+// uploadReader reads a request body with a deadline that moves on with
+// every read, and turns its errors into ones a person can act on.
+type uploadReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+	n    int64
+}
+
+func (u *uploadReader) Read(p []byte) (int, error) {
+	_ = u.rc.SetReadDeadline(time.Now().Add(u.idle))
+	n, err := u.r.Read(p)
+	u.n += int64(n)
+	var mbe *http.MaxBytesError
+	switch {
+	case err == nil, err == io.EOF:
+	case errors.As(err, &mbe):
+		err = fmt.Errorf("the file is larger than the %d MB an import takes", mbe.Limit>>20)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = fmt.Errorf("the upload sent nothing for %s and was cut", u.idle)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		err = errors.New("the upload was cut before the end of the file")
+	}
+	return n, err
+}
+
+// fileField finds the "file" part of a multipart form, skipping others.
+func fileField(mr *multipart.Reader) (*multipart.Part, error) {
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			return nil, errs.Invalid("file", "send the CSV as the form field \"file\"")
+		}
+		if err != nil {
+			return nil, errs.Invalid("file", "the multipart form cannot be read: %v", err)
+		}
+		if part.FormName() == "file" {
+			return part, nil
+		}
+		part.Close()
+	}
 }

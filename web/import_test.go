@@ -1,9 +1,18 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"herald/contacts"
 )
 
 func TestCSVImportAnswersPerLineAndCanStreamProgress(t *testing.T) {
@@ -32,5 +41,100 @@ func TestCSVImportAnswersPerLineAndCanStreamProgress(t *testing.T) {
 	}
 	if w := f.do("POST", "/api/contacts/import", "name\nx\n", auth); w.Code != 400 || !strings.Contains(w.Body.String(), "no email column") {
 		t.Fatalf("no email column: %d %s", w.Code, w.Body)
+	}
+}
+
+// slowBody sends a file in pieces with pauses between them, as a large
+// upload on a slow link arrives.
+type slowBody struct {
+	parts []string
+	pause time.Duration
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	if len(b.parts) == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(b.pause)
+	n := copy(p, b.parts[0])
+	if n < len(b.parts[0]) {
+		b.parts[0] = b.parts[0][n:]
+	} else {
+		b.parts = b.parts[1:]
+	}
+	return n, nil
+}
+
+func TestCSVImportTakesAnUploadSlowerThanTheServersReadTimeout(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewUnstartedServer(f.h)
+	// The server's deadline for a whole request, far shorter than the
+	// upload below takes.
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	_ = mw.WriteField("note", "a field before the file")
+	fw, _ := mw.CreateFormFile("file", "contacts.csv")
+	fmt.Fprint(fw, "email,first_name\n")
+	for i := range 40 {
+		fmt.Fprintf(fw, "slow%d@example.com,Slow %d\n", i, i)
+	}
+	mw.Close()
+	// Forty pieces 50 ms apart: two seconds in all.
+	var parts []string
+	for rest, size := form.String(), form.Len()/40+1; rest != ""; {
+		k := min(size, len(rest))
+		parts = append(parts, rest[:k])
+		rest = rest[k:]
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/api/contacts/import", &slowBody{parts: parts, pause: 50 * time.Millisecond})
+	req.ContentLength = int64(form.Len())
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var res contacts.ImportResult
+	if err := json.Unmarshal(body, &res); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if res.Created != 40 || res.Incomplete != "" {
+		t.Fatalf("result = %+v", res)
+	}
+}
+
+func TestCSVImportReadsPastAStrayQuoteAndTakesAColumnMapping(t *testing.T) {
+	f := newFixture(t)
+	auth := map[string]string{"Authorization": "Bearer " + testKey, "Content-Type": "text/csv"}
+	file := "Mail,Nick,Shoe\na@example.com,Ann,38\nb@example.com,Bob \"the builder\",41\nc@example.com,Cat,40\n"
+	w := f.do("POST", "/api/contacts/import?columns=email,first_name,&existing=skip", file, auth)
+	var res contacts.ImportResult
+	if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil || w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if res.Rows != 3 || res.Created != 3 || res.Failed != 0 {
+		t.Fatalf("result = %+v", res)
+	}
+	if bob := f.contact(t, "b@example.com"); bob.FirstName != `Bob "the builder"` || bob.Attributes["shoe"] != nil {
+		t.Fatalf("bob = %+v", bob)
+	}
+	w = f.do("POST", "/api/contacts/import?columns=email,first_name,&existing=skip", "Mail,Nick,Shoe\na@example.com,Changed,1\n", auth)
+	if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil || res.Skipped != 1 || f.contact(t, "a@example.com").FirstName != "Ann" {
+		t.Fatalf("skip: %d %s", w.Code, w.Body)
+	}
+	for _, bad := range []struct{ query, want string }{
+		{"columns=email", "has 3 columns"},
+		{"columns=first_name,,", "no column is mapped to email"},
+		{"existing=merge", "existing"},
+	} {
+		if w := f.do("POST", "/api/contacts/import?"+bad.query, file, auth); w.Code != 400 || !strings.Contains(w.Body.String(), bad.want) {
+			t.Errorf("%s: %d %s", bad.query, w.Code, w.Body)
+		}
 	}
 }

@@ -65,6 +65,9 @@ func runImport(ctx context.Context, args []string, out io.Writer) error {
 	if res.Failed > len(res.Errors) {
 		fmt.Fprintf(out, "  … and %d more\n", res.Failed-len(res.Errors))
 	}
+	if res.Incomplete != "" {
+		fmt.Fprintf(out, "The file was not read to its end: %s.\n", res.Incomplete)
+	}
 	ss := segments.NewService(g, cs, nil, nil)
 	ids, err := ss.IDs(ctx)
 	if err != nil {
