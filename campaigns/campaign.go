@@ -127,7 +127,7 @@ type Delivery struct {
 
 // Migrate creates or updates the tables of this package.
 func Migrate(g *gorm.DB) error {
-	if err := g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{}, &Coupon{}, &Flow{}, &FlowRun{}, &Action{}); err != nil {
+	if err := g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{}, &Coupon{}, &Action{}); err != nil {
 		return err
 	}
 	// The ledger's uniqueness gained the occurrence; the older index would

@@ -21,8 +21,8 @@ func TestTheFrequencyCapDefersCampaignMessagesUntilTheNextAllowedTime(t *testing
 	clock := t0
 	svc := campaigns.NewService(w.db, w.contacts, w.segments, w.q, nil, campaigns.Config{
 		BaseURL: "https://h.example", LaunchPage: 50, ClaimSize: 10, Log: testenv.Logger(),
-		Flows: campaigns.FlowConfig{CapMessages: 1, CapWindow: 7 * 24 * time.Hour},
-		Now:   func() time.Time { return clock },
+		Cap: campaigns.CapConfig{Messages: 1, Window: 7 * 24 * time.Hour},
+		Now: func() time.Time { return clock },
 	})
 	w.svc = svc
 	emails := w.addContacts(t, 3, "NL")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -774,4 +775,13 @@ func htmlEscape(s string) string { return html.EscapeString(s) }
 // couponsFor binds {{coupon}} to a contact and campaign.
 func (s *Service) couponsFor(ctx context.Context, contactID, campaignID int64) templates.Coupons {
 	return func(pool string) (string, error) { return s.AssignCoupon(ctx, pool, contactID, campaignID) }
+}
+
+// clip shortens s to n runes for a column of that size.
+func clip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
 }

@@ -54,17 +54,14 @@ type Config struct {
 	// campaign, so engagement segments ("opened none of the last 5") can
 	// follow. It runs after the ledger commits.
 	OnDelivered func(ctx context.Context, contactIDs []int64)
-	// Flows tunes automations.
-	Flows FlowConfig
-	Now   func() time.Time
-	Log   *slog.Logger
+	// Cap is the frequency cap the launch applies (and automations ask).
+	Cap CapConfig
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Service manages campaigns.
 type Service struct {
-	flowCfg  FlowConfig
-	zones    zoneCache
-	exits    exitCache
 	db       *gorm.DB
 	contacts *contacts.Store
 	segments *segments.Service
@@ -94,7 +91,7 @@ func NewService(g *gorm.DB, cs *contacts.Store, ss *segments.Service, q Queue, s
 		cfg.MessageIDDomain = "herald.local"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Service{db: g, contacts: cs, segments: ss, queue: q, signer: signer, cfg: cfg, flowCfg: cfg.Flows}
+	return &Service{db: g, contacts: cs, segments: ss, queue: q, signer: signer, cfg: cfg}
 }
 
 // Input is what a client sets on a campaign.

@@ -6,7 +6,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"herald/campaigns"
+	"herald/automations"
 	"herald/internal/db"
 )
 
@@ -26,7 +26,7 @@ type flowView struct {
 	UpdatedAt   time.Time  `json:"updated_at"`
 }
 
-func viewFlow(f campaigns.Flow) flowView {
+func viewFlow(f automations.Automation) flowView {
 	exit := f.Exit
 	if len(exit) == 0 {
 		exit = db.JSONRaw("null")
@@ -41,7 +41,7 @@ func viewFlow(f campaigns.Flow) flowView {
 }
 
 func (s *Server) listFlows(c *gin.Context) {
-	fs, err := s.d.Campaigns.ListFlows(c.Request.Context())
+	fs, err := s.d.Automations.List(c.Request.Context())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -54,12 +54,12 @@ func (s *Server) listFlows(c *gin.Context) {
 }
 
 func (s *Server) createFlow(c *gin.Context) {
-	var in campaigns.FlowInput
+	var in automations.Input
 	if err := decode(c, &in); err != nil {
 		s.fail(c, err)
 		return
 	}
-	f, err := s.d.Campaigns.CreateFlow(c.Request.Context(), in)
+	f, err := s.d.Automations.Create(c.Request.Context(), in)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -68,27 +68,31 @@ func (s *Server) createFlow(c *gin.Context) {
 }
 
 func (s *Server) getFlow(c *gin.Context) {
-	s.flowAction(c, func(id int64) (campaigns.Flow, error) { return s.d.Campaigns.GetFlow(c.Request.Context(), id) })
+	s.flowAction(c, func(id int64) (automations.Automation, error) { return s.d.Automations.Get(c.Request.Context(), id) })
 }
 
 func (s *Server) patchFlow(c *gin.Context) {
-	var in campaigns.FlowInput
+	var in automations.Input
 	if err := decode(c, &in); err != nil {
 		s.fail(c, err)
 		return
 	}
-	s.flowAction(c, func(id int64) (campaigns.Flow, error) { return s.d.Campaigns.UpdateFlow(c.Request.Context(), id, in) })
+	s.flowAction(c, func(id int64) (automations.Automation, error) {
+		return s.d.Automations.Update(c.Request.Context(), id, in)
+	})
 }
 
 func (s *Server) enableFlow(c *gin.Context) {
-	s.flowAction(c, func(id int64) (campaigns.Flow, error) { return s.d.Campaigns.EnableFlow(c.Request.Context(), id) })
+	s.flowAction(c, func(id int64) (automations.Automation, error) { return s.d.Automations.Enable(c.Request.Context(), id) })
 }
 
 func (s *Server) disableFlow(c *gin.Context) {
-	s.flowAction(c, func(id int64) (campaigns.Flow, error) { return s.d.Campaigns.DisableFlow(c.Request.Context(), id) })
+	s.flowAction(c, func(id int64) (automations.Automation, error) {
+		return s.d.Automations.Disable(c.Request.Context(), id)
+	})
 }
 
-func (s *Server) flowAction(c *gin.Context, act func(int64) (campaigns.Flow, error)) {
+func (s *Server) flowAction(c *gin.Context, act func(int64) (automations.Automation, error)) {
 	id, err := pathID(c)
 	if err != nil {
 		s.fail(c, err)
@@ -108,7 +112,7 @@ func (s *Server) deleteFlow(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.d.Campaigns.DeleteFlow(c.Request.Context(), id); err != nil {
+	if err := s.d.Automations.Delete(c.Request.Context(), id); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -121,7 +125,7 @@ func (s *Server) flowStats(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	st, err := s.d.Campaigns.FlowStatsOf(c.Request.Context(), id)
+	st, err := s.d.Automations.Stats(c.Request.Context(), id)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -148,14 +152,14 @@ type runView struct {
 	LastDeferral string     `json:"last_deferral"`
 }
 
-func viewRun(r campaigns.FlowRun, email string, now time.Time) runView {
+func viewRun(r automations.Run, email string, now time.Time) runView {
 	v := runView{ID: r.ID, ContactID: r.ContactID, Email: email, Occurrence: r.Occurrence, Status: string(r.Status),
 		State: r.State(now), StepsDone: r.Step, StartedAt: r.StartedAt.UTC(), Note: r.Note, LastDeferral: r.LastDeferral}
 	if r.FinishedAt != nil {
 		t := r.FinishedAt.UTC()
 		v.FinishedAt = &t
 	}
-	if r.Status == campaigns.RunActive {
+	if r.Status == automations.RunActive {
 		next := r.NextAt.UTC()
 		v.NextAt = &next
 	}
@@ -176,7 +180,7 @@ func (s *Server) flowRuns(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	runs, next, err := s.d.Campaigns.FlowRuns(ctx, id, c.Query("status"), cursor, limit)
+	runs, next, err := s.d.Automations.Runs(ctx, id, c.Query("status"), cursor, limit)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -91,7 +91,7 @@ func TestAutomationsAPIStatsAndRuns(t *testing.T) {
 			t.Fatalf("event: %v %v", err, res[0].Err)
 		}
 	}
-	if res, err := f.camps.TickFlows(ctx, now); err != nil || res.Enrolled != 2 || res.Sent != 2 {
+	if res, err := f.autos.Tick(ctx, now); err != nil || res.Enrolled != 2 || res.Sent != 2 {
 		t.Fatalf("pass: %+v %v", res, err)
 	}
 	code, st := f.api(t, "GET", fmt.Sprintf("/api/automations/%d/stats", id), "")

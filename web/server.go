@@ -18,6 +18,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"herald/automations"
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/login"
@@ -35,11 +36,12 @@ type HitSink interface {
 
 // Deps are what the handlers call.
 type Deps struct {
-	Contacts  *contacts.Store
-	Segments  *segments.Service
-	Campaigns *campaigns.Service
-	Signer    *tracking.Signer
-	Hits      HitSink
+	Contacts    *contacts.Store
+	Segments    *segments.Service
+	Campaigns   *campaigns.Service
+	Automations *automations.Service
+	Signer      *tracking.Signer
+	Hits        HitSink
 	// Networks classifies the networks tracking hits come from (Apple's
 	// privacy proxy, scanners); nil classifies none.
 	Networks *tracking.Networks

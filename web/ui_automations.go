@@ -8,7 +8,7 @@ import (
 
 // automationsPage lists the automations and their state.
 func (s *Server) automationsPage(c *gin.Context) {
-	fs, err := s.d.Campaigns.ListFlows(c.Request.Context())
+	fs, err := s.d.Automations.List(c.Request.Context())
 	if err != nil {
 		s.pageError(c, err)
 		return

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
 
+	"herald/automations"
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/login"
@@ -45,7 +46,7 @@ type nopQueue struct{}
 func (nopQueue) EnqueueLaunch(context.Context, int64, time.Time) error  { return nil }
 func (nopQueue) EnqueueSend(context.Context, int64, int, []int64) error { return nil }
 func migrateAll(g *gorm.DB) error {
-	for _, m := range []func(*gorm.DB) error{login.Migrate, contacts.Migrate, segments.Migrate, campaigns.Migrate, outbox.Migrate} {
+	for _, m := range []func(*gorm.DB) error{login.Migrate, contacts.Migrate, segments.Migrate, campaigns.Migrate, automations.Migrate, outbox.Migrate} {
 		if err := m(g); err != nil {
 			return err
 		}
@@ -60,6 +61,7 @@ type fixture struct {
 	signer   *tracking.Signer
 	contacts *contacts.Store
 	camps    *campaigns.Service
+	autos    *automations.Service
 	outbox   *outbox.Store
 }
 
@@ -81,6 +83,7 @@ func newFixtureWith(t *testing.T, edit func(*Config)) *fixture {
 	ss := segments.NewService(g, cs, nil, nil)
 	signer, _ := tracking.NewSigner([]byte("web test secret, long enough"))
 	camps := campaigns.NewService(g, cs, ss, nopQueue{}, signer, campaigns.Config{BaseURL: "https://h.example", Log: testenv.Logger()})
+	autos := automations.NewService(g, cs, ss, camps, automations.Config{Log: testenv.Logger()})
 	ob := outbox.NewStore(g)
 	h := &hits{}
 	sum := sha256.Sum256([]byte(testKey))
@@ -89,11 +92,11 @@ func newFixtureWith(t *testing.T, edit func(*Config)) *fixture {
 	if edit != nil {
 		edit(&cfg)
 	}
-	srv, err := New(Deps{Contacts: cs, Segments: ss, Campaigns: camps, Signer: signer, Hits: h, Outbox: ob, Log: testenv.Logger(), Sessions: login.NewSessions(g, login.DefaultTTL)}, cfg)
+	srv, err := New(Deps{Contacts: cs, Segments: ss, Campaigns: camps, Automations: autos, Signer: signer, Hits: h, Outbox: ob, Log: testenv.Logger(), Sessions: login.NewSessions(g, login.DefaultTTL)}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{srv: srv, h: srv.Handler(), hits: h, signer: signer, contacts: cs, camps: camps, outbox: ob}
+	return &fixture{srv: srv, h: srv.Handler(), hits: h, signer: signer, contacts: cs, camps: camps, autos: autos, outbox: ob}
 }
 
 func (f *fixture) do(method, target, body string, headers map[string]string) *httptest.ResponseRecorder {

@@ -14,6 +14,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"herald/automations"
 	"herald/campaigns"
 	"herald/segments"
 	"herald/tracking"
@@ -21,12 +22,13 @@ import (
 
 // Deps are what the worker calls.
 type Deps struct {
-	Redis     redis.UniversalClient
-	Campaigns *campaigns.Service
-	Sender    *campaigns.Sender
-	Segments  *segments.Service
-	Ingest    *tracking.Ingest
-	Log       *slog.Logger
+	Redis       redis.UniversalClient
+	Campaigns   *campaigns.Service
+	Automations *automations.Service
+	Sender      *campaigns.Sender
+	Segments    *segments.Service
+	Ingest      *tracking.Ingest
+	Log         *slog.Logger
 }
 
 // Config tunes the worker.
@@ -340,14 +342,14 @@ func (w *Worker) handleEvaluate(ctx context.Context, t *asynq.Task) error {
 	if err := decode(t, &p); err != nil {
 		return err
 	}
-	if err := w.d.Campaigns.FlowContactsChanged(ctx, p.ContactIDs, p.Fields); err != nil {
+	if err := w.d.Automations.ContactsChanged(ctx, p.ContactIDs, p.Fields); err != nil {
 		return err
 	}
 	return w.segmentFailures(w.d.Segments.ContactsChanged(ctx, p.ContactIDs, p.Fields))
 }
 
 func (w *Worker) handleFlowsTick(ctx context.Context, _ *asynq.Task) error {
-	res, err := w.d.Campaigns.TickFlows(ctx, time.Now().UTC())
+	res, err := w.d.Automations.Tick(ctx, time.Now().UTC())
 	// A flow or run that failed was logged by the pass and recorded on the
 	// flow; the others went on, so the task itself succeeded.
 	if res.Enrolled+res.Sent+res.Exited+res.Failed > 0 {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
 
+	"herald/automations"
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/db"
@@ -47,16 +48,17 @@ type App struct {
 	Outbox        *outbox.Store
 	asynqClient   *asynq.Client
 
-	Settings  *settings.Store
-	Signer    *tracking.Signer
-	Contacts  *contacts.Store
-	Segments  *segments.Service
-	Campaigns *campaigns.Service
-	Sender    *campaigns.Sender
-	Mailer    *worker.Mailer
-	Ingest    *tracking.Ingest
-	Worker    *worker.Worker
-	Web       *web.Server
+	Settings    *settings.Store
+	Signer      *tracking.Signer
+	Contacts    *contacts.Store
+	Segments    *segments.Service
+	Campaigns   *campaigns.Service
+	Automations *automations.Service
+	Sender      *campaigns.Sender
+	Mailer      *worker.Mailer
+	Ingest      *tracking.Ingest
+	Worker      *worker.Worker
+	Web         *web.Server
 
 	closers []func()
 }
@@ -78,7 +80,7 @@ func Migrate(g *gorm.DB) error {
 				return fmt.Errorf("migrate: lock: %w", err)
 			}
 		}
-		for _, m := range []func(*gorm.DB) error{settings.Migrate, login.Migrate, contacts.Migrate, segments.Migrate, campaigns.Migrate, outbox.Migrate} {
+		for _, m := range []func(*gorm.DB) error{settings.Migrate, login.Migrate, contacts.Migrate, segments.Migrate, campaigns.Migrate, automations.Migrate, outbox.Migrate} {
 			if err := m(tx); err != nil {
 				return fmt.Errorf("migrate: %w", err)
 			}
@@ -166,11 +168,12 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), Log: log, ClaimSize: claimSize(cfg, opts),
 		Attempts:        worker.NewAttempts(a.Redis),
 		AttributionDays: cfg.AttributionDays,
-		Flows:           campaigns.FlowConfig{CapMessages: capN, CapWindow: capWindow, Timezone: cfg.DefaultTimezone},
+		Cap:             campaigns.CapConfig{Messages: capN, Window: capWindow},
 		OnDelivered: func(ctx context.Context, ids []int64) {
 			evaluate(ctx, ids, []string{"deliveries"})
 		},
 	})
+	a.Automations = automations.NewService(a.DB, a.Contacts, a.Segments, a.Campaigns, automations.Config{Timezone: cfg.DefaultTimezone, Log: log})
 	// The classifier looks up send times and earlier clicks per batch of
 	// hits, in the consumer, never per request.
 	classify := tracking.NewClassifier(tracking.ClassifierConfig{ExtraAgents: strings.Split(cfg.ScannerAgents, ",")}, a.Campaigns)
@@ -209,7 +212,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 			wcfg.RefreshEvery = d
 		}
 		a.Worker = worker.New(worker.Deps{
-			Redis: a.Redis, Campaigns: a.Campaigns, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,
+			Redis: a.Redis, Campaigns: a.Campaigns, Automations: a.Automations, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,
 		}, wcfg)
 	}
 
@@ -301,7 +304,7 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 		return fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)
 	}
 	a.Web, err = web.New(web.Deps{
-		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Signer: a.Signer,
+		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Automations: a.Automations, Signer: a.Signer,
 		Hits: a.Ingest, Networks: nets, Mailer: mailer, Outbox: a.Outbox, Metrics: a.Metrics, Log: a.log,
 		Health:      a.healthChecks(),
 		Credentials: settings.NewCredentials(a.Settings, fixedKey, fixedPass),

@@ -1,4 +1,4 @@
-package campaigns_test
+package automations_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"herald/campaigns"
+	"herald/automations"
 	"herald/contacts"
 )
 
@@ -78,7 +78,7 @@ func TestDateTriggersSendOnTheRightLocalDays(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newFlowWorld(t, campaigns.FlowConfig{})
+			w := newFlowWorld(t, worldConfig{})
 			if _, err := w.contacts.CreateField(context.Background(), "renewal", contacts.FieldDate); err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +102,7 @@ func TestDateTriggersSendOnTheRightLocalDays(t *testing.T) {
 // February in leap years and on 28 February in others, once a year; its
 // neighbours keep their own days.
 func TestLeapDayBirthdays(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{})
+	w := newFlowWorld(t, worldConfig{})
 	people := []struct {
 		email, birthday string
 		want            []string
@@ -130,7 +130,7 @@ func TestLeapDayBirthdays(t *testing.T) {
 // the corrected day. Runs stored by earlier versions (keyed by the date)
 // count as their year's.
 func TestDateFlowsSendOncePerYear(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{})
+	w := newFlowWorld(t, worldConfig{})
 	ctx := context.Background()
 	fixed := w.contact(t, contacts.Input{Email: ptr("fixed@example.com"), Birthday: ptr("1990-03-03")})
 	old := w.contact(t, contacts.Input{Email: ptr("upgraded@example.com"), Birthday: ptr("1990-03-10")})
@@ -138,7 +138,7 @@ func TestDateFlowsSendOncePerYear(t *testing.T) {
 	// Before the upgrade, upgraded@ got this year's message on 3 March,
 	// then corrected their birthday to 10 March.
 	started := time.Date(2027, 3, 3, 9, 0, 0, 0, time.UTC)
-	if err := w.db.Create(&campaigns.FlowRun{FlowID: f.ID, ContactID: old.ID, Occurrence: "2027-03-03", Status: campaigns.RunDone, Step: 1, NextAt: started, StartedAt: started, FinishedAt: &started}).Error; err != nil {
+	if err := w.db.Create(&automations.Run{AutomationID: f.ID, ContactID: old.ID, Occurrence: "2027-03-03", Status: automations.RunDone, Step: 1, NextAt: started, StartedAt: started, FinishedAt: &started}).Error; err != nil {
 		t.Fatal(err)
 	}
 	w.simulateDays(t, time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2027, 3, 5, 0, 0, 0, 0, time.UTC))
@@ -156,7 +156,7 @@ func TestDateFlowsSendOncePerYear(t *testing.T) {
 		}
 	}
 	var occ []string
-	w.db.Model(&campaigns.FlowRun{}).Where("contact_id = ?", fixed.ID).Order("occurrence").Pluck("occurrence", &occ)
+	w.db.Model(&automations.Run{}).Where("contact_id = ?", fixed.ID).Order("occurrence").Pluck("occurrence", &occ)
 	if fmt.Sprint(occ) != "[date:2027 date:2028]" {
 		t.Errorf("occurrences %v, want one per year", occ)
 	}

@@ -1,4 +1,4 @@
-package campaigns_test
+package automations_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"herald/automations"
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/db"
@@ -36,18 +37,18 @@ func (w *flowWorld) event(t *testing.T, contactID int64, typ string, at time.Tim
 	}
 }
 
-func (w *flowWorld) runOf(t *testing.T, flowID, contactID int64) campaigns.FlowRun {
+func (w *flowWorld) runOf(t *testing.T, flowID, contactID int64) automations.Run {
 	t.Helper()
-	var r campaigns.FlowRun
+	var r automations.Run
 	if err := w.db.Where("flow_id = ? AND contact_id = ?", flowID, contactID).Order("id DESC").Take(&r).Error; err != nil {
 		t.Fatalf("run of contact %d in flow %d: %v", contactID, flowID, err)
 	}
 	return r
 }
 
-func (w *flowWorld) reload(t *testing.T, id int64) campaigns.Flow {
+func (w *flowWorld) reload(t *testing.T, id int64) automations.Automation {
 	t.Helper()
-	f, err := w.svc.GetFlow(context.Background(), id)
+	f, err := w.autos.Get(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 		// broken is the flow that will fail; breakIt breaks it after
 		// the first pass enrolled its contact.
 		broken  string
-		breakIt func(t *testing.T, w *flowWorld, f campaigns.Flow)
+		breakIt func(t *testing.T, w *flowWorld, f automations.Automation)
 		// want is in the flow's recorded error.
 		want string
 		// runFails: the failure is the run's (not the enrolment's).
@@ -73,11 +74,11 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 		{
 			name:   "message campaign gone",
 			broken: `{"name": "Broken", "trigger": {"type": "event", "event": "tea"}, "steps": [{"type": "wait", "duration": "1h"}, ` + sendStep("broken") + `]}`,
-			breakIt: func(t *testing.T, w *flowWorld, f campaigns.Flow) {
+			breakIt: func(t *testing.T, w *flowWorld, f automations.Automation) {
 				// As an install from before campaign ids were checked
 				// could have stored.
 				steps := `[{"type": "wait", "duration": "1h"}, {"type": "send", "campaign_id": 999999}]`
-				if err := w.db.Model(&campaigns.Flow{}).Where("id = ?", f.ID).Update("steps", db.JSONRaw(steps)).Error; err != nil {
+				if err := w.db.Model(&automations.Automation{}).Where("id = ?", f.ID).Update("steps", db.JSONRaw(steps)).Error; err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -86,7 +87,7 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 		{
 			name:   "exit rule no longer compiles",
 			broken: `{"name": "Broken", "trigger": {"type": "event", "event": "tea"}, "exit": {"field": "attr.tier", "op": "eq", "value": "gold"}, "steps": [{"type": "wait", "duration": "1h"}, ` + sendStep("broken") + `]}`,
-			breakIt: func(t *testing.T, w *flowWorld, _ campaigns.Flow) {
+			breakIt: func(t *testing.T, w *flowWorld, _ automations.Automation) {
 				fs, _ := w.contacts.ListFields(context.Background())
 				for _, f := range fs {
 					if err := w.contacts.DeleteField(context.Background(), f.ID); err != nil {
@@ -99,7 +100,7 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 		{
 			name:   "exit_if rule no longer compiles",
 			broken: `{"name": "Broken", "trigger": {"type": "event", "event": "tea"}, "steps": [{"type": "wait", "duration": "1h"}, {"type": "exit_if", "definition": {"field": "attr.tier", "op": "eq", "value": "gold"}}, ` + sendStep("broken") + `]}`,
-			breakIt: func(t *testing.T, w *flowWorld, _ campaigns.Flow) {
+			breakIt: func(t *testing.T, w *flowWorld, _ automations.Automation) {
 				fs, _ := w.contacts.ListFields(context.Background())
 				for _, f := range fs {
 					if err := w.contacts.DeleteField(context.Background(), f.ID); err != nil {
@@ -112,8 +113,8 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 		{
 			name:   "trigger cannot be read",
 			broken: `{"name": "Broken", "trigger": {"type": "event", "event": "tea"}, "steps": [{"type": "wait", "duration": "1h"}, ` + sendStep("broken") + `]}`,
-			breakIt: func(t *testing.T, w *flowWorld, f campaigns.Flow) {
-				if err := w.db.Model(&campaigns.Flow{}).Where("id = ?", f.ID).Update("trigger", db.JSONRaw(`{"type": 5}`)).Error; err != nil {
+			breakIt: func(t *testing.T, w *flowWorld, f automations.Automation) {
+				if err := w.db.Model(&automations.Automation{}).Where("id = ?", f.ID).Update("trigger", db.JSONRaw(`{"type": 5}`)).Error; err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -122,7 +123,7 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newFlowWorld(t, campaigns.FlowConfig{RetryAfter: 30 * time.Minute})
+			w := newFlowWorld(t, worldConfig{RetryAfter: 30 * time.Minute})
 			ctx := context.Background()
 			if _, err := w.contacts.CreateField(ctx, "tier", contacts.FieldText); err != nil {
 				t.Fatal(err)
@@ -170,11 +171,11 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 			}
 			if tc.runFails {
 				run := w.runOf(t, broken.ID, first.ID)
-				if run.Status != campaigns.RunActive || run.Hold != campaigns.HoldFailed || !run.NextAt.Equal(t1.Add(30*time.Minute)) ||
+				if run.Status != automations.RunActive || run.Hold != automations.HoldFailed || !run.NextAt.Equal(t1.Add(30*time.Minute)) ||
 					!strings.Contains(run.Note, tc.want) {
 					t.Errorf("failed run: %s hold %q next %s note %q", run.Status, run.Hold, run.NextAt, run.Note)
 				}
-				st, err := w.svc.FlowStatsOf(ctx, broken.ID)
+				st, err := w.autos.Stats(ctx, broken.ID)
 				if err != nil || st.Failing == 0 {
 					t.Errorf("stats of the broken flow: failing %d (%v)", st.Failing, err)
 				}
@@ -194,14 +195,14 @@ func TestOneBrokenFlowDoesNotStopTheOthers(t *testing.T) {
 func TestAFixedFlowClearsItsErrorAndSends(t *testing.T) {
 	tests := []struct {
 		name string
-		fix  func(t *testing.T, w *flowWorld, f campaigns.Flow)
+		fix  func(t *testing.T, w *flowWorld, f automations.Automation)
 	}{
-		{"the rule is edited", func(t *testing.T, w *flowWorld, f campaigns.Flow) {
-			if _, err := w.svc.UpdateFlow(context.Background(), f.ID, campaigns.FlowInput{Exit: json.RawMessage(`{"field": "city", "op": "eq", "value": "Nowhere"}`)}); err != nil {
+		{"the rule is edited", func(t *testing.T, w *flowWorld, f automations.Automation) {
+			if _, err := w.autos.Update(context.Background(), f.ID, automations.Input{Exit: json.RawMessage(`{"field": "city", "op": "eq", "value": "Nowhere"}`)}); err != nil {
 				t.Fatal(err)
 			}
 		}},
-		{"the custom field is back", func(t *testing.T, w *flowWorld, _ campaigns.Flow) {
+		{"the custom field is back", func(t *testing.T, w *flowWorld, _ automations.Automation) {
 			if _, err := w.contacts.CreateField(context.Background(), "tier", contacts.FieldText); err != nil {
 				t.Fatal(err)
 			}
@@ -209,7 +210,7 @@ func TestAFixedFlowClearsItsErrorAndSends(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newFlowWorld(t, campaigns.FlowConfig{RetryAfter: 10 * time.Minute})
+			w := newFlowWorld(t, worldConfig{RetryAfter: 10 * time.Minute})
 			ctx := context.Background()
 			if _, err := w.contacts.CreateField(ctx, "tier", contacts.FieldText); err != nil {
 				t.Fatal(err)
@@ -239,7 +240,7 @@ func TestAFixedFlowClearsItsErrorAndSends(t *testing.T) {
 				t.Fatalf("error after the fix: %q", got.LastError)
 			}
 			run := w.runOf(t, f.ID, c.ID)
-			if run.Status != campaigns.RunDone || run.Hold != "" {
+			if run.Status != automations.RunDone || run.Hold != "" {
 				t.Fatalf("run after the fix: %s hold %q", run.Status, run.Hold)
 			}
 		})
@@ -327,22 +328,22 @@ func TestContactsLeaveAFlowAtOnce(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newFlowWorld(t, campaigns.FlowConfig{})
+			w := newFlowWorld(t, worldConfig{})
 			f := w.flow(t, tc.flow)
 			c := w.contact(t, contacts.Input{Email: ptr("leaver@example.com")})
 			stay := w.contact(t, contacts.Input{Email: ptr("stayer@example.com")})
 			tc.prepare(t, w, c)
 			tc.prepare(t, w, stay)
 			w.tick(t, t0)
-			if run := w.runOf(t, f.ID, c.ID); run.Status != campaigns.RunActive || run.Step != 2 {
+			if run := w.runOf(t, f.ID, c.ID); run.Status != automations.RunActive || run.Step != 2 {
 				t.Fatalf("after the first message the run is %s at step %d", run.Status, run.Step)
 			}
 			tc.change(t, w, c)
 			run := w.runOf(t, f.ID, c.ID)
-			if run.Status != campaigns.RunExited || run.Note != tc.note || run.FinishedAt == nil {
+			if run.Status != automations.RunExited || run.Note != tc.note || run.FinishedAt == nil {
 				t.Fatalf("right after the change the run is %s (%q), want exited (%q)", run.Status, run.Note, tc.note)
 			}
-			if other := w.runOf(t, f.ID, stay.ID); other.Status != campaigns.RunActive {
+			if other := w.runOf(t, f.ID, stay.ID); other.Status != automations.RunActive {
 				t.Fatalf("the other contact's run is %s (%q)", other.Status, other.Note)
 			}
 			w.tick(t, t0.Add(8*24*time.Hour))
@@ -432,42 +433,42 @@ func TestChangesEndRunsOnlyWhereAnExitRuleReadsThem(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newFlowWorld(t, campaigns.FlowConfig{})
+			w := newFlowWorld(t, worldConfig{})
 			ctx := context.Background()
 			f := w.flow(t, `{"name": "Nurture", "trigger": {"type": "event", "event": "guide"}, "exit": `+tc.exit+`, `+steps+`}`)
 			c := w.contact(t, contacts.Input{Email: ptr("leaver@example.com")})
 			w.event(t, c.ID, "guide", t0)
 			w.tick(t, t0)
-			if run := w.runOf(t, f.ID, c.ID); run.Status != campaigns.RunActive || run.Step != 2 {
+			if run := w.runOf(t, f.ID, c.ID); run.Status != automations.RunActive || run.Step != 2 {
 				t.Fatalf("after the first message the run is %s at step %d (%q)", run.Status, run.Step, run.Note)
 			}
 			tc.matchUnseen(t, w, c)
 			queries := w.countQueries(t)
 			for _, fields := range tc.ignored {
 				// The first look reads which rules read what.
-				if err := w.svc.FlowContactsChanged(ctx, []int64{c.ID}, fields); err != nil {
+				if err := w.autos.ContactsChanged(ctx, []int64{c.ID}, fields); err != nil {
 					t.Fatal(err)
 				}
 				queries.Store(0)
-				if err := w.svc.FlowContactsChanged(ctx, []int64{c.ID}, fields); err != nil {
+				if err := w.autos.ContactsChanged(ctx, []int64{c.ID}, fields); err != nil {
 					t.Fatal(err)
 				}
 				if n := queries.Load(); n != 0 {
 					t.Errorf("a change of %v ran %d queries, want none", fields, n)
 				}
-				if run := w.runOf(t, f.ID, c.ID); run.Status != campaigns.RunActive {
+				if run := w.runOf(t, f.ID, c.ID); run.Status != automations.RunActive {
 					t.Fatalf("a change of %v ended the run (%q)", fields, run.Note)
 				}
 			}
 			if tc.reExit != "" {
-				if _, err := w.svc.UpdateFlow(ctx, f.ID, campaigns.FlowInput{Exit: json.RawMessage(tc.reExit)}); err != nil {
+				if _, err := w.autos.Update(ctx, f.ID, automations.Input{Exit: json.RawMessage(tc.reExit)}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := w.svc.FlowContactsChanged(ctx, []int64{c.ID}, tc.ends); err != nil {
+			if err := w.autos.ContactsChanged(ctx, []int64{c.ID}, tc.ends); err != nil {
 				t.Fatal(err)
 			}
-			if run := w.runOf(t, f.ID, c.ID); run.Status != campaigns.RunExited || run.Note != "met the exit rule" {
+			if run := w.runOf(t, f.ID, c.ID); run.Status != automations.RunExited || run.Note != "met the exit rule" {
 				t.Fatalf("after a change of %v the run is %s (%q), want exited (met the exit rule)", tc.ends, run.Status, run.Note)
 			}
 		})
@@ -478,7 +479,7 @@ func TestChangesEndRunsOnlyWhereAnExitRuleReadsThem(t *testing.T) {
 // at the same moment enrol each contact once and write one delivery per
 // step and contact.
 func TestConcurrentPassesSendEachMessageOnce(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{})
+	w := newFlowWorld(t, worldConfig{})
 	ctx := context.Background()
 	now := time.Date(2027, 5, 17, 12, 0, 0, 0, time.UTC)
 	const n = 150
@@ -492,7 +493,7 @@ func TestConcurrentPassesSendEachMessageOnce(t *testing.T) {
 	f := w.flow(t, `{"name": "Birthday", "trigger": {"type": "date", "field": "birthday", "hour": 9},
 		"steps": [`+sendStep("one")+`, {"type": "exit_if", "definition": {"field": "city", "op": "eq", "value": "Nowhere"}}, `+sendStep("two")+`]}`)
 	const workers = 3
-	results := make([]campaigns.TickResult, workers)
+	results := make([]automations.TickResult, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -501,7 +502,7 @@ func TestConcurrentPassesSendEachMessageOnce(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			<-start
-			results[i], errs[i] = w.svc.TickFlows(ctx, now)
+			results[i], errs[i] = w.autos.Tick(ctx, now)
 		}(i)
 	}
 	close(start)
@@ -530,7 +531,7 @@ func TestConcurrentPassesSendEachMessageOnce(t *testing.T) {
 		}
 	}
 	var deliveries int64
-	steps, _ := campaigns.StepsOf(f)
+	steps, _ := automations.StepsOf(f)
 	w.db.Model(&campaigns.Delivery{}).Where("campaign_id IN ?", []int64{steps[0].CampaignID, steps[2].CampaignID}).Count(&deliveries)
 	if deliveries != 2*n {
 		t.Fatalf("%d deliveries, want %d", deliveries, 2*n)
@@ -544,7 +545,7 @@ func TestConcurrentPassesSendEachMessageOnce(t *testing.T) {
 func TestTriggerCursorsCatchRowsCommittedOutOfOrder(t *testing.T) {
 	type setup struct {
 		w    *flowWorld
-		flow campaigns.Flow
+		flow automations.Automation
 		// add writes a trigger row with the given id (0: the next one)
 		// and creation time, for the contact.
 		add func(t *testing.T, g *gorm.DB, id, contactID int64, at time.Time)
@@ -554,7 +555,7 @@ func TestTriggerCursorsCatchRowsCommittedOutOfOrder(t *testing.T) {
 		make func(t *testing.T) setup
 	}{
 		{"event", func(t *testing.T) setup {
-			w := newFlowWorld(t, campaigns.FlowConfig{CursorLag: time.Minute})
+			w := newFlowWorld(t, worldConfig{CursorLag: time.Minute})
 			f := w.flow(t, `{"name": "Tea", "trigger": {"type": "event", "event": "tea"}, "steps": [`+sendStep("tea")+`]}`)
 			return setup{w, f, func(t *testing.T, g *gorm.DB, id, contactID int64, at time.Time) {
 				t.Helper()
@@ -564,7 +565,7 @@ func TestTriggerCursorsCatchRowsCommittedOutOfOrder(t *testing.T) {
 			}}
 		}},
 		{"segment entry", func(t *testing.T) setup {
-			w := newFlowWorld(t, campaigns.FlowConfig{CursorLag: time.Minute})
+			w := newFlowWorld(t, worldConfig{CursorLag: time.Minute})
 			seg, err := w.segments.Create(context.Background(), segments.Input{Name: ptr("Parisians"), Definition: json.RawMessage(`{"field": "city", "op": "eq", "value": "Paris"}`)})
 			if err != nil {
 				t.Fatal(err)
@@ -623,7 +624,7 @@ func TestTriggerCursorsCatchRowsCommittedOutOfOrder(t *testing.T) {
 	t.Run("concurrent transactions", func(t *testing.T) {
 		// A real out-of-order commit needs two writers at once, which
 		// SQLite serialises; there the rows above stand for it.
-		w := newFlowWorld(t, campaigns.FlowConfig{})
+		w := newFlowWorld(t, worldConfig{})
 		w.flow(t, `{"name": "Tea", "trigger": {"type": "event", "event": "tea"}, "steps": [`+sendStep("tea")+`]}`)
 		a := w.contact(t, contacts.Input{Email: ptr("a@example.com")})
 		b := w.contact(t, contacts.Input{Email: ptr("b@example.com")})
@@ -654,7 +655,7 @@ func TestTriggerCursorsCatchRowsCommittedOutOfOrder(t *testing.T) {
 // stats while it waits, is listed with its reason, and keeps the reason
 // after its message went out.
 func TestFrequencyCapDeferralIsVisible(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{CapMessages: 1, CapWindow: 24 * time.Hour})
+	w := newFlowWorld(t, worldConfig{CapMessages: 1, CapWindow: 24 * time.Hour})
 	ctx := context.Background()
 	f := w.flow(t, `{"name": "Tea", "trigger": {"type": "event", "event": "tea"}, "steps": [`+sendStep("tea")+`]}`)
 	c := w.contact(t, contacts.Input{Email: ptr("cap@example.com")})
@@ -662,11 +663,11 @@ func TestFrequencyCapDeferralIsVisible(t *testing.T) {
 	w.event(t, c.ID, "tea", start)
 	w.event(t, c.ID, "tea", start)
 	w.tick(t, start)
-	st, err := w.svc.FlowStatsOf(ctx, f.ID)
+	st, err := w.autos.Stats(ctx, f.ID)
 	if err != nil || st.Deferred != 1 || st.Active != 1 || st.Done != 1 {
 		t.Fatalf("stats while held: %+v %v", st, err)
 	}
-	held, _, err := w.svc.FlowRuns(ctx, f.ID, campaigns.RunsDeferred, 0, 10)
+	held, _, err := w.autos.Runs(ctx, f.ID, automations.RunsDeferred, 0, 10)
 	if err != nil || len(held) != 1 || !strings.Contains(held[0].Note, "frequency cap (1 messages per 24h0m0s)") || held[0].LastDeferral != held[0].Note {
 		t.Fatalf("deferred runs: %+v %v", held, err)
 	}
@@ -674,11 +675,11 @@ func TestFrequencyCapDeferralIsVisible(t *testing.T) {
 	if got := len(w.mail.sent["cap@example.com"]); got != 2 {
 		t.Fatalf("sent %d, want 2 once the window passed", got)
 	}
-	st, _ = w.svc.FlowStatsOf(ctx, f.ID)
+	st, _ = w.autos.Stats(ctx, f.ID)
 	if st.Deferred != 0 || st.Done != 2 {
 		t.Fatalf("stats after: %+v", st)
 	}
-	run, _, _ := w.svc.FlowRuns(ctx, f.ID, "", 0, 10)
+	run, _, _ := w.autos.Runs(ctx, f.ID, "", 0, 10)
 	if len(run) != 2 || run[0].ID != held[0].ID || run[0].Hold != "" || !strings.Contains(run[0].LastDeferral, "frequency cap") {
 		t.Fatalf("runs after the send: %+v", run)
 	}
@@ -688,7 +689,7 @@ func TestFrequencyCapDeferralIsVisible(t *testing.T) {
 // message of the window, whichever campaign or flow it came from, and
 // gives the time the oldest counted one leaves the window.
 func TestCapHoldsCountCampaignsAndFlows(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{CapMessages: 2, CapWindow: 7 * 24 * time.Hour})
+	w := newFlowWorld(t, worldConfig{CapMessages: 2, CapWindow: 7 * 24 * time.Hour})
 	ctx := context.Background()
 	now := time.Date(2027, 3, 10, 12, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
@@ -746,23 +747,23 @@ func TestFlowStorageErrorsNameThePackage(t *testing.T) {
 	tests := []struct {
 		name  string
 		table any
-		act   func(w *flowWorld, f campaigns.Flow) error
+		act   func(w *flowWorld, f automations.Automation) error
 		want  string
 	}{
-		{"delete flow", &campaigns.FlowRun{}, func(w *flowWorld, f campaigns.Flow) error {
-			if _, err := w.svc.DisableFlow(context.Background(), f.ID); err != nil {
+		{"delete flow", &automations.Run{}, func(w *flowWorld, f automations.Automation) error {
+			if _, err := w.autos.Disable(context.Background(), f.ID); err != nil {
 				return err
 			}
-			return w.svc.DeleteFlow(context.Background(), f.ID)
-		}, "campaigns: delete flow"},
-		{"store links", &campaigns.Link{}, func(w *flowWorld, f campaigns.Flow) error {
-			_, err := w.svc.UpdateFlow(context.Background(), f.ID, campaigns.FlowInput{Steps: json.RawMessage(`[` + sendStep("new") + `]`)})
+			return w.autos.Delete(context.Background(), f.ID)
+		}, "automations: delete flow"},
+		{"store links", &campaigns.Link{}, func(w *flowWorld, f automations.Automation) error {
+			_, err := w.autos.Update(context.Background(), f.ID, automations.Input{Steps: json.RawMessage(`[` + sendStep("new") + `]`)})
 			return err
 		}, "campaigns: links of flow step"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newFlowWorld(t, campaigns.FlowConfig{})
+			w := newFlowWorld(t, worldConfig{})
 			f := w.flow(t, `{"name": "Tea", "trigger": {"type": "event", "event": "tea"}, "steps": [`+sendStep("tea")+`]}`)
 			if err := w.db.Migrator().DropTable(tc.table); err != nil {
 				t.Fatal(err)

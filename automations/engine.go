@@ -1,10 +1,11 @@
-package campaigns
+package automations
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
@@ -17,20 +18,16 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/db"
 	"herald/internal/errs"
 	"herald/segments"
 )
 
-// FlowConfig tunes automations.
-type FlowConfig struct {
-	// CapMessages and CapWindow: no contact gets more than CapMessages
-	// marketing messages (campaigns and flows together) per CapWindow; a
-	// flow message over the cap waits for the next allowed time. Zero
-	// turns the cap off.
-	CapMessages int
-	CapWindow   time.Duration
+// Config tunes automations. The frequency cap their messages obey is the
+// campaigns service's (campaigns.CapConfig).
+type Config struct {
 	// Timezone is where contacts without a time zone live (UTC if empty).
 	Timezone string
 	// CursorLag is how long segment entries and events stay in the scan
@@ -45,16 +42,18 @@ type FlowConfig struct {
 	// RetryAfter is how long a run whose step failed waits before it is
 	// tried again (10 minutes when zero).
 	RetryAfter time.Duration
+	Now        func() time.Time
+	Log        *slog.Logger
 }
 
-func (c FlowConfig) cursorLag() time.Duration {
+func (c Config) cursorLag() time.Duration {
 	if c.CursorLag > 0 {
 		return c.CursorLag
 	}
 	return 5 * time.Minute
 }
 
-func (c FlowConfig) retryAfter() time.Duration {
+func (c Config) retryAfter() time.Duration {
 	if c.RetryAfter > 0 {
 		return c.RetryAfter
 	}
@@ -83,9 +82,9 @@ type flowProblem struct {
 
 func (p *flowProblem) Error() string {
 	if p.err != nil {
-		return "campaigns: " + p.msg + ": " + p.err.Error()
+		return "automations: " + p.msg + ": " + p.err.Error()
 	}
-	return "campaigns: " + p.msg
+	return "automations: " + p.msg
 }
 
 func (p *flowProblem) Unwrap() error { return p.err }
@@ -116,10 +115,10 @@ func ruleProblem(where rulePlace, err error) error {
 	if ie, ok := errs.AsInvalid(err); ok {
 		return &flowProblem{msg: fmt.Sprintf("%s no longer compiles: %s: %s", where.label, subPath(where.path, ie.Path), ie.Message), err: err}
 	}
-	return fmt.Errorf("campaigns: %s: %w", where.path, err)
+	return fmt.Errorf("automations: %s: %w", where.path, err)
 }
 
-// TickFlows is one pass of the automation engine at time now: it enrols
+// Tick is one pass of the automation engine at time now: it enrols
 // contacts whose trigger fired and moves every due run forward. It is safe
 // to run on several workers at once: enrolment is unique per flow, contact
 // and occurrence, each run moves by a versioned update only one pass can
@@ -127,15 +126,15 @@ func ruleProblem(where rulePlace, err error) error {
 //
 // One flow's failure does not stop the others: a flow whose enrolment
 // fails, or whose definition cannot be read, is skipped for this pass,
-// and a run whose step fails is tried again after FlowConfig.RetryAfter.
+// and a run whose step fails is tried again after Config.RetryAfter.
 // Each failure is recorded on the flow (LastError) and the run (Note),
 // and logged here when the flow's recorded error changes. The returned
 // error is for the pass as a whole (the database is unreachable).
-func (s *Service) TickFlows(ctx context.Context, now time.Time) (TickResult, error) {
+func (s *Service) Tick(ctx context.Context, now time.Time) (TickResult, error) {
 	var res TickResult
-	var flows []Flow
-	if err := s.db.WithContext(ctx).Where("status = ?", FlowActive).Order("id").Find(&flows).Error; err != nil {
-		return res, fmt.Errorf("campaigns: active flows: %w", err)
+	var flows []Automation
+	if err := s.db.WithContext(ctx).Where("status = ?", AutomationActive).Order("id").Find(&flows).Error; err != nil {
+		return res, fmt.Errorf("automations: active flows: %w", err)
 	}
 	if len(flows) == 0 {
 		return res, nil
@@ -150,7 +149,7 @@ func (s *Service) TickFlows(ctx context.Context, now time.Time) (TickResult, err
 		res.Enrolled += n
 		if err != nil {
 			if ctx.Err() != nil {
-				return res, fmt.Errorf("campaigns: enrol flow %d: %w", f.ID, err)
+				return res, fmt.Errorf("automations: enrol flow %d: %w", f.ID, err)
 			}
 			res.Failed++
 			failures[f.ID] = fmt.Errorf("enrolling: %w", err)
@@ -163,7 +162,7 @@ func (s *Service) TickFlows(ctx context.Context, now time.Time) (TickResult, err
 
 // recordFailures writes each flow's failure of this pass on the flow, and
 // clears the error of flows that no longer fail.
-func (s *Service) recordFailures(ctx context.Context, flows []Flow, failures map[int64]error, now time.Time) {
+func (s *Service) recordFailures(ctx context.Context, flows []Automation, failures map[int64]error, now time.Time) {
 	var settled []int64 // flows with an error that did not fail in this pass
 	for _, f := range flows {
 		if _, failed := failures[f.ID]; !failed && f.LastError != "" {
@@ -174,15 +173,15 @@ func (s *Service) recordFailures(ctx context.Context, flows []Flow, failures map
 		// Runs of the flow that failed earlier may still be waiting for
 		// their retry; the error stays until none is.
 		var waiting []int64
-		err := s.db.WithContext(ctx).Model(&FlowRun{}).Distinct("flow_id").
+		err := s.db.WithContext(ctx).Model(&Run{}).Distinct("flow_id").
 			Where("flow_id IN ? AND status = ? AND hold = ?", settled, RunActive, HoldFailed).Pluck("flow_id", &waiting).Error
 		if err != nil {
-			s.cfg.Log.Warn("campaigns: check failing runs", "err", err)
+			s.log.Warn("automations: check failing runs", "err", err)
 		} else {
 			clear := slices.DeleteFunc(settled, func(id int64) bool { return slices.Contains(waiting, id) })
 			if len(clear) > 0 {
-				if err := s.db.WithContext(ctx).Model(&Flow{}).Where("id IN ?", clear).UpdateColumns(map[string]any{"last_error": "", "last_error_at": nil}).Error; err != nil {
-					s.cfg.Log.Warn("campaigns: clear flow errors", "flows", clear, "err", err)
+				if err := s.db.WithContext(ctx).Model(&Automation{}).Where("id IN ?", clear).UpdateColumns(map[string]any{"last_error": "", "last_error_at": nil}).Error; err != nil {
+					s.log.Warn("automations: clear flow errors", "flows", clear, "err", err)
 				}
 			}
 		}
@@ -194,10 +193,10 @@ func (s *Service) recordFailures(ctx context.Context, flows []Flow, failures map
 		}
 		text := clip(problemText(err), 1000)
 		if text != f.LastError {
-			s.cfg.Log.Error("campaigns: automation failed; other automations go on", "flow", f.ID, "err", err)
+			s.log.Error("automations: automation failed; other automations go on", "flow", f.ID, "err", err)
 		}
-		if err := s.db.WithContext(ctx).Model(&Flow{}).Where("id = ?", f.ID).UpdateColumns(map[string]any{"last_error": text, "last_error_at": now}).Error; err != nil {
-			s.cfg.Log.Warn("campaigns: record flow error", "flow", f.ID, "err", err)
+		if err := s.db.WithContext(ctx).Model(&Automation{}).Where("id = ?", f.ID).UpdateColumns(map[string]any{"last_error": text, "last_error_at": now}).Error; err != nil {
+			s.log.Warn("automations: record flow error", "flow", f.ID, "err", err)
 		}
 	}
 }
@@ -221,7 +220,7 @@ func (s *Service) contactZones(ctx context.Context) ([]string, error) {
 	}
 	var zones []string
 	if err := s.db.WithContext(ctx).Model(&contacts.Contact{}).Distinct("timezone").Pluck("timezone", &zones).Error; err != nil {
-		return nil, fmt.Errorf("campaigns: contact time zones: %w", err)
+		return nil, fmt.Errorf("automations: contact time zones: %w", err)
 	}
 	s.zones.list, s.zones.at = zones, time.Now()
 	return zones, nil
@@ -251,7 +250,7 @@ func (ls locations) get(name string) *time.Location {
 	return l
 }
 
-func (s *Service) enrol(ctx context.Context, f Flow, now time.Time, zones []string) (int, error) {
+func (s *Service) enrol(ctx context.Context, f Automation, now time.Time, zones []string) (int, error) {
 	t, err := TriggerOf(f)
 	if err != nil {
 		return 0, &flowProblem{msg: "the trigger cannot be read", err: err}
@@ -274,13 +273,13 @@ func (s *Service) insertRuns(ctx context.Context, flowID int64, ids []int64, occ
 	total := 0
 	for start := 0; start < len(ids); start += 100 {
 		end := min(start+100, len(ids))
-		rows := make([]FlowRun, 0, end-start)
+		rows := make([]Run, 0, end-start)
 		for i := start; i < end; i++ {
-			rows = append(rows, FlowRun{FlowID: flowID, ContactID: ids[i], Occurrence: occurrence(i), Status: RunActive, NextAt: now, StartedAt: now})
+			rows = append(rows, Run{AutomationID: flowID, ContactID: ids[i], Occurrence: occurrence(i), Status: RunActive, NextAt: now, StartedAt: now})
 		}
 		res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&rows)
 		if res.Error != nil {
-			return total, fmt.Errorf("campaigns: start runs: %w", res.Error)
+			return total, fmt.Errorf("automations: start runs: %w", res.Error)
 		}
 		total += int(res.RowsAffected)
 	}
@@ -298,7 +297,7 @@ func dateOccurrence(year int) string { return "date:" + strconv.Itoa(year) }
 // a year, only its anniversaries count: birthdays, anniversaries and
 // signups from the year after, a custom date (a renewal, a due date) from
 // its own year on.
-func (s *Service) enrolDate(ctx context.Context, f Flow, t Trigger, now time.Time, zones []string) (int, error) {
+func (s *Service) enrolDate(ctx context.Context, f Automation, t Trigger, now time.Time, zones []string) (int, error) {
 	type group struct {
 		zones []any
 		mds   []int
@@ -354,12 +353,12 @@ func (s *Service) zoneOf(t Trigger, z string) string {
 	if t.Timezone != "" {
 		return t.Timezone
 	}
-	return s.flowCfg.Timezone
+	return s.cfg.Timezone
 }
 
 // dateCandidates returns the contacts in zones whose date falls on one of
 // mds in year and who have no run for that year yet.
-func (s *Service) dateCandidates(ctx context.Context, f Flow, t Trigger, zones []any, mds []int, year int, occ string, locs locations) ([]int64, error) {
+func (s *Service) dateCandidates(ctx context.Context, f Automation, t Trigger, zones []any, mds []int, year int, occ string, locs locations) ([]int64, error) {
 	pg := db.IsPostgres(s.db)
 	yearText := fmt.Sprintf("%04d", year)
 	// Runs of installs from before the occurrence was the year are keyed
@@ -397,7 +396,7 @@ func (s *Service) dateCandidates(ctx context.Context, f Flow, t Trigger, zones [
 	}
 	var ids []int64
 	if err := q.Where(where, args...).Order("id").Pluck("contacts.id", &ids).Error; err != nil {
-		return nil, fmt.Errorf("campaigns: date trigger: %w", err)
+		return nil, fmt.Errorf("automations: date trigger: %w", err)
 	}
 	return ids, nil
 }
@@ -426,7 +425,7 @@ func (s *Service) signupCandidates(ctx context.Context, q *gorm.DB, t Trigger, m
 	var cs []contacts.Contact
 	err := q.Select("id", "timezone", "signup_at").Where("contacts.signup_at IS NOT NULL AND "+utcMD+" IN ?", nearList).Order("id").Find(&cs).Error
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: signup trigger: %w", err)
+		return nil, fmt.Errorf("automations: signup trigger: %w", err)
 	}
 	var ids []int64
 	for _, c := range cs {
@@ -453,13 +452,13 @@ func leapYear(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
 
 // enrolSegment enrols each entry into the segment since the cursor;
 // entering again later is a new occurrence.
-func (s *Service) enrolSegment(ctx context.Context, f Flow, t Trigger, now time.Time) (int, error) {
+func (s *Service) enrolSegment(ctx context.Context, f Automation, t Trigger, now time.Time) (int, error) {
 	base := func() *gorm.DB {
 		return s.db.WithContext(ctx).Model(&segments.Change{}).Where("segment_id = ? AND kind = ?", t.SegmentID, segments.Entered)
 	}
-	settled, err := s.settledID(base().Where("changed_at < ?", now.Add(-s.flowCfg.cursorLag()).UTC()), f.Cursor)
+	settled, err := s.settledID(base().Where("changed_at < ?", now.Add(-s.cfg.cursorLag()).UTC()), f.Cursor)
 	if err != nil {
-		return 0, fmt.Errorf("campaigns: segment trigger: %w", err)
+		return 0, fmt.Errorf("automations: segment trigger: %w", err)
 	}
 	total := 0
 	pos := f.Cursor
@@ -469,7 +468,7 @@ func (s *Service) enrolSegment(ctx context.Context, f Flow, t Trigger, now time.
 			Where("NOT EXISTS (SELECT 1 FROM flow_runs r WHERE r.flow_id = ? AND r.contact_id = segment_changes.contact_id AND r.occurrence = 'seg:' || CAST(segment_changes.id AS TEXT))", f.ID).
 			Order("id").Limit(1000).Find(&changes).Error
 		if err != nil {
-			return total, fmt.Errorf("campaigns: segment trigger: %w", err)
+			return total, fmt.Errorf("automations: segment trigger: %w", err)
 		}
 		if len(changes) > 0 {
 			ids := make([]int64, len(changes))
@@ -501,24 +500,24 @@ func (s *Service) settledID(q *gorm.DB, cursor int64) (int64, error) {
 }
 
 // advanceCursor moves a flow's cursor forward only (two workers may race).
-func (s *Service) advanceCursor(ctx context.Context, f Flow, to int64) error {
+func (s *Service) advanceCursor(ctx context.Context, f Automation, to int64) error {
 	if to <= f.Cursor {
 		return nil
 	}
-	if err := s.db.WithContext(ctx).Model(&Flow{}).Where("id = ? AND cursor < ?", f.ID, to).UpdateColumn("cursor", to).Error; err != nil {
-		return fmt.Errorf("campaigns: flow cursor: %w", err)
+	if err := s.db.WithContext(ctx).Model(&Automation{}).Where("id = ? AND cursor < ?", f.ID, to).UpdateColumn("cursor", to).Error; err != nil {
+		return fmt.Errorf("automations: flow cursor: %w", err)
 	}
 	return nil
 }
 
 // enrolEvent enrols each matching event since the cursor.
-func (s *Service) enrolEvent(ctx context.Context, f Flow, t Trigger, now time.Time) (int, error) {
+func (s *Service) enrolEvent(ctx context.Context, f Automation, t Trigger, now time.Time) (int, error) {
 	base := func() *gorm.DB {
 		return s.db.WithContext(ctx).Model(&contacts.Event{}).Where("type = ?", t.Event)
 	}
-	settled, err := s.settledID(base().Where("created_at < ?", now.Add(-s.flowCfg.cursorLag()).UTC()), f.Cursor)
+	settled, err := s.settledID(base().Where("created_at < ?", now.Add(-s.cfg.cursorLag()).UTC()), f.Cursor)
 	if err != nil {
-		return 0, fmt.Errorf("campaigns: event trigger: %w", err)
+		return 0, fmt.Errorf("automations: event trigger: %w", err)
 	}
 	total := 0
 	pos := f.Cursor
@@ -528,7 +527,7 @@ func (s *Service) enrolEvent(ctx context.Context, f Flow, t Trigger, now time.Ti
 			Where("NOT EXISTS (SELECT 1 FROM flow_runs r WHERE r.flow_id = ? AND r.contact_id = events.contact_id AND r.occurrence = 'ev:' || CAST(events.id AS TEXT))", f.ID).
 			Order("id").Limit(1000).Find(&evs).Error
 		if err != nil {
-			return total, fmt.Errorf("campaigns: event trigger: %w", err)
+			return total, fmt.Errorf("automations: event trigger: %w", err)
 		}
 		var ids []int64
 		var occ []string
@@ -583,7 +582,7 @@ func propertiesMatch(props, where map[string]any) bool {
 // one-time buyers, OneTimeDays; MinDays and MaxDays bound the days since
 // the last purchase, so tiers can send different content. A new purchase
 // makes a new occurrence, so a lapse is answered once per lapse.
-func (s *Service) enrolInactive(ctx context.Context, f Flow, t Trigger, now time.Time) (int, error) {
+func (s *Service) enrolInactive(ctx context.Context, f Automation, t Trigger, now time.Time) (int, error) {
 	day := 24 * time.Hour
 	where := []string{"contacts.status = ?", "contacts.orders_count >= 1", "contacts.last_purchase_at IS NOT NULL"}
 	args := []any{contacts.Subscribed}
@@ -622,7 +621,7 @@ func (s *Service) enrolInactive(ctx context.Context, f Flow, t Trigger, now time
 	var cs []contacts.Contact
 	err := s.db.WithContext(ctx).Select("id", "last_purchase_at").Where(strings.Join(where, " AND "), args...).Order("id").Find(&cs).Error
 	if err != nil {
-		return 0, fmt.Errorf("campaigns: inactivity trigger: %w", err)
+		return 0, fmt.Errorf("automations: inactivity trigger: %w", err)
 	}
 	ids := make([]int64, len(cs))
 	for i, c := range cs {
@@ -636,11 +635,11 @@ func (s *Service) enrolInactive(ctx context.Context, f Flow, t Trigger, now time
 // advanceRuns moves every due run of the active flows as far as it goes.
 // A flow that cannot be read and a run whose step fails are recorded in
 // failures and skipped; the others go on.
-func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, res *TickResult, failures map[int64]error) error {
+func (s *Service) advanceRuns(ctx context.Context, flows []Automation, now time.Time, res *TickResult, failures map[int64]error) error {
 	byID := map[int64]*flowState{}
 	ids := make([]int64, 0, len(flows))
 	for _, f := range flows {
-		st, err := s.newFlowState(f)
+		st, err := s.newState(f)
 		if err != nil {
 			res.Failed++
 			if _, seen := failures[f.ID]; !seen {
@@ -658,18 +657,18 @@ func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, 
 	defer func() {
 		// Enqueue what this pass wrote, after it is committed.
 		for campaignID, batch := range batches {
-			if err := s.enqueueBatch(context.WithoutCancel(ctx), campaignID, batch); err != nil {
-				s.cfg.Log.Error("campaigns: enqueue flow sends; the sweep will retry", "campaign", campaignID, "err", err)
+			if err := s.campaigns.EnqueueBatch(context.WithoutCancel(ctx), campaignID, batch); err != nil {
+				s.log.Error("automations: enqueue flow sends; the sweep will retry", "campaign", campaignID, "err", err)
 			}
 		}
 	}()
 	var lastID int64
 	for {
-		var runs []FlowRun
+		var runs []Run
 		err := s.db.WithContext(ctx).Where("status = ? AND next_at <= ? AND flow_id IN ? AND id > ?", RunActive, now, ids, lastID).
 			Order("id").Limit(500).Find(&runs).Error
 		if err != nil {
-			return fmt.Errorf("campaigns: due runs: %w", err)
+			return fmt.Errorf("automations: due runs: %w", err)
 		}
 		if len(runs) == 0 {
 			return nil
@@ -679,9 +678,9 @@ func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, 
 		if err != nil {
 			return err
 		}
-		fail := func(fs *flowState, run *FlowRun, err error) error {
+		fail := func(fs *flowState, run *Run, err error) error {
 			if ctx.Err() != nil {
-				return fmt.Errorf("campaigns: flow %d: %w", fs.flow.ID, err)
+				return fmt.Errorf("automations: flow %d: %w", fs.flow.ID, err)
 			}
 			res.Failed++
 			if _, seen := failures[fs.flow.ID]; !seen {
@@ -708,9 +707,9 @@ func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, 
 		pc := newPageCap(people)
 		for i := range runs {
 			run := &runs[i]
-			fs := byID[run.FlowID]
+			fs := byID[run.AutomationID]
 			reason := leaves[run.ID]
-			if err := broken[run.FlowID]; err != nil && reason == "" {
+			if err := broken[run.AutomationID]; err != nil && reason == "" {
 				if err := fail(fs, run, err); err != nil {
 					return err
 				}
@@ -727,7 +726,7 @@ func (s *Service) advanceRuns(ctx context.Context, flows []Flow, now time.Time, 
 
 // contactsOf loads the contacts of runs by id; a deleted contact is not
 // in the map.
-func (s *Service) contactsOf(ctx context.Context, runs []FlowRun) (map[int64]*contacts.Contact, error) {
+func (s *Service) contactsOf(ctx context.Context, runs []Run) (map[int64]*contacts.Contact, error) {
 	ids := make([]int64, len(runs))
 	for i, r := range runs {
 		ids[i] = r.ContactID
@@ -744,10 +743,10 @@ func (s *Service) contactsOf(ctx context.Context, runs []FlowRun) (map[int64]*co
 }
 
 // runsByFlow groups runs by their flow.
-func runsByFlow(runs []FlowRun) map[int64][]*FlowRun {
-	out := map[int64][]*FlowRun{}
+func runsByFlow(runs []Run) map[int64][]*Run {
+	out := map[int64][]*Run{}
 	for i := range runs {
-		out[runs[i].FlowID] = append(out[runs[i].FlowID], &runs[i])
+		out[runs[i].AutomationID] = append(out[runs[i].AutomationID], &runs[i])
 	}
 	return out
 }
@@ -758,7 +757,7 @@ func runsByFlow(runs []FlowRun) map[int64][]*FlowRun {
 // next send.
 type pageCap struct {
 	ids   []int64
-	holds map[int64]CapHold
+	holds map[int64]campaigns.CapHold
 	sent  map[int64]bool
 }
 
@@ -767,15 +766,15 @@ func newPageCap(people map[int64]*contacts.Contact) *pageCap {
 }
 
 // hold says whether the cap holds the contact id back at now.
-func (s *Service) hold(ctx context.Context, pc *pageCap, id int64, now time.Time) (CapHold, bool, error) {
+func (s *Service) hold(ctx context.Context, pc *pageCap, id int64, now time.Time) (campaigns.CapHold, bool, error) {
 	if pc.holds == nil || pc.sent[id] {
 		ids := pc.ids
 		if pc.holds != nil {
 			ids = []int64{id}
 		}
-		holds, err := s.CapHolds(ctx, ids, now)
+		holds, err := s.campaigns.CapHolds(ctx, ids, now)
 		if err != nil {
-			return CapHold{}, false, err
+			return campaigns.CapHold{}, false, err
 		}
 		if pc.holds == nil {
 			pc.holds = holds
@@ -791,23 +790,23 @@ func (s *Service) hold(ctx context.Context, pc *pageCap, id int64, now time.Time
 }
 
 // runFailed holds a run whose step failed until the retry, saying why.
-func (s *Service) runFailed(ctx context.Context, run *FlowRun, cause error, now time.Time) {
-	retry := now.Add(s.flowCfg.retryAfter())
+func (s *Service) runFailed(ctx context.Context, run *Run, cause error, now time.Time) {
+	retry := now.Add(s.cfg.retryAfter())
 	note := clip(fmt.Sprintf("step %d failed: %s; it is tried again at %s", run.Step+1, problemText(cause), retry.UTC().Format(time.RFC3339)), 500)
 	if _, err := s.moveRun(ctx, s.db, run, run.Step, retry, HoldFailed, note, nil); err != nil {
 		// The run stays due and is tried at the next pass; the flow's
 		// error is logged by the caller.
-		s.cfg.Log.Warn("campaigns: hold a failed run", "flow", run.FlowID, "run", run.ID, "err", err)
+		s.log.Warn("automations: hold a failed run", "flow", run.AutomationID, "run", run.ID, "err", err)
 	}
 }
 
 type flowState struct {
-	flow    Flow
+	flow    Automation
 	trigger Trigger
 	steps   []Step
 }
 
-func (s *Service) newFlowState(f Flow) (*flowState, error) {
+func (s *Service) newState(f Automation) (*flowState, error) {
 	t, err := TriggerOf(f)
 	if err != nil {
 		return nil, &flowProblem{msg: "the trigger cannot be read", err: err}
@@ -821,7 +820,7 @@ func (s *Service) newFlowState(f Flow) (*flowState, error) {
 
 // walk runs a run's steps until it has to wait, or ends. leave is why the
 // run leaves its flow in this pass ("" if it stays).
-func (s *Service) walk(ctx context.Context, fs *flowState, run *FlowRun, leave string, pc *pageCap, now time.Time, batches map[int64]int, res *TickResult) error {
+func (s *Service) walk(ctx context.Context, fs *flowState, run *Run, leave string, pc *pageCap, now time.Time, batches map[int64]int, res *TickResult) error {
 	if leave != "" {
 		if ok, err := s.endRun(ctx, run, RunExited, leave, now); err != nil || !ok {
 			return err
@@ -847,7 +846,7 @@ func (s *Service) walk(ctx context.Context, fs *flowState, run *FlowRun, leave s
 			_, err = s.moveRun(ctx, s.db, run, run.Step+1, now.Add(d), "", "", nil)
 			return err
 		case StepExitIf:
-			hit, err := s.matchRuns(ctx, step.Definition, exitIfRule(run.Step), []*FlowRun{run})
+			hit, err := s.matchRuns(ctx, step.Definition, exitIfRule(run.Step), []*Run{run})
 			if err != nil {
 				return err
 			}
@@ -887,7 +886,7 @@ func (s *Service) walk(ctx context.Context, fs *flowState, run *FlowRun, leave s
 // leaveReason says why a contact leaves any flow at once, from what is
 // known of them without a query: deleted, no longer subscribed, or, in a
 // win-back, bought since the run started.
-func leaveReason(fs *flowState, run *FlowRun, ct *contacts.Contact) string {
+func leaveReason(fs *flowState, run *Run, ct *contacts.Contact) string {
 	switch {
 	case ct == nil:
 		return "the contact was deleted"
@@ -905,7 +904,7 @@ func leaveReason(fs *flowState, run *FlowRun, ct *contacts.Contact) string {
 // the contacts are not loaded: only the exit rule is looked at. On an
 // error (the exit rule no longer compiles, say) the map still holds the
 // runs leaveReason ends.
-func (s *Service) leaving(ctx context.Context, fs *flowState, runs []*FlowRun, people map[int64]*contacts.Contact, exit bool) (map[int64]string, error) {
+func (s *Service) leaving(ctx context.Context, fs *flowState, runs []*Run, people map[int64]*contacts.Contact, exit bool) (map[int64]string, error) {
 	out := map[int64]string{}
 	rest := runs
 	if people != nil {
@@ -937,9 +936,9 @@ func (s *Service) leaving(ctx context.Context, fs *flowState, runs []*FlowRun, p
 // the contacts of runs, with "$flow_start" bound to each run's start, and
 // returns the ids of the runs whose contact matches. A definition without
 // "$flow_start" is compiled and queried once for all of them.
-func (s *Service) matchRuns(ctx context.Context, def []byte, where rulePlace, runs []*FlowRun) (map[int64]bool, error) {
+func (s *Service) matchRuns(ctx context.Context, def []byte, where rulePlace, runs []*Run) (map[int64]bool, error) {
 	perStart := bytes.Contains(def, []byte(`"$flow_start"`))
-	groups := map[int64][]*FlowRun{}
+	groups := map[int64][]*Run{}
 	var order []int64
 	for _, r := range runs {
 		k := int64(0)
@@ -965,7 +964,7 @@ func (s *Service) matchRuns(ctx context.Context, def []byte, where rulePlace, ru
 		var matched []int64
 		err = s.db.WithContext(ctx).Model(&contacts.Contact{}).Where("contacts.id IN ?", ids).Where(expr.SQL, expr.Args...).Pluck("contacts.id", &matched).Error
 		if err != nil {
-			return nil, fmt.Errorf("campaigns: %s: %w", where.path, err)
+			return nil, fmt.Errorf("automations: %s: %w", where.path, err)
 		}
 		in := make(map[int64]bool, len(matched))
 		for _, id := range matched {
@@ -980,75 +979,19 @@ func (s *Service) matchRuns(ctx context.Context, def []byte, where rulePlace, ru
 	return hit, nil
 }
 
-// CapHold says a contact is over the frequency cap: their next marketing
-// message may go out at Next; Reason is the sentence to record.
-type CapHold struct {
-	Next   time.Time
-	Reason string
-}
-
-// CapHolds tells which of the contacts ids are over the frequency cap at
-// now (FlowConfig.CapMessages messages, queued or sent, of campaigns and
-// flows alike, in the CapWindow before now) and when each may get the
-// next one. Contacts under the cap are not in the map; with the cap off
-// the map is empty. Flows call it before each send; a launch can call it
-// for a page of contacts.
-func (s *Service) CapHolds(ctx context.Context, ids []int64, now time.Time) (map[int64]CapHold, error) {
-	n, w := s.flowCfg.CapMessages, s.flowCfg.CapWindow
-	out := map[int64]CapHold{}
-	if n <= 0 || w <= 0 || len(ids) == 0 {
-		return out, nil
-	}
-	for start := 0; start < len(ids); start += 500 {
-		chunk := ids[start:min(start+500, len(ids))]
-		var recent []Delivery
-		err := s.db.WithContext(ctx).Select("contact_id", "created_at").
-			Where("contact_id IN ? AND status IN ? AND created_at > ?", chunk, []DeliveryStatus{Queued, InFlight, Delivered}, now.Add(-w)).
-			Order("contact_id, created_at DESC").Find(&recent).Error
-		if err != nil {
-			return nil, fmt.Errorf("campaigns: frequency cap: %w", err)
-		}
-		seen := 0
-		for i, d := range recent {
-			if i == 0 || recent[i-1].ContactID != d.ContactID {
-				seen = 0
-			}
-			seen++
-			if seen == n {
-				// The n-th most recent leaves the window at next.
-				next := d.CreatedAt.Add(w)
-				out[d.ContactID] = CapHold{Next: next, Reason: fmt.Sprintf("deferred by the frequency cap (%d messages per %s) until %s", n, w, next.UTC().Format(time.RFC3339))}
-			}
-		}
-	}
-	return out, nil
-}
-
 // sendStep writes the delivery of a send step and moves the run on, in one
 // transaction; the batch is enqueued when the pass ends.
-func (s *Service) sendStep(ctx context.Context, campaignID int64, run *FlowRun, batches map[int64]int, now time.Time) (bool, error) {
+func (s *Service) sendStep(ctx context.Context, campaignID int64, run *Run, batches map[int64]int, now time.Time) (bool, error) {
 	batch, ok := batches[campaignID]
 	if !ok {
-		var c Campaign
-		missing := false
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			res := tx.Model(&Campaign{}).Where("id = ? AND kind = ?", campaignID, KindFlowStep).Update("launch_batches", gorm.Expr("launch_batches + 1"))
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected == 0 {
-				missing = true
-				return nil
-			}
-			return tx.Select("launch_batches").Take(&c, campaignID).Error
-		})
+		b, exists, err := s.campaigns.NextStepBatch(ctx, campaignID)
 		if err != nil {
-			return false, fmt.Errorf("campaigns: flow batch: %w", err)
+			return false, fmt.Errorf("automations: flow batch: %w", err)
 		}
-		if missing {
+		if !exists {
 			return false, &flowProblem{msg: fmt.Sprintf("step %d's message (campaign %d) does not exist or is not an automation message", run.Step+1, campaignID)}
 		}
-		batch = c.LaunchBatches
+		batch = b
 		batches[campaignID] = batch
 	}
 	moved := false
@@ -1058,17 +1001,14 @@ func (s *Service) sendStep(ctx context.Context, campaignID int64, run *FlowRun, 
 			return err
 		}
 		moved = true
-		return tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Delivery{
-			CampaignID: campaignID, ContactID: run.ContactID, Occurrence: run.Occurrence,
-			Status: Queued, Batch: batch, CreatedAt: now,
-		}).Error
+		return campaigns.QueueStepDelivery(tx, campaignID, run.ContactID, run.Occurrence, batch, now)
 	})
 	if err != nil {
-		return false, fmt.Errorf("campaigns: flow send: %w", err)
+		return false, fmt.Errorf("automations: flow send: %w", err)
 	}
 	if moved {
-		if err := s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ?", campaignID).Update("total", gorm.Expr("total + 1")).Error; err != nil {
-			return false, fmt.Errorf("campaigns: flow send: %w", err)
+		if err := s.campaigns.CountStepDelivery(ctx, campaignID); err != nil {
+			return false, fmt.Errorf("automations: flow send: %w", err)
 		}
 	}
 	return moved, nil
@@ -1077,15 +1017,15 @@ func (s *Service) sendStep(ctx context.Context, campaignID int64, run *FlowRun, 
 // moveRun sets a run's step, next time, hold and note (and the extra
 // columns) if nobody moved it since it was read (its version), and
 // reports whether it did.
-func (s *Service) moveRun(ctx context.Context, tx *gorm.DB, run *FlowRun, step int, next time.Time, hold, note string, extra map[string]any) (bool, error) {
+func (s *Service) moveRun(ctx context.Context, tx *gorm.DB, run *Run, step int, next time.Time, hold, note string, extra map[string]any) (bool, error) {
 	set := map[string]any{"step": step, "next_at": next, "hold": hold, "note": note, "version": run.Version + 1}
 	for k, v := range extra {
 		set[k] = v
 	}
-	res := tx.WithContext(ctx).Model(&FlowRun{}).Where("id = ? AND status = ? AND step = ? AND version = ?", run.ID, RunActive, run.Step, run.Version).
+	res := tx.WithContext(ctx).Model(&Run{}).Where("id = ? AND status = ? AND step = ? AND version = ?", run.ID, RunActive, run.Step, run.Version).
 		Updates(set)
 	if res.Error != nil {
-		return false, fmt.Errorf("campaigns: move run: %w", res.Error)
+		return false, fmt.Errorf("automations: move run: %w", res.Error)
 	}
 	if res.RowsAffected == 0 {
 		return false, nil
@@ -1094,16 +1034,16 @@ func (s *Service) moveRun(ctx context.Context, tx *gorm.DB, run *FlowRun, step i
 	return true, nil
 }
 
-func (s *Service) endRun(ctx context.Context, run *FlowRun, st RunStatus, note string, now time.Time) (bool, error) {
-	res := s.db.WithContext(ctx).Model(&FlowRun{}).Where("id = ? AND status = ? AND version = ?", run.ID, RunActive, run.Version).
+func (s *Service) endRun(ctx context.Context, run *Run, st RunStatus, note string, now time.Time) (bool, error) {
+	res := s.db.WithContext(ctx).Model(&Run{}).Where("id = ? AND status = ? AND version = ?", run.ID, RunActive, run.Version).
 		Updates(map[string]any{"status": st, "hold": "", "note": note, "finished_at": now, "version": run.Version + 1})
 	if res.Error != nil {
-		return false, fmt.Errorf("campaigns: end run: %w", res.Error)
+		return false, fmt.Errorf("automations: end run: %w", res.Error)
 	}
 	return res.RowsAffected == 1, nil
 }
 
-// FlowContactsChanged ends, at once rather than at their next step, the
+// ContactsChanged ends, at once rather than at their next step, the
 // active runs of changed contacts who leave their flow: deleted, no
 // longer subscribed (unsubscribed, bounced, complained), bought again
 // during a win-back, or now matching the flow's exit rule. exit_if steps
@@ -1115,7 +1055,7 @@ func (s *Service) endRun(ctx context.Context, run *FlowRun, st RunStatus, note s
 // rule but an engagement one reads, costs no query. An exit rule that no
 // longer compiles is left to the engine's pass, which records it on the
 // flow.
-func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, fields []string) error {
+func (s *Service) ContactsChanged(ctx context.Context, ids []int64, fields []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -1137,17 +1077,17 @@ func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, fields [
 		if !leave {
 			q = q.Where("flow_id IN ?", exits)
 		}
-		var runs []FlowRun
+		var runs []Run
 		if err := q.Order("id").Find(&runs).Error; err != nil {
-			return fmt.Errorf("campaigns: runs of changed contacts: %w", err)
+			return fmt.Errorf("automations: runs of changed contacts: %w", err)
 		}
 		if len(runs) == 0 {
 			continue
 		}
 		byFlow := runsByFlow(runs)
-		var flows []Flow
+		var flows []Automation
 		if err := s.db.WithContext(ctx).Where("id IN ?", slices.Sorted(maps.Keys(byFlow))).Find(&flows).Error; err != nil {
-			return fmt.Errorf("campaigns: flows of changed contacts: %w", err)
+			return fmt.Errorf("automations: flows of changed contacts: %w", err)
 		}
 		var people map[int64]*contacts.Contact
 		if leave {
@@ -1158,7 +1098,7 @@ func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, fields [
 		}
 		ending := map[string][]int64{} // reason -> runs
 		for _, f := range flows {
-			fs, err := s.newFlowState(f)
+			fs, err := s.newState(f)
 			if err != nil {
 				continue
 			}
@@ -1178,10 +1118,10 @@ func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, fields [
 		for _, reason := range slices.Sorted(maps.Keys(ending)) {
 			// Not versioned: ending wins over a pass moving the run at the
 			// same moment, whose versioned write then changes nothing.
-			err := s.db.WithContext(ctx).Model(&FlowRun{}).Where("id IN ? AND status = ?", ending[reason], RunActive).
+			err := s.db.WithContext(ctx).Model(&Run{}).Where("id IN ? AND status = ?", ending[reason], RunActive).
 				Updates(map[string]any{"status": RunExited, "hold": "", "note": reason, "finished_at": now, "version": gorm.Expr("version + 1")}).Error
 			if err != nil {
-				return fmt.Errorf("campaigns: end runs of changed contacts: %w", err)
+				return fmt.Errorf("automations: end runs of changed contacts: %w", err)
 			}
 		}
 	}
@@ -1189,7 +1129,7 @@ func (s *Service) FlowContactsChanged(ctx context.Context, ids []int64, fields [
 }
 
 // exitCache keeps what the exit rule of each flow that can have runs
-// reads, so that FlowContactsChanged can tell without a query that a
+// reads, so that ContactsChanged can tell without a query that a
 // change matters to no exit rule. The list of flows is read again after
 // exitCacheTTL, or at once when this service saves a flow; a flow saved
 // by another process is seen at the latest then, and until then its runs
@@ -1221,9 +1161,9 @@ func (s *Service) exitsReading(ctx context.Context, reads map[string]bool) ([]in
 	fresh := !s.exits.at.IsZero() && time.Since(s.exits.at) < exitCacheTTL
 	s.exits.mu.Unlock()
 	if !fresh {
-		var flows []Flow
-		if err := s.db.WithContext(ctx).Select("id", "exit", "updated_at").Where("status <> ?", FlowDraft).Find(&flows).Error; err != nil {
-			return nil, fmt.Errorf("campaigns: flows' exit rules: %w", err)
+		var flows []Automation
+		if err := s.db.WithContext(ctx).Select("id", "exit", "updated_at").Where("status <> ?", AutomationDraft).Find(&flows).Error; err != nil {
+			return nil, fmt.Errorf("automations: flows' exit rules: %w", err)
 		}
 		read := time.Now()
 		known := map[int64]exitRead{}
@@ -1255,7 +1195,7 @@ func (s *Service) exitsReading(ctx context.Context, reads map[string]bool) ([]in
 // exitReads tells whether flow f's exit rule reads one of reads; it
 // compiles the rule only when the flow changed since it was last
 // compiled. A rule that does not compile reads nothing here.
-func (s *Service) exitReads(ctx context.Context, f Flow, reads map[string]bool) (bool, error) {
+func (s *Service) exitReads(ctx context.Context, f Automation, reads map[string]bool) (bool, error) {
 	s.exits.mu.Lock()
 	r, known := s.exits.flows[f.ID]
 	s.exits.mu.Unlock()
@@ -1277,7 +1217,7 @@ func (s *Service) exitReads(ctx context.Context, f Flow, reads map[string]bool) 
 
 // compileExitReads compiles f's exit rule for what it reads; false if it
 // has none or it no longer compiles (the pass records that on the flow).
-func (s *Service) compileExitReads(ctx context.Context, f Flow) (exitRead, bool, error) {
+func (s *Service) compileExitReads(ctx context.Context, f Automation) (exitRead, bool, error) {
 	if !hasRule(f.Exit) {
 		return exitRead{}, false, nil
 	}
@@ -1287,7 +1227,7 @@ func (s *Service) compileExitReads(ctx context.Context, f Flow) (exitRead, bool,
 		return exitRead{}, false, nil
 	}
 	if err != nil {
-		return exitRead{}, false, fmt.Errorf("campaigns: exit rule of flow %d: %w", f.ID, err)
+		return exitRead{}, false, fmt.Errorf("automations: exit rule of flow %d: %w", f.ID, err)
 	}
 	return exitRead{updated: f.UpdatedAt, reads: expr.Reads}, true, nil
 }

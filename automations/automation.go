@@ -1,4 +1,4 @@
-package campaigns
+package automations
 
 import (
 	"bytes"
@@ -13,36 +13,37 @@ import (
 
 	"gorm.io/gorm"
 
+	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/db"
 	"herald/internal/errs"
 	"herald/segments"
 )
 
-// FlowStatus says whether an automation runs.
-type FlowStatus string
+// Status says whether an automation runs.
+type Status string
 
-// Flow statuses. A paused flow keeps its runs where they are.
+// Automation statuses. A paused automation keeps its runs where they are.
 const (
-	FlowDraft  FlowStatus = "draft"
-	FlowActive FlowStatus = "active"
-	FlowPaused FlowStatus = "paused"
+	AutomationDraft  Status = "draft"
+	AutomationActive Status = "active"
+	AutomationPaused Status = "paused"
 )
 
-// Flow is an automation: a trigger that enrols contacts, and a short
+// Automation is an automation: a trigger that enrols contacts, and a short
 // sequence of steps (send, wait, exit_if) each enrolled contact walks.
-type Flow struct {
+type Automation struct {
 	ID          int64      `gorm:"primaryKey"`
 	Name        string     `gorm:"size:200;not null"`
 	Description string     `gorm:"size:2000;not null;default:''"`
-	Status      FlowStatus `gorm:"size:8;not null;default:draft;index"`
+	Status      Status     `gorm:"size:8;not null;default:draft;index"`
 	Trigger     db.JSONRaw `gorm:"not null"`
 	Steps       db.JSONRaw `gorm:"not null"`
 	// Exit is a segment definition; contacts who match it leave at once.
 	Exit db.JSONRaw
 	// Cursor is the id of the segment change or event up to which a
 	// segment_entered or event trigger has looked at every row (see
-	// FlowConfig.CursorLag: rows after it may be looked at again).
+	// Config.CursorLag: rows after it may be looked at again).
 	Cursor int64 `gorm:"not null;default:0"`
 	// LastError says what last stopped the flow from enrolling or moving a
 	// run (a rule that no longer compiles, a message that is gone), so the
@@ -63,20 +64,20 @@ const (
 	RunExited RunStatus = "exited"
 )
 
-// FlowRun is one contact walking a flow for one occurrence of its trigger
+// Run is one contact walking a flow for one occurrence of its trigger
 // (this year's birthday, one entry into a segment, one lapse). The unique
 // (flow, contact, occurrence) is what makes "once per occurrence" hold
 // across restarts and several workers.
-type FlowRun struct {
-	ID         int64     `gorm:"primaryKey"`
-	FlowID     int64     `gorm:"not null;uniqueIndex:idx_flow_runs_once,priority:1"`
-	ContactID  int64     `gorm:"not null;uniqueIndex:idx_flow_runs_once,priority:2;index"`
-	Occurrence string    `gorm:"size:80;not null;uniqueIndex:idx_flow_runs_once,priority:3"`
-	Step       int       `gorm:"not null;default:0"`
-	Status     RunStatus `gorm:"size:8;not null;default:active;index:idx_flow_runs_due,priority:1"`
-	NextAt     time.Time `gorm:"not null;index:idx_flow_runs_due,priority:2"`
-	StartedAt  time.Time `gorm:"not null"`
-	FinishedAt *time.Time
+type Run struct {
+	ID           int64     `gorm:"primaryKey"`
+	AutomationID int64     `gorm:"column:flow_id;not null;uniqueIndex:idx_flow_runs_once,priority:1"`
+	ContactID    int64     `gorm:"not null;uniqueIndex:idx_flow_runs_once,priority:2;index"`
+	Occurrence   string    `gorm:"size:80;not null;uniqueIndex:idx_flow_runs_once,priority:3"`
+	Step         int       `gorm:"not null;default:0"`
+	Status       RunStatus `gorm:"size:8;not null;default:active;index:idx_flow_runs_due,priority:1"`
+	NextAt       time.Time `gorm:"not null;index:idx_flow_runs_due,priority:2"`
+	StartedAt    time.Time `gorm:"not null"`
+	FinishedAt   *time.Time
 	// Note says why a run waits or ended (deferred by the frequency cap,
 	// a step that failed, unsubscribed, met the exit rule).
 	Note string `gorm:"size:500;not null;default:''"`
@@ -91,7 +92,10 @@ type FlowRun struct {
 }
 
 // TableName keeps the table name explicit.
-func (FlowRun) TableName() string { return "flow_runs" }
+func (Run) TableName() string { return "flow_runs" }
+
+// TableName keeps the table automations had when they were called flows.
+func (Automation) TableName() string { return "flows" }
 
 // Run holds.
 const (
@@ -100,7 +104,7 @@ const (
 )
 
 // Run states, besides the run statuses, that State reports for an active
-// run and FlowRuns filters on.
+// run and Runs filters on.
 const (
 	RunsDue      = "due"      // its next step can be taken now
 	RunsWaiting  = "waiting"  // a wait step has not ended
@@ -110,7 +114,7 @@ const (
 
 // State refines an active run's status at now: RunsDeferred, RunsFailing,
 // RunsWaiting or RunsDue. A finished run's state is its status.
-func (r FlowRun) State(now time.Time) string {
+func (r Run) State(now time.Time) string {
 	switch {
 	case r.Status != RunActive:
 		return string(r.Status)
@@ -171,8 +175,8 @@ type Step struct {
 	Type string `json:"type"`
 	// send: the message, as a campaign's content; Herald keeps it as a
 	// campaign of kind flow whose id is CampaignID.
-	Message    *Input `json:"message,omitempty"`
-	CampaignID int64  `json:"campaign_id,omitempty"`
+	Message    *campaigns.Input `json:"message,omitempty"`
+	CampaignID int64            `json:"campaign_id,omitempty"`
 	// wait: a duration such as "7d" or "12h".
 	Duration string `json:"duration,omitempty"`
 	// exit_if: a segment definition; the run ends when the contact matches.
@@ -182,8 +186,8 @@ type Step struct {
 	Definition json.RawMessage `json:"definition,omitempty"`
 }
 
-// FlowInput is what a client sets on a flow.
-type FlowInput struct {
+// Input is what a client sets on a flow.
+type Input struct {
 	Name        *string         `json:"name"`
 	Description *string         `json:"description"`
 	Trigger     json.RawMessage `json:"trigger"`
@@ -415,7 +419,7 @@ func (s *Service) parseSteps(ctx context.Context, raw []byte, flowID int64) ([]S
 			}
 			// A message edits the step's campaign when it names one, so
 			// it need only give what changes.
-			base := Campaign{Kind: KindFlowStep}
+			base := campaigns.Campaign{Kind: campaigns.KindFlowStep}
 			if st.CampaignID != 0 {
 				if owners == nil {
 					if owners, err = s.stepOwners(ctx, flowID); err != nil {
@@ -428,7 +432,7 @@ func (s *Service) parseSteps(ctx context.Context, raw []byte, flowID int64) ([]S
 				usedAt[st.CampaignID] = i
 			}
 			if hasRule(in.Message) {
-				var msg Input
+				var msg campaigns.Input
 				if err := decodeStrict(in.Message, &msg, p+".message"); err != nil {
 					return nil, err
 				}
@@ -467,7 +471,7 @@ func (s *Service) parseSteps(ctx context.Context, raw []byte, flowID int64) ([]S
 }
 
 // checkStepMessage checks a send step's message as a flow campaign.
-func (s *Service) checkStepMessage(ctx context.Context, c Campaign, in Input, i int, p string) error {
+func (s *Service) checkStepMessage(ctx context.Context, c campaigns.Campaign, in campaigns.Input, i int, p string) error {
 	if in.Name == nil && c.Name == "" {
 		name := fmt.Sprintf("step %d", i+1)
 		in.Name = &name
@@ -475,7 +479,7 @@ func (s *Service) checkStepMessage(ctx context.Context, c Campaign, in Input, i 
 	if in.SegmentIDs != nil || in.ExcludeSegmentIDs != nil {
 		return errs.Invalid(p+".message.segment_ids", "a flow's trigger chooses who gets its messages")
 	}
-	if err := s.apply(ctx, &c, in); err != nil {
+	if err := s.campaigns.Apply(ctx, &c, in); err != nil {
 		if ie, ok := errs.AsInvalid(err); ok {
 			return errs.Invalid(p+".message."+ie.Path, "%s", ie.Message)
 		}
@@ -488,16 +492,16 @@ func (s *Service) checkStepMessage(ctx context.Context, c Campaign, in Input, i 
 // (as GET returns steps) only if that campaign is an automation message
 // no other flow or step sends: a regular campaign or another flow's
 // message would fail, or be shared, at every pass.
-func (s *Service) checkStepCampaign(ctx context.Context, id int64, owners map[int64]int64, usedAt map[int64]int, p string) (Campaign, error) {
-	var c Campaign
+func (s *Service) checkStepCampaign(ctx context.Context, id int64, owners map[int64]int64, usedAt map[int64]int, p string) (campaigns.Campaign, error) {
+	var c campaigns.Campaign
 	err := s.db.WithContext(ctx).Take(&c, id).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return c, errs.Invalid(p+".campaign_id", "no campaign has the id %d", id)
 	}
 	if err != nil {
-		return c, fmt.Errorf("campaigns: step campaign %d: %w", id, err)
+		return c, fmt.Errorf("automations: step campaign %d: %w", id, err)
 	}
-	if c.Kind != KindFlowStep {
+	if c.Kind != campaigns.KindFlowStep {
 		return c, errs.Invalid(p+".campaign_id", "campaign %d is a regular campaign, not an automation message; give the step a message instead", id)
 	}
 	if other, ok := owners[id]; ok {
@@ -512,9 +516,9 @@ func (s *Service) checkStepCampaign(ctx context.Context, id int64, owners map[in
 // stepOwners maps the message campaigns of every flow but except to
 // their flow.
 func (s *Service) stepOwners(ctx context.Context, except int64) (map[int64]int64, error) {
-	var fs []Flow
+	var fs []Automation
 	if err := s.db.WithContext(ctx).Select("id", "steps").Where("id <> ?", except).Find(&fs).Error; err != nil {
-		return nil, fmt.Errorf("campaigns: flow messages: %w", err)
+		return nil, fmt.Errorf("automations: flow messages: %w", err)
 	}
 	owners := map[int64]int64{}
 	for _, f := range fs {
@@ -552,37 +556,37 @@ func bindFlowStart(def []byte, start time.Time) []byte {
 	return bytes.ReplaceAll(def, []byte(`"$flow_start"`), []byte(`"`+start.UTC().Format(time.RFC3339Nano)+`"`))
 }
 
-// CreateFlow stores a draft flow and the campaigns of its send steps.
-func (s *Service) CreateFlow(ctx context.Context, in FlowInput) (Flow, error) {
+// Create stores a draft flow and the campaigns of its send steps.
+func (s *Service) Create(ctx context.Context, in Input) (Automation, error) {
 	if in.Name == nil {
-		return Flow{}, errs.Invalid("name", "is required")
+		return Automation{}, errs.Invalid("name", "is required")
 	}
-	var f Flow
-	if err := s.applyFlow(ctx, &f, in); err != nil {
-		return Flow{}, err
+	var f Automation
+	if err := s.applyInput(ctx, &f, in); err != nil {
+		return Automation{}, err
 	}
-	f.Status = FlowDraft
+	f.Status = AutomationDraft
 	if err := s.db.WithContext(ctx).Create(&f).Error; err != nil {
-		return Flow{}, fmt.Errorf("campaigns: create flow: %w", err)
+		return Automation{}, fmt.Errorf("automations: create flow: %w", err)
 	}
 	return f, nil
 }
 
-// UpdateFlow changes a flow. Changing the steps of a flow with active runs
+// Update changes a flow. Changing the steps of a flow with active runs
 // keeps those runs at their step number. Saving clears the recorded error:
 // the next pass records it again if the change did not fix it.
-func (s *Service) UpdateFlow(ctx context.Context, id int64, in FlowInput) (Flow, error) {
-	f, err := s.GetFlow(ctx, id)
+func (s *Service) Update(ctx context.Context, id int64, in Input) (Automation, error) {
+	f, err := s.Get(ctx, id)
 	if err != nil {
-		return Flow{}, err
+		return Automation{}, err
 	}
-	if err := s.applyFlow(ctx, &f, in); err != nil {
-		return Flow{}, err
+	if err := s.applyInput(ctx, &f, in); err != nil {
+		return Automation{}, err
 	}
 	f.LastError, f.LastErrorAt = "", nil
 	steps, err := StepsOf(f)
 	if err != nil {
-		return Flow{}, err
+		return Automation{}, err
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Select("name", "description", "trigger", "steps", "exit", "last_error", "last_error_at", "updated_at").Save(&f).Error; err != nil {
@@ -593,7 +597,7 @@ func (s *Service) UpdateFlow(ctx context.Context, id int64, in FlowInput) (Flow,
 		return syncStepCampaigns(tx, steps, f.Status)
 	})
 	if err != nil {
-		return Flow{}, fmt.Errorf("campaigns: update flow %d: %w", id, err)
+		return Automation{}, fmt.Errorf("automations: update flow %d: %w", id, err)
 	}
 	s.exits.forget()
 	return f, nil
@@ -601,10 +605,10 @@ func (s *Service) UpdateFlow(ctx context.Context, id int64, in FlowInput) (Flow,
 
 // syncStepCampaigns sets the status of a flow's message campaigns to
 // follow the flow's: sending while it is active, paused otherwise.
-func syncStepCampaigns(tx *gorm.DB, steps []Step, st FlowStatus) error {
-	status := Paused
-	if st == FlowActive {
-		status = Sending
+func syncStepCampaigns(tx *gorm.DB, steps []Step, st Status) error {
+	status := campaigns.Paused
+	if st == AutomationActive {
+		status = campaigns.Sending
 	}
 	var ids []int64
 	for _, step := range steps {
@@ -615,10 +619,10 @@ func syncStepCampaigns(tx *gorm.DB, steps []Step, st FlowStatus) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return tx.Model(&Campaign{}).Where("id IN ? AND kind = ?", ids, KindFlowStep).Update("status", status).Error
+	return tx.Model(&campaigns.Campaign{}).Where("id IN ? AND kind = ?", ids, campaigns.KindFlowStep).Update("status", status).Error
 }
 
-func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
+func (s *Service) applyInput(ctx context.Context, f *Automation, in Input) error {
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
 		if name == "" || utf8.RuneCountInString(name) > 200 {
@@ -683,7 +687,7 @@ func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
 				prev = old[i].CampaignID
 				named[prev] = true
 			}
-			id, err := s.saveStepCampaign(ctx, prev, in, f.Status == FlowActive)
+			id, err := s.campaigns.SaveStepMessage(ctx, prev, in, f.Status == AutomationActive)
 			if err != nil {
 				return err
 			}
@@ -696,95 +700,42 @@ func (s *Service) applyFlow(ctx context.Context, f *Flow, in FlowInput) error {
 	return nil
 }
 
-// saveStepCampaign creates or updates the campaign behind a send step.
-func (s *Service) saveStepCampaign(ctx context.Context, id int64, in Input, active bool) (int64, error) {
-	status := Paused
-	if active {
-		status = Sending
-	}
-	if id != 0 {
-		var c Campaign
-		if err := s.db.WithContext(ctx).Take(&c, id).Error; err == nil && c.Kind == KindFlowStep {
-			if err := s.apply(ctx, &c, in); err != nil {
-				return 0, err
-			}
-			if err := s.db.WithContext(ctx).Save(&c).Error; err != nil {
-				return 0, fmt.Errorf("campaigns: update flow step: %w", err)
-			}
-			return c.ID, s.storeLinks(ctx, &c)
-		}
-	}
-	c := Campaign{Kind: KindFlowStep, Status: status, SegmentIDs: db.IDs{}, ExcludeSegmentIDs: db.IDs{}}
-	if err := s.apply(ctx, &c, in); err != nil {
-		return 0, err
-	}
-	now := s.cfg.Now()
-	c.StartedAt = &now
-	if err := s.db.WithContext(ctx).Create(&c).Error; err != nil {
-		return 0, fmt.Errorf("campaigns: create flow step: %w", err)
-	}
-	return c.ID, s.storeLinks(ctx, &c)
-}
-
-// storeLinks records a campaign's links so clicks on them redirect.
-func (s *Service) storeLinks(ctx context.Context, c *Campaign) error {
-	comp, err := s.compile(ctx, c)
-	if err != nil {
-		return err
-	}
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Where("campaign_id = ?", c.ID).Delete(&Link{}).Error; err != nil {
-			return err
-		}
-		for i, u := range comp.Links {
-			if err := tx.Create(&Link{CampaignID: c.ID, Idx: i + 1, URL: u}).Error; err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("campaigns: links of flow step %d: %w", c.ID, err)
-	}
-	return nil
-}
-
-// GetFlow returns a flow.
-func (s *Service) GetFlow(ctx context.Context, id int64) (Flow, error) {
-	var f Flow
+// Get returns a flow.
+func (s *Service) Get(ctx context.Context, id int64) (Automation, error) {
+	var f Automation
 	err := s.db.WithContext(ctx).Take(&f, id).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return Flow{}, errs.NotFound("automation", id)
+		return Automation{}, errs.NotFound("automation", id)
 	}
 	if err != nil {
-		return Flow{}, fmt.Errorf("campaigns: get flow %d: %w", id, err)
+		return Automation{}, fmt.Errorf("automations: get flow %d: %w", id, err)
 	}
 	return f, nil
 }
 
-// ListFlows returns every flow, newest first.
-func (s *Service) ListFlows(ctx context.Context) ([]Flow, error) {
-	var fs []Flow
+// List returns every flow, newest first.
+func (s *Service) List(ctx context.Context) ([]Automation, error) {
+	var fs []Automation
 	if err := s.db.WithContext(ctx).Order("id DESC").Find(&fs).Error; err != nil {
-		return nil, fmt.Errorf("campaigns: list flows: %w", err)
+		return nil, fmt.Errorf("automations: list flows: %w", err)
 	}
 	return fs, nil
 }
 
 // StepsOf decodes a flow's steps.
-func StepsOf(f Flow) ([]Step, error) {
+func StepsOf(f Automation) ([]Step, error) {
 	var steps []Step
 	if err := json.Unmarshal(f.Steps, &steps); err != nil {
-		return nil, fmt.Errorf("campaigns: steps of flow %d: %w", f.ID, err)
+		return nil, fmt.Errorf("automations: steps of flow %d: %w", f.ID, err)
 	}
 	return steps, nil
 }
 
 // TriggerOf decodes a flow's trigger.
-func TriggerOf(f Flow) (Trigger, error) {
+func TriggerOf(f Automation) (Trigger, error) {
 	var t Trigger
 	if err := json.Unmarshal(f.Trigger, &t); err != nil {
-		return t, fmt.Errorf("campaigns: trigger of flow %d: %w", f.ID, err)
+		return t, fmt.Errorf("automations: trigger of flow %d: %w", f.ID, err)
 	}
 	if t.Hour == nil {
 		nine := 9
@@ -793,46 +744,46 @@ func TriggerOf(f Flow) (Trigger, error) {
 	return t, nil
 }
 
-// EnableFlow starts a flow. Segment and event triggers start from now:
+// Enable starts a flow. Segment and event triggers start from now:
 // entries and events from before are not replayed.
-func (s *Service) EnableFlow(ctx context.Context, id int64) (Flow, error) {
-	f, err := s.GetFlow(ctx, id)
+func (s *Service) Enable(ctx context.Context, id int64) (Automation, error) {
+	f, err := s.Get(ctx, id)
 	if err != nil {
-		return Flow{}, err
+		return Automation{}, err
 	}
 	t, err := TriggerOf(f)
 	if err != nil {
-		return Flow{}, err
+		return Automation{}, err
 	}
 	cursor := f.Cursor
-	if f.Status == FlowDraft {
+	if f.Status == AutomationDraft {
 		switch t.Type {
 		case TriggerSegmentEntered:
 			if err := s.db.WithContext(ctx).Model(&segments.Change{}).Select("COALESCE(MAX(id), 0)").Scan(&cursor).Error; err != nil {
-				return Flow{}, fmt.Errorf("campaigns: enable flow %d: %w", id, err)
+				return Automation{}, fmt.Errorf("automations: enable flow %d: %w", id, err)
 			}
 		case TriggerEvent:
 			if err := s.db.WithContext(ctx).Model(&contacts.Event{}).Select("COALESCE(MAX(id), 0)").Scan(&cursor).Error; err != nil {
-				return Flow{}, fmt.Errorf("campaigns: enable flow %d: %w", id, err)
+				return Automation{}, fmt.Errorf("automations: enable flow %d: %w", id, err)
 			}
 		}
 	}
-	return f, s.setFlowStatus(ctx, &f, FlowActive, cursor)
+	return f, s.setStatus(ctx, &f, AutomationActive, cursor)
 }
 
-// DisableFlow pauses a flow: no one enters, runs wait where they are.
-func (s *Service) DisableFlow(ctx context.Context, id int64) (Flow, error) {
-	f, err := s.GetFlow(ctx, id)
+// Disable pauses a flow: no one enters, runs wait where they are.
+func (s *Service) Disable(ctx context.Context, id int64) (Automation, error) {
+	f, err := s.Get(ctx, id)
 	if err != nil {
-		return Flow{}, err
+		return Automation{}, err
 	}
-	if f.Status == FlowDraft {
+	if f.Status == AutomationDraft {
 		return f, nil
 	}
-	return f, s.setFlowStatus(ctx, &f, FlowPaused, f.Cursor)
+	return f, s.setStatus(ctx, &f, AutomationPaused, f.Cursor)
 }
 
-func (s *Service) setFlowStatus(ctx context.Context, f *Flow, st FlowStatus, cursor int64) error {
+func (s *Service) setStatus(ctx context.Context, f *Automation, st Status, cursor int64) error {
 	steps, err := StepsOf(*f)
 	if err != nil {
 		return err
@@ -841,43 +792,43 @@ func (s *Service) setFlowStatus(ctx context.Context, f *Flow, st FlowStatus, cur
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// A flow that is switched on again starts with a clean slate; the
 		// next pass records what still fails.
-		if err := tx.Model(&Flow{}).Where("id = ?", f.ID).Updates(map[string]any{"status": st, "cursor": cursor, "last_error": "", "last_error_at": nil, "updated_at": now}).Error; err != nil {
+		if err := tx.Model(&Automation{}).Where("id = ?", f.ID).Updates(map[string]any{"status": st, "cursor": cursor, "last_error": "", "last_error_at": nil, "updated_at": now}).Error; err != nil {
 			return err
 		}
 		return syncStepCampaigns(tx, steps, st)
 	})
 	if err != nil {
-		return fmt.Errorf("campaigns: set flow %d %s: %w", f.ID, st, err)
+		return fmt.Errorf("automations: set flow %d %s: %w", f.ID, st, err)
 	}
 	s.exits.forget()
 	f.Status, f.Cursor, f.LastError, f.LastErrorAt, f.UpdatedAt = st, cursor, "", nil, now
 	return nil
 }
 
-// DeleteFlow removes a flow that is not active, with its runs.
-func (s *Service) DeleteFlow(ctx context.Context, id int64) error {
-	f, err := s.GetFlow(ctx, id)
+// Delete removes a flow that is not active, with its runs.
+func (s *Service) Delete(ctx context.Context, id int64) error {
+	f, err := s.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	if f.Status == FlowActive {
+	if f.Status == AutomationActive {
 		return errs.Conflict("automation %d is active; disable it first", id)
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Where("flow_id = ?", id).Delete(&FlowRun{}).Error; err != nil {
+		if err := tx.Where("flow_id = ?", id).Delete(&Run{}).Error; err != nil {
 			return err
 		}
-		return tx.Delete(&Flow{}, id).Error
+		return tx.Delete(&Automation{}, id).Error
 	})
 	if err != nil {
-		return fmt.Errorf("campaigns: delete flow %d: %w", id, err)
+		return fmt.Errorf("automations: delete flow %d: %w", id, err)
 	}
 	s.exits.forget()
 	return nil
 }
 
-// FlowStats is how a flow is doing: its runs, and each step's message.
-type FlowStats struct {
+// Stats is how a flow is doing: its runs, and each step's message.
+type Stats struct {
 	Active int64 `json:"active"`
 	// Deferred counts the active runs the frequency cap holds back now,
 	// Failing those whose step failed and waits to be tried again.
@@ -894,24 +845,24 @@ type FlowStats struct {
 
 // StepStats is one step and, for sends, its message's stats.
 type StepStats struct {
-	Step       int    `json:"step"`
-	Type       string `json:"type"`
-	CampaignID int64  `json:"campaign_id,omitempty"`
-	Waiting    int64  `json:"waiting"` // active runs at this step
-	Stats      *Stats `json:"stats,omitempty"`
+	Step       int              `json:"step"`
+	Type       string           `json:"type"`
+	CampaignID int64            `json:"campaign_id,omitempty"`
+	Waiting    int64            `json:"waiting"` // active runs at this step
+	Stats      *campaigns.Stats `json:"stats,omitempty"`
 }
 
-// FlowStatsOf counts a flow's runs and its steps' sends.
-func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) {
-	f, err := s.GetFlow(ctx, id)
+// Stats counts a flow's runs and its steps' sends.
+func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
+	f, err := s.Get(ctx, id)
 	if err != nil {
-		return FlowStats{}, err
+		return Stats{}, err
 	}
 	steps, err := StepsOf(f)
 	if err != nil {
-		return FlowStats{}, err
+		return Stats{}, err
 	}
-	out := FlowStats{Steps: []StepStats{}}
+	out := Stats{Steps: []StepStats{}}
 	type row struct {
 		Status RunStatus
 		Step   int
@@ -919,8 +870,8 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 		N      int64
 	}
 	var rows []row
-	if err := s.db.WithContext(ctx).Model(&FlowRun{}).Select("status, step, hold, COUNT(*) AS n").Where("flow_id = ?", id).Group("status, step, hold").Scan(&rows).Error; err != nil {
-		return FlowStats{}, fmt.Errorf("campaigns: flow stats %d: %w", id, err)
+	if err := s.db.WithContext(ctx).Model(&Run{}).Select("status, step, hold, COUNT(*) AS n").Where("flow_id = ?", id).Group("status, step, hold").Scan(&rows).Error; err != nil {
+		return Stats{}, fmt.Errorf("automations: flow stats %d: %w", id, err)
 	}
 	waiting := map[int]int64{}
 	for _, r := range rows {
@@ -943,7 +894,7 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 	for i, st := range steps {
 		ss := StepStats{Step: i + 1, Type: st.Type, CampaignID: st.CampaignID, Waiting: waiting[i]}
 		if st.Type == StepSend && st.CampaignID != 0 {
-			cs, err := s.Stats(ctx, st.CampaignID)
+			cs, err := s.campaigns.Stats(ctx, st.CampaignID)
 			if errors.Is(err, errs.ErrNotFound) {
 				// A message lost from an older install; the flow's
 				// last_error says so.
@@ -951,7 +902,7 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 				continue
 			}
 			if err != nil {
-				return FlowStats{}, err
+				return Stats{}, err
 			}
 			ss.Stats = &cs
 			out.Sent += cs.Sent
@@ -963,13 +914,13 @@ func (s *Service) FlowStatsOf(ctx context.Context, id int64) (FlowStats, error) 
 	return out, nil
 }
 
-// FlowRuns returns a page of limit of a flow's runs, newest first, and
+// Runs returns a page of limit of a flow's runs, newest first, and
 // the cursor of the next page (0 at the end). filter is "" (every run), a
 // run status (active, done, exited), RunsDeferred (held back by the
 // frequency cap) or RunsFailing (a step failed and will be tried again).
 // How large a page may be is the caller's to bound (the API's page does).
-func (s *Service) FlowRuns(ctx context.Context, flowID int64, filter string, before int64, limit int) ([]FlowRun, int64, error) {
-	if _, err := s.GetFlow(ctx, flowID); err != nil {
+func (s *Service) Runs(ctx context.Context, flowID int64, filter string, before int64, limit int) ([]Run, int64, error) {
+	if _, err := s.Get(ctx, flowID); err != nil {
 		return nil, 0, err
 	}
 	limit = max(limit, 1)
@@ -988,9 +939,9 @@ func (s *Service) FlowRuns(ctx context.Context, flowID int64, filter string, bef
 	if before > 0 {
 		q = q.Where("id < ?", before)
 	}
-	var runs []FlowRun
+	var runs []Run
 	if err := q.Order("id DESC").Limit(limit + 1).Find(&runs).Error; err != nil {
-		return nil, 0, fmt.Errorf("campaigns: runs of flow %d: %w", flowID, err)
+		return nil, 0, fmt.Errorf("automations: runs of flow %d: %w", flowID, err)
 	}
 	var next int64
 	if len(runs) > limit {

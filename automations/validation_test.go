@@ -1,4 +1,4 @@
-package campaigns_test
+package automations_test
 
 import (
 	"context"
@@ -8,13 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"herald/automations"
 	"herald/campaigns"
 	"herald/internal/errs"
 )
 
-func flowInput(t *testing.T, def string) campaigns.FlowInput {
+func flowInput(t *testing.T, def string) automations.Input {
 	t.Helper()
-	var in campaigns.FlowInput
+	var in automations.Input
 	if err := json.Unmarshal([]byte(def), &in); err != nil {
 		t.Fatal(err)
 	}
@@ -25,14 +26,14 @@ func flowInput(t *testing.T, def string) campaigns.FlowInput {
 // refused with the path of the setting at fault, not of its parent, and
 // settings of another trigger or step type are refused, not ignored.
 func TestFlowsRefuseMisplacedAndMistypedSettingsAtTheirPath(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{})
+	w := newFlowWorld(t, worldConfig{})
 	ctx := context.Background()
 	regular, err := w.svc.Create(ctx, campaigns.Input{Name: ptr("News"), Subject: ptr("News"), HTMLBody: ptr("<p>x</p>"), FromEmail: ptr("a@example.com")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := w.flow(t, `{"name": "Other", "trigger": {"type": "event", "event": "x"}, "steps": [`+sendStep("theirs")+`]}`)
-	otherSteps, _ := campaigns.StepsOf(other)
+	otherSteps, _ := automations.StepsOf(other)
 	theirs := otherSteps[0].CampaignID
 
 	ev := `"trigger": {"type": "event", "event": "x"}`
@@ -66,7 +67,7 @@ func TestFlowsRefuseMisplacedAndMistypedSettingsAtTheirPath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := w.svc.CreateFlow(ctx, flowInput(t, tc.def))
+			_, err := w.autos.Create(ctx, flowInput(t, tc.def))
 			var ie *errs.InvalidError
 			if !errors.As(err, &ie) || ie.Path != tc.path {
 				t.Fatalf("got %v, want an error at %q", err, tc.path)
@@ -79,35 +80,35 @@ func TestFlowsRefuseMisplacedAndMistypedSettingsAtTheirPath(t *testing.T) {
 // campaign id) can be saved back, reordered, and the same message may not
 // be two steps.
 func TestFlowStepsRoundTripByCampaignID(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{})
+	w := newFlowWorld(t, worldConfig{})
 	ctx := context.Background()
 	f := w.flow(t, `{"name": "Two", "trigger": {"type": "event", "event": "x"}, "steps": [`+sendStep("one")+`, {"type": "wait", "duration": "1d"}, `+sendStep("two")+`]}`)
-	steps, err := campaigns.StepsOf(f)
+	steps, err := automations.StepsOf(f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	first, second := steps[0].CampaignID, steps[2].CampaignID
 	swapped := fmt.Sprintf(`[{"type": "send", "campaign_id": %d}, {"type": "wait", "duration": "2d"}, {"type": "send", "campaign_id": %d}]`, second, first)
-	got, err := w.svc.UpdateFlow(ctx, f.ID, campaigns.FlowInput{Steps: json.RawMessage(swapped)})
+	got, err := w.autos.Update(ctx, f.ID, automations.Input{Steps: json.RawMessage(swapped)})
 	if err != nil {
 		t.Fatalf("saving the steps back: %v", err)
 	}
-	steps, _ = campaigns.StepsOf(got)
+	steps, _ = automations.StepsOf(got)
 	if steps[0].CampaignID != second || steps[2].CampaignID != first || steps[1].Duration != "2d" {
 		t.Fatalf("steps after the swap: %+v", steps)
 	}
 	// Editing one message in place keeps its campaign (and its stats).
 	edit := fmt.Sprintf(`[{"type": "send", "campaign_id": %d, "message": {"subject": "two, again"}}, {"type": "send", "campaign_id": %d}]`, second, first)
-	if got, err = w.svc.UpdateFlow(ctx, f.ID, campaigns.FlowInput{Steps: json.RawMessage(edit)}); err != nil {
+	if got, err = w.autos.Update(ctx, f.ID, automations.Input{Steps: json.RawMessage(edit)}); err != nil {
 		t.Fatal(err)
 	}
-	steps, _ = campaigns.StepsOf(got)
+	steps, _ = automations.StepsOf(got)
 	c, err := w.svc.Get(ctx, steps[0].CampaignID)
 	if err != nil || steps[0].CampaignID != second || c.Subject != "two, again" {
 		t.Fatalf("edited message: campaign %d %q (%v), want %d", steps[0].CampaignID, c.Subject, err, second)
 	}
 	twice := fmt.Sprintf(`[{"type": "send", "campaign_id": %d}, {"type": "send", "campaign_id": %d}]`, first, first)
-	_, err = w.svc.UpdateFlow(ctx, f.ID, campaigns.FlowInput{Steps: json.RawMessage(twice)})
+	_, err = w.autos.Update(ctx, f.ID, automations.Input{Steps: json.RawMessage(twice)})
 	var ie *errs.InvalidError
 	if !errors.As(err, &ie) || ie.Path != "steps[1].campaign_id" || !strings.Contains(ie.Message, "steps[0]") {
 		t.Fatalf("the same message twice: %v", err)
@@ -118,7 +119,7 @@ func TestFlowStepsRoundTripByCampaignID(t *testing.T) {
 // settings of its type, so a date trigger gets its default hour and an
 // event trigger none.
 func TestTriggersAreStoredWithOnlyTheirOwnSettings(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{})
+	w := newFlowWorld(t, worldConfig{})
 	tests := []struct {
 		trigger, want string
 	}{
@@ -127,7 +128,7 @@ func TestTriggersAreStoredWithOnlyTheirOwnSettings(t *testing.T) {
 		{`{"type": "inactivity", "factor": 1.5, "max_days": 180}`, `{"type":"inactivity","factor":1.5,"max_days":180}`},
 	}
 	for _, tc := range tests {
-		f, err := w.svc.CreateFlow(context.Background(), flowInput(t, `{"name": "x", "trigger": `+tc.trigger+`, "steps": [`+sendStep("x")+`]}`))
+		f, err := w.autos.Create(context.Background(), flowInput(t, `{"name": "x", "trigger": `+tc.trigger+`, "steps": [`+sendStep("x")+`]}`))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.trigger, err)
 		}

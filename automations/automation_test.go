@@ -1,4 +1,4 @@
-package campaigns_test
+package automations_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"herald/automations"
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/errs"
@@ -76,16 +77,27 @@ type flowWorld struct {
 	contacts *contacts.Store
 	segments *segments.Service
 	svc      *campaigns.Service
+	autos    *automations.Service
 	q        *simQueue
 	mail     *clockMailer
 	sender   *campaigns.Sender
 	now      time.Time
 }
 
-func newFlowWorld(t *testing.T, cfg campaigns.FlowConfig) *flowWorld {
+// worldConfig tunes a flowWorld: the automations' settings and the
+// frequency cap of the campaigns service their messages go through.
+type worldConfig struct {
+	CapMessages int
+	CapWindow   time.Duration
+	Timezone    string
+	CursorLag   time.Duration
+	RetryAfter  time.Duration
+}
+
+func newFlowWorld(t *testing.T, cfg worldConfig) *flowWorld {
 	t.Helper()
 	g := testenv.DB(t, func(g *gorm.DB) error {
-		for _, m := range []func(*gorm.DB) error{contacts.Migrate, segments.Migrate, campaigns.Migrate} {
+		for _, m := range []func(*gorm.DB) error{contacts.Migrate, segments.Migrate, campaigns.Migrate, automations.Migrate} {
 			if err := m(g); err != nil {
 				return err
 			}
@@ -97,14 +109,18 @@ func newFlowWorld(t *testing.T, cfg campaigns.FlowConfig) *flowWorld {
 	// Contact changes reach the flows at once, as the worker's
 	// segments:evaluate task does a moment later.
 	w.contacts = contacts.NewStore(g, contacts.Options{OnChange: func(ctx context.Context, ids []int64, fields []string) {
-		if err := w.svc.FlowContactsChanged(ctx, ids, fields); err != nil {
+		if err := w.autos.ContactsChanged(ctx, ids, fields); err != nil {
 			t.Errorf("flows told of changed contacts %v: %v", fields, err)
 		}
 	}})
 	w.segments = segments.NewService(g, w.contacts, nil, nil)
 	signer, _ := tracking.NewSigner([]byte("flow test secret, long enough!"))
 	w.svc = campaigns.NewService(g, w.contacts, w.segments, w.q, signer, campaigns.Config{
-		BaseURL: "https://h.example", Log: testenv.Logger(), Flows: cfg, ClaimSize: 50,
+		BaseURL: "https://h.example", Log: testenv.Logger(), ClaimSize: 50,
+		Cap: campaigns.CapConfig{Messages: cfg.CapMessages, Window: cfg.CapWindow},
+	})
+	w.autos = automations.NewService(g, w.contacts, w.segments, w.svc, automations.Config{
+		Timezone: cfg.Timezone, CursorLag: cfg.CursorLag, RetryAfter: cfg.RetryAfter, Log: testenv.Logger(),
 	})
 	w.sender = campaigns.NewSender(w.svc, w.mail, nil)
 	return w
@@ -112,10 +128,10 @@ func newFlowWorld(t *testing.T, cfg campaigns.FlowConfig) *flowWorld {
 
 // tick runs one pass of the engine at the simulated time and sends what
 // it enqueued, as workers would.
-func (w *flowWorld) tick(t *testing.T, now time.Time) campaigns.TickResult {
+func (w *flowWorld) tick(t *testing.T, now time.Time) automations.TickResult {
 	t.Helper()
 	w.now = now
-	res, err := w.svc.TickFlows(context.Background(), now)
+	res, err := w.autos.Tick(context.Background(), now)
 	if err != nil {
 		t.Fatalf("tick at %s: %v", now, err)
 	}
@@ -128,17 +144,17 @@ func (w *flowWorld) tick(t *testing.T, now time.Time) campaigns.TickResult {
 	return res
 }
 
-func (w *flowWorld) flow(t *testing.T, def string) campaigns.Flow {
+func (w *flowWorld) flow(t *testing.T, def string) automations.Automation {
 	t.Helper()
-	var in campaigns.FlowInput
+	var in automations.Input
 	if err := json.Unmarshal([]byte(def), &in); err != nil {
 		t.Fatal(err)
 	}
-	f, err := w.svc.CreateFlow(context.Background(), in)
+	f, err := w.autos.Create(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f, err = w.svc.EnableFlow(context.Background(), f.ID); err != nil {
+	if f, err = w.autos.Enable(context.Background(), f.ID); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -155,7 +171,7 @@ func sendStep(subject string) string {
 // unknown zones: each gets exactly one message, on their birthday in their
 // own time zone (28 February in 2027 for 29 February), at 9 o'clock local.
 func TestBirthdayFlowSendsOnceAYearOnTheLocalDayAndHour(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{Timezone: "Europe/Amsterdam"})
+	w := newFlowWorld(t, worldConfig{Timezone: "Europe/Amsterdam"})
 	ctx := context.Background()
 	zones := []string{"", "UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Kolkata", "Asia/Kathmandu",
 		"America/St_Johns", "Europe/Amsterdam", "America/New_York", "Australia/Sydney", "Asia/Tokyo",
@@ -249,7 +265,7 @@ func mustZone(t *testing.T, name string) *time.Location {
 // purchase histories day by day through a two-step win-back (a $10
 // coupon, then $20 if no purchase in 7 days) and a lapsed tier.
 func TestWinBackTiersFireOnTheContactsOwnRhythmAndStopAfterAPurchase(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{})
+	w := newFlowWorld(t, worldConfig{})
 	ctx := context.Background()
 	day0 := time.Date(2025, 1, 1, 10, 0, 0, 0, time.UTC)
 	at := func(d int) time.Time { return day0.AddDate(0, 0, d) }
@@ -324,7 +340,7 @@ func TestWinBackTiersFireOnTheContactsOwnRhythmAndStopAfterAPurchase(t *testing.
 // TestFrequencyCapDefersAndRecordsWhy: a capped message waits for the next
 // allowed time, it is not dropped, and the run says why it waits.
 func TestFrequencyCapDefersAndRecordsWhy(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{CapMessages: 2, CapWindow: 7 * 24 * time.Hour})
+	w := newFlowWorld(t, worldConfig{CapMessages: 2, CapWindow: 7 * 24 * time.Hour})
 	ctx := context.Background()
 	email, when := "cap@example.com", "2020-01-01"
 	ct, _, err := w.contacts.Upsert(ctx, contacts.Input{Email: &email})
@@ -343,8 +359,8 @@ func TestFrequencyCapDefersAndRecordsWhy(t *testing.T) {
 	if got := len(w.mail.sent[email]); got != 2 {
 		t.Fatalf("sent %d at once, want 2 (the cap)", got)
 	}
-	var waiting campaigns.FlowRun
-	if err := w.db.Where("flow_id = ? AND status = ?", f.ID, campaigns.RunActive).Take(&waiting).Error; err != nil {
+	var waiting automations.Run
+	if err := w.db.Where("flow_id = ? AND status = ?", f.ID, automations.RunActive).Take(&waiting).Error; err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(waiting.Note, "frequency cap") || !waiting.NextAt.Equal(start.Add(7*24*time.Hour)) {
@@ -362,7 +378,7 @@ func TestFrequencyCapDefersAndRecordsWhy(t *testing.T) {
 
 // TestSegmentEntryStartsAFlowOncePerEntryAndUnsubscribingLeavesAtOnce.
 func TestSegmentEntryStartsAFlowOncePerEntryAndUnsubscribingLeavesAtOnce(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{})
+	w := newFlowWorld(t, worldConfig{})
 	ctx := context.Background()
 	name, def := "Guide", json.RawMessage(`{"field": "event.guide_download", "op": "count_gte", "value": {"n": 1, "within": "3650d"}}`)
 	seg, err := w.segments.Create(ctx, segments.Input{Name: &name, Definition: def})
@@ -396,19 +412,19 @@ func TestSegmentEntryStartsAFlowOncePerEntryAndUnsubscribingLeavesAtOnce(t *test
 	if _, err := w.contacts.SetStatus(ctx, ids[1], contacts.Unsubscribed); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.svc.FlowContactsChanged(ctx, []int64{ids[1]}, []string{"status"}); err != nil {
+	if err := w.autos.ContactsChanged(ctx, []int64{ids[1]}, []string{"status"}); err != nil {
 		t.Fatal(err)
 	}
-	var ended campaigns.FlowRun
+	var ended automations.Run
 	w.db.Where("flow_id = ? AND contact_id = ?", f.ID, ids[1]).Take(&ended)
-	if ended.Status != campaigns.RunExited {
+	if ended.Status != automations.RunExited {
 		t.Fatalf("b's run is %s", ended.Status)
 	}
 	w.tick(t, t0.Add(49*time.Hour))
 	if len(w.mail.sent["a@example.com"]) != 2 || len(w.mail.sent["b@example.com"]) != 1 {
 		t.Fatalf("second step: %v", w.mail.sent)
 	}
-	st, err := w.svc.FlowStatsOf(ctx, f.ID)
+	st, err := w.autos.Stats(ctx, f.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +434,7 @@ func TestSegmentEntryStartsAFlowOncePerEntryAndUnsubscribingLeavesAtOnce(t *test
 }
 
 func TestFlowsRefuseBadDefinitionsWithAPath(t *testing.T) {
-	w := newFlowWorld(t, campaigns.FlowConfig{})
+	w := newFlowWorld(t, worldConfig{})
 	tests := []struct {
 		name, def, path string
 	}{
@@ -435,11 +451,11 @@ func TestFlowsRefuseBadDefinitionsWithAPath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var in campaigns.FlowInput
+			var in automations.Input
 			if err := json.Unmarshal([]byte(tc.def), &in); err != nil {
 				t.Fatal(err)
 			}
-			_, err := w.svc.CreateFlow(context.Background(), in)
+			_, err := w.autos.Create(context.Background(), in)
 			var ie *errs.InvalidError
 			if !errors.As(err, &ie) || ie.Path != tc.path {
 				t.Fatalf("got %v, want an error at %q", err, tc.path)
