@@ -2,7 +2,6 @@ package campaigns_test
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -67,76 +66,5 @@ func TestDashboardListsCampaignsInProgressAndRecentlyStartedAndCountsSentPerDay(
 	}
 	if want := []int64{2, 0, 0, 2}; !slices.Equal(got, want) {
 		t.Errorf("sent per day = %v, want %v", got, want)
-	}
-}
-
-func TestFlowActivitySinceCountsRunsAndMessagesOfThePeriodPerFlow(t *testing.T) {
-	w := newWorld(t)
-	ctx := context.Background()
-	emails := w.addContacts(t, 3, "NL")
-	mk := func(name string) campaigns.Flow {
-		var in campaigns.FlowInput
-		def := `{"name": "` + name + `", "trigger": {"type": "event", "event": "tea"}, "steps": [` + sendStep(name) + `, {"type": "wait", "duration": "1d"}]}`
-		if err := json.Unmarshal([]byte(def), &in); err != nil {
-			t.Fatal(err)
-		}
-		f, err := w.svc.CreateFlow(ctx, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	busy, quiet := mk("Busy"), mk("Quiet")
-	steps, err := campaigns.StepsOf(busy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	since := now.AddDate(0, 0, -7)
-	old, recent := now.AddDate(0, 0, -20), now.AddDate(0, 0, -2)
-	var ids []int64
-	for _, e := range emails {
-		c, err := w.contacts.GetByEmail(ctx, e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, c.ID)
-	}
-	runs := []campaigns.FlowRun{
-		{FlowID: busy.ID, ContactID: ids[0], Occurrence: "a", Status: campaigns.RunActive, StartedAt: recent, NextAt: now},
-		{FlowID: busy.ID, ContactID: ids[1], Occurrence: "a", Status: campaigns.RunDone, StartedAt: old, FinishedAt: &recent},
-		{FlowID: busy.ID, ContactID: ids[2], Occurrence: "a", Status: campaigns.RunExited, StartedAt: recent, FinishedAt: &recent},
-		{FlowID: busy.ID, ContactID: ids[2], Occurrence: "old", Status: campaigns.RunDone, StartedAt: old, FinishedAt: &old},
-		{FlowID: quiet.ID, ContactID: ids[0], Occurrence: "old", Status: campaigns.RunActive, StartedAt: old, NextAt: now},
-	}
-	if err := w.db.Create(&runs).Error; err != nil {
-		t.Fatal(err)
-	}
-	ds := []campaigns.Delivery{
-		{CampaignID: steps[0].CampaignID, ContactID: ids[0], Occurrence: "a", Status: campaigns.Delivered, SentAt: &recent},
-		{CampaignID: steps[0].CampaignID, ContactID: ids[2], Occurrence: "a", Status: campaigns.Delivered, SentAt: &recent},
-		{CampaignID: steps[0].CampaignID, ContactID: ids[2], Occurrence: "old", Status: campaigns.Delivered, SentAt: &old},
-		{CampaignID: steps[0].CampaignID, ContactID: ids[1], Occurrence: "a", Status: campaigns.Failed},
-	}
-	if err := w.db.Create(&ds).Error; err != nil {
-		t.Fatal(err)
-	}
-	acts, err := w.svc.FlowActivitySince(ctx, since)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type counts struct{ entered, done, exited, sent, active int64 }
-	got := map[string]counts{}
-	for _, a := range acts {
-		got[a.Flow.Name] = counts{a.Entered, a.Done, a.Exited, a.Sent, a.Active}
-	}
-	want := map[string]counts{
-		"Busy":  {entered: 2, done: 1, exited: 1, sent: 2, active: 1},
-		"Quiet": {active: 1},
-	}
-	for name, wa := range want {
-		if got[name] != wa {
-			t.Errorf("%s: got %+v, want %+v", name, got[name], wa)
-		}
 	}
 }

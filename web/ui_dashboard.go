@@ -91,7 +91,7 @@ func (s *Server) dashboardPage(c *gin.Context) {
 		s.pageError(c, err)
 		return
 	}
-	flows, err := s.d.Campaigns.FlowActivitySince(ctx, week)
+	flows, err := s.d.Automations.ActivitySince(ctx, week)
 	if err != nil {
 		s.pageError(c, err)
 		return

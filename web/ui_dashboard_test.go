@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"herald/automations"
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/segments"
@@ -37,11 +38,11 @@ func TestDashboardShowsAudienceSendsAutomationsAndThirtyDayCharts(t *testing.T) 
 	if err != nil || res[0].Err != nil {
 		t.Fatal(err, res[0].Err)
 	}
-	var in campaigns.FlowInput
+	var in automations.Input
 	if err := json.Unmarshal([]byte(`{"name": "Win-back", "trigger": {"type": "inactivity", "factor": 1.5, "one_time_days": 60}, "steps": [{"type": "send", "message": {"subject": "We miss you", "html_body": "<p>Hi</p>", "from_email": "x@shop.example.com"}}]}`), &in); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.camps.CreateFlow(ctx, in); err != nil {
+	if _, err := f.autos.Create(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	cookie, _ := f.login(t)
