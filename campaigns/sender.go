@@ -756,7 +756,9 @@ func (s *Service) WebView(ctx context.Context, campaignID, contactID int64) (str
 	if err != nil {
 		return "", err
 	}
-	comp, err := s.compile(ctx, &c)
+	// Anyone holding a recipient's link can ask for this page: compiling
+	// per request would let them spend the server's CPU.
+	comp, err := s.views.get(ctx, &c, s.compile)
 	if err != nil {
 		return "", err
 	}

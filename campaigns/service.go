@@ -68,6 +68,8 @@ type Service struct {
 	queue    Queue
 	signer   *tracking.Signer
 	cfg      Config
+	// views holds the compiled templates of the public web view.
+	views *compiledCache
 }
 
 // NewService wires a Service.
@@ -91,7 +93,7 @@ func NewService(g *gorm.DB, cs *contacts.Store, ss *segments.Service, q Queue, s
 		cfg.MessageIDDomain = "herald.local"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Service{db: g, contacts: cs, segments: ss, queue: q, signer: signer, cfg: cfg}
+	return &Service{db: g, contacts: cs, segments: ss, queue: q, signer: signer, cfg: cfg, views: newCompiledCache(viewCacheSize)}
 }
 
 // Input is what a client sets on a campaign.

@@ -98,6 +98,8 @@ type Server struct {
 	engine *gin.Engine
 	pages  map[string]*template.Template
 	links  *linkCache
+	// views limits the public web view per token and per address.
+	views  *windowLimiter
 	tstats trackStats
 }
 
@@ -119,7 +121,8 @@ func New(d Deps, cfg Config) (*Server, error) {
 	if len(cfg.SessionKey) < 16 {
 		return nil, fmt.Errorf("web: session key too short")
 	}
-	s := &Server{d: d, cfg: cfg, creds: d.Credentials, log: d.Log, links: newLinkCache(linkCacheSize, campaignLinkLoader(d.Campaigns))}
+	s := &Server{d: d, cfg: cfg, creds: d.Credentials, log: d.Log, links: newLinkCache(linkCacheSize, campaignLinkLoader(d.Campaigns)),
+		views: newWindowLimiter(viewWindow, viewLimiterMaxKey)}
 	if s.creds == nil {
 		s.creds = settings.NewCredentials(nil, cfg.APIKeySHA256, cfg.AdminPasswordBcrypt)
 	}
