@@ -402,7 +402,7 @@ func (b *segBench) createCampaigns(ctx context.Context) ([]int64, []time.Time, e
 		sent := b.now.Add(-time.Duration(3+15*i)*24*time.Hour + 10*time.Hour)
 		c := campaigns.Campaign{
 			Name: fmt.Sprintf("Newsletter %s", sent.Format("2006-01-02")), Subject: "News", FromEmail: "news@shop.example",
-			Status: campaigns.Sent, StartedAt: &sent, FinishedAt: &sent, LaunchedAt: &sent,
+			Status: campaigns.CampaignSent, StartedAt: &sent, FinishedAt: &sent, LaunchedAt: &sent,
 		}
 		if err := b.app.DB.WithContext(ctx).Create(&c).Error; err != nil {
 			return nil, nil, fmt.Errorf("bench segments: create campaign: %w", err)
@@ -682,7 +682,7 @@ func (g *segGen) contact(id int64, c *segBenchChunk) {
 		if sent.Before(signup) || r.Float64() >= segBenchReach {
 			continue
 		}
-		c.deliveries = append(c.deliveries, []any{cid, id, string(campaigns.Delivered), 1, 1, "", sent, "", sent})
+		c.deliveries = append(c.deliveries, []any{cid, id, string(campaigns.DeliverySent), 1, 1, "", sent, "", sent})
 		if r.Float64() < 0.08 { // a privacy proxy fetches the pixel
 			at := sent.Add(time.Duration(r.IntN(600)) * time.Second)
 			c.events = append(c.events, []any{id, contacts.EventOpen, at, cid, int64(0), "", "", "{}", true, at})

@@ -357,9 +357,9 @@ func (b *sendBench) waitSent(ctx context.Context, id int64, t0 time.Time) error 
 			return err
 		}
 		switch c.Status {
-		case campaigns.Sent:
+		case campaigns.CampaignSent:
 			return nil
-		case campaigns.Paused, campaigns.Cancelled:
+		case campaigns.CampaignPaused, campaigns.CampaignCancelled:
 			return fmt.Errorf("bench send: the campaign is %s: %s", c.Status, c.PauseReason)
 		}
 		for _, w := range b.workers {

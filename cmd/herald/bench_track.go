@@ -428,7 +428,7 @@ func (h *benchHerald) seed(ctx context.Context, nContacts, nLinks int) (*benchSe
 	sent := time.Now().Add(-time.Hour).UTC()
 	dels := make([]campaigns.Delivery, len(ids))
 	for i, id := range ids {
-		dels[i] = campaigns.Delivery{CampaignID: camp.ID, ContactID: id, Status: campaigns.Delivered, Batch: 1 + i/500, SentAt: &sent}
+		dels[i] = campaigns.Delivery{CampaignID: camp.ID, ContactID: id, Status: campaigns.DeliverySent, Batch: 1 + i/500, SentAt: &sent}
 	}
 	if err := a.DB.WithContext(ctx).CreateInBatches(&dels, 100).Error; err != nil {
 		return nil, fmt.Errorf("bench track: seed deliveries: %w", err)

@@ -108,7 +108,7 @@ func TestEveryAnsweredHitIsStoredOnceAcrossAWorkerKill(t *testing.T) {
 		if r.Err != nil {
 			t.Fatal(r.Err)
 		}
-		d := campaigns.Delivery{CampaignID: camp.ID, ContactID: r.Contact.ID, Status: campaigns.Delivered, Batch: 1, SentAt: &sent}
+		d := campaigns.Delivery{CampaignID: camp.ID, ContactID: r.Contact.ID, Status: campaigns.DeliverySent, Batch: 1, SentAt: &sent}
 		if err := app.DB.Create(&d).Error; err != nil {
 			t.Fatal(err)
 		}

@@ -54,7 +54,7 @@ func TestMachineHitsAreFlaggedFromTheSendLog(t *testing.T) {
 		}
 		people[p.name] = c.ID
 		at := base.Add(-p.sent)
-		if err := app.DB.Create(&campaigns.Delivery{CampaignID: camp.ID, ContactID: c.ID, Status: campaigns.Delivered, Batch: 1, SentAt: &at}).Error; err != nil {
+		if err := app.DB.Create(&campaigns.Delivery{CampaignID: camp.ID, ContactID: c.ID, Status: campaigns.DeliverySent, Batch: 1, SentAt: &at}).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
