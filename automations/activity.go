@@ -86,7 +86,7 @@ func (s *Service) ActivitySince(ctx context.Context, since time.Time) ([]Activit
 		}
 		var rows []sentRow
 		err := s.db.WithContext(ctx).Model(&campaigns.Delivery{}).Select("campaign_id, COUNT(*) AS n").
-			Where("campaign_id IN ? AND status = ? AND sent_at >= ?", ids, campaigns.Delivered, since).
+			Where("campaign_id IN ? AND status = ? AND sent_at >= ?", ids, campaigns.DeliverySent, since).
 			Group("campaign_id").Scan(&rows).Error
 		if err != nil {
 			return nil, fmt.Errorf("automations: messages sent: %w", err)

@@ -49,10 +49,10 @@ func TestActivitySinceCountsRunsAndMessagesOfThePeriodPerFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds := []campaigns.Delivery{
-		{CampaignID: steps[0].CampaignID, ContactID: ids[0], Occurrence: "a", Status: campaigns.Delivered, SentAt: &recent},
-		{CampaignID: steps[0].CampaignID, ContactID: ids[2], Occurrence: "a", Status: campaigns.Delivered, SentAt: &recent},
-		{CampaignID: steps[0].CampaignID, ContactID: ids[2], Occurrence: "old", Status: campaigns.Delivered, SentAt: &old},
-		{CampaignID: steps[0].CampaignID, ContactID: ids[1], Occurrence: "a", Status: campaigns.Failed},
+		{CampaignID: steps[0].CampaignID, ContactID: ids[0], Occurrence: "a", Status: campaigns.DeliverySent, SentAt: &recent},
+		{CampaignID: steps[0].CampaignID, ContactID: ids[2], Occurrence: "a", Status: campaigns.DeliverySent, SentAt: &recent},
+		{CampaignID: steps[0].CampaignID, ContactID: ids[2], Occurrence: "old", Status: campaigns.DeliverySent, SentAt: &old},
+		{CampaignID: steps[0].CampaignID, ContactID: ids[1], Occurrence: "a", Status: campaigns.DeliveryFailed},
 	}
 	if err := w.db.Create(&ds).Error; err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ func (s *Service) SentPerDay(ctx context.Context, from time.Time, days int) ([]i
 	}
 	var rows []row
 	err := s.db.WithContext(ctx).Model(&Delivery{}).Select(day+" AS day, COUNT(*) AS n").
-		Where("status = ? AND sent_at >= ? AND sent_at < ?", Delivered, from, from.AddDate(0, 0, days)).
+		Where("status = ? AND sent_at >= ? AND sent_at < ?", DeliverySent, from, from.AddDate(0, 0, days)).
 		Group("day").Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: sent per day: %w", err)
@@ -44,7 +44,7 @@ func (s *Service) SentPerDay(ctx context.Context, from time.Time, days int) ([]i
 // start first.
 func (s *Service) InProgress(ctx context.Context) ([]Campaign, error) {
 	var cs []Campaign
-	err := s.db.WithContext(ctx).Where("kind = ? AND status IN ?", KindCampaign, []Status{Sending, Paused}).
+	err := s.db.WithContext(ctx).Where("kind = ? AND status IN ?", KindCampaign, []Status{CampaignSending, CampaignPaused}).
 		Order("started_at, id").Limit(20).Find(&cs).Error
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: in progress: %w", err)

@@ -49,7 +49,7 @@ func TestDashboardListsCampaignsInProgressAndRecentlyStartedAndCountsSentPerDay(
 	// Two of the four messages went out three days ago, the others today.
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	var ds []campaigns.Delivery
-	if err := w.db.Where("campaign_id = ? AND status = ?", sent.ID, campaigns.Delivered).Order("id").Find(&ds).Error; err != nil {
+	if err := w.db.Where("campaign_id = ? AND status = ?", sent.ID, campaigns.DeliverySent).Order("id").Find(&ds).Error; err != nil {
 		t.Fatal(err)
 	}
 	if len(ds) != 4 {
