@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"herald/internal/app"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -190,7 +191,7 @@ func buildHerald(t *testing.T) string {
 type procWorld struct {
 	t       *testing.T
 	bin     string
-	app     *App
+	app     *app.App
 	smtp    *smtptest.Server
 	env     map[string]string
 	logs    *syncBuffer
@@ -203,12 +204,12 @@ type procWorld struct {
 func newProcWorld(t *testing.T, bin string, faults smtptest.Options) *procWorld {
 	t.Helper()
 	srv := smtptest.Start(t, faults)
-	cfg := &Config{
+	cfg := &app.Config{
 		DatabaseURL: testenv.DatabaseURL(t), RedisURL: testenv.RedisURL(t), SMTPURL: srv.URL(),
 		BaseURL: "https://herald.example", Secret: "a secret shared by every process of the test",
 		AdminEmail: "admin@example.com", HTTPAddr: "127.0.0.1:0",
 	}
-	app, err := NewApp(context.Background(), cfg, testenv.Logger(), io.Discard, false, false, appOptions{})
+	app, err := app.New(context.Background(), cfg, testenv.Logger(), io.Discard, false, false, app.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
