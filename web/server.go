@@ -243,6 +243,7 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/segments", s.createSegment)
 	api.POST("/segments/preview", s.previewSegment)
 	api.GET("/segments/templates", s.segmentTemplates)
+	api.GET("/segments/fields", s.segmentFields)
 	api.GET("/segments/:id", s.getSegment)
 	api.PATCH("/segments/:id", s.patchSegment)
 	api.DELETE("/segments/:id", s.deleteSegment)
