@@ -232,6 +232,7 @@ func (s *Server) routes() *gin.Engine {
 	api.PATCH("/contacts/:id", s.patchContact)
 	api.DELETE("/contacts/:id", s.deleteContact)
 	api.GET("/contacts/:id/events", s.contactEvents)
+	api.POST("/contacts/import/preview", s.previewImport)
 
 	api.POST("/events", s.createEvents)
 
@@ -243,6 +244,7 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/segments", s.createSegment)
 	api.POST("/segments/preview", s.previewSegment)
 	api.GET("/segments/templates", s.segmentTemplates)
+	api.GET("/segments/fields", s.segmentFields)
 	api.GET("/segments/:id", s.getSegment)
 	api.PATCH("/segments/:id", s.patchSegment)
 	api.DELETE("/segments/:id", s.deleteSegment)

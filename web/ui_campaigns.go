@@ -17,7 +17,7 @@ import (
 )
 
 // campaignStatuses are the choices of the campaign list's status filter.
-var campaignStatuses = []campaigns.Status{campaigns.Draft, campaigns.Scheduled, campaigns.Sending, campaigns.Paused, campaigns.Sent, campaigns.Cancelled}
+var campaignStatuses = []campaigns.Status{campaigns.CampaignDraft, campaigns.CampaignScheduled, campaigns.CampaignSending, campaigns.CampaignPaused, campaigns.CampaignSent, campaigns.CampaignCancelled}
 
 func (s *Server) campaignsPage(c *gin.Context) {
 	cursor, _ := strconv.ParseInt(c.Query("cursor"), 10, 64)
@@ -108,7 +108,7 @@ func (s *Server) renderCampaign(c *gin.Context, status int, form sendForm) {
 	}
 	data["ShowDelivery"] = st.Total > 0 || cp.Status == campaigns.Sending || cp.Status == campaigns.Paused
 	switch cp.Status {
-	case campaigns.Draft, campaigns.Scheduled:
+	case campaigns.CampaignDraft, campaigns.CampaignScheduled:
 		if r, err := s.d.Campaigns.Preview(ctx, id, 0); err == nil {
 			data["PreviewHTML"] = r.HTML
 		}
@@ -290,7 +290,7 @@ func (s *Server) campaignSendPost(c *gin.Context) {
 		s.pageError(c, err)
 		return
 	}
-	if cp.Status == campaigns.Scheduled {
+	if cp.Status == campaigns.CampaignScheduled {
 		s.flash(c, "Scheduled. It starts at the time shown below.")
 	} else {
 		s.flash(c, "Sending started.")

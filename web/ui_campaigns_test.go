@@ -70,7 +70,7 @@ func TestSendFormRefusesAPastOrMissingTimeKeepingWhatWasTypedAndSchedulesInUTC(t
 			}
 		})
 	}
-	if got, _ := f.camps.Get(ctx, draft.ID); got.Status != campaigns.Draft {
+	if got, _ := f.camps.Get(ctx, draft.ID); got.Status != campaigns.CampaignDraft {
 		t.Fatalf("a refused form changed the campaign to %s", got.Status)
 	}
 
@@ -81,11 +81,11 @@ func TestSendFormRefusesAPastOrMissingTimeKeepingWhatWasTypedAndSchedulesInUTC(t
 		t.Fatalf("schedule: %d to %q", r.StatusCode, r.Header.Get("Location"))
 	}
 	got, _ := f.camps.Get(ctx, draft.ID)
-	if got.Status != campaigns.Scheduled || got.ScheduledAt == nil || !got.ScheduledAt.Equal(future) {
+	if got.Status != campaigns.CampaignScheduled || got.ScheduledAt == nil || !got.ScheduledAt.Equal(future) {
 		t.Fatalf("scheduled %s at %v, want %v", got.Status, got.ScheduledAt, future)
 	}
 	r = f.post(cookie, csrf, path, url.Values{"when": {"now"}})
-	if got, _ := f.camps.Get(ctx, draft.ID); r.StatusCode != http.StatusSeeOther || got.Status != campaigns.Sending {
+	if got, _ := f.camps.Get(ctx, draft.ID); r.StatusCode != http.StatusSeeOther || got.Status != campaigns.CampaignSending {
 		t.Fatalf("send now: %d, status %s", r.StatusCode, got.Status)
 	}
 }
@@ -104,7 +104,7 @@ func TestProgressPollAndPauseResumeCancelFromThePage(t *testing.T) {
 	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || w.Code != 200 {
 		t.Fatalf("progress: %d %s", w.Code, w.Body)
 	}
-	if p.Status != campaigns.Sending || p.Total != 1 || p.Queued != 1 || p.Percent != 0 {
+	if p.Status != campaigns.CampaignSending || p.Total != 1 || p.Queued != 1 || p.Percent != 0 {
 		t.Errorf("progress %+v, want sending, 1 queued, 0%%", p)
 	}
 	if w := f.do("GET", base+"/progress", "", nil); w.Code != http.StatusFound {
@@ -119,7 +119,7 @@ func TestProgressPollAndPauseResumeCancelFromThePage(t *testing.T) {
 	steps := []struct {
 		action string
 		want   campaigns.Status
-	}{{"pause", campaigns.Paused}, {"resume", campaigns.Sending}, {"cancel", campaigns.Cancelled}}
+	}{{"pause", campaigns.CampaignPaused}, {"resume", campaigns.CampaignSending}, {"cancel", campaigns.CampaignCancelled}}
 	for _, s := range steps {
 		r := f.post(cookie, csrf, base+"/"+s.action, nil)
 		got, _ := f.camps.Get(ctx, c.ID)
@@ -132,7 +132,7 @@ func TestProgressPollAndPauseResumeCancelFromThePage(t *testing.T) {
 	if r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("resume a cancelled campaign: %d", r.StatusCode)
 	}
-	if got, _ := f.camps.Get(ctx, c.ID); got.Status != campaigns.Cancelled {
+	if got, _ := f.camps.Get(ctx, c.ID); got.Status != campaigns.CampaignCancelled {
 		t.Fatalf("status %s after a refused resume", got.Status)
 	}
 	if r := f.post(cookie, "wrong", base+"/pause", nil); r.StatusCode != http.StatusForbidden {
@@ -156,13 +156,13 @@ func TestReportShowsPeopleLinksChartAndTheUnknownResendWithWhoChoseIt(t *testing
 	db := f.db
 	// One delivery went out; a second one (added by hand: the segment
 	// holds one contact) ended in doubt.
-	if err := db.Model(&campaigns.Delivery{}).Where("campaign_id = ?", c.ID).Updates(map[string]any{"status": campaigns.Delivered, "sent_at": now.Add(-2 * time.Hour)}).Error; err != nil {
+	if err := db.Model(&campaigns.Delivery{}).Where("campaign_id = ?", c.ID).Updates(map[string]any{"status": campaigns.DeliverySent, "sent_at": now.Add(-2 * time.Hour)}).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Create(&campaigns.Delivery{CampaignID: c.ID, ContactID: other.ID, Status: campaigns.Unknown, Batch: 1, Error: "the connection dropped after the message was handed over"}).Error; err != nil {
+	if err := db.Create(&campaigns.Delivery{CampaignID: c.ID, ContactID: other.ID, Status: campaigns.DeliveryUnknown, Batch: 1, Error: "the connection dropped after the message was handed over"}).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Model(&campaigns.Campaign{}).Where("id = ?", c.ID).Updates(map[string]any{"status": campaigns.Sent, "started_at": now.Add(-2 * time.Hour)}).Error; err != nil {
+	if err := db.Model(&campaigns.Campaign{}).Where("id = ?", c.ID).Updates(map[string]any{"status": campaigns.CampaignSent, "started_at": now.Add(-2 * time.Hour)}).Error; err != nil {
 		t.Fatal(err)
 	}
 	cid := c.ID
@@ -197,7 +197,7 @@ func TestReportShowsPeopleLinksChartAndTheUnknownResendWithWhoChoseIt(t *testing
 		t.Fatalf("resend: %d", r.StatusCode)
 	}
 	got, _ := f.camps.Get(ctx, c.ID)
-	if got.Status != campaigns.Sending {
+	if got.Status != campaigns.CampaignSending {
 		t.Errorf("status %s after the resend, want sending", got.Status)
 	}
 	body = f.page(t, cookie, base)
