@@ -106,7 +106,7 @@ func (s *Server) renderCampaign(c *gin.Context, status int, form sendForm) {
 		"Progress":  progressOf(cp, st),
 		"Bounced":   st.Bounced + st.BouncedAfterSend,
 	}
-	data["ShowDelivery"] = st.Total > 0 || cp.Status == campaigns.Sending || cp.Status == campaigns.Paused
+	data["ShowDelivery"] = st.Total > 0 || cp.Status == campaigns.CampaignSending || cp.Status == campaigns.CampaignPaused
 	switch cp.Status {
 	case campaigns.CampaignDraft, campaigns.CampaignScheduled:
 		if r, err := s.d.Campaigns.Preview(ctx, id, 0); err == nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"herald/campaigns"
+	"herald/internal/app"
 	"herald/outbox"
 )
 
@@ -20,7 +21,7 @@ import (
 // reads the report after a few people opened and clicked.
 func TestBrowserMarketerSendsToTwoThousandWatchesProgressAndReadsTheReport(t *testing.T) {
 	// A limited rate makes the send last long enough to pause it.
-	a := startAppWith(t, func(c *Config) { c.SendRate = 150 })
+	a := startAppWith(t, func(c *app.Config) { c.SendRate = 150 })
 	ctx := context.Background()
 	const n = 2000
 	for start := 0; start < n; start += 500 {
