@@ -232,6 +232,7 @@ func (s *Server) routes() *gin.Engine {
 	api.PATCH("/contacts/:id", s.patchContact)
 	api.DELETE("/contacts/:id", s.deleteContact)
 	api.GET("/contacts/:id/events", s.contactEvents)
+	api.POST("/contacts/import/preview", s.previewImport)
 
 	api.POST("/events", s.createEvents)
 
