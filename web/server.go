@@ -235,6 +235,7 @@ func (s *Server) routes() *gin.Engine {
 	api.DELETE("/contacts/:id", s.deleteContact)
 	api.GET("/contacts/:id/events", s.contactEvents)
 	api.POST("/contacts/:id/resubscribe", s.resubscribeContact)
+	api.POST("/contacts/import/preview", s.previewImport)
 
 	api.POST("/events", s.createEvents)
 
@@ -246,6 +247,7 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/segments", s.createSegment)
 	api.POST("/segments/preview", s.previewSegment)
 	api.GET("/segments/templates", s.segmentTemplates)
+	api.GET("/segments/fields", s.segmentFields)
 	api.GET("/segments/:id", s.getSegment)
 	api.PATCH("/segments/:id", s.patchSegment)
 	api.DELETE("/segments/:id", s.deleteSegment)
