@@ -212,6 +212,7 @@ func (s *Server) routes() *gin.Engine {
 	ui.GET("/campaigns/:id", s.campaignPage)
 	s.campaignEditorRoutes(ui)
 	s.campaignPageRoutes(ui)
+	s.couponPageRoutes(r, ui)
 	ui.GET("/automations", s.automationsPage)
 	ui.GET("/settings", s.settingsPage)
 	ui.POST("/settings/api-key", s.rotateAPIKeyPost)
