@@ -164,6 +164,30 @@ func (s *Server) deleteContact(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+// resubscribeContact subscribes a contact that unsubscribed, complained
+// or bounced, with the reason the caller gives, which the contact's
+// timeline keeps. PATCH and imports cannot do this.
+func (s *Server) resubscribeContact(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ct, err := s.d.Contacts.Resubscribe(c.Request.Context(), id, "api", in.Reason)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, s.viewContact(ct))
+}
+
 type eventView struct {
 	ID         int64          `json:"id"`
 	ContactID  int64          `json:"contact_id"`
@@ -261,7 +285,11 @@ func (s *Server) importContacts(c *gin.Context) {
 	// arriving, and the import as long as it needs to write its answer.
 	rc := http.NewResponseController(c.Writer)
 	_ = rc.SetWriteDeadline(time.Time{})
-	body := &uploadReader{r: c.Request.Body, rc: rc, idle: importIdleTimeout}
+	// Progress is written while the file still arrives. Without full
+	// duplex, net/http ends the request body once the response starts,
+	// and the import would stop short without an error.
+	_ = rc.EnableFullDuplex()
+	body := &uploadReader{r: c.Request.Body, rc: rc, idle: importIdleTimeout, want: c.Request.ContentLength}
 	var r io.Reader = body
 	if strings.HasPrefix(c.ContentType(), "multipart/") {
 		_, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
@@ -330,6 +358,7 @@ type uploadReader struct {
 	r    io.Reader
 	rc   *http.ResponseController
 	idle time.Duration
+	want int64 // the declared length, or -1
 	n    int64
 }
 
@@ -339,6 +368,10 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	u.n += int64(n)
 	var mbe *http.MaxBytesError
 	switch {
+	case err == io.EOF && u.want > 0 && u.n < u.want:
+		// A body that ends before its declared length was cut, even
+		// if it reads as a clean end.
+		err = fmt.Errorf("the upload ended after %d of its %d bytes", u.n, u.want)
 	case err == nil, err == io.EOF:
 	case errors.As(err, &mbe):
 		err = fmt.Errorf("the file is larger than the %d MB an import takes", mbe.Limit>>20)
