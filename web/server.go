@@ -268,6 +268,9 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/campaigns/:id/resume", s.resumeCampaign)
 	api.POST("/campaigns/:id/cancel", s.cancelCampaign)
 	api.GET("/campaigns/:id/stats", s.campaignStats)
+	api.GET("/campaigns/:id/activity", s.campaignActivity)
+	api.GET("/campaigns/:id/people", s.campaignPeople)
+	api.POST("/campaigns/:id/resend-unknown", s.campaignResendUnknown)
 
 	api.GET("/automations", s.listFlows)
 	api.POST("/automations", s.createFlow)
