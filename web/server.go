@@ -218,7 +218,7 @@ func (s *Server) routes() *gin.Engine {
 	s.campaignEditorRoutes(ui)
 	s.campaignPageRoutes(ui)
 	s.couponPageRoutes(r, ui)
-	ui.GET("/automations", s.automationsPage)
+	s.automationPageRoutes(ui)
 	ui.GET("/settings", s.settingsPage)
 	ui.POST("/settings/api-key", s.rotateAPIKeyPost)
 	ui.POST("/settings/password", s.passwordPost)
@@ -273,6 +273,9 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/campaigns/:id/resume", s.resumeCampaign)
 	api.POST("/campaigns/:id/cancel", s.cancelCampaign)
 	api.GET("/campaigns/:id/stats", s.campaignStats)
+	api.GET("/campaigns/:id/activity", s.campaignActivity)
+	api.GET("/campaigns/:id/people", s.campaignPeople)
+	api.POST("/campaigns/:id/resend-unknown", s.campaignResendUnknown)
 
 	api.GET("/automations", s.listFlows)
 	api.POST("/automations", s.createFlow)
