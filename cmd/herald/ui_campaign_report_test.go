@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
 	"herald/campaigns"
 	"herald/internal/app"
 	"herald/outbox"
@@ -52,6 +56,42 @@ func TestBrowserMarketerSendsToTwoThousandWatchesProgressAndReadsTheReport(t *te
 	b.login()
 	b.open("/campaigns")
 	b.waitText(`table.campaigns`, `Spring sale[\s\S]*draft[\s\S]*2000`)
+	// Scheduling reads the date and time in the reader's zone: 09:30 in
+	// Jerusalem on the first of July is 06:30 UTC.
+	var later struct{ ID int64 }
+	if code := a.call("POST", "/api/campaigns", map[string]any{
+		"name": "Summer preview", "subject": "Summer", "from_email": "shop@example.com",
+		"html_body": `<p>Soon</p>`, "segment_ids": []int64{seg.ID},
+	}, &later); code != 201 {
+		t.Fatalf("campaign: %d", code)
+	}
+	b.do("time zone", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Jerusalem"})
+		return err
+	}))
+	b.open(fmt.Sprintf("/campaigns/%d", later.ID))
+	b.waitText(`#send-zone`, `Asia/Jerusalem`)
+	b.click(`input[name=when][value=schedule]`)
+	b.set(`input[name=local_at]`, "2030-07-01T09:30")
+	b.click(`#send-button`)
+	b.confirm("to 2,000 contacts")
+	b.waitText(`#campaign-status`, `^scheduled$`)
+	var sched struct {
+		ScheduledAt time.Time `json:"scheduled_at"`
+	}
+	a.call("GET", fmt.Sprintf("/api/campaigns/%d", later.ID), nil, &sched)
+	if want := time.Date(2030, 7, 1, 6, 30, 0, 0, time.UTC); !sched.ScheduledAt.Equal(want) {
+		t.Fatalf("scheduled at %v, want %v", sched.ScheduledAt, want)
+	}
+	if got := b.text(`dl.facts`); !strings.Contains(got, "9:30") {
+		t.Errorf("the page shows the schedule as %q, want 9:30 in the reader's zone", got)
+	}
+	if got := b.value(`input[name=local_at]`); got != "2030-07-01T09:30" {
+		t.Errorf("the scheduled page offers %q to reschedule, want the time in the reader's zone", got)
+	}
+	b.screenshot("scheduled")
+
+	b.open("/campaigns")
 	b.click(`a[href="` + page + `"]`)
 	b.waitVisible(`#send-form`)
 	b.screenshot("draft")
@@ -170,6 +210,37 @@ func TestBrowserMarketerSendsToTwoThousandWatchesProgressAndReadsTheReport(t *te
 	if bad := b.overflows(); len(bad) > 0 {
 		t.Errorf("report at 390 px: %v", bad)
 	}
+
+	// Five deliveries in doubt, as a worker killed after the final dot
+	// leaves them: the marketer sends them once more, knowingly, and the
+	// report records who did.
+	var doubt []int64
+	if err := a.DB.Model(&campaigns.Delivery{}).Where("campaign_id = ?", camp.ID).Order("id DESC").Limit(5).Pluck("id", &doubt).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DB.Model(&campaigns.Delivery{}).Where("id IN ?", doubt).
+		Updates(map[string]any{"status": campaigns.DeliveryUnknown, "error": "the worker stopped while the server was taking the message; it may or may not have been accepted"}).Error; err != nil {
+		t.Fatal(err)
+	}
+	b.open(page)
+	b.waitText(`#unknown h2`, `^5 deliveries in doubt$`)
+	b.click(`#resend-unknown`)
+	b.confirm("Send 5 messages once more")
+	b.waitText(`#actions`, `5 unknown deliveries sent once more by admin@example.com`)
+	b.screenshot("resent")
+	eventually(t, "the five sent once more", func() bool {
+		c, err := a.Outbox.Count(ctx)
+		return err == nil && c == n+5
+	})
+	b.open(page)
+	b.waitText(`#campaign-status`, `^sent$`)
+	if b.text(`#delivery [data-p=unknown]`) != "0" {
+		t.Errorf("unknown deliveries left after the resend: %s", b.text(`#delivery [data-p=unknown]`))
+	}
+	if eval[int](b, `document.querySelectorAll("#resend-unknown").length`) != 0 {
+		t.Error("the resend is still offered with nothing in doubt")
+	}
+
 	b.open("/campaigns")
 	b.waitText(`table.campaigns`, `Spring sale[\s\S]*sent[\s\S]*0\.15%[\s\S]*3 people`)
 	b.screenshot("list")
