@@ -419,7 +419,7 @@ func (s *Service) parseSteps(ctx context.Context, raw []byte, flowID int64) ([]S
 			}
 			// A message edits the step's campaign when it names one, so
 			// it need only give what changes.
-			base := campaigns.Campaign{Kind: campaigns.KindFlowStep}
+			base := campaigns.Campaign{Kind: campaigns.KindAutomation}
 			if st.CampaignID != 0 {
 				if owners == nil {
 					if owners, err = s.stepOwners(ctx, flowID); err != nil {
@@ -501,7 +501,7 @@ func (s *Service) checkStepCampaign(ctx context.Context, id int64, owners map[in
 	if err != nil {
 		return c, fmt.Errorf("automations: step campaign %d: %w", id, err)
 	}
-	if c.Kind != campaigns.KindFlowStep {
+	if c.Kind != campaigns.KindAutomation {
 		return c, errs.Invalid(p+".campaign_id", "campaign %d is a regular campaign, not an automation message; give the step a message instead", id)
 	}
 	if other, ok := owners[id]; ok {
@@ -606,9 +606,9 @@ func (s *Service) Update(ctx context.Context, id int64, in Input) (Automation, e
 // syncStepCampaigns sets the status of a flow's message campaigns to
 // follow the flow's: sending while it is active, paused otherwise.
 func syncStepCampaigns(tx *gorm.DB, steps []Step, st Status) error {
-	status := campaigns.Paused
+	status := campaigns.CampaignPaused
 	if st == AutomationActive {
-		status = campaigns.Sending
+		status = campaigns.CampaignSending
 	}
 	var ids []int64
 	for _, step := range steps {
@@ -619,7 +619,7 @@ func syncStepCampaigns(tx *gorm.DB, steps []Step, st Status) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return tx.Model(&campaigns.Campaign{}).Where("id IN ? AND kind = ?", ids, campaigns.KindFlowStep).Update("status", status).Error
+	return tx.Model(&campaigns.Campaign{}).Where("id IN ? AND kind = ?", ids, campaigns.KindAutomation).Update("status", status).Error
 }
 
 func (s *Service) applyInput(ctx context.Context, f *Automation, in Input) error {

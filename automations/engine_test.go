@@ -707,11 +707,11 @@ func TestCapHoldsCountCampaignsAndFlows(t *testing.T) {
 		next time.Duration // after now; 0: not held
 	}{
 		{"none", nil, 0},
-		{"one in the window", []msg{{day, campaigns.Delivered}}, 0},
-		{"two in the window", []msg{{day, campaigns.Delivered}, {3 * day, campaigns.Queued}}, 4 * day},
-		{"three in the window", []msg{{day, campaigns.Delivered}, {2 * day, campaigns.InFlight}, {6 * day, campaigns.Delivered}}, 5 * day},
-		{"one out of the window", []msg{{day, campaigns.Delivered}, {8 * day, campaigns.Delivered}}, 0},
-		{"failed and skipped do not count", []msg{{day, campaigns.Failed}, {day, campaigns.Skipped}, {2 * day, campaigns.Delivered}}, 0},
+		{"one in the window", []msg{{day, campaigns.DeliverySent}}, 0},
+		{"two in the window", []msg{{day, campaigns.DeliverySent}, {3 * day, campaigns.DeliveryQueued}}, 4 * day},
+		{"three in the window", []msg{{day, campaigns.DeliverySent}, {2 * day, campaigns.DeliverySending}, {6 * day, campaigns.DeliverySent}}, 5 * day},
+		{"one out of the window", []msg{{day, campaigns.DeliverySent}, {8 * day, campaigns.DeliverySent}}, 0},
+		{"failed and skipped do not count", []msg{{day, campaigns.DeliveryFailed}, {day, campaigns.DeliverySkipped}, {2 * day, campaigns.DeliverySent}}, 0},
 	}
 	var ids []int64
 	want := map[int64]time.Duration{}

@@ -118,7 +118,7 @@ func TestSweepSettlesAStalledClaimFromItsRecord(t *testing.T) {
 			if st.Sent != 29 || st.Unknown != 1 {
 				t.Errorf("final ledger: %d sent, %d unknown; want 29 and 1", st.Sent, st.Unknown)
 			}
-			if got, _ := svc.Get(ctx, c.ID); got.Status != campaigns.Sent {
+			if got, _ := svc.Get(ctx, c.ID); got.Status != campaigns.CampaignSent {
 				t.Errorf("status = %s, want sent", got.Status)
 			}
 		})
@@ -137,7 +137,7 @@ func TestSweepLeavesAClaimWithoutARecordUnknown(t *testing.T) {
 	// A claim whose record Redis lost (a restart without persistence).
 	long := time.Now().UTC().Add(-time.Hour)
 	if err := w.db.Model(&campaigns.Delivery{}).Where("id IN (SELECT id FROM deliveries ORDER BY id LIMIT 4)").
-		Updates(map[string]any{"status": campaigns.InFlight, "claim": "0123456789abcdef01234567", "claimed_at": long}).Error; err != nil {
+		Updates(map[string]any{"status": campaigns.DeliverySending, "claim": "0123456789abcdef01234567", "claimed_at": long}).Error; err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.Sweep(ctx, time.Minute); err != nil {

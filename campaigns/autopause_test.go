@@ -36,12 +36,12 @@ func TestACampaignWithManyFailuresPausesItselfWithTheReason(t *testing.T) {
 			got, _ := w.svc.Get(ctx, c.ID)
 			st, _ := w.svc.Stats(ctx, c.ID)
 			if !tc.wantPaused {
-				if got.Status != campaigns.Sending || st.Queued != 60 {
+				if got.Status != campaigns.CampaignSending || st.Queued != 60 {
 					t.Errorf("status %s with %d queued; want still sending with all 60 queued for a retry", got.Status, st.Queued)
 				}
 				return
 			}
-			if got.Status != campaigns.Paused || !strings.Contains(got.PauseReason, "paused automatically") || !strings.Contains(got.PauseReason, tc.fail.Error()) {
+			if got.Status != campaigns.CampaignPaused || !strings.Contains(got.PauseReason, "paused automatically") || !strings.Contains(got.PauseReason, tc.fail.Error()) {
 				t.Fatalf("status %s, reason %q; want paused with the last error", got.Status, got.PauseReason)
 			}
 			// It stopped early: most of the list is still there to send.

@@ -19,26 +19,28 @@ type Status string
 
 // Campaign statuses.
 const (
-	Draft     Status = "draft"
-	Scheduled Status = "scheduled"
-	Sending   Status = "sending"
-	Paused    Status = "paused"
-	Sent      Status = "sent"
-	Cancelled Status = "cancelled"
+	CampaignDraft     Status = "draft"
+	CampaignScheduled Status = "scheduled"
+	CampaignSending   Status = "sending"
+	CampaignPaused    Status = "paused"
+	CampaignSent      Status = "sent"
+	CampaignCancelled Status = "cancelled"
 )
 
 // Kind tells a campaign sent to segments from the message of an
-// automation step, which only its flow sends.
+// automation step, which only its automation sends.
 type Kind string
 
 // Campaign kinds.
 const (
 	KindCampaign Kind = "campaign"
-	KindFlowStep Kind = "flow"
+	// KindAutomation is stored as "flow", the name automations had when
+	// the column was made (it holds 8 characters).
+	KindAutomation Kind = "flow"
 )
 
 // Campaign is a message to the members of some segments, or the message of
-// one step of an automation (Kind flow), which reuses the same content,
+// one step of an automation (KindAutomation), which reuses the same content,
 // ledger, tracking and stats.
 type Campaign struct {
 	ID                int64  `gorm:"primaryKey"`
@@ -86,20 +88,22 @@ func (Link) TableName() string { return "campaign_links" }
 // DeliveryStatus is where one message to one contact stands.
 type DeliveryStatus string
 
-// Delivery statuses. Sending is held only while a worker has the message
-// in hand; a Sending row left behind by a crash becomes Unknown, never
-// Queued again, because the message may have been accepted already.
+// Delivery statuses. DeliverySending is held only while a worker has the
+// message in hand; a sending row left behind by a crash becomes
+// DeliveryUnknown, never DeliveryQueued again, because the message may have
+// been accepted already.
 const (
-	Queued    DeliveryStatus = "queued"
-	InFlight  DeliveryStatus = "sending"
-	Delivered DeliveryStatus = "sent"
-	Failed    DeliveryStatus = "failed"
-	Bounced   DeliveryStatus = "bounced"
-	Skipped   DeliveryStatus = "skipped" // suppressed or cancelled before sending
-	Unknown   DeliveryStatus = "unknown"
-	// Deferred waits until NotBefore: the contact had as many messages as
-	// the frequency cap allows; Error says so. The sweep queues it then.
-	Deferred DeliveryStatus = "deferred"
+	DeliveryQueued  DeliveryStatus = "queued"
+	DeliverySending DeliveryStatus = "sending"
+	DeliverySent    DeliveryStatus = "sent"
+	DeliveryFailed  DeliveryStatus = "failed"
+	DeliveryBounced DeliveryStatus = "bounced"
+	DeliverySkipped DeliveryStatus = "skipped" // suppressed or cancelled before sending
+	DeliveryUnknown DeliveryStatus = "unknown"
+	// DeliveryDeferred waits until NotBefore: the contact had as many
+	// messages as the frequency cap allows; Error says so. The sweep queues
+	// it then.
+	DeliveryDeferred DeliveryStatus = "deferred"
 )
 
 // Delivery is the ledger row that makes a send happen at most once: one

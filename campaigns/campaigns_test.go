@@ -269,7 +269,7 @@ func TestSendReachesEachSubscribedMemberOnceAcrossSegmentsMinusExclusions(t *tes
 		t.Errorf("sent %d messages, want %d", len(m.msgs), len(want))
 	}
 	got, _ := w.svc.Get(ctx, c.ID)
-	if got.Status != campaigns.Sent || got.Total != int64(len(want)) {
+	if got.Status != campaigns.CampaignSent || got.Total != int64(len(want)) {
 		t.Errorf("campaign = %s with %d deliveries, want sent with %d", got.Status, got.Total, len(want))
 	}
 	st, _ := w.svc.Stats(ctx, c.ID)
@@ -372,9 +372,9 @@ func TestFailuresAreRetriedBouncedOrFailedByKind(t *testing.T) {
 		byContact[r.ContactID] = r.Status
 	}
 	want := map[string]campaigns.DeliveryStatus{
-		"nl000@example.com": campaigns.Delivered, "nl001@example.com": campaigns.Bounced,
-		"nl002@example.com": campaigns.Failed, "nl003@example.com": campaigns.Failed,
-		"nl004@example.com": campaigns.Delivered, "nl005@example.com": campaigns.Delivered,
+		"nl000@example.com": campaigns.DeliverySent, "nl001@example.com": campaigns.DeliveryBounced,
+		"nl002@example.com": campaigns.DeliveryFailed, "nl003@example.com": campaigns.DeliveryFailed,
+		"nl004@example.com": campaigns.DeliverySent, "nl005@example.com": campaigns.DeliverySent,
 	}
 	for e, st := range want {
 		ct, _ := w.contacts.GetByEmail(ctx, e)
@@ -391,7 +391,7 @@ func TestFailuresAreRetriedBouncedOrFailedByKind(t *testing.T) {
 		t.Errorf("bounced contact status = %s", bounced.Status)
 	}
 	got, _ := w.svc.Get(ctx, c.ID)
-	if got.Status != campaigns.Sent {
+	if got.Status != campaigns.CampaignSent {
 		t.Errorf("campaign status = %s, want sent", got.Status)
 	}
 }
@@ -437,7 +437,7 @@ func TestPauseStopsSendingAndResumeFinishes(t *testing.T) {
 		}
 	}
 	got, _ := w.svc.Get(ctx, c.ID)
-	if got.Status != campaigns.Sent {
+	if got.Status != campaigns.CampaignSent {
 		t.Errorf("status = %s", got.Status)
 	}
 }
@@ -515,14 +515,14 @@ func TestScheduledCampaignWaitsForItsTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Status != campaigns.Scheduled || got.ScheduledAt == nil {
+	if got.Status != campaigns.CampaignScheduled || got.ScheduledAt == nil {
 		t.Fatalf("status = %s", got.Status)
 	}
 	// A launch that arrives early (an old schedule) changes nothing.
 	if err := w.svc.Launch(ctx, c.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ = w.svc.Get(ctx, c.ID); got.Status != campaigns.Scheduled || got.Total != 0 {
+	if got, _ = w.svc.Get(ctx, c.ID); got.Status != campaigns.CampaignScheduled || got.Total != 0 {
 		t.Fatalf("early launch started the campaign: %s, %d deliveries", got.Status, got.Total)
 	}
 }
@@ -540,7 +540,7 @@ func TestSweepMarksDeliveriesLeftInFlightUnknownAndNeverResendsThem(t *testing.T
 	var first campaigns.Delivery
 	w.db.Order("id").Take(&first)
 	long := time.Now().UTC().Add(-time.Hour)
-	w.db.Model(&campaigns.Delivery{}).Where("id = ?", first.ID).Updates(map[string]any{"status": campaigns.InFlight, "claimed_at": long})
+	w.db.Model(&campaigns.Delivery{}).Where("id = ?", first.ID).Updates(map[string]any{"status": campaigns.DeliverySending, "claimed_at": long})
 
 	m := &mailer{}
 	w.drain(t, c.ID, campaigns.NewSender(w.svc, m, nil))
@@ -562,7 +562,7 @@ func TestSweepMarksDeliveriesLeftInFlightUnknownAndNeverResendsThem(t *testing.T
 	if st.Unknown != 1 || st.Sent != 3 {
 		t.Errorf("stats = %+v, want 1 unknown and 3 sent", st)
 	}
-	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.Sent {
+	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.CampaignSent {
 		t.Errorf("status = %s", got.Status)
 	}
 }

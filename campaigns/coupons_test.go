@@ -123,7 +123,7 @@ func TestEmptyCouponPoolFailsThatMessageWithAReasonAndNeverSendsABlankCode(t *te
 		t.Fatalf("codes = %v", codes)
 	}
 	var failed []campaigns.Delivery
-	w.db.Where("status = ?", campaigns.Failed).Find(&failed)
+	w.db.Where("status = ?", campaigns.DeliveryFailed).Find(&failed)
 	if len(failed) != 1 || !strings.Contains(failed[0].Error, "coupon pool is empty") {
 		t.Fatalf("failed deliveries = %+v", failed)
 	}

@@ -38,7 +38,7 @@ func (s *Service) CapHolds(ctx context.Context, ids []int64, now time.Time) (map
 		chunk := ids[start:min(start+500, len(ids))]
 		var recent []Delivery
 		err := s.db.WithContext(ctx).Select("contact_id", "created_at").
-			Where("contact_id IN ? AND status IN ? AND created_at > ?", chunk, []DeliveryStatus{Queued, InFlight, Delivered}, now.Add(-w)).
+			Where("contact_id IN ? AND status IN ? AND created_at > ?", chunk, []DeliveryStatus{DeliveryQueued, DeliverySending, DeliverySent}, now.Add(-w)).
 			Order("contact_id, created_at DESC").Find(&recent).Error
 		if err != nil {
 			return nil, fmt.Errorf("campaigns: frequency cap: %w", err)

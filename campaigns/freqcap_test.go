@@ -56,11 +56,11 @@ func TestTheFrequencyCapDefersCampaignMessagesUntilTheNextAllowedTime(t *testing
 		t.Fatalf("second campaign: %d sent, %d deferred, anna has %d; want 2, 1 and still 1", st.Sent, st.Deferred, m.count(anna))
 	}
 	var held campaigns.Delivery
-	w.db.Where("campaign_id = ? AND status = ?", second.ID, campaigns.Deferred).Take(&held)
+	w.db.Where("campaign_id = ? AND status = ?", second.ID, campaigns.DeliveryDeferred).Take(&held)
 	if held.NotBefore == nil || !held.NotBefore.Equal(t0.Add(7*24*time.Hour)) || !strings.Contains(held.Error, "frequency cap") {
 		t.Errorf("the deferred delivery waits until %v because %q; want %v and the cap named", held.NotBefore, held.Error, t0.Add(7*24*time.Hour))
 	}
-	if c, _ := svc.Get(ctx, second.ID); c.Status != campaigns.Sending {
+	if c, _ := svc.Get(ctx, second.ID); c.Status != campaigns.CampaignSending {
 		t.Errorf("with a deferred delivery the campaign is %s, want still sending", c.Status)
 	}
 
@@ -83,7 +83,7 @@ func TestTheFrequencyCapDefersCampaignMessagesUntilTheNextAllowedTime(t *testing
 	if m.count(anna) != 2 {
 		t.Fatalf("anna has %d messages after the cap's window, want 2", m.count(anna))
 	}
-	if c, _ := svc.Get(ctx, second.ID); c.Status != campaigns.Sent {
+	if c, _ := svc.Get(ctx, second.ID); c.Status != campaigns.CampaignSent {
 		t.Errorf("second campaign is %s, want sent", c.Status)
 	}
 

@@ -66,25 +66,25 @@ func (s *Service) Launch(ctx context.Context, id int64) error {
 	}
 	now := s.cfg.Now()
 	switch c.Status {
-	case Scheduled:
+	case CampaignScheduled:
 		if c.ScheduledAt != nil && c.ScheduledAt.After(now.Add(time.Second)) {
 			return nil // a task for an earlier schedule; the current one comes later
 		}
-		res := s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status = ?", id, Scheduled).
-			Updates(map[string]any{"status": Sending, "started_at": now, "updated_at": now})
+		res := s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status = ?", id, CampaignScheduled).
+			Updates(map[string]any{"status": CampaignSending, "started_at": now, "updated_at": now})
 		if res.Error != nil {
 			return fmt.Errorf("campaigns: start %d: %w", id, res.Error)
 		}
 		if res.RowsAffected == 0 {
 			return nil
 		}
-		c.Status = Sending
-	case Sending:
+		c.Status = CampaignSending
+	case CampaignSending:
 	default:
 		return nil // paused, cancelled, sent or draft: nothing to launch
 	}
 
-	if c.Kind == KindFlowStep {
+	if c.Kind == KindAutomation {
 		// A flow's step has no launch: its flow writes its deliveries.
 		// Running it only re-enqueues what is queued (the sweep's path).
 		return s.Requeue(ctx, id)
@@ -183,7 +183,7 @@ func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []
 		if err != nil {
 			return err
 		}
-		if c.Status != Sending {
+		if c.Status != CampaignSending {
 			return errStopped
 		}
 		if c.LaunchCursor != cursor || c.LaunchedAt != nil {
@@ -194,7 +194,7 @@ func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []
 		var rows []Delivery
 		err = tx.Raw(`INSERT INTO deliveries (campaign_id, contact_id, status, batch, created_at)
 			SELECT ?, contacts.id, ?, ?, ? FROM contacts WHERE contacts.id > ? AND contacts.id <= ? AND (`+where+`)
-			ON CONFLICT DO NOTHING RETURNING id, contact_id`, append([]any{id, Queued, batch, now, cursor, last}, args...)...).
+			ON CONFLICT DO NOTHING RETURNING id, contact_id`, append([]any{id, DeliveryQueued, batch, now, cursor, last}, args...)...).
 			Scan(&rows).Error
 		if err != nil {
 			return err
@@ -230,7 +230,7 @@ func (s *Service) enqueueBatch(ctx context.Context, campaignID int64, batch int)
 	err := s.db.WithContext(ctx).Model(&Delivery{}).
 		// COALESCE leaves the (campaign_id, batch) index to the planner:
 		// the (campaign_id, status) one would walk every queued delivery.
-		Where("campaign_id = ? AND batch = ? AND COALESCE(status, '') = ?", campaignID, batch, Queued).
+		Where("campaign_id = ? AND batch = ? AND COALESCE(status, '') = ?", campaignID, batch, DeliveryQueued).
 		Order("id").Pluck("id", &ids).Error
 	if err != nil {
 		return fmt.Errorf("campaigns: batch %d of %d: %w", batch, campaignID, err)
@@ -252,7 +252,7 @@ func (s *Service) enqueueBatch(ctx context.Context, campaignID int64, batch int)
 func (s *Service) Requeue(ctx context.Context, campaignID int64) error {
 	var batches []int
 	err := s.db.WithContext(ctx).Model(&Delivery{}).
-		Where("campaign_id = ? AND status = ?", campaignID, Queued).
+		Where("campaign_id = ? AND status = ?", campaignID, DeliveryQueued).
 		Distinct("batch").Order("batch").Pluck("batch", &batches).Error
 	if err != nil {
 		return fmt.Errorf("campaigns: requeue %d: %w", campaignID, err)
@@ -272,7 +272,7 @@ func (s *Service) maybeFinish(ctx context.Context, id int64) error {
 	err := s.db.WithContext(ctx).Exec(`UPDATE campaigns SET status = ?, finished_at = ?, updated_at = ?
 		WHERE id = ? AND status = ? AND launched_at IS NOT NULL
 		AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ? AND status IN (?, ?, ?))`,
-		Sent, now, now, id, Sending, id, Queued, InFlight, Deferred).Error
+		CampaignSent, now, now, id, CampaignSending, id, DeliveryQueued, DeliverySending, DeliveryDeferred).Error
 	if err != nil {
 		return fmt.Errorf("campaigns: finish %d: %w", id, err)
 	}
@@ -291,7 +291,7 @@ func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) error {
 	var stale []Delivery
 	err := s.db.WithContext(ctx).Select("id", "claim").
 		Where("campaign_id IN (SELECT id FROM campaigns WHERE status IN ?) AND status = ? AND claimed_at < ?",
-			[]Status{Sending, Paused, Cancelled}, InFlight, now.Add(-staleAfter)).
+			[]Status{CampaignSending, CampaignPaused, CampaignCancelled}, DeliverySending, now.Add(-staleAfter)).
 		Order("id").Find(&stale).Error
 	if err != nil {
 		return fmt.Errorf("campaigns: sweep in-flight deliveries: %w", err)
@@ -310,7 +310,7 @@ func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) error {
 	}
 	var due []Campaign
 	err = s.db.WithContext(ctx).Select("id", "status").
-		Where("status = ? OR (status = ? AND scheduled_at <= ?)", Sending, Scheduled, now).
+		Where("status = ? OR (status = ? AND scheduled_at <= ?)", CampaignSending, CampaignScheduled, now).
 		Find(&due).Error
 	if err != nil {
 		return fmt.Errorf("campaigns: sweep: %w", err)
@@ -355,32 +355,32 @@ func (s *Service) settleAbandoned(ctx context.Context, claim string, ids []int64
 	for _, id := range ids {
 		switch {
 		case !found:
-			groups[Unknown] = append(groups[Unknown], id)
+			groups[DeliveryUnknown] = append(groups[DeliveryUnknown], id)
 		case sentSet[id]:
-			groups[Delivered] = append(groups[Delivered], id)
+			groups[DeliverySent] = append(groups[DeliverySent], id)
 		case doubtSet[id]:
-			groups[Unknown] = append(groups[Unknown], id)
+			groups[DeliveryUnknown] = append(groups[DeliveryUnknown], id)
 		default:
-			groups[Queued] = append(groups[Queued], id)
+			groups[DeliveryQueued] = append(groups[DeliveryQueued], id)
 		}
 	}
 	fields := map[DeliveryStatus]map[string]any{
-		Delivered: {"status": Delivered, "claim": "", "error": "", "sent_at": now},
-		Unknown:   {"status": Unknown, "claim": "", "error": doubtAfterCommit},
-		Queued:    {"status": Queued, "claim": ""},
+		DeliverySent:    {"status": DeliverySent, "claim": "", "error": "", "sent_at": now},
+		DeliveryUnknown: {"status": DeliveryUnknown, "claim": "", "error": doubtAfterCommit},
+		DeliveryQueued:  {"status": DeliveryQueued, "claim": ""},
 	}
 	if !found {
-		fields[Unknown]["error"] = doubtNoRecord
+		fields[DeliveryUnknown]["error"] = doubtNoRecord
 	}
 	counts := map[DeliveryStatus]int64{}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		for _, st := range []DeliveryStatus{Delivered, Unknown, Queued} {
+		for _, st := range []DeliveryStatus{DeliverySent, DeliveryUnknown, DeliveryQueued} {
 			if len(groups[st]) == 0 {
 				continue
 			}
 			// The claim and the status guard against a row settled or
 			// claimed again since the sweep read it.
-			res := tx.Model(&Delivery{}).Where("id IN ? AND claim = ? AND status = ?", groups[st], claim, InFlight).Updates(fields[st])
+			res := tx.Model(&Delivery{}).Where("id IN ? AND claim = ? AND status = ?", groups[st], claim, DeliverySending).Updates(fields[st])
 			if res.Error != nil {
 				return res.Error
 			}
@@ -395,7 +395,7 @@ func (s *Service) settleAbandoned(ctx context.Context, claim string, ids []int64
 		_ = s.cfg.Attempts.Close(ctx, claim) // settled: the record has served
 	}
 	s.cfg.Log.Warn("campaigns: settled deliveries left in flight by a stopped worker",
-		"sent", counts[Delivered], "unknown", counts[Unknown], "requeued", counts[Queued], "record", found)
+		"sent", counts[DeliverySent], "unknown", counts[DeliveryUnknown], "requeued", counts[DeliveryQueued], "record", found)
 	return nil
 }
 
@@ -410,8 +410,8 @@ func deferIn(tx *gorm.DB, holds map[int64]CapHold) error {
 		reason[h.Next] = h.Reason
 	}
 	for next, ids := range byNext {
-		err := tx.Model(&Delivery{}).Where("id IN ? AND status IN ?", ids, []DeliveryStatus{Queued, Deferred}).
-			Updates(map[string]any{"status": Deferred, "not_before": next, "error": reason[next]}).Error
+		err := tx.Model(&Delivery{}).Where("id IN ? AND status IN ?", ids, []DeliveryStatus{DeliveryQueued, DeliveryDeferred}).
+			Updates(map[string]any{"status": DeliveryDeferred, "not_before": next, "error": reason[next]}).Error
 		if err != nil {
 			return err
 		}
@@ -427,7 +427,7 @@ func (s *Service) releaseDeferred(ctx context.Context, now time.Time) error {
 	for {
 		var due []Delivery
 		err := s.db.WithContext(ctx).Select("id", "contact_id").
-			Where("campaign_id IN (SELECT id FROM campaigns WHERE status = ?) AND status = ? AND not_before <= ?", Sending, Deferred, now).
+			Where("campaign_id IN (SELECT id FROM campaigns WHERE status = ?) AND status = ? AND not_before <= ?", CampaignSending, DeliveryDeferred, now).
 			Order("id").Limit(500).Find(&due).Error
 		if err != nil {
 			return fmt.Errorf("campaigns: sweep deferred deliveries: %w", err)
@@ -461,8 +461,8 @@ func (s *Service) releaseDeferred(ctx context.Context, now time.Time) error {
 			}
 			// created_at moves to now: the frequency cap counts a message
 			// from when it was let through, not from the launch.
-			return tx.Model(&Delivery{}).Where("id IN ? AND status = ?", release, Deferred).
-				Updates(map[string]any{"status": Queued, "error": "", "created_at": now}).Error
+			return tx.Model(&Delivery{}).Where("id IN ? AND status = ?", release, DeliveryDeferred).
+				Updates(map[string]any{"status": DeliveryQueued, "error": "", "created_at": now}).Error
 		})
 		if err != nil {
 			return fmt.Errorf("campaigns: release deferred deliveries: %w", err)

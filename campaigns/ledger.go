@@ -133,7 +133,7 @@ func (l *ledger) apply(ws []*ledgerWrite, claim bool) error {
 			}
 			var got []int64
 			err := tx.Raw(`UPDATE deliveries SET status = ?, claim = ?, claimed_at = ?, attempts = attempts + 1
-				WHERE id IN ? AND COALESCE(status, '') = ? RETURNING id`, InFlight, w.token, now, ids, Queued).Scan(&got).Error
+				WHERE id IN ? AND COALESCE(status, '') = ? RETURNING id`, DeliverySending, w.token, now, ids, DeliveryQueued).Scan(&got).Error
 			if err != nil {
 				return err
 			}

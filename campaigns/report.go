@@ -149,7 +149,7 @@ func (s *Service) People(ctx context.Context, id int64, kind PeopleKind, after i
 			Group("contact_id")
 	case PeopleUnknown:
 		q = g.Model(&Delivery{}).Select("contact_id, created_at AS at, 1 AS n, error AS detail, resent").
-			Where("campaign_id = ? AND status = ? AND contact_id > ?", id, Unknown, after)
+			Where("campaign_id = ? AND status = ? AND contact_id > ?", id, DeliveryUnknown, after)
 	default:
 		return nil, 0, errs.Invalid("list", "no list is named %q; choose opened, clicked, bounced, unsubscribed or unknown", kind)
 	}
@@ -211,7 +211,7 @@ func (s *Service) bounceReasons(ctx context.Context, id int64, ps []Person) erro
 	}
 	var ds []Delivery
 	err := s.db.WithContext(ctx).Select("contact_id", "error").
-		Where("campaign_id = ? AND contact_id IN ? AND status = ?", id, ids, Bounced).Find(&ds).Error
+		Where("campaign_id = ? AND contact_id IN ? AND status = ?", id, ids, DeliveryBounced).Find(&ds).Error
 	if err != nil {
 		return fmt.Errorf("campaigns: bounce reasons of %d: %w", id, err)
 	}
@@ -285,7 +285,7 @@ func (s *Service) Actions(ctx context.Context, id int64) ([]Action, error) {
 func (s *Service) UnknownResendable(ctx context.Context, id int64) (int64, error) {
 	var n int64
 	err := s.db.WithContext(ctx).Model(&Delivery{}).
-		Where("campaign_id = ? AND status = ? AND resent = ?", id, Unknown, false).Count(&n).Error
+		Where("campaign_id = ? AND status = ? AND resent = ?", id, DeliveryUnknown, false).Count(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("campaigns: unknown deliveries of %d: %w", id, err)
 	}
@@ -309,26 +309,26 @@ func (s *Service) ResendUnknown(ctx context.Context, id int64, actor string) (Ac
 		if err != nil {
 			return err
 		}
-		if c.Kind == KindFlowStep {
+		if c.Kind == KindAutomation {
 			return errs.Conflict("campaign %d is a step of an automation; its flow sends it", id)
 		}
 		switch c.Status {
-		case Sending, Paused, Sent:
+		case CampaignSending, CampaignPaused, CampaignSent:
 		default:
 			return errs.Conflict("campaign %d is %s; only a sending, paused or sent campaign can send its unknown deliveries once more", id, c.Status)
 		}
 		now := s.cfg.Now()
-		res := tx.Model(&Delivery{}).Where("campaign_id = ? AND status = ? AND resent = ?", id, Unknown, false).
-			Updates(map[string]any{"status": Queued, "resent": true, "claim": "", "error": ""})
+		res := tx.Model(&Delivery{}).Where("campaign_id = ? AND status = ? AND resent = ?", id, DeliveryUnknown, false).
+			Updates(map[string]any{"status": DeliveryQueued, "resent": true, "claim": "", "error": ""})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			return errs.Conflict("campaign %d has no unknown delivery left to send once more", id)
 		}
-		if c.Status == Sent {
+		if c.Status == CampaignSent {
 			err := tx.Model(&Campaign{}).Where("id = ?", id).
-				Updates(map[string]any{"status": Sending, "finished_at": nil, "updated_at": now}).Error
+				Updates(map[string]any{"status": CampaignSending, "finished_at": nil, "updated_at": now}).Error
 			if err != nil {
 				return err
 			}
@@ -343,7 +343,7 @@ func (s *Service) ResendUnknown(ctx context.Context, id int64, actor string) (Ac
 		return Action{}, fmt.Errorf("campaigns: resend unknown of %d: %w", id, err)
 	}
 	// A paused campaign sends them when it resumes; a sending one now.
-	if c, err := s.Get(ctx, id); err == nil && c.Status == Sending {
+	if c, err := s.Get(ctx, id); err == nil && c.Status == CampaignSending {
 		if err := s.queue.EnqueueLaunch(ctx, id, time.Time{}); err != nil {
 			s.cfg.Log.Error("campaigns: enqueue launch failed; the sweeper will retry", "campaign", id, "err", err)
 		}
@@ -409,7 +409,7 @@ func (s *Service) Overview(ctx context.Context, status Status, before int64, lim
 	}
 	var sent []sentRow
 	err := s.db.WithContext(ctx).Model(&Delivery{}).Select("campaign_id, COUNT(*) AS n").
-		Where("campaign_id IN ? AND status = ?", ids, Delivered).Group("campaign_id").Scan(&sent).Error
+		Where("campaign_id IN ? AND status = ?", ids, DeliverySent).Group("campaign_id").Scan(&sent).Error
 	if err != nil {
 		return nil, 0, fmt.Errorf("campaigns: overview sent: %w", err)
 	}
@@ -446,7 +446,7 @@ func (s *Service) Overview(ctx context.Context, status Status, before int64, lim
 	for i := range out {
 		sm := &out[i]
 		switch sm.Status {
-		case Draft, Scheduled:
+		case CampaignDraft, CampaignScheduled:
 			if len(sm.SegmentIDs) == 0 {
 				sm.Audience = 0
 			} else if a, err := s.AudienceOf(ctx, sm.SegmentIDs, sm.ExcludeSegmentIDs); err == nil {

@@ -93,7 +93,7 @@ func TestPeopleListsPageByContactAndLeaveMachinesOut(t *testing.T) {
 		contacts.EventInput{ContactID: ids[3], Type: contacts.EventUnsubscribe, CampaignID: &cid, OccurredAt: at.Add(4 * time.Minute)},
 	)
 	if err := w.db.Model(&campaigns.Delivery{}).Where("campaign_id = ? AND contact_id = ?", c.ID, ids[3]).
-		Updates(map[string]any{"status": campaigns.Unknown, "error": "the connection dropped after the message was sent"}).Error; err != nil {
+		Updates(map[string]any{"status": campaigns.DeliveryUnknown, "error": "the connection dropped after the message was sent"}).Error; err != nil {
 		t.Fatal(err)
 	}
 
@@ -153,7 +153,7 @@ func TestResendUnknownSendsEachUnknownDeliveryAtMostOnceMoreAndNeverTouchesSentO
 	m := &mailer{}
 	sender := campaigns.NewSender(w.svc, m, nil)
 	w.drain(t, c.ID, sender)
-	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.Sent {
+	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.CampaignSent {
 		t.Fatalf("status %s, want sent", got.Status)
 	}
 	// Two deliveries end in doubt, as after a crash after the final dot.
@@ -164,7 +164,7 @@ func TestResendUnknownSendsEachUnknownDeliveryAtMostOnceMoreAndNeverTouchesSentO
 		doubtIDs = append(doubtIDs, ct.ID)
 	}
 	if err := w.db.Model(&campaigns.Delivery{}).Where("campaign_id = ? AND contact_id IN ?", c.ID, doubtIDs).
-		Updates(map[string]any{"status": campaigns.Unknown, "error": "may or may not have been accepted"}).Error; err != nil {
+		Updates(map[string]any{"status": campaigns.DeliveryUnknown, "error": "may or may not have been accepted"}).Error; err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := w.svc.UnknownResendable(ctx, c.ID); n != 2 {
@@ -178,7 +178,7 @@ func TestResendUnknownSendsEachUnknownDeliveryAtMostOnceMoreAndNeverTouchesSentO
 	if act.Count != 2 || act.Actor != "ana@shop.example" || act.Kind != campaigns.ActionResendUnknown {
 		t.Errorf("action = %+v", act)
 	}
-	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.Sending {
+	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.CampaignSending {
 		t.Errorf("status %s after the resend, want sending until they are out", got.Status)
 	}
 	// The queue may run a batch twice; each delivery still goes once.
@@ -193,13 +193,13 @@ func TestResendUnknownSendsEachUnknownDeliveryAtMostOnceMoreAndNeverTouchesSentO
 			t.Errorf("%s got %d messages, want %d", e, got, want)
 		}
 	}
-	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.Sent {
+	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.CampaignSent {
 		t.Errorf("status %s, want sent again", got.Status)
 	}
 
 	// The second try ends in doubt as well: it is not sent a third time.
 	if err := w.db.Model(&campaigns.Delivery{}).Where("campaign_id = ? AND contact_id IN ?", c.ID, doubtIDs).
-		Update("status", campaigns.Unknown).Error; err != nil {
+		Update("status", campaigns.DeliveryUnknown).Error; err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.svc.ResendUnknown(ctx, c.ID, "ana@shop.example"); !errors.Is(err, errs.ErrConflict) {
@@ -254,7 +254,7 @@ func TestOverviewFiltersByStatusPagesAndCountsPeople(t *testing.T) {
 	if s.Sent != 4 || s.Delivered != 4 || s.OpensUnique != 1 || s.OpensUniqueMachine != 1 || s.OpenRate != 0.25 {
 		t.Errorf("sent campaign %+v, want 4 sent, 1 person opened (25%%), 1 machine apart", s)
 	}
-	only, _, err := w.svc.Overview(ctx, campaigns.Draft, 0, 10)
+	only, _, err := w.svc.Overview(ctx, campaigns.CampaignDraft, 0, 10)
 	if err != nil || len(only) != 1 || only[0].ID != draft.ID {
 		t.Errorf("drafts = %+v, %v", only, err)
 	}

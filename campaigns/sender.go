@@ -222,7 +222,7 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 	if err != nil {
 		return err
 	}
-	if st != Sending {
+	if st != CampaignSending {
 		return nil // paused or cancelled: the deliveries wait (or were skipped)
 	}
 	c, err := s.svc.Get(ctx, campaignID)
@@ -283,7 +283,7 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 	}
 	sending := func() (bool, error) {
 		st, err := s.campaignStatus(ctx, campaignID)
-		return st == Sending, err
+		return st == CampaignSending, err
 	}
 	for start := 0; start < len(pending); start += size {
 		if ok, err := sending(); err != nil || !ok {
@@ -346,7 +346,7 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 				// claimed but never attempted, which this process knows
 				// for sure, so they can go back.
 				for _, rest := range claimed[i:] {
-					outs = append(outs, outcome{id: rest.ID, contact: rest.ContactID, status: Queued})
+					outs = append(outs, outcome{id: rest.ID, contact: rest.ContactID, status: DeliveryQueued})
 				}
 				break
 			}
@@ -358,21 +358,21 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 				outs = append(outs, o)
 				continue
 			}
-			if o.status != Skipped {
+			if o.status != DeliverySkipped {
 				attempted++
 			}
 			switch o.status {
-			case Delivered:
+			case DeliverySent:
 				accepted = d.ID
-			case Queued:
+			case DeliveryQueued:
 				temporary++
 				lastErr = o.err
 				if final {
-					o.status = Failed
+					o.status = DeliveryFailed
 					o.err = "gave up after repeated temporary failures: " + o.err
 					failed++
 				}
-			case Failed, Bounced:
+			case DeliveryFailed, DeliveryBounced:
 				failed++
 				lastErr = o.err
 			}
@@ -430,7 +430,7 @@ func (s *Sender) loadQueued(ctx context.Context, campaignID int64, ids []int64) 
 	// The ids select the rows; "+ 0" and COALESCE keep both planners off
 	// the (campaign_id, ...) indexes, which would walk every delivery of
 	// the campaign (see ledger.apply).
-	q := s.svc.db.WithContext(ctx).Select("id", "contact_id").Where("campaign_id + 0 = ? AND COALESCE(status, '') = ?", campaignID, Queued)
+	q := s.svc.db.WithContext(ctx).Select("id", "contact_id").Where("campaign_id + 0 = ? AND COALESCE(status, '') = ?", campaignID, DeliveryQueued)
 	lo, hi, dense := denseRange(ids)
 	if dense {
 		q = q.Where("id BETWEEN ? AND ?", lo, hi)
@@ -537,33 +537,33 @@ func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compi
 	o := outcome{id: d.ID, contact: d.ContactID}
 	ct, ok := byID[d.ContactID]
 	if !ok {
-		o.status, o.err = Skipped, "the contact was deleted"
+		o.status, o.err = DeliverySkipped, "the contact was deleted"
 		return o
 	}
 	if ct.Status != contacts.Subscribed {
-		o.status, o.err = Skipped, "the contact is "+string(ct.Status)
+		o.status, o.err = DeliverySkipped, "the contact is "+string(ct.Status)
 		return o
 	}
 	msg, err := s.svc.buildMessage(ctx, c, comp, ct, d.ID, false)
 	if err != nil {
-		o.status, o.err = Failed, clip(err.Error(), 1000)
+		o.status, o.err = DeliveryFailed, clip(err.Error(), 1000)
 		// A coupon source that did not answer (the database) fails this
 		// attempt only; an empty pool or a template fault fails the
 		// message, with the reason.
 		var ce *templates.CouponError
 		if errors.As(err, &ce) && !errors.Is(err, ErrPoolEmpty) {
-			o.status = Queued
+			o.status = DeliveryQueued
 		}
 		return o
 	}
 	msg.Commit = commit
 	err = s.mailer.Send(ctx, msg)
 	if err == nil {
-		o.status = Delivered
+		o.status = DeliverySent
 		return o
 	}
 	if errors.Is(err, ErrClaimRevoked) {
-		o.status, o.err, o.revoked = Queued, "", true
+		o.status, o.err, o.revoked = DeliveryQueued, "", true
 		return o
 	}
 	var se *SendError
@@ -573,15 +573,15 @@ func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compi
 	o.err = clip(se.Error(), 1000)
 	switch {
 	case se.Temporary:
-		o.status = Queued
+		o.status = DeliveryQueued
 	case se.hard():
-		o.status, o.bounce, o.hard = Bounced, true, true
+		o.status, o.bounce, o.hard = DeliveryBounced, true, true
 	case se.Code >= 500:
 		// Refused for good, but not the address (a policy or content
 		// refusal): the event is recorded, the contact stays subscribed.
-		o.status, o.bounce = Failed, true
+		o.status, o.bounce = DeliveryFailed, true
 	default:
-		o.status = Failed
+		o.status = DeliveryFailed
 	}
 	return o
 }
@@ -658,12 +658,12 @@ func settleIn(tx *gorm.DB, outs []outcome, now time.Time) error {
 	})
 	for _, k := range keys {
 		var sentAt any
-		if k.status == Delivered {
+		if k.status == DeliverySent {
 			sentAt = now
 		}
 		// COALESCE keeps the planner on the primary key (see ledger.apply).
 		err := tx.Exec(`UPDATE deliveries SET status = ?, claim = '', error = ?, sent_at = COALESCE(?, sent_at)
-			WHERE id IN ? AND COALESCE(status, '') = ?`, k.status, k.err, sentAt, groups[k], InFlight).Error
+			WHERE id IN ? AND COALESCE(status, '') = ?`, k.status, k.err, sentAt, groups[k], DeliverySending).Error
 		if err != nil {
 			return err
 		}
@@ -676,7 +676,7 @@ func settleIn(tx *gorm.DB, outs []outcome, now time.Time) error {
 func (s *Sender) recordOutcomes(ctx context.Context, campaignID int64, outs []outcome, delivered *[]int64) error {
 	var bounces []contacts.EventInput
 	for _, o := range outs {
-		if o.status == Delivered && delivered != nil {
+		if o.status == DeliverySent && delivered != nil {
 			*delivered = append(*delivered, o.contact)
 		}
 		if o.bounce {
@@ -756,7 +756,9 @@ func (s *Service) WebView(ctx context.Context, campaignID, contactID int64) (str
 	if err != nil {
 		return "", err
 	}
-	comp, err := s.compile(ctx, &c)
+	// Anyone holding a recipient's link can ask for this page: compiling
+	// per request would let them spend the server's CPU.
+	comp, err := s.views.get(ctx, &c, s.compile)
 	if err != nil {
 		return "", err
 	}

@@ -50,7 +50,7 @@ func TestOneSenderRunningManyBatchesAtOnceSendsEachRecipientOnce(t *testing.T) {
 	if st.Sent != 120 || st.Queued != 0 || st.InFlight != 0 {
 		t.Errorf("stats = %+v, want 120 sent", st)
 	}
-	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.Sent {
+	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.CampaignSent {
 		t.Errorf("status = %s, want sent", got.Status)
 	}
 }
@@ -66,7 +66,7 @@ type limiter struct {
 
 func (l *limiter) Take(ctx context.Context, n int) error {
 	var k int64
-	l.w.db.Model(&campaigns.Delivery{}).Where("status = ?", campaigns.InFlight).Count(&k)
+	l.w.db.Model(&campaigns.Delivery{}).Where("status = ?", campaigns.DeliverySending).Count(&k)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.waits++

@@ -68,6 +68,8 @@ type Service struct {
 	queue    Queue
 	signer   *tracking.Signer
 	cfg      Config
+	// views holds the compiled templates of the public web view.
+	views *compiledCache
 }
 
 // NewService wires a Service.
@@ -91,7 +93,7 @@ func NewService(g *gorm.DB, cs *contacts.Store, ss *segments.Service, q Queue, s
 		cfg.MessageIDDomain = "herald.local"
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Service{db: g, contacts: cs, segments: ss, queue: q, signer: signer, cfg: cfg}
+	return &Service{db: g, contacts: cs, segments: ss, queue: q, signer: signer, cfg: cfg, views: newCompiledCache(viewCacheSize)}
 }
 
 // Input is what a client sets on a campaign.
@@ -306,7 +308,7 @@ func (s *Service) Create(ctx context.Context, in Input) (Campaign, error) {
 	if in.Subject == nil && in.Template == nil {
 		return Campaign{}, errs.Invalid("subject", "is required")
 	}
-	c := Campaign{Kind: KindCampaign, Status: Draft, SegmentIDs: db.IDs{}, ExcludeSegmentIDs: db.IDs{}}
+	c := Campaign{Kind: KindCampaign, Status: CampaignDraft, SegmentIDs: db.IDs{}, ExcludeSegmentIDs: db.IDs{}}
 	if err := s.apply(ctx, &c, in); err != nil {
 		return Campaign{}, err
 	}
@@ -322,16 +324,16 @@ func (s *Service) Update(ctx context.Context, id int64, in Input) (Campaign, err
 	if err != nil {
 		return Campaign{}, err
 	}
-	if c.Kind == KindFlowStep {
+	if c.Kind == KindAutomation {
 		return Campaign{}, errs.Conflict("campaign %d is a step of an automation; edit the automation", id)
 	}
-	if c.Status != Draft && c.Status != Scheduled {
+	if c.Status != CampaignDraft && c.Status != CampaignScheduled {
 		return Campaign{}, errs.Conflict("campaign %d is %s; only draft and scheduled campaigns can be edited", id, c.Status)
 	}
 	if err := s.apply(ctx, &c, in); err != nil {
 		return Campaign{}, err
 	}
-	res := s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status IN ?", id, []Status{Draft, Scheduled}).Select("*").Omit("id", "created_at").Updates(&c)
+	res := s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status IN ?", id, []Status{CampaignDraft, CampaignScheduled}).Select("*").Omit("id", "created_at").Updates(&c)
 	if res.Error != nil {
 		return Campaign{}, fmt.Errorf("campaigns: update %d: %w", id, res.Error)
 	}
@@ -381,10 +383,10 @@ func (s *Service) Delete(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	if c.Kind == KindFlowStep {
+	if c.Kind == KindAutomation {
 		return errs.Conflict("campaign %d is a step of an automation; delete the automation", id)
 	}
-	if c.Status == Sending || c.Status == Paused {
+	if c.Status == CampaignSending || c.Status == CampaignPaused {
 		return errs.Conflict("campaign %d is %s; cancel it before deleting it", id, c.Status)
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -409,10 +411,10 @@ func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (Campaign, 
 	if err != nil {
 		return Campaign{}, err
 	}
-	if c.Kind == KindFlowStep {
+	if c.Kind == KindAutomation {
 		return Campaign{}, errs.Conflict("campaign %d is a step of an automation; its flow sends it", id)
 	}
-	if c.Status != Draft && c.Status != Scheduled {
+	if c.Status != CampaignDraft && c.Status != CampaignScheduled {
 		return Campaign{}, errs.Conflict("campaign %d is %s; only a draft or scheduled campaign can be sent", id, c.Status)
 	}
 	if len(c.SegmentIDs) == 0 {
@@ -423,10 +425,10 @@ func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (Campaign, 
 		return Campaign{}, err
 	}
 	now := s.cfg.Now()
-	status := Sending
+	status := CampaignSending
 	var when time.Time
 	if at != nil && at.After(now) {
-		status, when = Scheduled, at.UTC()
+		status, when = CampaignScheduled, at.UTC()
 	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("campaign_id = ?", id).Delete(&Link{}).Error; err != nil {
@@ -442,12 +444,12 @@ func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (Campaign, 
 			}
 		}
 		updates := map[string]any{"status": status, "scheduled_at": nil, "updated_at": now}
-		if status == Scheduled {
+		if status == CampaignScheduled {
 			updates["scheduled_at"] = when
 		} else {
 			updates["started_at"] = now
 		}
-		res := tx.Model(&Campaign{}).Where("id = ? AND status IN ?", id, []Status{Draft, Scheduled}).Updates(updates)
+		res := tx.Model(&Campaign{}).Where("id = ? AND status IN ?", id, []Status{CampaignDraft, CampaignScheduled}).Updates(updates)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -473,7 +475,7 @@ func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (Campaign, 
 // Pause stops a sending or scheduled campaign; workers stop within a
 // second and queued deliveries wait for Resume.
 func (s *Service) Pause(ctx context.Context, id int64, reason string) (Campaign, error) {
-	return s.transition(ctx, id, []Status{Sending, Scheduled}, Paused, map[string]any{"pause_reason": reason})
+	return s.transition(ctx, id, []Status{CampaignSending, CampaignScheduled}, CampaignPaused, map[string]any{"pause_reason": reason})
 }
 
 // Resume continues a paused campaign.
@@ -483,15 +485,15 @@ func (s *Service) Resume(ctx context.Context, id int64) (Campaign, error) {
 		return Campaign{}, err
 	}
 	extra := map[string]any{"pause_reason": ""}
-	to, at := Sending, time.Time{}
+	to, at := CampaignSending, time.Time{}
 	switch {
 	case c.StartedAt == nil && c.ScheduledAt != nil && c.ScheduledAt.After(s.cfg.Now()):
 		// Paused before its time: it goes back to waiting for it.
-		to, at = Scheduled, *c.ScheduledAt
+		to, at = CampaignScheduled, *c.ScheduledAt
 	case c.StartedAt == nil:
 		extra["started_at"] = s.cfg.Now()
 	}
-	c, err = s.transition(ctx, id, []Status{Paused}, to, extra)
+	c, err = s.transition(ctx, id, []Status{CampaignPaused}, to, extra)
 	if err != nil {
 		return Campaign{}, err
 	}
@@ -503,12 +505,12 @@ func (s *Service) Resume(ctx context.Context, id int64) (Campaign, error) {
 
 // Cancel stops a campaign for good; deliveries not yet sent are skipped.
 func (s *Service) Cancel(ctx context.Context, id int64) (Campaign, error) {
-	c, err := s.transition(ctx, id, []Status{Draft, Scheduled, Sending, Paused}, Cancelled, map[string]any{"finished_at": s.cfg.Now()})
+	c, err := s.transition(ctx, id, []Status{CampaignDraft, CampaignScheduled, CampaignSending, CampaignPaused}, CampaignCancelled, map[string]any{"finished_at": s.cfg.Now()})
 	if err != nil {
 		return Campaign{}, err
 	}
-	err = s.db.WithContext(ctx).Model(&Delivery{}).Where("campaign_id = ? AND status IN ?", id, []DeliveryStatus{Queued, Deferred}).
-		Updates(map[string]any{"status": Skipped, "error": "campaign cancelled"}).Error
+	err = s.db.WithContext(ctx).Model(&Delivery{}).Where("campaign_id = ? AND status IN ?", id, []DeliveryStatus{DeliveryQueued, DeliveryDeferred}).
+		Updates(map[string]any{"status": DeliverySkipped, "error": "campaign cancelled"}).Error
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: cancel %d: %w", id, err)
 	}

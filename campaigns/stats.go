@@ -173,21 +173,21 @@ func (s *Service) countDeliveries(ctx context.Context, id int64, st *Stats) erro
 	for _, r := range rows {
 		st.Total += r.N
 		switch r.Status {
-		case Queued:
+		case DeliveryQueued:
 			st.Queued = r.N
-		case InFlight:
+		case DeliverySending:
 			st.InFlight = r.N
-		case Delivered:
+		case DeliverySent:
 			st.Sent = r.N
-		case Failed:
+		case DeliveryFailed:
 			st.Failed = r.N
-		case Bounced:
+		case DeliveryBounced:
 			st.Bounced = r.N
-		case Skipped:
+		case DeliverySkipped:
 			st.Skipped = r.N
-		case Unknown:
+		case DeliveryUnknown:
 			st.Unknown = r.N
-		case Deferred:
+		case DeliveryDeferred:
 			st.Deferred = r.N
 		}
 	}
@@ -198,11 +198,11 @@ func (s *Service) countDeliveries(ctx context.Context, id int64, st *Stats) erro
 // and the time left at that rate, while c is sending.
 func (s *Service) sendRate(ctx context.Context, c Campaign, st *Stats) error {
 	id := c.ID
-	if c.Status == Sending {
+	if c.Status == CampaignSending {
 		var recent int64
 		since := s.cfg.Now().Add(-time.Minute)
 		err := s.db.WithContext(ctx).Model(&Delivery{}).
-			Where("campaign_id = ? AND status = ? AND sent_at >= ?", id, Delivered, since).Count(&recent).Error
+			Where("campaign_id = ? AND status = ? AND sent_at >= ?", id, DeliverySent, since).Count(&recent).Error
 		if err != nil {
 			return fmt.Errorf("campaigns: rate of %d: %w", id, err)
 		}
@@ -355,7 +355,7 @@ FROM (SELECT e.n AS bounces,
 	FROM (SELECT contact_id, COUNT(*) AS n FROM events
 		WHERE type = ? AND campaign_id = ? AND (dedupe_key IS NULL OR dedupe_key NOT LIKE ?)
 		GROUP BY contact_id) e) b`,
-		id, Delivered, contacts.EventBounce, id, sendBounceKeyPrefix+"%").Scan(&n).Error
+		id, DeliverySent, contacts.EventBounce, id, sendBounceKeyPrefix+"%").Scan(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("campaigns: bounces of %d: %w", id, err)
 	}

@@ -169,9 +169,9 @@ func TestStatsBouncedAfterSendCountsAtMostOneBouncePerMessageSent(t *testing.T) 
 	// is still queued.
 	sent := time.Now().UTC()
 	for _, d := range []campaigns.Delivery{
-		{CampaignID: c.ID, ContactID: ids[0], Occurrence: "2027", Status: campaigns.Delivered, Batch: 1, SentAt: &sent},
-		{CampaignID: c.ID, ContactID: ids[1], Occurrence: "2027", Status: campaigns.Delivered, Batch: 1, SentAt: &sent},
-		{CampaignID: c.ID, ContactID: ids[2], Occurrence: "2027", Status: campaigns.Queued, Batch: 1},
+		{CampaignID: c.ID, ContactID: ids[0], Occurrence: "2027", Status: campaigns.DeliverySent, Batch: 1, SentAt: &sent},
+		{CampaignID: c.ID, ContactID: ids[1], Occurrence: "2027", Status: campaigns.DeliverySent, Batch: 1, SentAt: &sent},
+		{CampaignID: c.ID, ContactID: ids[2], Occurrence: "2027", Status: campaigns.DeliveryQueued, Batch: 1},
 	} {
 		if err := w.db.Create(&d).Error; err != nil {
 			t.Fatal(err)

@@ -22,13 +22,13 @@ func (s *Service) Apply(ctx context.Context, c *Campaign, in Input) error {
 // active automation's messages are sending; a paused or draft one's are
 // paused, so the sweep leaves them alone.
 func (s *Service) SaveStepMessage(ctx context.Context, id int64, in Input, active bool) (int64, error) {
-	status := Paused
+	status := CampaignPaused
 	if active {
-		status = Sending
+		status = CampaignSending
 	}
 	if id != 0 {
 		var c Campaign
-		if err := s.db.WithContext(ctx).Take(&c, id).Error; err == nil && c.Kind == KindFlowStep {
+		if err := s.db.WithContext(ctx).Take(&c, id).Error; err == nil && c.Kind == KindAutomation {
 			if err := s.apply(ctx, &c, in); err != nil {
 				return 0, err
 			}
@@ -38,7 +38,7 @@ func (s *Service) SaveStepMessage(ctx context.Context, id int64, in Input, activ
 			return c.ID, s.storeLinks(ctx, &c)
 		}
 	}
-	c := Campaign{Kind: KindFlowStep, Status: status, SegmentIDs: db.IDs{}, ExcludeSegmentIDs: db.IDs{}}
+	c := Campaign{Kind: KindAutomation, Status: status, SegmentIDs: db.IDs{}, ExcludeSegmentIDs: db.IDs{}}
 	if err := s.apply(ctx, &c, in); err != nil {
 		return 0, err
 	}
@@ -84,7 +84,7 @@ func (s *Service) EnqueueBatch(ctx context.Context, campaignID int64, batch int)
 func (s *Service) NextStepBatch(ctx context.Context, campaignID int64) (batch int, ok bool, err error) {
 	var c Campaign
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&Campaign{}).Where("id = ? AND kind = ?", campaignID, KindFlowStep).Update("launch_batches", gorm.Expr("launch_batches + 1"))
+		res := tx.Model(&Campaign{}).Where("id = ? AND kind = ?", campaignID, KindAutomation).Update("launch_batches", gorm.Expr("launch_batches + 1"))
 		if res.Error != nil || res.RowsAffected == 0 {
 			return res.Error
 		}
@@ -106,7 +106,7 @@ func (s *Service) NextStepBatch(ctx context.Context, campaignID int64) (batch in
 func QueueStepDelivery(tx *gorm.DB, campaignID, contactID int64, occurrence string, batch int, now time.Time) error {
 	err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Delivery{
 		CampaignID: campaignID, ContactID: contactID, Occurrence: occurrence,
-		Status: Queued, Batch: batch, CreatedAt: now,
+		Status: DeliveryQueued, Batch: batch, CreatedAt: now,
 	}).Error
 	if err != nil {
 		return fmt.Errorf("campaigns: queue step delivery: %w", err)

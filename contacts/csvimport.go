@@ -282,6 +282,9 @@ func (s *Store) PreviewCSV(r io.Reader, n int) (CSVPreview, error) {
 		if err != nil {
 			break
 		}
+		if row.atEOF && len(p.Sample) > 0 {
+			break // maybe cut short: the head of a larger file
+		}
 		if row.problem != "" || isBlank(row.fields) {
 			continue
 		}

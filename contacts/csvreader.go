@@ -27,6 +27,8 @@ type csvRow struct {
 	// unclosed is set when a quote opened in this row never closed, so
 	// the rest of the file was read as one cell.
 	unclosed bool
+	// atEOF is set when the file ended the row rather than a line break.
+	atEOF bool
 }
 
 // csvReader reads CSV the way spreadsheet tools do: a quote inside an
@@ -96,6 +98,7 @@ func (r *csvReader) read() (csvRow, error) {
 	for {
 		b, err := r.br.ReadByte()
 		if err == io.EOF {
+			row.atEOF = true
 			if quoted {
 				row.unclosed = true
 				row.problem = fmt.Sprintf("a quote opened on line %d is never closed: lines %d to %d were read as one cell, and the file ends inside it", row.line, row.line, r.line)
@@ -121,6 +124,7 @@ func (r *csvReader) read() (csvRow, error) {
 				next, err := r.br.ReadByte()
 				switch {
 				case err == io.EOF:
+					row.atEOF = true
 					return finish()
 				case err != nil:
 					return csvRow{}, err

@@ -32,7 +32,7 @@ func TestEngagementCountsCampaignsNotDeliveries(t *testing.T) {
 		t.Helper()
 		at := daysAgo(days).UTC()
 		d := campaigns.Delivery{CampaignID: w.campaigns[key], ContactID: w.id(t, who), Occurrence: occurrence,
-			Status: campaigns.Delivered, Batch: 1, SentAt: &at}
+			Status: campaigns.DeliverySent, Batch: 1, SentAt: &at}
 		if err := w.g.Create(&d).Error; err != nil {
 			t.Fatalf("create delivery: %v", err)
 		}

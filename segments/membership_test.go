@@ -73,7 +73,7 @@ func newShop(t *testing.T) *world {
 	}
 	sent := func(who string, keys ...string) {
 		for _, k := range keys {
-			w.deliver(t, k, who, campaigns.Delivered, sentAt[k])
+			w.deliver(t, k, who, campaigns.DeliverySent, sentAt[k])
 		}
 	}
 	sent("ann", "$C1", "$C2", "$C3", "$C4")
@@ -81,10 +81,10 @@ func newShop(t *testing.T) *world {
 	sent("cleo", "$C3", "$C4")
 	sent("dan", "$C1", "$C2", "$C3", "$C4")
 	sent("fay", "$C1", "$C3", "$C4")
-	w.deliver(t, "$C2", "fay", campaigns.Failed, time.Time{})
+	w.deliver(t, "$C2", "fay", campaigns.DeliveryFailed, time.Time{})
 	sent("gus", "$C1", "$C2")
-	w.deliver(t, "$C3", "gus", campaigns.Queued, time.Time{})
-	w.deliver(t, "$C4", "gus", campaigns.Queued, time.Time{})
+	w.deliver(t, "$C3", "gus", campaigns.DeliveryQueued, time.Time{})
+	w.deliver(t, "$C4", "gus", campaigns.DeliveryQueued, time.Time{})
 	sent("ida", "$C4")
 
 	open := func(who, key string, d float64, machine bool) ev {

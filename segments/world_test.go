@@ -172,7 +172,7 @@ func (w *world) record(t *testing.T, evs ...ev) {
 // campaign stores a sent campaign under a placeholder name such as "$C1".
 func (w *world) campaign(t *testing.T, key string) int64 {
 	t.Helper()
-	c := campaigns.Campaign{Name: key, Subject: "News " + key, FromEmail: "news@example.com", Status: campaigns.Sent}
+	c := campaigns.Campaign{Name: key, Subject: "News " + key, FromEmail: "news@example.com", Status: campaigns.CampaignSent}
 	if err := w.g.Create(&c).Error; err != nil {
 		t.Fatalf("create campaign %s: %v", key, err)
 	}
@@ -184,7 +184,7 @@ func (w *world) campaign(t *testing.T, key string) int64 {
 func (w *world) deliver(t *testing.T, key, who string, status campaigns.DeliveryStatus, sentAt time.Time) {
 	t.Helper()
 	d := campaigns.Delivery{CampaignID: w.campaigns[key], ContactID: w.id(t, who), Status: status, Batch: 1}
-	if status == campaigns.Delivered {
+	if status == campaigns.DeliverySent {
 		at := sentAt.UTC()
 		d.SentAt = &at
 	}

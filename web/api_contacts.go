@@ -304,6 +304,22 @@ func (s *Server) importContacts(c *gin.Context) {
 	c.PureJSON(http.StatusOK, res)
 }
 
+// previewImport reads the head of a CSV file (the body, up to the first
+// rows a person needs to see) and answers its columns, the field each
+// header matches, and a few rows, so that a client can map the columns
+// before sending the whole file to importContacts.
+func (s *Server) previewImport(c *gin.Context) {
+	p, err := s.d.Contacts.PreviewCSV(io.LimitReader(c.Request.Body, maxPreviewBytes), 5)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, p)
+}
+
+// maxPreviewBytes is as much of a file as a preview reads.
+const maxPreviewBytes = 1 << 20
+
 // importIdleTimeout is how long an import upload may send nothing before
 // it is cut.
 const importIdleTimeout = 2 * time.Minute

@@ -81,7 +81,7 @@ func (s *Server) deleteSegment(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.d.Segments.Delete(c.Request.Context(), id); err != nil {
+	if err := s.deleteSegmentChecked(c, id); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -28,8 +28,8 @@ type chartSeries struct {
 }
 
 const (
-	chartW, chartH                               = 720, 260
-	chartLeft, chartRight, chartTop, chartBottom = 56, 16, 34, 44
+	chartW, chartH                                  = 720, 260
+	chartMinLeft, chartRight, chartTop, chartBottom = 56, 16, 34, 44
 )
 
 // seriesStyle gives each series a colour and, for readers without colour,
@@ -88,13 +88,24 @@ func (c chart) HTML() template.HTML {
 	}
 	esc := template.HTMLEscapeString
 	n := len(c.Labels)
-	maxV := 0.0
+	maxV, whole := 0.0, true
 	for _, s := range c.Series {
 		for _, v := range s.Values {
 			maxV = math.Max(maxV, v)
+			whole = whole && v == math.Trunc(v)
 		}
 	}
 	top := niceMax(maxV)
+	if whole && top < 20 && math.Mod(top, 4) != 0 {
+		// Counts step by whole numbers: 0, 2, 4, 6, 8 rather than 1.25s.
+		top = math.Ceil(top/4) * 4
+	}
+	// The left margin fits the widest axis label (money takes more room
+	// than a count).
+	chartLeft := chartMinLeft
+	for i := 0; i <= 4; i++ {
+		chartLeft = max(chartLeft, 10+len([]rune(unit(top*float64(i)/4)))*7)
+	}
 	plotW := float64(chartW - chartLeft - chartRight)
 	plotH := float64(chartH - chartTop - chartBottom)
 	y := func(v float64) float64 { return float64(chartTop) + plotH - v/top*plotH }
@@ -102,7 +113,7 @@ func (c chart) HTML() template.HTML {
 	x := func(i int) float64 { return float64(chartLeft) + band*(float64(i)+0.5) }
 
 	var b strings.Builder
-	fmt.Fprintf(&b, `<figure class="chart"><div class="chart-scroll"><svg viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, chartW, chartH, esc(c.Title))
+	fmt.Fprintf(&b, `<figure class="chart"><div class="chart-scroll scroll-x"><svg viewBox="0 0 %d %d" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, chartW, chartH, esc(c.Title))
 	fmt.Fprintf(&b, `<title>%s</title>`, esc(c.Title))
 	b.WriteString(`<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#dfe6fb"/><line x1="0" y1="0" x2="0" y2="6" stroke="#3157d5" stroke-width="2"/></pattern></defs>`)
 	// Grid and axis labels: five steps from zero to the top.

@@ -138,3 +138,37 @@ func TestCSVImportReadsPastAStrayQuoteAndTakesAColumnMapping(t *testing.T) {
 		}
 	}
 }
+
+func TestImportPageOffersTheFieldsAndThePreviewMatchesColumns(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.contacts.CreateField(t.Context(), "shoe_size", contacts.FieldNumber); err != nil {
+		t.Fatal(err)
+	}
+	cookie, csrf := f.login(t)
+	w := f.do("GET", "/contacts/import", "", map[string]string{"Cookie": cookie.String()})
+	page := w.Body.String()
+	if w.Code != 200 || !strings.Contains(page, `src="/static/import.js"`) || !strings.Contains(page, `<option value="attr.shoe_size">shoe_size (number)</option>`) || !strings.Contains(page, `<option value="email">Email</option>`) {
+		t.Fatalf("%d %s", w.Code, page)
+	}
+	if w := f.do("GET", "/contacts", "", map[string]string{"Cookie": cookie.String()}); !strings.Contains(w.Body.String(), `href="/contacts/import"`) {
+		t.Fatal("the contact list does not link the import page")
+	}
+
+	head := "E-mail;Given name;Shoe size;Favourite colour;Bad!\na@example.com;<b>A</b>;40;green;x\nb@example.com;B;41;red;y\nc@exa"
+	session := map[string]string{"Cookie": cookie.String(), "X-CSRF-Token": csrf, "Content-Type": "text/csv"}
+	w = f.do("POST", "/api/contacts/import/preview", head, session)
+	var p contacts.CSVPreview
+	if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil || w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if strings.Join(p.Columns, "|") != "email|first_name|attr.shoe_size|attr.favourite_colour|" || len(p.Sample) != 2 || p.Sample[0][1] != "<b>A</b>" {
+		t.Fatalf("preview = %+v", p)
+	}
+	delete(session, "X-CSRF-Token")
+	if w := f.do("POST", "/api/contacts/import/preview", head, session); w.Code != 403 {
+		t.Fatalf("preview without the CSRF token: %d", w.Code)
+	}
+	if w := f.do("POST", "/api/contacts/import/preview", "", map[string]string{"Authorization": "Bearer " + testKey}); w.Code != 400 || !strings.Contains(w.Body.String(), "empty") {
+		t.Fatalf("empty preview: %d %s", w.Code, w.Body)
+	}
+}

@@ -98,6 +98,8 @@ type Server struct {
 	engine *gin.Engine
 	pages  map[string]*template.Template
 	links  *linkCache
+	// views limits the public web view per token and per address.
+	views  *windowLimiter
 	tstats trackStats
 }
 
@@ -119,7 +121,8 @@ func New(d Deps, cfg Config) (*Server, error) {
 	if len(cfg.SessionKey) < 16 {
 		return nil, fmt.Errorf("web: session key too short")
 	}
-	s := &Server{d: d, cfg: cfg, creds: d.Credentials, log: d.Log, links: newLinkCache(linkCacheSize, campaignLinkLoader(d.Campaigns))}
+	s := &Server{d: d, cfg: cfg, creds: d.Credentials, log: d.Log, links: newLinkCache(linkCacheSize, campaignLinkLoader(d.Campaigns)),
+		views: newWindowLimiter(viewWindow, viewLimiterMaxKey)}
 	if s.creds == nil {
 		s.creds = settings.NewCredentials(nil, cfg.APIKeySHA256, cfg.AdminPasswordBcrypt)
 	}
@@ -229,6 +232,7 @@ func (s *Server) routes() *gin.Engine {
 	api.PATCH("/contacts/:id", s.patchContact)
 	api.DELETE("/contacts/:id", s.deleteContact)
 	api.GET("/contacts/:id/events", s.contactEvents)
+	api.POST("/contacts/import/preview", s.previewImport)
 
 	api.POST("/events", s.createEvents)
 
@@ -240,6 +244,7 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/segments", s.createSegment)
 	api.POST("/segments/preview", s.previewSegment)
 	api.GET("/segments/templates", s.segmentTemplates)
+	api.GET("/segments/fields", s.segmentFields)
 	api.GET("/segments/:id", s.getSegment)
 	api.PATCH("/segments/:id", s.patchSegment)
 	api.DELETE("/segments/:id", s.deleteSegment)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -544,6 +545,19 @@ func (s *Server) webView(c *gin.Context) {
 	if err != nil {
 		c.String(http.StatusNotFound, "This link is not valid.")
 		return
+	}
+	// Counted after the signature check, which is cheap, and before the
+	// render, which is not. The token's key is its contact and campaign,
+	// which every spelling of a valid token shares.
+	for _, lim := range []struct {
+		key string
+		max int
+	}{{addrKey(s.clientAddr(c.Request)), viewPerAddress}, {fmt.Sprintf("t:%d:%d", tok.CampaignID, tok.ContactID), viewPerToken}} {
+		if ok, retry := s.views.allow(lim.key, lim.max); !ok {
+			c.Header("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+			c.String(http.StatusTooManyRequests, "This page was asked for too often. Please try again in a minute.")
+			return
+		}
 	}
 	html, err := s.d.Campaigns.WebView(c.Request.Context(), tok.CampaignID, tok.ContactID)
 	if err != nil {

@@ -97,6 +97,8 @@ var pageFuncs = template.FuncMap{
 		return many
 	},
 	"join": strings.Join,
+	// rate formats a share (0..1) as a percentage: 0.125 -> "12.5%".
+	"rate": percent,
 	// fieldArgs passes one input of the contact form to the "field" template.
 	"fieldArgs": func(f *contactForm, name, label, typ, hint string) fieldArg {
 		return fieldArg{Form: f, Name: name, Label: label, Type: typ, Hint: hint}

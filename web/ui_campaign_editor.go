@@ -246,9 +246,9 @@ func (s *Server) renderEditor(c *gin.Context, status int, cp campaigns.Campaign,
 	}
 	readOnly := ""
 	switch {
-	case cp.Kind == campaigns.KindFlowStep:
+	case cp.Kind == campaigns.KindAutomation:
 		readOnly = "This message is a step of an automation: change it in its automation."
-	case cp.ID != 0 && cp.Status != campaigns.Draft && cp.Status != campaigns.Scheduled:
+	case cp.ID != 0 && cp.Status != campaigns.CampaignDraft && cp.Status != campaigns.CampaignScheduled:
 		readOnly = fmt.Sprintf("This campaign is %s, so its content can no longer be changed. It is shown here as it was sent.", cp.Status)
 	}
 	title, action := "New campaign", "/campaigns/new"
@@ -280,7 +280,7 @@ func (s *Server) newCampaignPage(c *gin.Context) {
 	form := formOf(campaigns.Campaign{})
 	form.Values["from_email"] = s.cfg.AdminEmail
 	withStarter(c, form)
-	s.renderEditor(c, http.StatusOK, campaigns.Campaign{Status: campaigns.Draft}, form)
+	s.renderEditor(c, http.StatusOK, campaigns.Campaign{Status: campaigns.CampaignDraft}, form)
 }
 
 func (s *Server) newCampaignPost(c *gin.Context) {
@@ -296,7 +296,7 @@ func (s *Server) newCampaignPost(c *gin.Context) {
 			return
 		}
 		form.refuse(ie)
-		s.renderEditor(c, http.StatusBadRequest, campaigns.Campaign{Status: campaigns.Draft}, form)
+		s.renderEditor(c, http.StatusBadRequest, campaigns.Campaign{Status: campaigns.CampaignDraft}, form)
 		return
 	}
 	s.savedCampaign(c, cp)
@@ -319,7 +319,7 @@ func (s *Server) editCampaignPage(c *gin.Context) {
 		return
 	}
 	form := formOf(cp)
-	if cp.Status == campaigns.Draft || cp.Status == campaigns.Scheduled {
+	if cp.Status == campaigns.CampaignDraft || cp.Status == campaigns.CampaignScheduled {
 		withStarter(c, form)
 	}
 	s.renderEditor(c, http.StatusOK, cp, form)
@@ -446,7 +446,7 @@ func (s *Server) renderPreview(c *gin.Context, status int, cp campaigns.Campaign
 	if emails == "" {
 		emails = s.cfg.AdminEmail
 	}
-	editable := cp.Kind == campaigns.KindCampaign && (cp.Status == campaigns.Draft || cp.Status == campaigns.Scheduled)
+	editable := cp.Kind == campaigns.KindCampaign && (cp.Status == campaigns.CampaignDraft || cp.Status == campaigns.CampaignScheduled)
 	s.render(c, status, "campaign_preview", gin.H{
 		"Title":    "Preview " + cp.Name,
 		"Nav":      "campaigns",

@@ -161,9 +161,9 @@ func (s *Server) timeline(c *gin.Context, contactID int64, cursor string) (timel
 }
 
 var deliveryWords = map[campaigns.DeliveryStatus]string{
-	campaigns.Queued: "queued", campaigns.InFlight: "being sent", campaigns.Delivered: "sent",
-	campaigns.Failed: "failed", campaigns.Bounced: "bounced", campaigns.Skipped: "skipped",
-	campaigns.Unknown: "unknown (the mail server may or may not have taken it)", campaigns.Deferred: "held back by the frequency cap",
+	campaigns.DeliveryQueued: "queued", campaigns.DeliverySending: "being sent", campaigns.DeliverySent: "sent",
+	campaigns.DeliveryFailed: "failed", campaigns.DeliveryBounced: "bounced", campaigns.DeliverySkipped: "skipped",
+	campaigns.DeliveryUnknown: "unknown (the mail server may or may not have taken it)", campaigns.DeliveryDeferred: "held back by the frequency cap",
 }
 
 func deliveryActivity(d campaigns.ContactDelivery) activity {
@@ -171,7 +171,7 @@ func deliveryActivity(d campaigns.ContactDelivery) activity {
 	if d.Kind == campaigns.KindCampaign {
 		a.Link = fmt.Sprintf("/campaigns/%d", d.CampaignID)
 	}
-	if d.Error != "" && d.Status != campaigns.Delivered {
+	if d.Error != "" && d.Status != campaigns.DeliverySent {
 		a.Detail = d.Error
 	}
 	return a

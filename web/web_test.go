@@ -63,6 +63,7 @@ type fixture struct {
 	camps    *campaigns.Service
 	autos    *automations.Service
 	outbox   *outbox.Store
+	db       *gorm.DB
 }
 
 const (
@@ -96,7 +97,7 @@ func newFixtureWith(t *testing.T, edit func(*Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{srv: srv, h: srv.Handler(), hits: h, signer: signer, contacts: cs, camps: camps, autos: autos, outbox: ob}
+	return &fixture{srv: srv, h: srv.Handler(), hits: h, signer: signer, contacts: cs, camps: camps, autos: autos, outbox: ob, db: g}
 }
 
 func (f *fixture) do(method, target, body string, headers map[string]string) *httptest.ResponseRecorder {

@@ -22,7 +22,7 @@ const (
 	TypeEmailSend       = "email:send"
 	TypeSegmentsRefresh = "segments:refresh"
 	TypeSegmentsEval    = "segments:evaluate"
-	TypeFlowsTick       = "flows:tick"
+	TypeAutomationsTick = "automations:tick"
 )
 
 // Queue names and their weights: sending first, then launches, then the rest.
@@ -72,9 +72,9 @@ func NewSweepTask() *asynq.Task {
 	return asynq.NewTask(TypeCampaignSweep, nil, asynq.Queue(QueueCampaigns), asynq.MaxRetry(0), asynq.Timeout(5*time.Minute))
 }
 
-// NewFlowsTickTask builds the periodic flows:tick task.
-func NewFlowsTickTask() *asynq.Task {
-	return asynq.NewTask(TypeFlowsTick, nil, asynq.Queue(QueueCampaigns), asynq.MaxRetry(0), asynq.Timeout(10*time.Minute))
+// NewAutomationsTickTask builds the periodic automations:tick task.
+func NewAutomationsTickTask() *asynq.Task {
+	return asynq.NewTask(TypeAutomationsTick, nil, asynq.Queue(QueueCampaigns), asynq.MaxRetry(0), asynq.Timeout(10*time.Minute))
 }
 
 // NewRefreshTask builds the periodic segments:refresh task.

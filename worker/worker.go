@@ -45,8 +45,8 @@ type Config struct {
 	// RefreshEvery is how often every segment is recomputed in full
 	// (24 h), counted from each segment's last full refresh.
 	RefreshEvery time.Duration
-	// FlowsEvery is how often automations enrol and advance (1 min).
-	FlowsEvery time.Duration
+	// AutomationsEvery is how often automations enrol and advance (1 min).
+	AutomationsEvery time.Duration
 }
 
 // Worker runs the asynq server, the periodic scheduler and the tracking
@@ -84,8 +84,8 @@ func New(d Deps, cfg Config) *Worker {
 	if cfg.RefreshEvery <= 0 {
 		cfg.RefreshEvery = 24 * time.Hour
 	}
-	if cfg.FlowsEvery <= 0 {
-		cfg.FlowsEvery = time.Minute
+	if cfg.AutomationsEvery <= 0 {
+		cfg.AutomationsEvery = time.Minute
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
@@ -154,7 +154,7 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeCampaignSweep, w.handleSweep)
 	mux.HandleFunc(TypeSegmentsRefresh, w.handleRefresh)
 	mux.HandleFunc(TypeSegmentsEval, w.handleEvaluate)
-	mux.HandleFunc(TypeFlowsTick, w.handleFlowsTick)
+	mux.HandleFunc(TypeAutomationsTick, w.handleAutomationsTick)
 	return mux
 }
 
@@ -173,8 +173,8 @@ func (w *Worker) Start() error {
 	if _, err := w.sched.Register(fmt.Sprintf("@every %s", check), NewRefreshTask(), asynq.Unique(check)); err != nil {
 		return fmt.Errorf("worker: schedule refresh: %w", err)
 	}
-	if _, err := w.sched.Register(fmt.Sprintf("@every %s", w.cfg.FlowsEvery), NewFlowsTickTask(), asynq.Unique(w.cfg.FlowsEvery)); err != nil {
-		return fmt.Errorf("worker: schedule flows: %w", err)
+	if _, err := w.sched.Register(fmt.Sprintf("@every %s", w.cfg.AutomationsEvery), NewAutomationsTickTask(), asynq.Unique(w.cfg.AutomationsEvery)); err != nil {
+		return fmt.Errorf("worker: schedule automations: %w", err)
 	}
 	if err := w.srv.Start(w.Mux()); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
@@ -348,7 +348,7 @@ func (w *Worker) handleEvaluate(ctx context.Context, t *asynq.Task) error {
 	return w.segmentFailures(w.d.Segments.ContactsChanged(ctx, p.ContactIDs, p.Fields))
 }
 
-func (w *Worker) handleFlowsTick(ctx context.Context, _ *asynq.Task) error {
+func (w *Worker) handleAutomationsTick(ctx context.Context, _ *asynq.Task) error {
 	res, err := w.d.Automations.Tick(ctx, time.Now().UTC())
 	// A flow or run that failed was logged by the pass and recorded on the
 	// flow; the others went on, so the task itself succeeded.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"herald/internal/app"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -84,7 +85,7 @@ func benchSegments(ctx context.Context, args []string, out io.Writer) error {
 type segBench struct {
 	f       segBenchFlags
 	out     io.Writer
-	app     *App
+	app     *app.App
 	pg      bool
 	now     time.Time // the generated data's "today"
 	closers []func()
@@ -119,12 +120,12 @@ func (b *segBench) run(ctx context.Context) error {
 			return err
 		}
 	}
-	cfg := &Config{
+	cfg := &app.Config{
 		DatabaseURL: dbURL, RedisURL: b.f.redisURL, BaseURL: "http://127.0.0.1:8080", AdminEmail: "admin@example.com",
 		WorkerConcurrency: 8, SMTPPool: 1, EmbeddedRedisAddr: "127.0.0.1:0", EmbeddedSMTPAddr: "127.0.0.1:0",
 		AttributionDays: 5, RefreshEvery: "24h",
 	}
-	app, err := NewApp(ctx, cfg, newLogger("error", os.Stderr), io.Discard, false, true, appOptions{})
+	app, err := app.New(ctx, cfg, newLogger("error", os.Stderr), io.Discard, false, true, app.Options{})
 	if err != nil {
 		return err
 	}
@@ -343,7 +344,7 @@ func (b *segBench) generate(ctx context.Context) error {
 		nContacts, nEvents, nDeliveries, len(campaignIDs), loaded.Round(time.Millisecond), float64(rows)/loaded.Seconds())
 
 	t := time.Now()
-	if err := Migrate(b.app.DB.WithContext(ctx)); err != nil {
+	if err := app.Migrate(b.app.DB.WithContext(ctx)); err != nil {
 		return err
 	}
 	again, err := b.secondaryIndexes(ctx)
@@ -402,7 +403,7 @@ func (b *segBench) createCampaigns(ctx context.Context) ([]int64, []time.Time, e
 		sent := b.now.Add(-time.Duration(3+15*i)*24*time.Hour + 10*time.Hour)
 		c := campaigns.Campaign{
 			Name: fmt.Sprintf("Newsletter %s", sent.Format("2006-01-02")), Subject: "News", FromEmail: "news@shop.example",
-			Status: campaigns.Sent, StartedAt: &sent, FinishedAt: &sent, LaunchedAt: &sent,
+			Status: campaigns.CampaignSent, StartedAt: &sent, FinishedAt: &sent, LaunchedAt: &sent,
 		}
 		if err := b.app.DB.WithContext(ctx).Create(&c).Error; err != nil {
 			return nil, nil, fmt.Errorf("bench segments: create campaign: %w", err)
@@ -682,7 +683,7 @@ func (g *segGen) contact(id int64, c *segBenchChunk) {
 		if sent.Before(signup) || r.Float64() >= segBenchReach {
 			continue
 		}
-		c.deliveries = append(c.deliveries, []any{cid, id, string(campaigns.Delivered), 1, 1, "", sent, "", sent})
+		c.deliveries = append(c.deliveries, []any{cid, id, string(campaigns.DeliverySent), 1, 1, "", sent, "", sent})
 		if r.Float64() < 0.08 { // a privacy proxy fetches the pixel
 			at := sent.Add(time.Duration(r.IntN(600)) * time.Second)
 			c.events = append(c.events, []any{id, contacts.EventOpen, at, cid, int64(0), "", "", "{}", true, at})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"herald/internal/app"
 	"io"
 	"net"
 	"net/url"
@@ -82,14 +83,14 @@ func benchSend(ctx context.Context, args []string, out io.Writer) error {
 	if _, ok := os.LookupEnv("HERALD_DATABASE_URL"); ok {
 		dbSet = true
 	}
-	b := &sendBench{cfg: cfg, f: f, out: out, nonce: randomHex(4)}
+	b := &sendBench{cfg: cfg, f: f, out: out, nonce: app.RandomHex(4)}
 	defer b.cleanup()
 	return b.run(ctx, dbSet)
 }
 
 // sendBench is one run of `herald bench send`.
 type sendBench struct {
-	cfg   *Config
+	cfg   *app.Config
 	f     benchSendFlags
 	out   io.Writer
 	nonce string
@@ -98,7 +99,7 @@ type sendBench struct {
 	redisNote string
 	sinkNote  string
 	sink      benchSink
-	app       *App
+	app       *app.App
 	workers   []*childProc
 	closers   []func()
 }
@@ -136,8 +137,8 @@ func (b *sendBench) run(ctx context.Context, dbSet bool) error {
 		map[bool]string{true: "in this process", false: strconv.Itoa(b.f.workers) + " `herald worker` process(es)"}[b.f.workers == 0],
 		b.cfg.WorkerConcurrency, b.cfg.SMTPPool, map[bool]string{true: "default", false: strconv.Itoa(b.f.claimSize)}[b.f.claimSize == 0])
 
-	tuning := appOptions{claimSize: b.f.claimSize}
-	app, err := NewApp(ctx, b.cfg, newLogger("warn", os.Stderr), io.Discard, false, b.f.workers == 0, tuning)
+	tuning := app.Options{ClaimSize: b.f.claimSize}
+	app, err := app.New(ctx, b.cfg, newLogger("warn", os.Stderr), io.Discard, false, b.f.workers == 0, tuning)
 	if err != nil {
 		return err
 	}
@@ -357,9 +358,9 @@ func (b *sendBench) waitSent(ctx context.Context, id int64, t0 time.Time) error 
 			return err
 		}
 		switch c.Status {
-		case campaigns.Sent:
+		case campaigns.CampaignSent:
 			return nil
-		case campaigns.Paused, campaigns.Cancelled:
+		case campaigns.CampaignPaused, campaigns.CampaignCancelled:
 			return fmt.Errorf("bench send: the campaign is %s: %s", c.Status, c.PauseReason)
 		}
 		for _, w := range b.workers {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"herald/internal/app"
 	"io"
 	"log/slog"
 	"net"
@@ -245,8 +246,8 @@ func embeddedNote(db, redis bool) string {
 // benchHerald is a whole Herald (web and worker) on a loopback port; with
 // -kill-worker the worker runs as child processes instead.
 type benchHerald struct {
-	app           *App
-	cfg           *Config
+	app           *app.App
+	cfg           *app.Config
 	srv           *http.Server
 	addr          string
 	workerRunning bool
@@ -260,13 +261,13 @@ func startBenchHerald(ctx context.Context, dbURL, redisURL string, log *slog.Log
 	if err != nil {
 		return nil, fmt.Errorf("bench track: %w", err)
 	}
-	cfg := &Config{
+	cfg := &app.Config{
 		DatabaseURL: dbURL, RedisURL: redisURL, HTTPAddr: ln.Addr().String(), BaseURL: "http://" + ln.Addr().String(),
-		Secret: randomHex(16), APIKey: randomHex(16), AdminEmail: "bench@example.com", AdminPassword: randomHex(8),
+		Secret: app.RandomHex(16), APIKey: app.RandomHex(16), AdminEmail: "bench@example.com", AdminPassword: app.RandomHex(8),
 		WorkerConcurrency: 4, SMTPPool: 1, AttributionDays: 5, RefreshEvery: "24h",
 		EmbeddedRedisAddr: "127.0.0.1:0", EmbeddedSMTPAddr: "127.0.0.1:0",
 	}
-	app, err := NewApp(ctx, cfg, log, io.Discard, true, true, appOptions{})
+	app, err := app.New(ctx, cfg, log, io.Discard, true, true, app.Options{})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -319,7 +320,7 @@ func (h *benchHerald) startChildWorker(ctx context.Context) error {
 	}
 	redisURL := h.cfg.RedisURL
 	if redisURL == "" {
-		redisURL = h.app.embeddedRedis.URL()
+		redisURL = h.app.EmbeddedRedis.URL()
 	}
 	env := map[string]string{
 		"HERALD_DATABASE_URL": h.cfg.DatabaseURL, "HERALD_REDIS_URL": redisURL, "HERALD_SECRET": h.cfg.Secret,
@@ -393,7 +394,7 @@ type benchSeed struct {
 // requests with signed tokens.
 func (h *benchHerald) seed(ctx context.Context, nContacts, nLinks int) (*benchSeed, error) {
 	a := h.app
-	name, subject, from, html := "bench track "+randomHex(4), "Bench", "bench@example.com", "<p>bench</p>"
+	name, subject, from, html := "bench track "+app.RandomHex(4), "Bench", "bench@example.com", "<p>bench</p>"
 	camp, err := a.Campaigns.Create(ctx, campaigns.Input{Name: &name, Subject: &subject, FromEmail: &from, HTMLBody: &html})
 	if err != nil {
 		return nil, fmt.Errorf("bench track: seed campaign: %w", err)
@@ -406,7 +407,7 @@ func (h *benchHerald) seed(ctx context.Context, nContacts, nLinks int) (*benchSe
 	if err := a.DB.WithContext(ctx).Create(&links).Error; err != nil {
 		return nil, fmt.Errorf("bench track: seed links: %w", err)
 	}
-	run := randomHex(4)
+	run := app.RandomHex(4)
 	ids := make([]int64, 0, nContacts)
 	for start := 0; start < nContacts; start += 1000 {
 		var ins []contacts.Input
@@ -428,7 +429,7 @@ func (h *benchHerald) seed(ctx context.Context, nContacts, nLinks int) (*benchSe
 	sent := time.Now().Add(-time.Hour).UTC()
 	dels := make([]campaigns.Delivery, len(ids))
 	for i, id := range ids {
-		dels[i] = campaigns.Delivery{CampaignID: camp.ID, ContactID: id, Status: campaigns.Delivered, Batch: 1 + i/500, SentAt: &sent}
+		dels[i] = campaigns.Delivery{CampaignID: camp.ID, ContactID: id, Status: campaigns.DeliverySent, Batch: 1 + i/500, SentAt: &sent}
 	}
 	if err := a.DB.WithContext(ctx).CreateInBatches(&dels, 100).Error; err != nil {
 		return nil, fmt.Errorf("bench track: seed deliveries: %w", err)

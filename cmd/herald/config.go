@@ -2,149 +2,17 @@ package main
 
 import (
 	"flag"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
-	"time"
 
-	"herald/contacts"
-	"herald/segments"
-	"herald/tracking"
+	"herald/internal/app"
 )
 
-// Config is Herald's configuration: environment variables, each mirrored
-// by a flag that overrides it.
-type Config struct {
-	DatabaseURL       string
-	RedisURL          string // empty: embedded
-	SMTPURL           string // empty: embedded capture
-	HTTPAddr          string
-	BaseURL           string
-	Secret            string
-	AdminEmail        string
-	AdminPassword     string
-	APIKey            string
-	SendRate          float64
-	WorkerConcurrency int
-	SMTPPool          int
-	DKIMDomain        string
-	DKIMSelector      string
-	DKIMKeyFile       string
-	LogLevel          string
-	NoWorker          bool
-	// EventsCreateContacts makes POST /api/events create contacts for
-	// unknown emails instead of rejecting those events.
-	EventsCreateContacts bool
-	// Currency is the store currency (ISO 4217, checked here in any case
-	// and spacing; contacts.NewStore normalises it): event amounts,
-	// total_spent and campaign revenue are in it; events in another
-	// currency are refused.
-	Currency        string
-	AttributionDays int
-	RefreshEvery    string
-	// FrequencyCap is "N/DURATION" such as "3/7d": no contact gets more
-	// than N marketing messages per DURATION; automation messages over it
-	// wait. Empty turns it off.
-	FrequencyCap string
-	// DefaultTimezone is where contacts without a time zone live.
-	DefaultTimezone string
-	// AppleNetworks and ScannerNetworks are comma-separated CIDR ranges
-	// whose tracking hits are machines' (opens only, for Apple's privacy
-	// proxy); ScannerAgents adds user-agent fragments of link scanners.
-	AppleNetworks   string
-	ScannerNetworks string
-	ScannerAgents   string
-	// EmbeddedRedisAddr and EmbeddedSMTPAddr are where the embedded
-	// servers listen (any free loopback port by default).
-	EmbeddedRedisAddr string
-	EmbeddedSMTPAddr  string
-	// TrustedProxies are CIDR ranges whose X-Forwarded-For is believed.
-	TrustedProxies string
-	// MetricsToken guards /metrics; MetricsAddr serves it on its own
-	// listen address instead of the public one.
-	MetricsToken string
-	MetricsAddr  string
-	// Args are the arguments after the flags (import's file).
-	Args []string
-}
-
-type envFlag struct {
-	env, flag, usage string
-	str              *string
-	num              *float64
-	integer          *int
-	boolean          *bool
-	def              string
-}
-
-func (c *Config) vars() []envFlag {
-	return []envFlag{
-		{env: "HERALD_DATABASE_URL", flag: "database-url", usage: "sqlite://FILE or postgres://...", str: &c.DatabaseURL, def: "sqlite://herald.db"},
-		{env: "HERALD_REDIS_URL", flag: "redis-url", usage: "redis://host:6379/0 (empty: embedded)", str: &c.RedisURL},
-		{env: "HERALD_SMTP_URL", flag: "smtp-url", usage: "smtp://user:pass@host:587?tls=starttls, comma separated for several (empty: embedded capture)", str: &c.SMTPURL},
-		{env: "HERALD_HTTP_ADDR", flag: "http-addr", usage: "address the web server listens on", str: &c.HTTPAddr, def: "127.0.0.1:8080"},
-		{env: "HERALD_BASE_URL", flag: "base-url", usage: "public URL used in tracking links (default http://HTTP_ADDR)", str: &c.BaseURL},
-		{env: "HERALD_SECRET", flag: "secret", usage: "HMAC key for tokens (generated and stored once if unset)", str: &c.Secret},
-		{env: "HERALD_ADMIN_EMAIL", flag: "admin-email", usage: "email to log in with", str: &c.AdminEmail, def: "admin@example.com"},
-		{env: "HERALD_ADMIN_PASSWORD", flag: "admin-password", usage: "password to log in with (generated and printed once if unset)", str: &c.AdminPassword},
-		{env: "HERALD_API_KEY", flag: "api-key", usage: "API key (generated and printed once if unset)", str: &c.APIKey},
-		{env: "HERALD_SEND_RATE", flag: "send-rate", usage: "messages per second across all workers, 0 = unlimited", num: &c.SendRate, def: "0"},
-		{env: "HERALD_WORKER_CONCURRENCY", flag: "worker-concurrency", usage: "send tasks run at once per worker process", integer: &c.WorkerConcurrency, def: "8"},
-		{env: "HERALD_SMTP_POOL", flag: "smtp-pool", usage: "SMTP connections kept per server per process", integer: &c.SMTPPool, def: "8"},
-		{env: "HERALD_DKIM_DOMAIN", flag: "dkim-domain", usage: "DKIM signing domain (d=)", str: &c.DKIMDomain},
-		{env: "HERALD_DKIM_SELECTOR", flag: "dkim-selector", usage: "DKIM selector (s=)", str: &c.DKIMSelector},
-		{env: "HERALD_DKIM_KEY_FILE", flag: "dkim-key-file", usage: "DKIM private key, PEM (RSA or Ed25519)", str: &c.DKIMKeyFile},
-		{env: "HERALD_EVENTS_CREATE_CONTACTS", flag: "events-create-contacts", usage: "events for unknown emails create the contact (true) or are rejected (false)", boolean: &c.EventsCreateContacts, def: "false"},
-		{env: "HERALD_CURRENCY", flag: "currency", usage: "store currency (ISO 4217) of every amount: events in another currency are refused", str: &c.Currency, def: contacts.DefaultCurrency},
-		{env: "HERALD_ATTRIBUTION_DAYS", flag: "attribution-days", usage: "days after a click in which a purchase counts as a campaign's revenue", integer: &c.AttributionDays, def: "5"},
-		{env: "HERALD_SEGMENT_REFRESH", flag: "segment-refresh", usage: "how often every segment is recomputed in full (Go duration)", str: &c.RefreshEvery, def: "24h"},
-		{env: "HERALD_FREQUENCY_CAP", flag: "frequency-cap", usage: "at most N messages per contact per period, e.g. 3/7d (empty: no cap)", str: &c.FrequencyCap},
-		{env: "HERALD_DEFAULT_TIMEZONE", flag: "default-timezone", usage: "time zone of contacts whose own is unknown (birthday sends at their local hour)", str: &c.DefaultTimezone, def: "UTC"},
-		{env: "HERALD_APPLE_PROXY_NETWORKS", flag: "apple-proxy-networks", usage: "CIDR ranges, comma separated, whose opens are Apple Mail Privacy Protection's (machine opens)", str: &c.AppleNetworks, def: tracking.DefaultAppleNetworks},
-		{env: "HERALD_SCANNER_NETWORKS", flag: "scanner-networks", usage: "CIDR ranges, comma separated, whose opens and clicks are link scanners' (machine)", str: &c.ScannerNetworks},
-		{env: "HERALD_SCANNER_AGENTS", flag: "scanner-agents", usage: "user-agent fragments, comma separated, of link scanners (added to the built-in list)", str: &c.ScannerAgents},
-		{env: "HERALD_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "CIDR ranges or addresses, comma separated, of reverse proxies whose X-Forwarded-For is believed (empty: none)", str: &c.TrustedProxies},
-		{env: "HERALD_METRICS_TOKEN", flag: "metrics-token", usage: "bearer token that /metrics asks for (without it or HERALD_METRICS_ADDR, /metrics is off)", str: &c.MetricsToken},
-		{env: "HERALD_METRICS_ADDR", flag: "metrics-addr", usage: "separate address to serve /metrics on, e.g. 127.0.0.1:9090 (then never on HERALD_HTTP_ADDR)", str: &c.MetricsAddr},
-		{env: "HERALD_LOG_LEVEL", flag: "log-level", usage: "debug, info, warn or error", str: &c.LogLevel, def: "info"},
-		{env: "HERALD_EMBEDDED_REDIS_ADDR", flag: "embedded-redis-addr", usage: "where the embedded Redis listens", str: &c.EmbeddedRedisAddr, def: "127.0.0.1:0"},
-		{env: "HERALD_EMBEDDED_SMTP_ADDR", flag: "embedded-smtp-addr", usage: "where the embedded SMTP capture listens", str: &c.EmbeddedSMTPAddr, def: "127.0.0.1:0"},
-	}
-}
-
-// parseConfig reads the environment, then the flags of a subcommand.
-func parseConfig(name string, args []string, extra func(*flag.FlagSet)) (*Config, error) {
-	c := &Config{}
+// parseConfig reads the environment, then the flags of a subcommand (extra
+// adds a command's own), and validates the result.
+func parseConfig(name string, args []string, extra func(*flag.FlagSet)) (*app.Config, error) {
+	c := &app.Config{}
 	fs := flag.NewFlagSet("herald "+name, flag.ContinueOnError)
-	for _, v := range c.vars() {
-		val := v.def
-		if e, ok := os.LookupEnv(v.env); ok {
-			val = e
-		}
-		usage := fmt.Sprintf("%s [$%s]", v.usage, v.env)
-		switch {
-		case v.str != nil:
-			fs.StringVar(v.str, v.flag, val, usage)
-		case v.num != nil:
-			f, err := strconv.ParseFloat(strings.TrimSpace(orDefault(val, "0")), 64)
-			if err != nil || f < 0 {
-				return nil, fmt.Errorf("%s: %q is not a number of messages per second", v.env, val)
-			}
-			fs.Float64Var(v.num, v.flag, f, usage)
-		case v.boolean != nil:
-			b, err := strconv.ParseBool(strings.TrimSpace(orDefault(val, "false")))
-			if err != nil {
-				return nil, fmt.Errorf("%s: %q is not true or false", v.env, val)
-			}
-			fs.BoolVar(v.boolean, v.flag, b, usage)
-		case v.integer != nil:
-			n, err := strconv.Atoi(strings.TrimSpace(orDefault(val, "0")))
-			if err != nil || n < 0 {
-				return nil, fmt.Errorf("%s: %q is not a whole number", v.env, val)
-			}
-			fs.IntVar(v.integer, v.flag, n, usage)
-		}
+	if err := c.Bind(fs); err != nil {
+		return nil, err
 	}
 	if name == "serve" {
 		fs.BoolVar(&c.NoWorker, "no-worker", false, "run the web server only (workers run as `herald worker`)")
@@ -156,47 +24,8 @@ func parseConfig(name string, args []string, extra func(*flag.FlagSet)) (*Config
 		return nil, err
 	}
 	c.Args = fs.Args()
-	if !contacts.ValidCurrency(c.Currency) {
-		return nil, fmt.Errorf("HERALD_CURRENCY: %q is not an ISO 4217 code such as EUR or USD", c.Currency)
+	if err := c.Validate(); err != nil {
+		return nil, err
 	}
-	if c.BaseURL == "" {
-		c.BaseURL = "http://" + c.HTTPAddr
-	}
-	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	return c, nil
-}
-
-func orDefault(v, def string) string {
-	if strings.TrimSpace(v) == "" {
-		return def
-	}
-	return v
-}
-
-// smtpURLs splits HERALD_SMTP_URL.
-func (c *Config) smtpURLs() []string {
-	var out []string
-	for _, u := range strings.Split(c.SMTPURL, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
-// frequencyCap parses HERALD_FREQUENCY_CAP.
-func (c *Config) frequencyCap() (int, time.Duration, error) {
-	if strings.TrimSpace(c.FrequencyCap) == "" {
-		return 0, 0, nil
-	}
-	n, per, ok := strings.Cut(c.FrequencyCap, "/")
-	count, err := strconv.Atoi(strings.TrimSpace(n))
-	if !ok || err != nil || count < 1 {
-		return 0, 0, fmt.Errorf("HERALD_FREQUENCY_CAP %q: use N/PERIOD such as 3/7d", c.FrequencyCap)
-	}
-	d, err := segments.ParseDuration(per)
-	if err != nil {
-		return 0, 0, fmt.Errorf("HERALD_FREQUENCY_CAP %q: %v", c.FrequencyCap, err)
-	}
-	return count, d, nil
 }

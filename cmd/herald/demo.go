@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"herald/internal/app"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -76,7 +77,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 			sqlDB.Close()
 		}
 	}()
-	if err := Migrate(g); err != nil {
+	if err := app.Migrate(g); err != nil {
 		return err
 	}
 	cs := contacts.NewStore(g, contacts.Options{})

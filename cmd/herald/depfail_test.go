@@ -70,9 +70,9 @@ func TestWorkersSurviveTheirDependencies(t *testing.T) {
 		}
 
 		w.startWorkers(1)
-		w.waitFor("the campaign to be sent", func() bool { return w.get(id).Status == campaigns.Sent })
-		if got := w.checkLedger(id); got[campaigns.Unknown] != 0 {
-			t.Errorf("%d deliveries unknown after a clean stop; SIGTERM must lose nothing", got[campaigns.Unknown])
+		w.waitFor("the campaign to be sent", func() bool { return w.get(id).Status == campaigns.CampaignSent })
+		if got := w.checkLedger(id); got[campaigns.DeliveryUnknown] != 0 {
+			t.Errorf("%d deliveries unknown after a clean stop; SIGTERM must lose nothing", got[campaigns.DeliveryUnknown])
 		}
 		t.Logf("stopped %v after SIGTERM, at %d of %d messages", took.Round(time.Millisecond), stoppedAt, w.subscribed())
 	})
@@ -99,13 +99,13 @@ func TestWorkersSurviveTheirDependencies(t *testing.T) {
 			t.Fatalf("the whole campaign went out before Redis lost its tasks; the test proves nothing")
 		}
 
-		w.waitFor("the campaign to be sent", func() bool { return w.get(id).Status == campaigns.Sent })
+		w.waitFor("the campaign to be sent", func() bool { return w.get(id).Status == campaigns.CampaignSent })
 		got := w.checkLedger(id)
 		// Tasks that were running when their Redis state vanished still
 		// hold their claims in the database; at most one claim per running
 		// task may end unknown.
-		if limit := 2 * procConcurrency * procClaimSize; got[campaigns.Unknown] > limit {
-			t.Errorf("%d deliveries unknown after Redis lost its tasks, more than %d", got[campaigns.Unknown], limit)
+		if limit := 2 * procConcurrency * procClaimSize; got[campaigns.DeliveryUnknown] > limit {
+			t.Errorf("%d deliveries unknown after Redis lost its tasks, more than %d", got[campaigns.DeliveryUnknown], limit)
 		}
 		t.Logf("Redis flushed at %d messages; ledger %v", flushedAt, got)
 	})
@@ -142,10 +142,10 @@ func TestWorkersSurviveTheirDependencies(t *testing.T) {
 				cuts++
 				t.Logf("cut %d worker connections at %d messages", n, w.smtp.Total())
 			}
-			w.waitFor("the campaign to be sent", func() bool { return w.get(id).Status == campaigns.Sent })
+			w.waitFor("the campaign to be sent", func() bool { return w.get(id).Status == campaigns.CampaignSent })
 			got := w.checkLedger(id)
-			if limit := cuts * 2 * procConcurrency * procClaimSize; got[campaigns.Unknown] > limit {
-				t.Errorf("%d deliveries unknown after %d cuts, more than %d", got[campaigns.Unknown], cuts, limit)
+			if limit := cuts * 2 * procConcurrency * procClaimSize; got[campaigns.DeliveryUnknown] > limit {
+				t.Errorf("%d deliveries unknown after %d cuts, more than %d", got[campaigns.DeliveryUnknown], cuts, limit)
 			}
 			t.Logf("ledger after %d cuts: %v", cuts, got)
 		})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"herald/internal/app"
 	"io"
 	"net"
 	"net/http"
@@ -26,7 +27,7 @@ func init() { gin.SetMode(gin.TestMode) }
 // testApp is a whole Herald in the test process: web, worker, the embedded
 // SMTP capture, on the test's database and Redis.
 type testApp struct {
-	*App
+	*app.App
 	t       *testing.T
 	base    string
 	key     string
@@ -43,14 +44,14 @@ func startApp(t *testing.T) *testApp {
 }
 
 // startAppWith starts an app whose configuration tweak may change first.
-func startAppWith(t *testing.T, tweak func(*Config)) *testApp {
+func startAppWith(t *testing.T, tweak func(*app.Config)) *testApp {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	cfg := &Config{
+	cfg := &app.Config{
 		DatabaseURL: testenv.DatabaseURL(t), RedisURL: testenv.RedisURL(t),
 		HTTPAddr: ln.Addr().String(), BaseURL: base, APIKey: "test-api-key",
 		AdminEmail: "admin@example.com", AdminPassword: "correct horse",
@@ -60,8 +61,8 @@ func startAppWith(t *testing.T, tweak func(*Config)) *testApp {
 		tweak(cfg)
 	}
 	printed := &bytes.Buffer{}
-	app, err := NewApp(context.Background(), cfg, testenv.Logger(), printed, true, true, appOptions{
-		workerCfg: worker.Config{RetryDelay: func(int) time.Duration { return 200 * time.Millisecond }, SweepEvery: time.Second},
+	app, err := app.New(context.Background(), cfg, testenv.Logger(), printed, true, true, app.Options{
+		WorkerConfig: worker.Config{RetryDelay: func(int) time.Duration { return 200 * time.Millisecond }, SweepEvery: time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"herald/internal/app"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -31,7 +32,7 @@ func TestEventsCreateContactsSettingReachesTheAPI(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			app, err := NewApp(context.Background(), cfg, testenv.Logger(), io.Discard, true, false, appOptions{})
+			app, err := app.New(context.Background(), cfg, testenv.Logger(), io.Discard, true, false, app.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

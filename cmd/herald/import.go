@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"herald/internal/app"
 	"io"
 	"os"
 	"time"
@@ -39,7 +40,7 @@ func runImport(ctx context.Context, args []string, out io.Writer) error {
 			sqlDB.Close()
 		}
 	}()
-	if err := Migrate(g); err != nil {
+	if err := app.Migrate(g); err != nil {
 		return err
 	}
 	cs := contacts.NewStore(g, contacts.Options{})

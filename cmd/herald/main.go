@@ -6,9 +6,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
+	"herald/internal/app"
 	"io"
 	"log/slog"
 	"net"
@@ -120,19 +123,19 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if !cfg.NoWorker {
 		tuneGC()
 	}
-	app, err := NewApp(ctx, cfg, log, out, true, !cfg.NoWorker, tuning)
+	h, err := app.New(ctx, cfg, log, out, true, !cfg.NoWorker, tuning)
 	if err != nil {
 		return err
 	}
-	defer app.Close()
+	defer h.Close()
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: app.Web.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
-	if app.Worker != nil {
-		if err := app.Worker.Start(); err != nil {
+	srv := &http.Server{Handler: h.Web.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
+	if h.Worker != nil {
+		if err := h.Worker.Start(); err != nil {
 			return err
 		}
 	}
@@ -144,10 +147,10 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 			ln.Close()
 			return fmt.Errorf("listen on %s (HERALD_METRICS_ADDR): %w", cfg.MetricsAddr, err)
 		}
-		msrv = &http.Server{Handler: app.Web.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+		msrv = &http.Server{Handler: h.Web.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
 		go func() { errc <- msrv.Serve(mln) }()
 	}
-	app.printStart(ln.Addr().String())
+	printStart(out, h, ln.Addr().String())
 	if msrv != nil {
 		fmt.Fprintf(out, "  metrics:  on %s only\n", cfg.MetricsAddr)
 	}
@@ -166,29 +169,30 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if msrv != nil {
 		_ = msrv.Shutdown(sctx)
 	}
-	if app.Worker != nil {
-		app.Worker.Stop()
+	if h.Worker != nil {
+		h.Worker.Stop()
 	}
 	return nil
 }
 
-func (a *App) printStart(addr string) {
-	fmt.Fprintf(a.out, "Herald is running: %s (listening on %s)\n", a.cfg.BaseURL, addr)
-	fmt.Fprintf(a.out, "  database: %s\n", db.Redact(a.cfg.DatabaseURL))
-	if a.embeddedRedis != nil {
-		fmt.Fprintf(a.out, "  redis:    embedded (%s; queued tasks live in this process only)\n", a.embeddedRedis.Addr())
+func printStart(out io.Writer, a *app.App, addr string) {
+	cfg := a.Config()
+	fmt.Fprintf(out, "Herald is running: %s (listening on %s)\n", cfg.BaseURL, addr)
+	fmt.Fprintf(out, "  database: %s\n", db.Redact(cfg.DatabaseURL))
+	if a.EmbeddedRedis != nil {
+		fmt.Fprintf(out, "  redis:    embedded (%s; queued tasks live in this process only)\n", a.EmbeddedRedis.Addr())
 	} else {
-		fmt.Fprintf(a.out, "  redis:    %s\n", db.Redact(a.cfg.RedisURL))
+		fmt.Fprintf(out, "  redis:    %s\n", db.Redact(cfg.RedisURL))
 	}
-	if a.capture != nil {
-		fmt.Fprintf(a.out, "  smtp:     embedded capture on %s; sent mail shows at %s/outbox\n", a.capture.Addr(), a.cfg.BaseURL)
-	} else if a.cfg.SMTPURL != "" {
-		fmt.Fprintf(a.out, "  smtp:     %d server(s) from HERALD_SMTP_URL\n", len(a.cfg.smtpURLs()))
+	if a.Capture != nil {
+		fmt.Fprintf(out, "  smtp:     embedded capture on %s; sent mail shows at %s/outbox\n", a.Capture.Addr(), cfg.BaseURL)
+	} else if cfg.SMTPURL != "" {
+		fmt.Fprintf(out, "  smtp:     %d server(s) from HERALD_SMTP_URL\n", len(cfg.SMTPURLs()))
 	}
 	if a.Worker == nil {
-		fmt.Fprintln(a.out, "  worker:   not in this process (run `herald worker`)")
+		fmt.Fprintln(out, "  worker:   not in this process (run `herald worker`)")
 	}
-	fmt.Fprintf(a.out, "Log in at %s/login as %s. Use the API with: Authorization: Bearer <API key>\n", a.cfg.BaseURL, a.cfg.AdminEmail)
+	fmt.Fprintf(out, "Log in at %s/login as %s. Use the API with: Authorization: Bearer <API key>\n", cfg.BaseURL, cfg.AdminEmail)
 }
 
 func runWorker(ctx context.Context, args []string, out io.Writer) error {
@@ -205,20 +209,20 @@ func runWorker(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	tuneGC()
-	app, err := NewApp(ctx, cfg, log, out, false, true, tuning)
+	h, err := app.New(ctx, cfg, log, out, false, true, tuning)
 	if err != nil {
 		return err
 	}
-	defer app.Close()
-	if err := app.Worker.Start(); err != nil {
+	defer h.Close()
+	if err := h.Worker.Start(); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "Herald worker running (concurrency %d). Stop with Ctrl-C.\n", cfg.WorkerConcurrency)
-	if app.capture != nil {
-		fmt.Fprintf(out, "  smtp: embedded capture on %s\n", app.capture.Addr())
+	if h.Capture != nil {
+		fmt.Fprintf(out, "  smtp: embedded capture on %s\n", h.Capture.Addr())
 	}
 	<-ctx.Done()
-	app.Worker.Stop()
+	h.Worker.Stop()
 	return nil
 }
 
@@ -231,14 +235,14 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := Migrate(g); err != nil {
+	if err := app.Migrate(g); err != nil {
 		return err
 	}
 	fmt.Println("Database is up to date:", db.Redact(cfg.DatabaseURL))
 	return nil
 }
 
-func openSettings(ctx context.Context, args []string, name string) (*settings.Store, *gorm.DB, *Config, func(), error) {
+func openSettings(ctx context.Context, args []string, name string) (*settings.Store, *gorm.DB, *app.Config, func(), error) {
 	cfg, err := parseConfig(name, args, nil)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -252,7 +256,7 @@ func openSettings(ctx context.Context, args []string, name string) (*settings.St
 			sqlDB.Close()
 		}
 	}
-	if err := Migrate(g); err != nil {
+	if err := app.Migrate(g); err != nil {
 		closeDB()
 		return nil, nil, nil, nil, err
 	}
@@ -265,9 +269,9 @@ func runAPIKey(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer done()
-	key := "hk_" + randomHex(20)
-	sum := sha256Hex(key)
-	if err := st.Set(ctx, settings.KeyAPIKeyHash, sum); err != nil {
+	key := "hk_" + app.RandomHex(20)
+	sum := sha256.Sum256([]byte(key))
+	if err := st.Set(ctx, settings.KeyAPIKeyHash, hex.EncodeToString(sum[:])); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "New API key (the old one stops working within seconds): %s\n", key)
@@ -280,7 +284,7 @@ func runPasswd(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer done()
-	pass := randomHex(8)
+	pass := app.RandomHex(8)
 	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.DefaultCost)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"herald/internal/app"
 	"sync"
 	"testing"
 
@@ -29,7 +30,7 @@ func TestMigrationsRunConcurrentlyOnANewDatabase(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = Migrate(g)
+			errs[i] = app.Migrate(g)
 		}()
 	}
 	wg.Wait()
@@ -48,7 +49,7 @@ func TestMigrationsRunConcurrentlyOnANewDatabase(t *testing.T) {
 			sqlDB.Close()
 		}
 	}()
-	if err := Migrate(g); err != nil {
+	if err := app.Migrate(g); err != nil {
 		t.Fatalf("migration after the others: %v", err)
 	}
 	for _, table := range []string{"contacts", "events", "segments", "campaigns", "deliveries", "settings"} {

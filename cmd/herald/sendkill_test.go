@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"herald/internal/app"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -80,15 +81,15 @@ func TestWorkerProcesses(t *testing.T) {
 					t.Logf("killed a worker at %d accepted messages (launch finished: %v)", w.smtp.Total(), launched)
 					w.startWorkers(1)
 				}
-				w.waitFor("the campaign to be sent", func() bool { return w.get(id).Status == campaigns.Sent })
+				w.waitFor("the campaign to be sent", func() bool { return w.get(id).Status == campaigns.CampaignSent })
 
 				got := w.checkLedger(id)
-				if limit := len(tc.kills) * procConcurrency; got[campaigns.Unknown] > limit {
+				if limit := len(tc.kills) * procConcurrency; got[campaigns.DeliveryUnknown] > limit {
 					t.Errorf("%d deliveries unknown, more than %d (one per task of %d, %d kills; claims of %d)",
-						got[campaigns.Unknown], limit, procConcurrency, len(tc.kills), procClaimSize)
+						got[campaigns.DeliveryUnknown], limit, procConcurrency, len(tc.kills), procClaimSize)
 				}
-				if len(tc.kills) == 0 && got[campaigns.Unknown] > 0 {
-					t.Errorf("%d deliveries unknown without any crash", got[campaigns.Unknown])
+				if len(tc.kills) == 0 && got[campaigns.DeliveryUnknown] > 0 {
+					t.Errorf("%d deliveries unknown without any crash", got[campaigns.DeliveryUnknown])
 				}
 				retried := 0
 				for _, d := range w.deliveries(id) {
@@ -103,8 +104,8 @@ func TestWorkerProcesses(t *testing.T) {
 				if want := faulty || len(tc.kills) > 0; want != (retried > 0) {
 					t.Errorf("%d deliveries were attempted more than once; the server's faults: %+v; %d kills", retried, tc.faults, len(tc.kills))
 				}
-				if tc.faults.BounceContains == "" && got[campaigns.Bounced] > 0 {
-					t.Errorf("%d bounces from a server that refuses no one", got[campaigns.Bounced])
+				if tc.faults.BounceContains == "" && got[campaigns.DeliveryBounced] > 0 {
+					t.Errorf("%d bounces from a server that refuses no one", got[campaigns.DeliveryBounced])
 				}
 				t.Logf("ledger: %v; %d messages accepted; %d deliveries retried", got, w.smtp.Total(), retried)
 			})
@@ -143,10 +144,10 @@ func TestWorkerProcesses(t *testing.T) {
 		w.act(id, "cancel", func() error { _, err := w.app.Campaigns.Cancel(context.Background(), id); return err })
 
 		got := w.checkLedger(id)
-		if got[campaigns.Skipped] == 0 || got[campaigns.Delivered] == 0 || got[campaigns.Unknown] > 0 {
+		if got[campaigns.DeliverySkipped] == 0 || got[campaigns.DeliverySent] == 0 || got[campaigns.DeliveryUnknown] > 0 {
 			t.Errorf("ledger after cancel = %v, want sent and skipped deliveries and no unknown", got)
 		}
-		if c := w.get(id); c.Status != campaigns.Cancelled {
+		if c := w.get(id); c.Status != campaigns.CampaignCancelled {
 			t.Errorf("status = %s, want cancelled", c.Status)
 		}
 	})
@@ -157,10 +158,10 @@ func TestWorkerProcesses(t *testing.T) {
 		id := w.campaign()
 		w.startWorkers(1)
 		at := time.Now().Add(3 * time.Second)
-		if c := w.send(id, &at); c.Status != campaigns.Scheduled {
+		if c := w.send(id, &at); c.Status != campaigns.CampaignScheduled {
 			t.Fatalf("status = %s, want scheduled", c.Status)
 		}
-		w.waitFor("the campaign to be sent", func() bool { return w.get(id).Status == campaigns.Sent })
+		w.waitFor("the campaign to be sent", func() bool { return w.get(id).Status == campaigns.CampaignSent })
 		c := w.get(id)
 		if c.StartedAt == nil || c.StartedAt.Before(*c.ScheduledAt) {
 			t.Errorf("started at %v, scheduled at %v", c.StartedAt, c.ScheduledAt)
@@ -190,7 +191,7 @@ func buildHerald(t *testing.T) string {
 type procWorld struct {
 	t       *testing.T
 	bin     string
-	app     *App
+	app     *app.App
 	smtp    *smtptest.Server
 	env     map[string]string
 	logs    *syncBuffer
@@ -203,12 +204,12 @@ type procWorld struct {
 func newProcWorld(t *testing.T, bin string, faults smtptest.Options) *procWorld {
 	t.Helper()
 	srv := smtptest.Start(t, faults)
-	cfg := &Config{
+	cfg := &app.Config{
 		DatabaseURL: testenv.DatabaseURL(t), RedisURL: testenv.RedisURL(t), SMTPURL: srv.URL(),
 		BaseURL: "https://herald.example", Secret: "a secret shared by every process of the test",
 		AdminEmail: "admin@example.com", HTTPAddr: "127.0.0.1:0",
 	}
-	app, err := NewApp(context.Background(), cfg, testenv.Logger(), io.Discard, false, false, appOptions{})
+	app, err := app.New(context.Background(), cfg, testenv.Logger(), io.Discard, false, false, app.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,24 +406,24 @@ func (w *procWorld) checkLedger(id int64) map[campaigns.DeliveryStatus]int {
 			}
 		case !has:
 			w.t.Errorf("subscribed %s has no delivery", email)
-		case st == campaigns.Delivered && n != 1:
+		case st == campaigns.DeliverySent && n != 1:
 			w.t.Errorf("%s is marked sent and got %d messages", email, n)
-		case st == campaigns.Unknown && n > 1:
+		case st == campaigns.DeliveryUnknown && n > 1:
 			w.t.Errorf("%s is unknown and got %d messages", email, n)
-		case st == campaigns.Bounced || st == campaigns.Skipped:
+		case st == campaigns.DeliveryBounced || st == campaigns.DeliverySkipped:
 			if n != 0 {
 				w.t.Errorf("%s is %s and got %d messages", email, st, n)
 			}
-			if st == campaigns.Bounced && !strings.Contains(email, "refuse") {
+			if st == campaigns.DeliveryBounced && !strings.Contains(email, "refuse") {
 				w.t.Errorf("%s bounced, but the server accepts it", email)
 			}
-		case st != campaigns.Delivered && st != campaigns.Unknown:
+		case st != campaigns.DeliverySent && st != campaigns.DeliveryUnknown:
 			w.t.Errorf("%s: delivery left %s with %d messages", email, st, n)
 		}
-		if st == campaigns.Unknown {
+		if st == campaigns.DeliveryUnknown {
 			unknownReceived += n
 		}
-		if st == campaigns.Bounced {
+		if st == campaigns.DeliveryBounced {
 			c, err := w.app.Contacts.Get(context.Background(), cid)
 			if err != nil || c.Status != contacts.Bounced {
 				w.t.Errorf("%s bounced but its contact is %s (%v)", email, c.Status, err)
@@ -432,8 +433,8 @@ func (w *procWorld) checkLedger(id int64) map[campaigns.DeliveryStatus]int {
 	if total := w.smtp.Total(); total != sum {
 		w.t.Errorf("the server accepted %d messages, %d of them for the campaign's contacts", total, sum)
 	}
-	if got[campaigns.Unknown] > 0 {
-		w.t.Logf("%d unknown deliveries, %d of which the server had accepted", got[campaigns.Unknown], unknownReceived)
+	if got[campaigns.DeliveryUnknown] > 0 {
+		w.t.Logf("%d unknown deliveries, %d of which the server had accepted", got[campaigns.DeliveryUnknown], unknownReceived)
 	}
 	return got
 }

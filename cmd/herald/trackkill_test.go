@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"herald/internal/app"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -69,13 +70,13 @@ func TestEveryAnsweredHitIsStoredOnceAcrossAWorkerKill(t *testing.T) {
 	ctx := context.Background()
 	dbURL, redisURL := testenv.DatabaseURL(t), testenv.RedisURL(t)
 	secret := "kill test secret, long enough"
-	cfg := &Config{
+	cfg := &app.Config{
 		DatabaseURL: dbURL, RedisURL: redisURL, HTTPAddr: "127.0.0.1:0", BaseURL: "http://127.0.0.1",
 		Secret: secret, APIKey: "kill-test-key", AdminEmail: "admin@example.com", AdminPassword: "kill test password",
 		AttributionDays: 5, EmbeddedRedisAddr: "127.0.0.1:0", EmbeddedSMTPAddr: "127.0.0.1:0",
 	}
 	// The web tier only: the events are the children's to write.
-	app, err := NewApp(ctx, cfg, testenv.Logger(), io.Discard, true, false, appOptions{})
+	app, err := app.New(ctx, cfg, testenv.Logger(), io.Discard, true, false, app.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +109,7 @@ func TestEveryAnsweredHitIsStoredOnceAcrossAWorkerKill(t *testing.T) {
 		if r.Err != nil {
 			t.Fatal(r.Err)
 		}
-		d := campaigns.Delivery{CampaignID: camp.ID, ContactID: r.Contact.ID, Status: campaigns.Delivered, Batch: 1, SentAt: &sent}
+		d := campaigns.Delivery{CampaignID: camp.ID, ContactID: r.Contact.ID, Status: campaigns.DeliverySent, Batch: 1, SentAt: &sent}
 		if err := app.DB.Create(&d).Error; err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"herald/internal/app"
 	"io"
 	"net/http/httptest"
 	"testing"
@@ -21,12 +22,12 @@ import (
 // then count only people.
 func TestMachineHitsAreFlaggedFromTheSendLog(t *testing.T) {
 	ctx := context.Background()
-	cfg := &Config{
+	cfg := &app.Config{
 		DatabaseURL: testenv.DatabaseURL(t), RedisURL: testenv.RedisURL(t), HTTPAddr: "127.0.0.1:0", BaseURL: "http://127.0.0.1",
 		Secret: "machine test secret, long enough", APIKey: "machine-key", AdminEmail: "admin@example.com", AdminPassword: "machine password",
 		AttributionDays: 5, AppleNetworks: tracking.DefaultAppleNetworks, EmbeddedRedisAddr: "127.0.0.1:0", EmbeddedSMTPAddr: "127.0.0.1:0",
 	}
-	app, err := NewApp(ctx, cfg, testenv.Logger(), io.Discard, true, false, appOptions{})
+	app, err := app.New(ctx, cfg, testenv.Logger(), io.Discard, true, false, app.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func TestMachineHitsAreFlaggedFromTheSendLog(t *testing.T) {
 		}
 		people[p.name] = c.ID
 		at := base.Add(-p.sent)
-		if err := app.DB.Create(&campaigns.Delivery{CampaignID: camp.ID, ContactID: c.ID, Status: campaigns.Delivered, Batch: 1, SentAt: &at}).Error; err != nil {
+		if err := app.DB.Create(&campaigns.Delivery{CampaignID: camp.ID, ContactID: c.ID, Status: campaigns.DeliverySent, Batch: 1, SentAt: &at}).Error; err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"herald/internal/app"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -24,8 +25,8 @@ const (
 
 // internalTuning returns the app options the HERALD_TEST_* variables ask
 // for; with none set, the zero options (production defaults).
-func internalTuning() (appOptions, error) {
-	var o appOptions
+func internalTuning() (app.Options, error) {
+	var o app.Options
 	dur := func(name string) (time.Duration, error) {
 		v := strings.TrimSpace(os.Getenv(name))
 		if v == "" {
@@ -42,12 +43,12 @@ func internalTuning() (appOptions, error) {
 		return o, err
 	}
 	if retry > 0 {
-		o.workerCfg.RetryDelay = func(int) time.Duration { return retry }
+		o.WorkerConfig.RetryDelay = func(int) time.Duration { return retry }
 	}
-	if o.workerCfg.SweepEvery, err = dur(envTestSweepEvery); err != nil {
+	if o.WorkerConfig.SweepEvery, err = dur(envTestSweepEvery); err != nil {
 		return o, err
 	}
-	if o.workerCfg.StaleAfter, err = dur(envTestStaleAfter); err != nil {
+	if o.WorkerConfig.StaleAfter, err = dur(envTestStaleAfter); err != nil {
 		return o, err
 	}
 	if v := strings.TrimSpace(os.Getenv(envTestClaimSize)); v != "" {
@@ -55,7 +56,7 @@ func internalTuning() (appOptions, error) {
 		if err != nil || n <= 0 {
 			return o, fmt.Errorf("herald: %s %q: give a positive whole number", envTestClaimSize, v)
 		}
-		o.claimSize = n
+		o.ClaimSize = n
 	}
 	return o, nil
 }

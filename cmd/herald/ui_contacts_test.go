@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"herald/internal/app"
 	"strings"
 	"testing"
 	"time"
@@ -190,7 +191,7 @@ func TestBrowserCustomFieldInUseCannotBeDeleted(t *testing.T) {
 }
 
 func TestBrowserSettingsRotateKeyAndChangePassword(t *testing.T) {
-	a := startAppWith(t, func(c *Config) { c.AdminPassword, c.APIKey = "", "" })
+	a := startAppWith(t, func(c *app.Config) { c.AdminPassword, c.APIKey = "", "" })
 	pass := a.generatedPassword(t)
 	b := newBrowser(t, a)
 	b.loginAs("admin@example.com", pass)

@@ -1,4 +1,8 @@
-package main
+// Package app wires Herald: it opens the database and Redis (or starts the
+// embedded ones), builds every service from a validated Config, and hands
+// the web tier and the worker what they need. cmd/herald holds the
+// commands and flags; the commands build an App and run its parts.
+package app
 
 import (
 	"context"
@@ -43,8 +47,10 @@ type App struct {
 	Redis   redis.UniversalClient
 	Metrics *metrics.Registry
 
-	embeddedRedis *embedredis.Server
-	capture       *outbox.Server
+	// EmbeddedRedis and Capture are the embedded Redis and SMTP capture,
+	// nil where a real server is configured.
+	EmbeddedRedis *embedredis.Server
+	Capture       *outbox.Server
 	Outbox        *outbox.Store
 	asynqClient   *asynq.Client
 
@@ -89,14 +95,20 @@ func Migrate(g *gorm.DB) error {
 	})
 }
 
-// appOptions tweak wiring for tests.
-type appOptions struct {
-	workerCfg worker.Config
-	claimSize int
+// Options tune the wiring where the defaults are production's: Herald's
+// own tests and benchmarks shorten the worker's periods and the claims.
+type Options struct {
+	WorkerConfig worker.Config
+	ClaimSize    int
 }
 
-// NewApp builds everything; withWorker adds the task server.
-func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, withWeb, withWorker bool, opts appOptions) (_ *App, err error) {
+// New builds everything from cfg, which it validates first: withWeb adds
+// the web tier, withWorker the task server. First-start credentials are
+// printed to out.
+func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, withWeb, withWorker bool, opts Options) (_ *App, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	a := &App{cfg: cfg, log: log, out: out, Metrics: metrics.NewRegistry()}
 	// The returns below give a nil *App on error; close what was started
 	// through the local, not the result.
@@ -122,15 +134,15 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 		return nil, err
 	}
 	a.Outbox = nil
-	smtpURLs := cfg.smtpURLs()
+	smtpURLs := cfg.SMTPURLs()
 	if len(smtpURLs) == 0 {
 		a.Outbox = outbox.NewStore(a.DB)
 		if withWorker {
-			if a.capture, err = outbox.Start(cfg.EmbeddedSMTPAddr, a.Outbox, log); err != nil {
+			if a.Capture, err = outbox.Start(cfg.EmbeddedSMTPAddr, a.Outbox, log); err != nil {
 				return nil, err
 			}
-			a.closers = append(a.closers, func() { a.capture.Close() })
-			smtpURLs = []string{"smtp://" + a.capture.Addr() + "?tls=none"}
+			a.closers = append(a.closers, func() { a.Capture.Close() })
+			smtpURLs = []string{"smtp://" + a.Capture.Addr() + "?tls=none"}
 		}
 	}
 
@@ -153,14 +165,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 		}
 	}
 	a.Contacts = contacts.NewStore(a.DB, contacts.Options{OnChange: evaluate, CreateUnknown: cfg.EventsCreateContacts, Currency: cfg.Currency})
-	capN, capWindow, err := cfg.frequencyCap()
-	if err != nil {
-		return nil, err
-	}
-	zone, err := time.LoadLocation(orDefault(cfg.DefaultTimezone, "UTC"))
-	if err != nil {
-		return nil, fmt.Errorf("herald: HERALD_DEFAULT_TIMEZONE %q is not an IANA time zone", cfg.DefaultTimezone)
-	}
+	zone := cfg.zone
 	// "Birthday is today" in segments is today where contacts live by default.
 	a.Segments = segments.NewService(a.DB, a.Contacts, nil, zone)
 	u, _ := url.Parse(cfg.BaseURL)
@@ -168,7 +173,7 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), Log: log, ClaimSize: claimSize(cfg, opts),
 		Attempts:        worker.NewAttempts(a.Redis),
 		AttributionDays: cfg.AttributionDays,
-		Cap:             campaigns.CapConfig{Messages: capN, Window: capWindow},
+		Cap:             cfg.cap,
 		OnDelivered: func(ctx context.Context, ids []int64) {
 			evaluate(ctx, ids, []string{"deliveries"})
 		},
@@ -200,16 +205,12 @@ func NewApp(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, w
 			limiter = worker.NewRateLimiter(a.Redis, cfg.SendRate)
 		}
 		a.Sender = campaigns.NewSender(a.Campaigns, a.Mailer, limiter)
-		wcfg := opts.workerCfg
+		wcfg := opts.WorkerConfig
 		if wcfg.Concurrency == 0 {
 			wcfg.Concurrency = cfg.WorkerConcurrency
 		}
-		if wcfg.RefreshEvery == 0 && cfg.RefreshEvery != "" {
-			d, err := time.ParseDuration(cfg.RefreshEvery)
-			if err != nil || d < time.Minute {
-				return nil, fmt.Errorf("herald: HERALD_SEGMENT_REFRESH %q: give a duration of a minute or more, such as 24h", cfg.RefreshEvery)
-			}
-			wcfg.RefreshEvery = d
+		if wcfg.RefreshEvery == 0 {
+			wcfg.RefreshEvery = cfg.refresh
 		}
 		a.Worker = worker.New(worker.Deps{
 			Redis: a.Redis, Campaigns: a.Campaigns, Automations: a.Automations, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,
@@ -237,7 +238,7 @@ func (a *App) openRedis(cfg *Config) error {
 		if err != nil {
 			return err
 		}
-		a.embeddedRedis = srv
+		a.EmbeddedRedis = srv
 		a.closers = append(a.closers, srv.Close)
 		addrURL = srv.URL()
 	}
@@ -260,12 +261,9 @@ func (a *App) openRedis(cfg *Config) error {
 // secret returns HERALD_SECRET or the one generated at first start.
 func (a *App) secret(ctx context.Context) ([]byte, error) {
 	if a.cfg.Secret != "" {
-		if len(a.cfg.Secret) < 16 {
-			return nil, errors.New("herald: HERALD_SECRET must be at least 16 characters")
-		}
 		return []byte(a.cfg.Secret), nil
 	}
-	v, _, err := a.Settings.GetOrCreate(ctx, settings.KeySecret, func() (string, error) { return randomHex(32), nil })
+	v, _, err := a.Settings.GetOrCreate(ctx, settings.KeySecret, func() (string, error) { return RandomHex(32), nil })
 	if err != nil {
 		return nil, err
 	}
@@ -286,10 +284,7 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 	if a.Mailer != nil {
 		mailer = a.Mailer
 	}
-	nets, err := tracking.NewNetworks(a.cfg.AppleNetworks, a.cfg.ScannerNetworks)
-	if err != nil {
-		return err
-	}
+	nets := a.cfg.networks
 	// Credentials from the environment are fixed; the others are read from
 	// the settings table, where the Settings page can change them.
 	var fixedKey, fixedPass []byte
@@ -298,10 +293,6 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 	}
 	if a.cfg.AdminPassword != "" {
 		fixedPass = pwHash
-	}
-	trusted, err := web.ParseTrustedProxies(a.cfg.TrustedProxies)
-	if err != nil {
-		return fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)
 	}
 	a.Web, err = web.New(web.Deps{
 		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Automations: a.Automations, Signer: a.Signer,
@@ -314,7 +305,7 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 	}, web.Config{
 		APIKeySHA256: apiHash, AdminEmail: a.cfg.AdminEmail, AdminPasswordBcrypt: pwHash,
 		SessionKey: sessionKey[:], SecureCookies: len(a.cfg.BaseURL) > 8 && a.cfg.BaseURL[:8] == "https://",
-		BaseURL: a.cfg.BaseURL, TrustedProxies: trusted,
+		BaseURL: a.cfg.BaseURL, TrustedProxies: a.cfg.trusted,
 		MetricsToken: a.cfg.MetricsToken, MetricsSeparate: a.cfg.MetricsAddr != "",
 	})
 	return err
@@ -326,12 +317,12 @@ func (a *App) settingsView() web.SettingsView {
 	v := web.SettingsView{
 		Currency: a.Contacts.Currency(), DefaultTimezone: orDefault(a.cfg.DefaultTimezone, "UTC"), BaseURL: a.cfg.BaseURL,
 		SendRate: a.cfg.SendRate, FrequencyCap: a.cfg.FrequencyCap, DKIMDomain: a.cfg.DKIMDomain,
-		DatabaseKind: "SQLite", EmbeddedRedis: a.embeddedRedis != nil,
+		DatabaseKind: "SQLite", EmbeddedRedis: a.EmbeddedRedis != nil,
 	}
 	if db.IsPostgres(a.DB) {
 		v.DatabaseKind = "PostgreSQL"
 	}
-	for _, raw := range a.cfg.smtpURLs() {
+	for _, raw := range a.cfg.SMTPURLs() {
 		if u, err := url.Parse(raw); err == nil {
 			v.SMTPHosts = append(v.SMTPHosts, u.Host)
 		}
@@ -362,7 +353,7 @@ func (a *App) apiKeyHash(ctx context.Context) ([]byte, error) {
 	}
 	var key string
 	v, created, err := a.Settings.GetOrCreate(ctx, settings.KeyAPIKeyHash, func() (string, error) {
-		key = "hk_" + randomHex(20)
+		key = "hk_" + RandomHex(20)
 		sum := sha256.Sum256([]byte(key))
 		return hex.EncodeToString(sum[:]), nil
 	})
@@ -383,7 +374,7 @@ func (a *App) adminPassword(ctx context.Context) ([]byte, error) {
 	}
 	var pass string
 	v, created, err := a.Settings.GetOrCreate(ctx, settings.KeyAdminPassword, func() (string, error) {
-		pass = randomHex(8)
+		pass = RandomHex(8)
 		h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.DefaultCost)
 		return string(h), err
 	})
@@ -402,10 +393,10 @@ func (a *App) adminPassword(ctx context.Context) ([]byte, error) {
 // whatever the claim's size, so claims are large and writes few. The
 // embedded Redis dies with the process and its records with it; then a
 // claim is all in doubt and is kept small.
-func claimSize(cfg *Config, opts appOptions) int {
+func claimSize(cfg *Config, opts Options) int {
 	switch {
-	case opts.claimSize > 0:
-		return opts.claimSize
+	case opts.ClaimSize > 0:
+		return opts.ClaimSize
 	case cfg.RedisURL != "":
 		return 100
 	default:
@@ -413,7 +404,10 @@ func claimSize(cfg *Config, opts appOptions) int {
 	}
 }
 
-// Close stops everything NewApp started, in reverse order.
+// Config is the configuration the App was built from.
+func (a *App) Config() *Config { return a.cfg }
+
+// Close stops everything New started, in reverse order.
 func (a *App) Close() {
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
@@ -421,15 +415,11 @@ func (a *App) Close() {
 	a.closers = nil
 }
 
-func randomHex(n int) string {
+// RandomHex returns n random bytes in hex, for keys and passwords.
+func RandomHex(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-func sha256Hex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
 }

@@ -1,0 +1,112 @@
+// The campaign page: the send confirmation that states the audience, the
+// schedule typed in the reader's own time zone, and the delivery progress
+// refreshed without a reload while the campaign sends.
+"use strict";
+
+(() => {
+  const ids = (s) => (s || "").split(",").filter(Boolean).map(Number);
+  const count = new Intl.NumberFormat();
+
+  function sendPanel(form) {
+    const zone = document.getElementById("send-zone");
+    try {
+      const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (tz && zone) zone.textContent = "in your time zone (" + tz + ")";
+    } catch (e) { /* keep the generic words */ }
+    const local = form.elements.local_at;
+    const when = () => form.querySelector('input[name="when"]:checked')?.value || "now";
+    const sync = () => { local.disabled = when() !== "schedule"; };
+    form.addEventListener("change", sync);
+    local.disabled = false;
+    if (!local.value) {
+      // An hour from now, on the hour, in the reader's zone.
+      const d = new Date(Date.now() + 3600e3);
+      d.setMinutes(0, 0, 0);
+      const pad = (n) => String(n).padStart(2, "0");
+      local.value = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    }
+    sync();
+
+    let confirmed = false;
+    form.addEventListener("submit", async (ev) => {
+      if (confirmed) return;
+      ev.preventDefault();
+      const button = form.querySelector("#send-button");
+      const note = document.getElementById("send-note");
+      let at = null;
+      form.elements.scheduled_at.value = "";
+      if (when() === "schedule") {
+        // datetime-local is read in the browser's zone: new Date() of it
+        // is that moment, sent to Herald in UTC.
+        const d = local.value ? new Date(local.value) : null;
+        if (!d || isNaN(d)) { note.textContent = "Choose the date and time to send it at."; note.className = "alert"; return; }
+        if (d <= new Date()) { note.textContent = "That time has passed; choose a later one, or send it now."; note.className = "alert"; return; }
+        at = d;
+        form.elements.scheduled_at.value = d.toISOString().replace(/\.\d{3}Z$/, "Z");
+      }
+      button.disabled = true;
+      const r = await Herald.api("POST", "/api/campaigns/audience", {
+        segment_ids: ids(form.dataset.segments), exclude_segment_ids: ids(form.dataset.exclude),
+      });
+      button.disabled = false;
+      if (!r.ok) { note.textContent = r.error.message; note.className = "alert"; return; }
+      const n = r.data.count;
+      if (n === 0) {
+        note.textContent = "No one is in this campaign's audience now: its segments hold no subscribed contact. Edit the campaign to choose other segments.";
+        note.className = "alert";
+        return;
+      }
+      const who = count.format(n) + (n === 1 ? " contact" : " contacts");
+      const msg = at
+        ? `Schedule “${form.dataset.name}” for ${Herald.fmtDateTime.format(at)}? It would go to ${who} now; the segments are counted again when it starts.`
+        : `Send “${form.dataset.name}” now to ${who}? This cannot be undone once messages go out.`;
+      if (await Herald.confirmDialog(msg, at ? "Schedule" : "Send to " + who)) {
+        confirmed = true;
+        form.requestSubmit();
+      }
+    });
+  }
+
+  function delivery(card) {
+    const url = card.dataset.progressUrl;
+    let status = card.dataset.status;
+    if (status !== "sending" && status !== "paused" && status !== "scheduled") return;
+    const bar = card.querySelector(".progress");
+    const set = (k, v) => { for (const e of card.querySelectorAll(`[data-p="${k}"]`)) e.textContent = v; };
+    let failures = 0;
+    async function poll() {
+      const r = await Herald.api("GET", url);
+      if (!r.ok) {
+        failures++;
+        setTimeout(poll, Math.min(30000, 1500 * 2 ** failures));
+        return;
+      }
+      failures = 0;
+      const p = r.data;
+      bar.setAttribute("aria-valuenow", p.percent);
+      bar.firstElementChild.style.width = p.percent + "%";
+      set("percent", p.percent + "%");
+      for (const k of ["done", "total", "queued", "sent", "failed", "deferred", "unknown"]) set(k, count.format(p[k]));
+      set("rate", p.rate);
+      set("eta", p.eta);
+      card.querySelector('[data-p="eta-wrap"]').hidden = !p.eta;
+      card.querySelector(".rate").hidden = p.status !== "sending";
+      if (p.status !== status) {
+        // Sent, paused elsewhere, cancelled: the page's buttons and
+        // report change with it.
+        status = p.status;
+        location.reload();
+        return;
+      }
+      setTimeout(poll, status === "sending" ? 1000 : 5000);
+    }
+    setTimeout(poll, 1000);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const form = document.getElementById("send-form");
+    if (form) sendPanel(form);
+    const card = document.getElementById("delivery");
+    if (card) delivery(card);
+  });
+})();
