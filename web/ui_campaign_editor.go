@@ -448,14 +448,14 @@ func (s *Server) renderPreview(c *gin.Context, status int, cp campaigns.Campaign
 	}
 	editable := cp.Kind == campaigns.KindCampaign && (cp.Status == campaigns.CampaignDraft || cp.Status == campaigns.CampaignScheduled)
 	s.render(c, status, "campaign_preview", gin.H{
-		"Title":    "Preview " + cp.Name,
-		"Nav":      "campaigns",
-		"Scripts":  []string{"campaign-editor.js"},
-		"Campaign": cp,
-		"Who":      who,
-		"Rendered": r,
-		"Editable": editable,
-		"Initial":  initial(cmp.Or(cp.FromName, cp.FromEmail)),
+		"Title":        "Preview " + cp.Name,
+		"Nav":          "campaigns",
+		"Scripts":      []string{"campaign-editor.js"},
+		"Campaign":     cp,
+		"Who":          who,
+		"Rendered":     r,
+		"Editable":     editable,
+		"Initial":      initial(cmp.Or(cp.FromName, cp.FromEmail)),
 		"Preheader":    inboxSnippet(r),
 		"RenderError":  renderErr,
 		"Q":            q,
