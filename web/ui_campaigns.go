@@ -50,8 +50,15 @@ type campaignRow struct {
 	Revenue string
 }
 
-// percent formats a share (0..1) for people: "12.5%".
-func percent(f float64) string { return strconv.FormatFloat(f*100, 'f', 1, 64) + "%" }
+// percent formats a share (0..1) for people: "12.5%", and "0.15%" below
+// one percent, where one decimal would round a few people away.
+func percent(f float64) string {
+	p := f * 100
+	if p > 0 && p < 1 {
+		return strconv.FormatFloat(p, 'f', 2, 64) + "%"
+	}
+	return strconv.FormatFloat(p, 'f', 1, 64) + "%"
+}
 
 // formatMajor formats an amount in major units of currency, as the
 // money page function does for minor ones.
@@ -99,6 +106,7 @@ func (s *Server) renderCampaign(c *gin.Context, status int, form sendForm) {
 		"Progress":  progressOf(cp, st),
 		"Bounced":   st.Bounced + st.BouncedAfterSend,
 	}
+	data["ShowDelivery"] = st.Total > 0 || cp.Status == campaigns.CampaignSending || cp.Status == campaigns.CampaignPaused
 	switch cp.Status {
 	case campaigns.CampaignDraft, campaigns.CampaignScheduled:
 		if r, err := s.d.Campaigns.Preview(ctx, id, 0); err == nil {

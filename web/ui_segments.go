@@ -172,13 +172,15 @@ func (s *Server) renderTemplates(c *gin.Context, status int, key string, params 
 		card := templateCard{Template: t}
 		mine := t.Key == key && ie != nil
 		for _, p := range t.Params {
-			in := paramInput{Param: p, Label: strings.ToUpper(p.Name[:1]) + strings.ReplaceAll(p.Name[1:], "_", " ")}
+			label := strings.ReplaceAll(strings.TrimSuffix(p.Name, "_id"), "_", " ")
+			in := paramInput{Param: p, Label: strings.ToUpper(label[:1]) + label[1:]}
 			if p.Default != nil {
 				in.Value = fmt.Sprint(p.Default)
 			}
 			switch p.Type {
 			case segments.ParamMonth:
-				in.Options = monthOptions
+				// The options say what the long description does.
+				in.Options, in.Description = monthOptions, ""
 			case segments.ParamCampaign:
 				in.Options = campaignOptions
 			}

@@ -308,9 +308,49 @@ func TestBrowserMarketerBuildsASegmentByClickingWithALiveCount(t *testing.T) {
 	if got := storedDefinition(t, a, id); got != canonical(t, typed) {
 		t.Fatalf("saved from JSON %s, want %s", got, typed)
 	}
+
+	// A segment a campaign targets is not deleted, and the page says why.
+	camp := fmt.Sprintf(`{"name": "Spring sale", "subject": "Hi", "html_body": "<p>Hi</p>", "from_email": "shop@example.com", "segment_ids": [%d]}`, id)
+	if code := a.call("POST", "/api/campaigns", camp, nil); code != 201 {
+		t.Fatalf("campaign: %d", code)
+	}
+	b.open(fmt.Sprintf("/segments/%d", id))
+	b.click(`#delete-segment`)
+	b.confirm("Two cities")
+	b.waitText(`#delete-error`, `campaign "Spring sale"`)
+	b.screenshot("delete-refused")
+
 	b.open("/segments")
-	b.waitText(`table.segments`, `Two cities`)
+	b.waitText(`table.segments`, `Two cities[\s\S]*Spring sale`)
 	b.screenshot("list")
+	if bad := b.overflows(); len(bad) > 0 {
+		t.Errorf("segment list at 390 px: %v", bad)
+	}
+
+	// From the RFM whales card to a saved segment, through the builder.
+	b.click(`a[href="/segments/templates"]`)
+	b.waitVisible(`#template-rfm_whales`)
+	b.screenshot("templates")
+	if bad := b.overflows(); len(bad) > 0 {
+		t.Errorf("templates at 390 px: %v", bad)
+	}
+	b.set(`#template-rfm_whales input[name="p.percent"]`, "10")
+	b.click(`#template-rfm_whales button`)
+	b.waitVisible(`[data-path="all[2]"]`)
+	whales := `{"all":[{"field":"last_purchase_at","op":"top_percent","value":10},{"field":"orders_count","op":"top_percent","value":10},{"field":"total_spent","op":"top_percent","value":10}]}`
+	if got := editorJSON(t, b); got != canonical(t, whales) {
+		t.Fatalf("the RFM whales card opened %s, want %s", got, whales)
+	}
+	if name := b.value(`#segment-name`); name != "RFM whales" {
+		t.Errorf("name %q, want the template's", name)
+	}
+	b.waitText(`#live-count`, `^\d+$`)
+	b.screenshot("from-template")
+	b.click(`#save-segment`)
+	whaleID := segmentIDFromLocation(t, b)
+	if got := storedDefinition(t, a, whaleID); got != canonical(t, whales) {
+		t.Fatalf("saved %s, want %s", got, whales)
+	}
 }
 
 // Every segment the demo seeds, and every template a marketer may start
@@ -349,6 +389,40 @@ func TestBrowserEverySeedSegmentCanBeBuiltAndSaved(t *testing.T) {
 	}
 	b := newBrowser(t, a)
 	b.login()
+
+	// Loaded and saved unchanged, every shape stays exactly as it was: a
+	// lone rule stays a rule, a group of one stays a group, and keys the
+	// form has no place for (machines) are kept.
+	for i, def := range []string{
+		`{"field":"country","op":"eq","value":"NL"}`,
+		`{"all":[{"field":"country","op":"eq","value":"NL"}]}`,
+		`{"not":{"field":"event.email.click","op":"count_gte","value":{"n":1,"within":"2w","where":{"url":"https://shop.example/sale","n":3,"ok":true}},"machines":true}}`,
+		`{"any":[{"not":{"all":[{"field":"total_spent","op":"between","value":[10.5,99]}]}},{"field":"city","op":"not_in","value":["a, b","c"]}]}`,
+	} {
+		var sg struct{ ID int64 }
+		if code := a.call("POST", "/api/segments", map[string]any{"name": "Round trip", "definition": json.RawMessage(def)}, &sg); code != 201 {
+			t.Fatalf("segment %s: %d", def, code)
+		}
+		b.open(fmt.Sprintf("/segments/%d", sg.ID))
+		b.waitVisible(`[data-path=""]`)
+		if got := editorJSON(t, b); got != canonical(t, def) {
+			t.Fatalf("loaded %s, the builder holds %s", def, got)
+		}
+		b.click(`#save-segment`)
+		segmentIDFromLocation(t, b)
+		if got := storedDefinition(t, a, sg.ID); got != canonical(t, def) {
+			t.Fatalf("saved unchanged, %s became %s", def, got)
+		}
+		if i == 0 {
+			// A lone rule becomes a group when a condition joins it.
+			b.click(`.sb-wrap`)
+			b.waitVisible(`[data-path="all[1]"]`)
+			if got := editorJSON(t, b); !strings.HasPrefix(got, `{"all":[{"field":"country","op":"eq","value":"NL"},{`) {
+				t.Fatalf("after adding a condition to a lone rule: %s", got)
+			}
+		}
+	}
+
 	names := make([]string, 0, len(seeds))
 	for n := range seeds {
 		names = append(names, n)

@@ -88,6 +88,8 @@
       set("percent", p.percent + "%");
       for (const k of ["done", "total", "queued", "sent", "failed", "deferred", "unknown"]) set(k, count.format(p[k]));
       set("rate", p.rate);
+      const preparing = document.getElementById("preparing");
+      if (preparing && p.total > 0) preparing.hidden = true;
       set("eta", p.eta);
       card.querySelector('[data-p="eta-wrap"]').hidden = !p.eta;
       card.querySelector(".rate").hidden = p.status !== "sending";

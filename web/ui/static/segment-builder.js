@@ -133,6 +133,12 @@ window.HeraldSegmentBuilder = (() => {
       const active = document.activeElement && container.contains(document.activeElement) ? document.activeElement.dataset.k : null;
       const rootSlot = { get: () => root, set: (n) => { root = n; } };
       container.replaceChildren(renderNode(rootSlot, "", null));
+      if (!(isObj(root) && (Array.isArray(root.all) || Array.isArray(root.any)) && !("field" in root))) {
+        // A definition that is a single rule (or a "not") grows into a
+        // group when another condition joins it.
+        container.append(el("div", { class: "sb-add" },
+          el("button", { type: "button", class: "secondary small sb-add-rule sb-wrap", "data-k": ":wrap", onclick: () => { root = { all: [root, newRule()] }; redraw(); } }, "+ Condition")));
+      }
       if (active) {
         const again = container.querySelector(`[data-k="${CSS.escape(active)}"]`);
         if (again) again.focus();
