@@ -249,6 +249,11 @@ func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, f
 	if err != nil {
 		return err
 	}
+	// The suppression list has the last word, whatever a row says: such
+	// contacts are skipped below with the list's reason as their status.
+	if err := s.svc.contacts.ApplySuppressions(ctx, byID); err != nil {
+		return err
+	}
 
 	size := s.svc.cfg.ClaimSize
 	attempts := s.svc.cfg.Attempts

@@ -170,6 +170,20 @@ func (s *Store) writeChunk(tx *gorm.DB, ins []Input, itemEmail, emails []string,
 	for i := range existing {
 		byEmail[existing[i].Email] = &existing[i]
 	}
+	var fresh []string
+	for _, e := range emails {
+		if byEmail[e] == nil {
+			fresh = append(fresh, e)
+		}
+	}
+	sup, err := suppressed(tx, fresh)
+	if err != nil {
+		return out, err
+	}
+	from := make(map[string]Status, len(emails))
+	for e, c := range byEmail {
+		from[e] = c.Status
+	}
 	isNew := map[string]bool{}
 	now := s.opts.Now()
 	for i := range ins {
@@ -190,6 +204,9 @@ func (s *Store) writeChunk(tx *gorm.DB, ins []Input, itemEmail, emails []string,
 			work.Attributes = copyMap(c.Attributes)
 		} else {
 			work = Contact{Status: Subscribed, Attributes: map[string]any{}}
+			if reason, ok := sup[e]; ok {
+				work.Status = statusOf(reason)
+			}
 		}
 		changed, err := in.apply(&work, fields)
 		if err != nil {
@@ -259,6 +276,19 @@ func (s *Store) writeChunk(tx *gorm.DB, ins []Input, itemEmail, emails []string,
 	}
 	for _, c := range final {
 		out.final[c.Email] = c
+		if !out.dirty[c.Email] {
+			continue
+		}
+		var err error
+		if isNew[c.Email] {
+			_, onList := sup[c.Email]
+			err = s.recordNewStatus(tx, c, onList, now)
+		} else if c.Status != from[c.Email] {
+			err = s.recordStatus(tx, c, statusChange{from: from[c.Email], to: c.Status, by: "api"}, now)
+		}
+		if err != nil {
+			return out, fmt.Errorf("status change: %w", err)
+		}
 	}
 	return out, nil
 }

@@ -68,5 +68,12 @@ type Contact struct {
 
 // Migrate creates or updates the tables of this package.
 func Migrate(g *gorm.DB) error {
-	return g.AutoMigrate(&Contact{}, &Event{}, &CustomField{})
+	fresh := !g.Migrator().HasTable(&Suppression{})
+	if err := g.AutoMigrate(&Contact{}, &Event{}, &CustomField{}, &Suppression{}); err != nil {
+		return err
+	}
+	if fresh {
+		return backfillSuppressions(g)
+	}
+	return nil
 }

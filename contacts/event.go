@@ -607,6 +607,15 @@ func (s *Store) updateRollups(tx *gorm.DB, evs []Event, now time.Time) (map[stri
 		if res.RowsAffected > 0 {
 			touched["status"] = true
 		}
+		// The event itself is the timeline's record of the change; the
+		// address goes on the suppression list whatever the status was.
+		var c Contact
+		if err := tx.Select("id", "email").Take(&c, id).Error; err != nil {
+			return nil, err
+		}
+		if err := suppress(tx, c.Email, string(st), now); err != nil {
+			return nil, err
+		}
 	}
 	if len(buyers) == 0 {
 		return touched, nil

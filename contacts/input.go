@@ -224,6 +224,9 @@ func (in *Input) apply(c *Contact, fields map[string]CustomField) ([]string, err
 		if !st.Valid() {
 			return nil, errs.Invalid("status", "%q is not one of subscribed, unsubscribed, bounced, complained", *in.Status)
 		}
+		if st == Subscribed && optedOut(c.Status) {
+			return nil, refuseResubscribe(*c)
+		}
 		if c.Status != st {
 			c.Status = st
 			now := time.Now().UTC()

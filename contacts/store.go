@@ -184,7 +184,15 @@ func (s *Store) Upsert(ctx context.Context, in Input) (c Contact, created bool, 
 			err := forUpdate(tx).Where("email = ?", email).Take(&c).Error
 			switch {
 			case errors.Is(err, gorm.ErrRecordNotFound):
-				c = Contact{Status: Subscribed, Attributes: map[string]any{}}
+				c = Contact{Status: Subscribed, Attributes: map[string]any{}, Email: email}
+				sup, err := suppressed(tx, []string{email})
+				if err != nil {
+					return err
+				}
+				reason, onList := sup[email]
+				if onList {
+					c.Status = statusOf(reason)
+				}
 				if changed, err = in.apply(&c, fields); err != nil {
 					return err
 				}
@@ -194,18 +202,28 @@ func (s *Store) Upsert(ctx context.Context, in Input) (c Contact, created bool, 
 				}
 				created = true
 				changed = append(changed, "created")
-				return tx.Create(&c).Error
+				if err := tx.Create(&c).Error; err != nil {
+					return err
+				}
+				return s.recordNewStatus(tx, c, onList, now)
 			case err != nil:
 				return err
 			}
 			created = false
+			from := c.Status
 			if changed, err = in.apply(&c, fields); err != nil {
 				return err
 			}
 			if len(changed) == 0 {
 				return nil
 			}
-			return tx.Save(&c).Error
+			if err := tx.Save(&c).Error; err != nil {
+				return err
+			}
+			if c.Status != from {
+				return s.recordStatus(tx, c, statusChange{from: from, to: c.Status, by: "api"}, s.opts.Now())
+			}
+			return nil
 		})
 		if errors.Is(err, gorm.ErrDuplicatedKey) && attempt == 0 {
 			continue
@@ -236,13 +254,20 @@ func (s *Store) Update(ctx context.Context, id int64, in Input) (Contact, error)
 		if err := forUpdate(tx).Take(&c, id).Error; err != nil {
 			return err
 		}
+		from := c.Status
 		if changed, err = in.apply(&c, fields); err != nil {
 			return err
 		}
 		if len(changed) == 0 {
 			return nil
 		}
-		return tx.Save(&c).Error
+		if err := tx.Save(&c).Error; err != nil {
+			return err
+		}
+		if c.Status != from {
+			return s.recordStatus(tx, c, statusChange{from: from, to: c.Status, by: "api"}, s.opts.Now())
+		}
+		return nil
 	})
 	switch {
 	case errors.Is(err, gorm.ErrRecordNotFound):
@@ -262,6 +287,17 @@ func (s *Store) Update(ctx context.Context, id int64, in Input) (Contact, error)
 // Delete removes a contact and its events.
 func (s *Store) Delete(ctx context.Context, id int64) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// An opt-out outlives the contact: its address stays on the
+		// suppression list (as a hash) when the row goes.
+		var c Contact
+		if err := tx.Select("id", "email", "status").Take(&c, id).Error; err != nil {
+			return err
+		}
+		if suppresses(c.Status) {
+			if err := suppress(tx, c.Email, string(c.Status), s.opts.Now()); err != nil {
+				return err
+			}
+		}
 		if err := tx.Where("contact_id = ?", id).Delete(&Event{}).Error; err != nil {
 			return err
 		}
@@ -284,26 +320,66 @@ func (s *Store) Delete(ctx context.Context, id int64) error {
 	return nil
 }
 
-// SetStatus changes a contact's status (unsubscribe, resubscribe, bounce)
-// and reports whether it changed.
+// SetStatus changes a contact's status (unsubscribe, bounce) and reports
+// whether it changed. Subscribing a contact that unsubscribed or
+// complained is refused: that takes Resubscribe.
 func (s *Store) SetStatus(ctx context.Context, id int64, st Status) (bool, error) {
+	return s.SetStatusBy(ctx, id, st, "api", "")
+}
+
+// SetStatusBy is SetStatus recording who changed the status (page,
+// person, api) and, when given, why.
+func (s *Store) SetStatusBy(ctx context.Context, id int64, st Status, by, reason string) (bool, error) {
 	if !st.Valid() {
 		return false, errs.Invalid("status", "%q is not a status", st)
 	}
 	now := s.opts.Now()
-	res := s.db.WithContext(ctx).Model(&Contact{}).Where("id = ? AND status <> ?", id, st).
-		Updates(map[string]any{"status": st, "status_changed_at": now, "updated_at": now})
-	if res.Error != nil {
-		return false, fmt.Errorf("contacts: set status of %d: %w", id, res.Error)
-	}
-	if res.RowsAffected == 0 {
-		if _, err := s.Get(ctx, id); err != nil {
-			return false, err
+	changed := false
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var c Contact
+		if err := forUpdate(tx).Take(&c, id).Error; err != nil {
+			return err
 		}
-		return false, nil
+		if c.Status == st {
+			return nil
+		}
+		if st == Subscribed && optedOut(c.Status) {
+			return refuseResubscribe(c)
+		}
+		from := c.Status
+		if err := tx.Model(&Contact{}).Where("id = ?", id).
+			Updates(map[string]any{"status": st, "status_changed_at": now, "updated_at": now}).Error; err != nil {
+			return err
+		}
+		c.Status = st
+		changed = true
+		return s.recordStatus(tx, c, statusChange{from: from, to: st, by: by, reason: reason}, now)
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return false, errs.NotFound("contact", id)
 	}
-	s.changed(ctx, []int64{id}, []string{"status"})
-	return true, nil
+	if _, ok := errs.AsInvalid(err); ok {
+		return false, err
+	}
+	if err != nil {
+		return false, fmt.Errorf("contacts: set status of %d: %w", id, err)
+	}
+	if changed {
+		s.changed(ctx, []int64{id}, []string{"status"})
+	}
+	return changed, nil
+}
+
+// recordNewStatus notes the status of a contact just created when it is
+// not the default: kept from the suppression list, or given as such.
+func (s *Store) recordNewStatus(tx *gorm.DB, c Contact, onList bool, now time.Time) error {
+	switch {
+	case onList:
+		return s.recordStatus(tx, c, statusChange{to: c.Status, by: "suppression list", reason: "the address opted out before"}, now)
+	case c.Status != Subscribed:
+		return s.recordStatus(tx, c, statusChange{to: c.Status, by: "api"}, now)
+	}
+	return nil
 }
 
 // forUpdate locks the rows the query reads until the transaction ends.

@@ -507,6 +507,7 @@ func TestSetStatusReportsWhetherItChanged(t *testing.T) {
 	}{
 		{contacts.Unsubscribed, true},
 		{contacts.Unsubscribed, false},
+		{contacts.Bounced, true},
 		{contacts.Subscribed, true},
 	} {
 		changed, err := s.SetStatus(ctx, c.ID, tc.to)

@@ -26,6 +26,9 @@ const (
 	Click       Kind = 'c'
 	Unsubscribe Kind = 'u'
 	View        Kind = 'v'
+	// Resubscribe is the link of the confirmation email a person who
+	// unsubscribed asks for to subscribe again; it carries its expiry.
+	Resubscribe Kind = 'r'
 )
 
 // Token is what a signed token carries.
@@ -34,6 +37,9 @@ type Token struct {
 	CampaignID int64
 	ContactID  int64
 	LinkID     int64 // clicks only
+	// Expires is when a Resubscribe token stops working, in Unix seconds;
+	// the caller checks it.
+	Expires int64
 }
 
 const (
@@ -72,8 +78,11 @@ func (s *Signer) Sign(t Token) string {
 	buf = append(buf, version, byte(t.Kind))
 	buf = binary.AppendUvarint(buf, uint64(t.CampaignID))
 	buf = binary.AppendUvarint(buf, uint64(t.ContactID))
-	if t.Kind == Click {
+	switch t.Kind {
+	case Click:
 		buf = binary.AppendUvarint(buf, uint64(t.LinkID))
+	case Resubscribe:
+		buf = binary.AppendUvarint(buf, uint64(t.Expires))
 	}
 	st := s.macs.Get().(*macState)
 	buf = append(buf, st.sum(buf)...)
@@ -128,8 +137,11 @@ func (s *Signer) Verify(text string, kind Kind) (Token, error) {
 	rest := payload[2:]
 	fields := [3]*int64{&t.CampaignID, &t.ContactID, &t.LinkID}
 	nFields := 2
-	if kind == Click {
+	switch kind {
+	case Click:
 		nFields = 3
+	case Resubscribe:
+		fields[2], nFields = &t.Expires, 3
 	}
 	for _, f := range fields[:nFields] {
 		v, n := binary.Uvarint(rest)

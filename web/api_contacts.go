@@ -164,6 +164,30 @@ func (s *Server) deleteContact(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+// resubscribeContact subscribes a contact that unsubscribed, complained
+// or bounced, with the reason the caller gives, which the contact's
+// timeline keeps. PATCH and imports cannot do this.
+func (s *Server) resubscribeContact(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ct, err := s.d.Contacts.Resubscribe(c.Request.Context(), id, "api", in.Reason)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, s.viewContact(ct))
+}
+
 type eventView struct {
 	ID         int64          `json:"id"`
 	ContactID  int64          `json:"contact_id"`

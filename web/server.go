@@ -174,6 +174,8 @@ func (s *Server) routes() *gin.Engine {
 	// unsubscribe page takes them, but only small ones.
 	r.POST("/u/:token", bodyLimit(64<<10), s.unsubscribePost)
 	r.POST("/u/:token/resubscribe", bodyLimit(64<<10), s.resubscribePost)
+	r.GET("/r/:token", s.confirmPage)
+	r.POST("/r/:token", bodyLimit(64<<10), s.confirmPost)
 	r.GET("/v/:token", s.webView)
 
 	static, _ := fs.Sub(staticFS, "ui/static")
@@ -212,6 +214,7 @@ func (s *Server) routes() *gin.Engine {
 	ui.GET("/campaigns/:id", s.campaignPage)
 	s.campaignEditorRoutes(ui)
 	s.campaignPageRoutes(ui)
+	s.couponPageRoutes(r, ui)
 	ui.GET("/automations", s.automationsPage)
 	ui.GET("/settings", s.settingsPage)
 	ui.POST("/settings/api-key", s.rotateAPIKeyPost)
@@ -232,6 +235,7 @@ func (s *Server) routes() *gin.Engine {
 	api.PATCH("/contacts/:id", s.patchContact)
 	api.DELETE("/contacts/:id", s.deleteContact)
 	api.GET("/contacts/:id/events", s.contactEvents)
+	api.POST("/contacts/:id/resubscribe", s.resubscribeContact)
 	api.POST("/contacts/import/preview", s.previewImport)
 
 	api.POST("/events", s.createEvents)

@@ -507,7 +507,7 @@ func (s *Server) unsubscribe(ctx context.Context, tok tracking.Token, ct contact
 	if ct.Status != contacts.Subscribed {
 		return nil // already unsubscribed, or bounced/complained: keep that record
 	}
-	changed, err := s.d.Contacts.SetStatus(ctx, ct.ID, contacts.Unsubscribed)
+	changed, err := s.d.Contacts.SetStatusBy(ctx, ct.ID, contacts.Unsubscribed, "person", "from the unsubscribe link")
 	if err != nil || !changed {
 		return err
 	}
@@ -519,20 +519,121 @@ func (s *Server) unsubscribe(ctx context.Context, tok tracking.Token, ct contact
 	return err
 }
 
+// resubscribeTTL is how long the link of a confirmation email works.
+const resubscribeTTL = 24 * time.Hour
+
+// resubscribePost is "subscribe me again" on the unsubscribe page. The
+// unsubscribe link never expires and may be forwarded, so it does not
+// subscribe anyone: it sends the address a confirmation email whose
+// short-lived link does.
 func (s *Server) resubscribePost(c *gin.Context) {
-	_, ct, ok := s.unsubscribeToken(c)
+	tok, ct, ok := s.unsubscribeToken(c)
 	if !ok {
 		return
 	}
-	if ct.Status == contacts.Unsubscribed {
-		if _, err := s.d.Contacts.SetStatus(c.Request.Context(), ct.ID, contacts.Subscribed); err != nil {
-			s.log.Error("web: resubscribe", "err", err)
-			s.render(c, http.StatusServiceUnavailable, "unsubscribe", gin.H{"Title": "Unsubscribe", "Later": true})
-			return
+	data := gin.H{"Title": "Subscribe again", "Email": maskEmail(ct.Email), "Action": strings.TrimSuffix(c.Request.URL.Path, "/resubscribe")}
+	switch ct.Status {
+	case contacts.Subscribed:
+		data["Resubscribed"] = true
+		s.render(c, http.StatusOK, "unsubscribe", data)
+		return
+	case contacts.Unsubscribed:
+	default:
+		data["Blocked"] = true
+		s.render(c, http.StatusOK, "unsubscribe", data)
+		return
+	}
+	// One confirmation email a minute per contact is plenty for a person
+	// and stops the page from being used to flood their inbox.
+	if ok, retry := s.views.allow(fmt.Sprintf("r:%d", ct.ID), 1); !ok {
+		c.Header("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+		data["ConfirmSent"] = true
+		s.render(c, http.StatusTooManyRequests, "unsubscribe", data)
+		return
+	}
+	link := s.cfg.BaseURL + "/r/" + s.d.Signer.Sign(tracking.Token{
+		Kind: tracking.Resubscribe, CampaignID: tok.CampaignID, ContactID: ct.ID,
+		Expires: time.Now().Add(resubscribeTTL).Unix(),
+	})
+	err := errors.New("web: no mailer")
+	if s.d.Mailer != nil {
+		var msg *campaigns.Message
+		if msg, err = s.d.Campaigns.ResubscribeConfirmation(c.Request.Context(), tok.CampaignID, ct, link); err == nil {
+			err = s.d.Mailer.Send(c.Request.Context(), msg)
 		}
 	}
-	action := strings.TrimSuffix(c.Request.URL.Path, "/resubscribe")
-	s.render(c, http.StatusOK, "unsubscribe", gin.H{"Title": "Subscribed", "Email": maskEmail(ct.Email), "Resubscribed": ct.Status == contacts.Unsubscribed, "Blocked": ct.Status != contacts.Unsubscribed && ct.Status != contacts.Subscribed, "Action": action})
+	if err != nil {
+		s.log.Error("web: resubscribe confirmation", "err", err)
+		s.render(c, http.StatusServiceUnavailable, "unsubscribe", gin.H{"Title": "Subscribe again", "Later": true})
+		return
+	}
+	data["ConfirmSent"] = true
+	s.render(c, http.StatusOK, "unsubscribe", data)
+}
+
+// resubscribeToken reads the token of a confirmation link; an expired or
+// invalid one answers the page itself.
+func (s *Server) resubscribeToken(c *gin.Context) (contacts.Contact, bool) {
+	noStore(c)
+	tok, err := s.d.Signer.Verify(c.Param("token"), tracking.Resubscribe)
+	if err != nil {
+		s.render(c, http.StatusNotFound, "unsubscribe", gin.H{"Title": "Subscribe again", "Invalid": true})
+		return contacts.Contact{}, false
+	}
+	if time.Now().Unix() > tok.Expires {
+		s.render(c, http.StatusGone, "unsubscribe", gin.H{"Title": "Subscribe again", "Expired": true})
+		return contacts.Contact{}, false
+	}
+	ct, err := s.d.Contacts.Get(c.Request.Context(), tok.ContactID)
+	if err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			s.render(c, http.StatusOK, "unsubscribe", gin.H{"Title": "Subscribe again", "Gone": true})
+		} else {
+			s.log.Error("web: resubscribe lookup", "err", err)
+			s.render(c, http.StatusServiceUnavailable, "unsubscribe", gin.H{"Title": "Subscribe again", "Later": true})
+		}
+		return contacts.Contact{}, false
+	}
+	return ct, true
+}
+
+// confirmPage shows a button rather than subscribing on GET: mail
+// scanners open links, people press buttons.
+func (s *Server) confirmPage(c *gin.Context) {
+	ct, ok := s.resubscribeToken(c)
+	if !ok {
+		return
+	}
+	data := gin.H{"Title": "Subscribe again", "Email": maskEmail(ct.Email), "Action": c.Request.URL.Path}
+	switch ct.Status {
+	case contacts.Subscribed:
+		data["Resubscribed"] = true
+	case contacts.Unsubscribed:
+		data["Confirm"] = true
+	default:
+		data["Blocked"] = true
+	}
+	s.render(c, http.StatusOK, "unsubscribe", data)
+}
+
+func (s *Server) confirmPost(c *gin.Context) {
+	ct, ok := s.resubscribeToken(c)
+	if !ok {
+		return
+	}
+	data := gin.H{"Title": "Subscribe again", "Email": maskEmail(ct.Email)}
+	if ct.Status != contacts.Unsubscribed && ct.Status != contacts.Subscribed {
+		data["Blocked"] = true
+		s.render(c, http.StatusOK, "unsubscribe", data)
+		return
+	}
+	if _, err := s.d.Contacts.Resubscribe(c.Request.Context(), ct.ID, "person", "confirmed from the link of a confirmation email"); err != nil {
+		s.log.Error("web: resubscribe", "err", err)
+		s.render(c, http.StatusServiceUnavailable, "unsubscribe", gin.H{"Title": "Subscribe again", "Later": true})
+		return
+	}
+	data["Resubscribed"] = true
+	s.render(c, http.StatusOK, "unsubscribe", data)
 }
 
 // webView shows the message as the contact received it.

@@ -364,7 +364,14 @@ func (s *Server) contactStatusPost(c *gin.Context) {
 		s.pageError(c, errs.Invalid("action", "unknown action"))
 		return
 	}
-	if _, err := s.d.Contacts.SetStatus(ctx, id, to); err != nil {
+	if to == contacts.Subscribed {
+		// Subscribing someone who opted out is a decision on record: the
+		// reason goes on their timeline.
+		if _, err := s.d.Contacts.Resubscribe(ctx, id, "page", c.PostForm("reason")); err != nil {
+			s.pageError(c, err)
+			return
+		}
+	} else if _, err := s.d.Contacts.SetStatusBy(ctx, id, to, "page", ""); err != nil {
 		s.pageError(c, err)
 		return
 	}

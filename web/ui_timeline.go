@@ -206,6 +206,18 @@ func eventActivity(e contacts.Event, currency string, campaignName func(int64) s
 		a.Kind, a.Title = "bounce", "Bounced: "+cmp.Or(camp, "an email")
 	case contacts.EventComplaint:
 		a.Kind, a.Title = "complaint", "Marked as spam: "+cmp.Or(camp, "an email")
+	case contacts.EventStatus:
+		to, _ := props["to"].(string)
+		a.Kind, a.Title = "status", "Status: "+to
+		if from, _ := props["from"].(string); from != "" {
+			a.Title = "Status: " + from + " → " + to
+		}
+		by, _ := props["by"].(string)
+		a.Detail = "by " + cmp.Or(by, "Herald")
+		if r, _ := props["reason"].(string); r != "" {
+			a.Detail += ": " + r
+		}
+		return a
 	case contacts.EventUnsubscribe:
 		a.Kind, a.Title = "unsubscribe", "Unsubscribed"
 		if camp != "" {

@@ -305,12 +305,50 @@ func TestUnsubscribePageAndOneClick(t *testing.T) {
 	if w := f.do("POST", "/u/"+tok, "List-Unsubscribe=One-Click", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}); w.Code != 200 {
 		t.Fatalf("second one-click: %d", w.Code)
 	}
+	// The never-expiring unsubscribe link only asks for a confirmation
+	// email; the contact stays unsubscribed until its link is used.
+	m := &capturingMailer{}
+	f.srv.d.Mailer = m
 	w = f.do("POST", "/u/"+tok+"/resubscribe", "", nil)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "Check your inbox") || len(m.msgs) != 1 || m.msgs[0].To != ct.Email {
+		t.Fatalf("resubscribe: %d, %d messages\n%s", w.Code, len(m.msgs), w.Body)
+	}
+	if got, _ := f.contacts.Get(ctx, ct.ID); got.Status != contacts.Unsubscribed {
+		t.Fatalf("status after asking to resubscribe = %s", got.Status)
+	}
+	if w := f.do("POST", "/u/"+tok+"/resubscribe", "", nil); w.Code != http.StatusTooManyRequests || len(m.msgs) != 1 {
+		t.Fatalf("a second request at once: %d, %d messages", w.Code, len(m.msgs))
+	}
+	link := regexp.MustCompile(`https://h\.example(/r/[A-Za-z0-9_-]+)`).FindStringSubmatch(m.msgs[0].Text)
+	if link == nil {
+		t.Fatalf("no confirmation link in:\n%s", m.msgs[0].Text)
+	}
+	if w := f.do("GET", link[1], "", nil); w.Code != 200 || !strings.Contains(w.Body.String(), "Yes, subscribe me again") {
+		t.Fatalf("confirmation page: %d\n%s", w.Code, w.Body)
+	}
+	if got, _ := f.contacts.Get(ctx, ct.ID); got.Status != contacts.Unsubscribed {
+		t.Fatal("opening the confirmation link (as a scanner would) subscribed the contact")
+	}
+	expired := f.signer.Sign(tracking.Token{Kind: tracking.Resubscribe, CampaignID: c.ID, ContactID: ct.ID, Expires: time.Now().Add(-time.Minute).Unix()})
+	if w := f.do("POST", "/r/"+expired, "", nil); w.Code != http.StatusGone {
+		t.Fatalf("an expired confirmation link: %d", w.Code)
+	}
+	if w := f.do("POST", "/r/"+tok, "", nil); w.Code != http.StatusNotFound {
+		t.Fatalf("the unsubscribe token used as a confirmation: %d", w.Code)
+	}
+	if got, _ := f.contacts.Get(ctx, ct.ID); got.Status != contacts.Unsubscribed {
+		t.Fatalf("status after refused confirmations = %s", got.Status)
+	}
+	w = f.do("POST", link[1], "", nil)
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "subscribed again") {
-		t.Fatalf("resubscribe: %d\n%s", w.Code, w.Body)
+		t.Fatalf("confirm: %d\n%s", w.Code, w.Body)
 	}
 	if got, _ := f.contacts.Get(ctx, ct.ID); got.Status != contacts.Subscribed {
-		t.Fatalf("status after resubscribe = %s", got.Status)
+		t.Fatalf("status after confirming = %s", got.Status)
+	}
+	evs, _ := f.contacts.Events(ctx, ct.ID, 20)
+	if evs[0].Type != contacts.EventStatus || evs[0].Properties["by"] != "person" || evs[0].Properties["to"] != "subscribed" {
+		t.Fatalf("the latest event is %+v, want the person's resubscription", evs[0])
 	}
 	if w := f.do("POST", "/u/"+tok[:len(tok)-2]+"xx", "", nil); w.Code != 404 {
 		t.Fatalf("tampered unsubscribe token: %d", w.Code)

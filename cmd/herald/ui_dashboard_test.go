@@ -6,10 +6,12 @@ import (
 	"testing"
 )
 
-// TestBrowserDashboardAfterASend: after a campaign goes out and a contact
-// buys, the dashboard counts the contacts, lists the campaign with its
-// figures and draws both 30-day charts, with their numbers in a table.
-func TestBrowserDashboardAfterASend(t *testing.T) {
+// TestBrowserDashboardAfterASendAndCouponsByPaste: after a campaign goes
+// out and a contact buys, the dashboard counts the contacts, lists the
+// campaign with its figures and draws both 30-day charts, with their
+// numbers in a table. Then the marketer pastes coupon codes into a new
+// pool, with a repeat skipped, and an empty paste is refused.
+func TestBrowserDashboardAfterASendAndCouponsByPaste(t *testing.T) {
 	a := startApp(t)
 	seedContacts(t, a) // four contacts, two purchases today, segment 1: Israel
 	var camp struct{ ID int64 }
@@ -54,5 +56,38 @@ func TestBrowserDashboardAfterASend(t *testing.T) {
 	b.screenshot("dashboard")
 	if bad := b.overflows(); len(bad) > 0 {
 		t.Errorf("dashboard at 390 px: %v", bad)
+	}
+
+	// Coupons, from the navigation.
+	b.click(`nav a[href="/coupons"]`)
+	b.waitVisible(`form.coupon-form`)
+	b.set(`input[name=pool]`, "WINBACK10")
+	b.click(`form.coupon-form button`)
+	b.waitVisible(`.field-error`)
+	if got := b.text(`textarea[name=codes] ~ .field-error`); !strings.Contains(got, "No codes") {
+		t.Errorf("empty paste: %q", got)
+	}
+	if got := b.value(`input[name=pool]`); got != "WINBACK10" {
+		t.Errorf("the typed pool was lost: %q", got)
+	}
+	b.set(`textarea[name=codes]`, "WB-1001\nWB-1002\nWB-1003\nWB-1001\n")
+	b.click(`form.coupon-form button`)
+	b.waitText(".flash", `Added 3 codes to WINBACK10\. 1 was already in the pool or repeated`)
+	if got := b.text("table.pools tbody"); !strings.Contains(got, "WINBACK10") || !strings.Contains(got, `{{coupon "WINBACK10"}}`) {
+		t.Errorf("pools: %q", got)
+	}
+	var pools struct {
+		Data []struct {
+			Pool      string
+			Available int
+		}
+	}
+	a.call("GET", "/api/coupons", nil, &pools)
+	if len(pools.Data) != 1 || pools.Data[0].Available != 3 {
+		t.Errorf("pools through the API: %+v", pools)
+	}
+	b.screenshot("coupons")
+	if bad := b.overflows(); len(bad) > 0 {
+		t.Errorf("coupons at 390 px: %v", bad)
 	}
 }

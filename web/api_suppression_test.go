@@ -1,0 +1,42 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"herald/contacts"
+)
+
+func TestAPIResubscribesOnlyWithAReason(t *testing.T) {
+	f := newFixture(t)
+	auth := map[string]string{"Authorization": "Bearer " + testKey}
+	email := "ann@example.com"
+	ct, _, err := f.contacts.Upsert(t.Context(), contacts.Input{Email: &email})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.contacts.SetStatusBy(t.Context(), ct.ID, contacts.Unsubscribed, "person", ""); err != nil {
+		t.Fatal(err)
+	}
+	path := "/api/contacts/" + itoa(ct.ID)
+	for _, tc := range []struct {
+		name, method, path, body, wantPath string
+	}{
+		{"PATCH status", "PATCH", path, `{"status": "subscribed"}`, `"path":"status"`},
+		{"upsert with status", "POST", "/api/contacts", `{"email": "ann@example.com", "status": "subscribed"}`, `"path":"status"`},
+		{"resubscribe without a reason", "POST", path + "/resubscribe", `{}`, `"path":"reason"`},
+	} {
+		w := f.do(tc.method, tc.path, tc.body, auth)
+		if !strings.Contains(w.Body.String(), tc.wantPath) {
+			t.Errorf("%s: %d %s", tc.name, w.Code, w.Body)
+		}
+	}
+	if got, _ := f.contacts.Get(t.Context(), ct.ID); got.Status != contacts.Unsubscribed {
+		t.Fatalf("status %s after refusals", got.Status)
+	}
+	w := f.do("POST", path+"/resubscribe", `{"reason": "asked at the counter"}`, auth)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"status":"subscribed"`) {
+		t.Fatalf("resubscribe: %d %s", w.Code, w.Body)
+	}
+}
