@@ -285,7 +285,11 @@ func (s *Server) importContacts(c *gin.Context) {
 	// arriving, and the import as long as it needs to write its answer.
 	rc := http.NewResponseController(c.Writer)
 	_ = rc.SetWriteDeadline(time.Time{})
-	body := &uploadReader{r: c.Request.Body, rc: rc, idle: importIdleTimeout}
+	// Progress is written while the file still arrives. Without full
+	// duplex, net/http ends the request body once the response starts,
+	// and the import would stop short without an error.
+	_ = rc.EnableFullDuplex()
+	body := &uploadReader{r: c.Request.Body, rc: rc, idle: importIdleTimeout, want: c.Request.ContentLength}
 	var r io.Reader = body
 	if strings.HasPrefix(c.ContentType(), "multipart/") {
 		_, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
@@ -354,6 +358,7 @@ type uploadReader struct {
 	r    io.Reader
 	rc   *http.ResponseController
 	idle time.Duration
+	want int64 // the declared length, or -1
 	n    int64
 }
 
@@ -363,6 +368,10 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	u.n += int64(n)
 	var mbe *http.MaxBytesError
 	switch {
+	case err == io.EOF && u.want > 0 && u.n < u.want:
+		// A body that ends before its declared length was cut, even
+		// if it reads as a clean end.
+		err = fmt.Errorf("the upload ended after %d of its %d bytes", u.n, u.want)
 	case err == nil, err == io.EOF:
 	case errors.As(err, &mbe):
 		err = fmt.Errorf("the file is larger than the %d MB an import takes", mbe.Limit>>20)

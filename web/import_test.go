@@ -172,3 +172,32 @@ func TestImportPageOffersTheFieldsAndThePreviewMatchesColumns(t *testing.T) {
 		t.Fatalf("empty preview: %d %s", w.Code, w.Body)
 	}
 }
+
+func TestCSVImportStreamingProgressReadsTheWholeLargeUpload(t *testing.T) {
+	f := newFixture(t)
+	srv := httptest.NewServer(f.h)
+	defer srv.Close()
+	var file strings.Builder
+	file.WriteString("email\n")
+	const rows = 12000
+	for i := range rows {
+		fmt.Fprintf(&file, "large-upload-contact-number-%06d@example.com\n", i)
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/api/contacts/import?progress=1", strings.NewReader(file.String()))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Content-Type", "text/csv")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	var last struct{ Result contacts.ImportResult }
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatalf("%s", body)
+	}
+	if last.Result.Created != rows || last.Result.Incomplete != "" {
+		t.Fatalf("created %d of %d rows (%q), after %d progress lines", last.Result.Created, rows, last.Result.Incomplete, len(lines)-1)
+	}
+}

@@ -67,7 +67,7 @@ func startAppWith(t *testing.T, tweak func(*app.Config)) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: app.Web.Handler()}
+	srv := newHTTPServer(app.Web.Handler())
 	go srv.Serve(ln)
 	if err := app.Worker.Start(); err != nil {
 		t.Fatal(err)

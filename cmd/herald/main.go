@@ -133,7 +133,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	srv := &http.Server{Handler: h.Web.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
+	srv := newHTTPServer(h.Web.Handler())
 	if h.Worker != nil {
 		if err := h.Worker.Start(); err != nil {
 			return err
@@ -298,4 +298,11 @@ func runPasswd(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "New admin password for %s (it applies at once; every session was logged out): %s\n", cfg.AdminEmail, pass)
 	return nil
+}
+
+// newHTTPServer bounds how long a client may take: a request has a minute
+// to arrive and two to be answered. Handlers that stream (the CSV import)
+// move their own deadlines while data keeps flowing.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
 }

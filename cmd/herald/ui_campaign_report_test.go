@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
 	"herald/campaigns"
 	"herald/internal/app"
 	"herald/outbox"
@@ -52,6 +56,42 @@ func TestBrowserMarketerSendsToTwoThousandWatchesProgressAndReadsTheReport(t *te
 	b.login()
 	b.open("/campaigns")
 	b.waitText(`table.campaigns`, `Spring sale[\s\S]*draft[\s\S]*2000`)
+	// Scheduling reads the date and time in the reader's zone: 09:30 in
+	// Jerusalem on the first of July is 06:30 UTC.
+	var later struct{ ID int64 }
+	if code := a.call("POST", "/api/campaigns", map[string]any{
+		"name": "Summer preview", "subject": "Summer", "from_email": "shop@example.com",
+		"html_body": `<p>Soon</p>`, "segment_ids": []int64{seg.ID},
+	}, &later); code != 201 {
+		t.Fatalf("campaign: %d", code)
+	}
+	b.do("time zone", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Jerusalem"})
+		return err
+	}))
+	b.open(fmt.Sprintf("/campaigns/%d", later.ID))
+	b.waitText(`#send-zone`, `Asia/Jerusalem`)
+	b.click(`input[name=when][value=schedule]`)
+	b.set(`input[name=local_at]`, "2030-07-01T09:30")
+	b.click(`#send-button`)
+	b.confirm("to 2,000 contacts")
+	b.waitText(`#campaign-status`, `^scheduled$`)
+	var sched struct {
+		ScheduledAt time.Time `json:"scheduled_at"`
+	}
+	a.call("GET", fmt.Sprintf("/api/campaigns/%d", later.ID), nil, &sched)
+	if want := time.Date(2030, 7, 1, 6, 30, 0, 0, time.UTC); !sched.ScheduledAt.Equal(want) {
+		t.Fatalf("scheduled at %v, want %v", sched.ScheduledAt, want)
+	}
+	if got := b.text(`dl.facts`); !strings.Contains(got, "9:30") {
+		t.Errorf("the page shows the schedule as %q, want 9:30 in the reader's zone", got)
+	}
+	if got := b.value(`input[name=local_at]`); got != "2030-07-01T09:30" {
+		t.Errorf("the scheduled page offers %q to reschedule, want the time in the reader's zone", got)
+	}
+	b.screenshot("scheduled")
+
+	b.open("/campaigns")
 	b.click(`a[href="` + page + `"]`)
 	b.waitVisible(`#send-form`)
 	b.screenshot("draft")

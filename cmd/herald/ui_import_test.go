@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
@@ -142,4 +143,50 @@ func TestBrowserMarketerImportsACSVAndDownloadsTheFailedRows(t *testing.T) {
 func choose(b *browser, column int, value string) {
 	b.t.Helper()
 	b.js(fmt.Sprintf(`(() => { const s = document.querySelector('#mapping-rows select[data-column="%d"]'); s.value = %q; s.dispatchEvent(new Event("change", {bubbles: true})); })()`, column, value))
+}
+
+// TestBrowserImportsALargeFileWithAMovingBar imports 100,000 rows through
+// the import page, as a marketer would, on the server's own timeouts. It
+// is slow, so it runs when HERALD_LARGE_IMPORT is set; it logs how long
+// the import took.
+func TestBrowserImportsALargeFileWithAMovingBar(t *testing.T) {
+	if os.Getenv("HERALD_LARGE_IMPORT") == "" {
+		t.Skip("set HERALD_LARGE_IMPORT=1 to import 100,000 rows through the import page")
+	}
+	a := startApp(t)
+	if code := a.call("POST", "/api/custom-fields", `{"name": "shoe_size", "type": "number"}`, nil); code != 201 {
+		t.Fatalf("custom field: %d", code)
+	}
+	file, bad := importFile(t, 100000)
+	b := newBrowser(t, a)
+	b.login()
+	b.open("/contacts/import")
+	b.do("choose the file", chromedp.SetUploadFiles(chromedp.CSS("#import-file"), []string{file}))
+	b.waitVisible("#mapping-rows select")
+	b.js(`window.barValues = []; new MutationObserver(() => window.barValues.push(Number(document.getElementById("import-progress").getAttribute("aria-valuenow")))).observe(document.getElementById("import-progress"), {attributes: true})`)
+	start := time.Now()
+	b.click("#start-import")
+	for !strings.Contains(eval[string](b, `document.getElementById("run-title").textContent`), "finished") {
+		if time.Since(start) > 15*time.Minute {
+			t.Fatalf("no result after 15 minutes: %s", eval[string](b, `document.getElementById("step-run").innerText`))
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	took := time.Since(start)
+	counts := eval[[]string](b, `["n-created", "n-updated", "n-failed"].map(id => document.getElementById(id).textContent.replace(/\D/g, ""))`)
+	if strings.Join(counts, "|") != fmt.Sprintf("%d|0|%d", 100000-len(bad), len(bad)) {
+		t.Fatalf("created|updated|failed = %q\n%s", counts, eval[string](b, `document.getElementById("step-run").innerText`))
+	}
+	values := eval[[]float64](b, "window.barValues")
+	between := 0
+	for _, v := range values {
+		if v > 0 && v < 100 {
+			between++
+		}
+	}
+	if between < 10 || values[len(values)-1] != 100 {
+		t.Fatalf("the bar did not move while the import ran: %v", values)
+	}
+	t.Logf("100,000 rows imported through the page in %s; the bar took %d values on its way", took.Round(100*time.Millisecond), len(values))
+	b.screenshot("large-result")
 }

@@ -196,12 +196,16 @@ func editorJSON(t *testing.T, b *browser) string {
 	return canonical(t, b.value(`#json-text`))
 }
 
-func segmentIDFromLocation(t *testing.T, b *browser) int64 {
+// save clicks the save button and waits for the segment's page to load
+// again, returning the segment's id.
+func save(t *testing.T, b *browser) int64 {
 	t.Helper()
+	b.js(`document.body.dataset.before = "save"`)
+	b.click(`#save-segment`)
 	var id int64
 	eventually(t, "the saved segment's page", func() bool {
 		m := regexp.MustCompile(`^/segments/(\d+)\?(created|saved)=1$`).FindStringSubmatch(b.location())
-		if m == nil {
+		if m == nil || eval[bool](b, `document.readyState !== "complete" || document.body.dataset.before === "save"`) {
 			return false
 		}
 		id, _ = strconv.ParseInt(m[1], 10, 64)
@@ -268,8 +272,7 @@ func TestBrowserMarketerBuildsASegmentByClickingWithALiveCount(t *testing.T) {
 	b.waitText(`#live-count`, `^2$`)
 
 	b.set(`#segment-name`, "Big spenders gone quiet, or birthday")
-	b.click(`#save-segment`)
-	id := segmentIDFromLocation(t, b)
+	id := save(t, b)
 	if got := storedDefinition(t, a, id); got != canonical(t, want) {
 		t.Fatalf("saved %s, want %s", got, want)
 	}
@@ -277,8 +280,7 @@ func TestBrowserMarketerBuildsASegmentByClickingWithALiveCount(t *testing.T) {
 	b.screenshot("segment")
 
 	// Saved unchanged, the definition stays exactly the same.
-	b.click(`#save-segment`)
-	segmentIDFromLocation(t, b)
+	save(t, b)
 	if got := storedDefinition(t, a, id); got != canonical(t, want) {
 		t.Fatalf("saved unchanged, it became %s", got)
 	}
@@ -303,8 +305,7 @@ func TestBrowserMarketerBuildsASegmentByClickingWithALiveCount(t *testing.T) {
 	b.click(`#json-apply`)
 	b.waitText(`#json-error`, `Not valid JSON`)
 	b.set(`#segment-name`, "Two cities")
-	b.click(`#save-segment`)
-	segmentIDFromLocation(t, b)
+	save(t, b)
 	if got := storedDefinition(t, a, id); got != canonical(t, typed) {
 		t.Fatalf("saved from JSON %s, want %s", got, typed)
 	}
@@ -346,8 +347,7 @@ func TestBrowserMarketerBuildsASegmentByClickingWithALiveCount(t *testing.T) {
 	}
 	b.waitText(`#live-count`, `^\d+$`)
 	b.screenshot("from-template")
-	b.click(`#save-segment`)
-	whaleID := segmentIDFromLocation(t, b)
+	whaleID := save(t, b)
 	if got := storedDefinition(t, a, whaleID); got != canonical(t, whales) {
 		t.Fatalf("saved %s, want %s", got, whales)
 	}
@@ -408,8 +408,7 @@ func TestBrowserEverySeedSegmentCanBeBuiltAndSaved(t *testing.T) {
 		if got := editorJSON(t, b); got != canonical(t, def) {
 			t.Fatalf("loaded %s, the builder holds %s", def, got)
 		}
-		b.click(`#save-segment`)
-		segmentIDFromLocation(t, b)
+		save(t, b)
 		if got := storedDefinition(t, a, sg.ID); got != canonical(t, def) {
 			t.Fatalf("saved unchanged, %s became %s", def, got)
 		}
@@ -448,8 +447,7 @@ func TestBrowserEverySeedSegmentCanBeBuiltAndSaved(t *testing.T) {
 				t.Fatalf("%s: built %s, want %s", name, got, def)
 			}
 			b.set(`#segment-name`, name)
-			b.click(`#save-segment`)
-			id := segmentIDFromLocation(t, b)
+			id := save(t, b)
 			if got := storedDefinition(t, a, id); got != canonical(t, def) {
 				t.Fatalf("%s: saved %s, want %s", name, got, def)
 			}

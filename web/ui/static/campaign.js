@@ -18,12 +18,21 @@
     const sync = () => { local.disabled = when() !== "schedule"; };
     form.addEventListener("change", sync);
     local.disabled = false;
+    const pad = (n) => String(n).padStart(2, "0");
+    const localValue = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    if (!local.value && form.dataset.scheduled) {
+      // A scheduled campaign offers its time, in the reader's zone.
+      const d = new Date(form.dataset.scheduled);
+      if (!isNaN(d)) {
+        local.value = localValue(d);
+        form.querySelector('input[name="when"][value="schedule"]').checked = true;
+      }
+    }
     if (!local.value) {
       // An hour from now, on the hour, in the reader's zone.
       const d = new Date(Date.now() + 3600e3);
       d.setMinutes(0, 0, 0);
-      const pad = (n) => String(n).padStart(2, "0");
-      local.value = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+      local.value = localValue(d);
     }
     sync();
 
