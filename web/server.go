@@ -215,7 +215,7 @@ func (s *Server) routes() *gin.Engine {
 	s.campaignEditorRoutes(ui)
 	s.campaignPageRoutes(ui)
 	s.couponPageRoutes(r, ui)
-	ui.GET("/automations", s.automationsPage)
+	s.automationPageRoutes(ui)
 	ui.GET("/settings", s.settingsPage)
 	ui.POST("/settings/api-key", s.rotateAPIKeyPost)
 	ui.POST("/settings/password", s.passwordPost)

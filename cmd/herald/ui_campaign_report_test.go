@@ -210,6 +210,37 @@ func TestBrowserMarketerSendsToTwoThousandWatchesProgressAndReadsTheReport(t *te
 	if bad := b.overflows(); len(bad) > 0 {
 		t.Errorf("report at 390 px: %v", bad)
 	}
+
+	// Five deliveries in doubt, as a worker killed after the final dot
+	// leaves them: the marketer sends them once more, knowingly, and the
+	// report records who did.
+	var doubt []int64
+	if err := a.DB.Model(&campaigns.Delivery{}).Where("campaign_id = ?", camp.ID).Order("id DESC").Limit(5).Pluck("id", &doubt).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := a.DB.Model(&campaigns.Delivery{}).Where("id IN ?", doubt).
+		Updates(map[string]any{"status": campaigns.DeliveryUnknown, "error": "the worker stopped while the server was taking the message; it may or may not have been accepted"}).Error; err != nil {
+		t.Fatal(err)
+	}
+	b.open(page)
+	b.waitText(`#unknown h2`, `^5 deliveries in doubt$`)
+	b.click(`#resend-unknown`)
+	b.confirm("Send 5 messages once more")
+	b.waitText(`#actions`, `5 unknown deliveries sent once more by admin@example.com`)
+	b.screenshot("resent")
+	eventually(t, "the five sent once more", func() bool {
+		c, err := a.Outbox.Count(ctx)
+		return err == nil && c == n+5
+	})
+	b.open(page)
+	b.waitText(`#campaign-status`, `^sent$`)
+	if b.text(`#delivery [data-p=unknown]`) != "0" {
+		t.Errorf("unknown deliveries left after the resend: %s", b.text(`#delivery [data-p=unknown]`))
+	}
+	if eval[int](b, `document.querySelectorAll("#resend-unknown").length`) != 0 {
+		t.Error("the resend is still offered with nothing in doubt")
+	}
+
 	b.open("/campaigns")
 	b.waitText(`table.campaigns`, `Spring sale[\s\S]*sent[\s\S]*0\.15%[\s\S]*3 people`)
 	b.screenshot("list")

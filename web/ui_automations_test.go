@@ -1,0 +1,92 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"herald/automations"
+)
+
+func TestAutomationPagesListRunsAndSwitchAFlowOnAndOff(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var in automations.Input
+	if err := json.Unmarshal([]byte(`{"name": "Win-back <3", "trigger": {"type": "inactivity", "factor": 1.5, "one_time_days": 60},
+		"steps": [{"type": "send", "message": {"subject": "We miss you", "html_body": "<p>Hi</p>", "from_email": "x@shop.example.com"}}, {"type": "wait", "duration": "7d"}]}`), &in); err != nil {
+		t.Fatal(err)
+	}
+	flow, err := f.autos.Create(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, e := range []string{"done@example.com", "held@example.com"} {
+		ids = append(ids, f.contact(t, e).ID)
+	}
+	now := time.Now().UTC()
+	runs := []automations.Run{
+		{AutomationID: flow.ID, ContactID: ids[0], Occurrence: "a", Status: automations.RunDone, StartedAt: now, NextAt: now, FinishedAt: &now},
+		{AutomationID: flow.ID, ContactID: ids[1], Occurrence: "a", Status: automations.RunActive, Hold: automations.HoldFailed, Note: "step 1 failed: coupon pool is empty", StartedAt: now, NextAt: now.Add(time.Hour)},
+	}
+	if err := f.db.Create(&runs).Error; err != nil {
+		t.Fatal(err)
+	}
+	cookie, csrf := f.login(t)
+	get := func(path string) (int, string) {
+		w := f.do("GET", path, "", map[string]string{"Cookie": cookie.String()})
+		return w.Code, w.Body.String()
+	}
+
+	code, list := get("/automations")
+	if code != 200 || !strings.Contains(list, "Win-back &lt;3") || !strings.Contains(list, `<span class="status draft">draft</span>`) ||
+		!strings.Contains(list, `<span class="error">1</span>`) || !strings.Contains(list, `href="/automations/new"`) {
+		t.Fatalf("list: %d %s", code, list)
+	}
+	tests := []struct {
+		filter        string
+		shows, hidden string
+	}{
+		{"", "done@example.com", "nobody"},
+		{"failing", "held@example.com", "done@example.com"},
+		{"done", "done@example.com", "held@example.com"},
+		{"nonsense", "held@example.com", "nobody"}, // an unknown filter shows every run
+	}
+	for _, tc := range tests {
+		code, page := get("/automations/" + itoa(flow.ID) + "?runs=" + tc.filter)
+		if code != 200 || !strings.Contains(page, tc.shows) || strings.Contains(page, tc.hidden) {
+			t.Errorf("runs=%s: %d, want %s shown and %s not", tc.filter, code, tc.shows, tc.hidden)
+		}
+		if tc.filter == "failing" && !strings.Contains(page, "coupon pool is empty") {
+			t.Error("a failing run does not say why")
+		}
+	}
+	if _, page := get("/automations/new"); !strings.Contains(page, "/static/automation-builder.js") || !strings.Contains(page, "/static/segment-builder.js") {
+		t.Error("the builder page does not load its scripts")
+	}
+
+	post := func(path, token string) *httptest.ResponseRecorder {
+		vals := url.Values{"csrf_token": {token}}
+		return f.do("POST", path, vals.Encode(), form(vals, cookie))
+	}
+	if w := post("/automations/"+itoa(flow.ID)+"/enable", "forged"); w.Code != http.StatusForbidden {
+		t.Fatalf("enable with a forged token: %d", w.Code)
+	}
+	if w := post("/automations/"+itoa(flow.ID)+"/enable", csrf); w.Code != http.StatusSeeOther {
+		t.Fatalf("enable: %d", w.Code)
+	}
+	if got, _ := f.autos.Get(ctx, flow.ID); got.Status != automations.AutomationActive {
+		t.Fatalf("after enable: %s", got.Status)
+	}
+	if w := post("/automations/"+itoa(flow.ID)+"/disable", csrf); w.Code != http.StatusSeeOther {
+		t.Fatalf("disable: %d", w.Code)
+	}
+	if got, _ := f.autos.Get(ctx, flow.ID); got.Status != automations.AutomationPaused {
+		t.Fatalf("after disable: %s", got.Status)
+	}
+}
