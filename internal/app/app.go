@@ -32,6 +32,7 @@ import (
 	"herald/internal/settings"
 	"herald/outbox"
 	"herald/segments"
+	"herald/smtp"
 	"herald/tracking"
 	"herald/web"
 	"herald/worker"
@@ -61,7 +62,7 @@ type App struct {
 	Campaigns   *campaigns.Service
 	Automations *automations.Service
 	Sender      *campaigns.Sender
-	Mailer      *worker.Mailer
+	Mailer      *smtp.Mailer
 	Ingest      *tracking.Ingest
 	Worker      *worker.Worker
 	Web         *web.Server
@@ -186,9 +187,9 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 	a.closers = append(a.closers, a.Ingest.Close)
 
 	if len(smtpURLs) > 0 {
-		a.Mailer, err = worker.NewMailer(worker.MailerConfig{
+		a.Mailer, err = smtp.NewMailer(smtp.Config{
 			URLs: smtpURLs, PoolSize: cfg.SMTPPool, Log: log,
-			DKIM: worker.DKIMConfig{Domain: cfg.DKIMDomain, Selector: cfg.DKIMSelector, KeyFile: cfg.DKIMKeyFile},
+			DKIM: smtp.DKIMConfig{Domain: cfg.DKIMDomain, Selector: cfg.DKIMSelector, KeyFile: cfg.DKIMKeyFile},
 		})
 		if err != nil {
 			return nil, err
