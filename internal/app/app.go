@@ -31,6 +31,7 @@ import (
 	"herald/internal/metrics"
 	"herald/internal/settings"
 	"herald/outbox"
+	"herald/privacy"
 	"herald/segments"
 	"herald/smtp"
 	"herald/tracking"
@@ -299,6 +300,7 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Automations: a.Automations, Signer: a.Signer,
 		Hits: a.Ingest, Networks: nets, Mailer: mailer, Outbox: a.Outbox, Metrics: a.Metrics, Log: a.log,
 		Health:      a.healthChecks(),
+		Privacy:     privacy.NewService(a.DB),
 		Credentials: settings.NewCredentials(a.Settings, fixedKey, fixedPass),
 		Sessions:    login.NewSessions(a.DB, login.DefaultTTL),
 		Throttle:    login.NewThrottle(a.Redis),
