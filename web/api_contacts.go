@@ -216,6 +216,10 @@ func (s *Server) contactEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	c.PureJSON(http.StatusOK, listBody(s.viewEvents(evs), 0))
+}
+
+func (s *Server) viewEvents(evs []contacts.Event) []eventView {
 	store := s.d.Contacts.Currency()
 	out := make([]eventView, len(evs))
 	for i, e := range evs {
@@ -226,7 +230,7 @@ func (s *Server) contactEvents(c *gin.Context) {
 		out[i] = eventView{ID: e.ID, ContactID: e.ContactID, Type: e.Type, OccurredAt: e.OccurredAt.UTC().Format("2006-01-02T15:04:05.999Z07:00"),
 			CampaignID: e.CampaignID, Amount: contacts.ToMajor(e.Amount, cmp.Or(e.Currency, store)), Currency: e.Currency, OrderID: e.OrderID, Properties: props, Machine: e.Machine}
 	}
-	c.PureJSON(http.StatusOK, listBody(out, 0))
+	return out
 }
 
 func (s *Server) listFields(c *gin.Context) {

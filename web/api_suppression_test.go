@@ -40,3 +40,23 @@ func TestAPIResubscribesOnlyWithAReason(t *testing.T) {
 		t.Fatalf("resubscribe: %d %s", w.Code, w.Body)
 	}
 }
+
+func TestExportAndEraseThroughTheAPI(t *testing.T) {
+	f := newFixture(t)
+	auth := map[string]string{"Authorization": "Bearer " + testKey}
+	_, ct := f.sentCampaign(t)
+	path := "/api/contacts/" + itoa(ct.ID)
+	w := f.do("GET", path+"/export", "", auth)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"email":"noa@example.com"`) || !strings.Contains(w.Body.String(), `"deliveries":[`) {
+		t.Fatalf("export: %d %s", w.Code, w.Body)
+	}
+	if w := f.do("POST", path+"/erase", "", auth); w.Code != http.StatusNoContent {
+		t.Fatalf("erase: %d %s", w.Code, w.Body)
+	}
+	if w := f.do("GET", path, "", auth); w.Code != http.StatusNotFound {
+		t.Fatalf("the erased contact: %d", w.Code)
+	}
+	if w := f.do("GET", path+"/export", "", auth); w.Code != http.StatusNotFound {
+		t.Fatalf("export after erase: %d", w.Code)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"herald/internal/metrics"
 	"herald/internal/settings"
 	"herald/outbox"
+	"herald/privacy"
 	"herald/segments"
 	"herald/tracking"
 )
@@ -61,6 +62,8 @@ type Deps struct {
 	Credentials *settings.Credentials
 	// Settings describe the configuration in force for the Settings page.
 	Settings SettingsView
+	// Privacy exports and erases a person's data.
+	Privacy *privacy.Service
 	// Health lists what /healthz checks (the database, Redis).
 	Health []HealthCheck
 	Log    *slog.Logger
@@ -236,6 +239,8 @@ func (s *Server) routes() *gin.Engine {
 	api.DELETE("/contacts/:id", s.deleteContact)
 	api.GET("/contacts/:id/events", s.contactEvents)
 	api.POST("/contacts/:id/resubscribe", s.resubscribeContact)
+	api.GET("/contacts/:id/export", s.exportContact)
+	api.POST("/contacts/:id/erase", s.eraseContact)
 	api.POST("/contacts/import/preview", s.previewImport)
 
 	api.POST("/events", s.createEvents)
@@ -268,6 +273,9 @@ func (s *Server) routes() *gin.Engine {
 	api.POST("/campaigns/:id/resume", s.resumeCampaign)
 	api.POST("/campaigns/:id/cancel", s.cancelCampaign)
 	api.GET("/campaigns/:id/stats", s.campaignStats)
+	api.GET("/campaigns/:id/activity", s.campaignActivity)
+	api.GET("/campaigns/:id/people", s.campaignPeople)
+	api.POST("/campaigns/:id/resend-unknown", s.campaignResendUnknown)
 
 	api.GET("/automations", s.listFlows)
 	api.POST("/automations", s.createFlow)

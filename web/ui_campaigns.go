@@ -328,13 +328,7 @@ func (s *Server) campaignResendPost(c *gin.Context) {
 		s.pageError(c, err)
 		return
 	}
-	actor := "a signed-in user"
-	if token, ok := s.session(c); ok {
-		if sess, ok, err := s.d.Sessions.Check(c.Request.Context(), token); err == nil && ok {
-			actor = sess.Email
-		}
-	}
-	act, err := s.d.Campaigns.ResendUnknown(c.Request.Context(), id, actor)
+	act, err := s.d.Campaigns.ResendUnknown(c.Request.Context(), id, s.actor(c))
 	if err != nil {
 		if errors.Is(err, errs.ErrConflict) {
 			s.flash(c, errs.Message(err))
@@ -346,6 +340,20 @@ func (s *Server) campaignResendPost(c *gin.Context) {
 	}
 	s.flash(c, fmt.Sprintf("Sending %d %s once more.", act.Count, map[bool]string{true: "message", false: "messages"}[act.Count == 1]))
 	seeOther(c, fmt.Sprintf("/campaigns/%d", id))
+}
+
+// actor names who made a request, for the record of a decision: the
+// signed-in user's email, or the API key.
+func (s *Server) actor(c *gin.Context) string {
+	v, ok := c.Get("session")
+	if !ok || s.d.Sessions == nil {
+		return "the API key"
+	}
+	sess, ok, err := s.d.Sessions.Check(c.Request.Context(), v.(string))
+	if err != nil || !ok {
+		return "a signed-in user"
+	}
+	return sess.Email
 }
 
 // campaignPageRoutes adds the actions of a campaign's page (send,

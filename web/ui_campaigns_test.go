@@ -235,3 +235,45 @@ func TestCampaignListFiltersByStatusAndLinksToTheEditor(t *testing.T) {
 		t.Error("an unknown status should show every campaign")
 	}
 }
+
+func TestReportAPIListsPeopleActivityAndRecordsTheKeysResend(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c, ct := f.sentCampaign(t)
+	if err := f.camps.Launch(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Model(&campaigns.Delivery{}).Where("campaign_id = ?", c.ID).Update("status", campaigns.DeliveryUnknown).Error; err != nil {
+		t.Fatal(err)
+	}
+	cid := c.ID
+	if _, err := f.contacts.RecordEvents(ctx, []contacts.EventInput{{ContactID: ct.ID, Type: contacts.EventOpen, CampaignID: &cid, OccurredAt: time.Now().UTC()}}); err != nil {
+		t.Fatal(err)
+	}
+	key := map[string]string{"Authorization": "Bearer " + testKey}
+	base := "/api/campaigns/" + itoa(c.ID)
+	w := f.do("GET", base+"/people?list=opened", "", key)
+	var people struct {
+		Data []campaigns.Person
+		Next string
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &people); err != nil || w.Code != 200 || len(people.Data) != 1 || people.Data[0].ContactID != ct.ID || people.Next != "" {
+		t.Fatalf("people: %d %s", w.Code, w.Body)
+	}
+	if w := f.do("GET", base+"/people?list=everyone", "", key); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "list") {
+		t.Errorf("an unknown list: %d %s", w.Code, w.Body)
+	}
+	w = f.do("GET", base+"/activity", "", key)
+	var act struct{ Data []campaigns.ActivityBucket }
+	if err := json.Unmarshal(w.Body.Bytes(), &act); err != nil || w.Code != 200 || len(act.Data) == 0 || act.Data[0].Opens != 1 {
+		t.Fatalf("activity: %d %s", w.Code, w.Body)
+	}
+	w = f.do("POST", base+"/resend-unknown", "", key)
+	var a campaigns.Action
+	if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil || w.Code != http.StatusAccepted || a.Count != 1 || a.Actor != "the API key" {
+		t.Fatalf("resend: %d %s", w.Code, w.Body)
+	}
+	if w := f.do("POST", base+"/resend-unknown", "", key); w.Code != http.StatusConflict {
+		t.Errorf("a second resend: %d, want 409", w.Code)
+	}
+}

@@ -138,7 +138,7 @@ func TestSegmentPagesListBuildAndKeepTheDefinition(t *testing.T) {
 	f := newFixture(t)
 	def := `{"all":[{"field":"total_spent","op":"gt","value":800}]}`
 	sg := f.segment(t, "High <value>", def)
-	cookie, _ := f.login(t)
+	cookie, csrf := f.login(t)
 	get := func(path string) (int, string) {
 		w := f.do("GET", path, "", map[string]string{"Cookie": cookie.String()})
 		return w.Code, w.Body.String()
@@ -154,6 +154,14 @@ func TestSegmentPagesListBuildAndKeepTheDefinition(t *testing.T) {
 	}
 	if !strings.Contains(page, "/static/segment-builder.js") {
 		t.Error("the segment page does not load the builder")
+	}
+	vals := url.Values{"csrf_token": {csrf}}
+	w := f.do("POST", "/segments/"+itoa(sg.ID)+"/refresh", vals.Encode(), form(vals, cookie))
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/segments/"+itoa(sg.ID) {
+		t.Fatalf("refresh now: %d to %q", w.Code, w.Header().Get("Location"))
+	}
+	if w := f.do("POST", "/segments/"+itoa(sg.ID)+"/refresh", "", form(nil, cookie)); w.Code != http.StatusForbidden {
+		t.Errorf("refresh without the CSRF token: %d, want 403", w.Code)
 	}
 	if code, _ := get("/segments/999999"); code != http.StatusNotFound {
 		t.Errorf("missing segment: %d", code)

@@ -23,6 +23,7 @@ import (
 	"herald/internal/login"
 	"herald/internal/testenv"
 	"herald/outbox"
+	"herald/privacy"
 	"herald/segments"
 	"herald/tracking"
 )
@@ -93,7 +94,7 @@ func newFixtureWith(t *testing.T, edit func(*Config)) *fixture {
 	if edit != nil {
 		edit(&cfg)
 	}
-	srv, err := New(Deps{Contacts: cs, Segments: ss, Campaigns: camps, Automations: autos, Signer: signer, Hits: h, Outbox: ob, Log: testenv.Logger(), Sessions: login.NewSessions(g, login.DefaultTTL)}, cfg)
+	srv, err := New(Deps{Contacts: cs, Segments: ss, Campaigns: camps, Automations: autos, Signer: signer, Hits: h, Outbox: ob, Log: testenv.Logger(), Sessions: login.NewSessions(g, login.DefaultTTL), Privacy: privacy.NewService(g)}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

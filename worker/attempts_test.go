@@ -9,7 +9,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"herald/campaigns"
-	"herald/internal/smtptest"
 	"herald/internal/testenv"
 )
 
@@ -91,36 +90,4 @@ func TestAttemptsRefuseCommitsOnceRevokedClosedOrLost(t *testing.T) {
 			t.Errorf("Revoke of a claim never opened: found %v, %v", found, err)
 		}
 	})
-}
-
-// A message whose Commit fails is not completed: the server sees the
-// transaction dropped before the end of its data and accepts nothing.
-func TestMailerDoesNotCompleteAMessageWhoseCommitFails(t *testing.T) {
-	srv := smtptest.Start(t, smtptest.Options{})
-	m := newMailer(t, MailerConfig{PoolSize: 1}, srv.URL())
-	ctx := context.Background()
-
-	committed := 0
-	ok := message(1, "a@example.test")
-	ok.Commit = func() error { committed++; return nil }
-	if err := m.Send(ctx, ok); err != nil {
-		t.Fatal(err)
-	}
-	refused := message(2, "b@example.test")
-	refused.Commit = func() error { return campaigns.ErrClaimRevoked }
-	if err := m.Send(ctx, refused); !errors.Is(err, campaigns.ErrClaimRevoked) {
-		t.Fatalf("Send with a failing Commit: %v, want ErrClaimRevoked", err)
-	}
-	// The connection was dropped mid-DATA; the next message goes on a new one.
-	if err := m.Send(ctx, message(3, "c@example.test")); err != nil {
-		t.Fatal(err)
-	}
-	if committed != 1 {
-		t.Errorf("Commit called %d times, want 1", committed)
-	}
-	for rcpt, want := range map[string]int{"a@example.test": 1, "b@example.test": 0, "c@example.test": 1} {
-		if got := srv.CountFor(rcpt); got != want {
-			t.Errorf("%s: the server accepted %d messages, want %d", rcpt, got, want)
-		}
-	}
 }

@@ -1,7 +1,7 @@
 // Package worker is the asynq adapter of Herald: task types and payloads,
 // the queue the domain enqueues on, the handlers that call the domain, the
-// SMTP connection pool that sends, and a rate limit shared by all worker
-// processes through Redis.
+// Redis records of claims, and a rate limit shared by all worker processes
+// through Redis. Messages go out through package smtp.
 package worker
 
 import (

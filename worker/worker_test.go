@@ -1,6 +1,9 @@
 package worker
 
-import "testing"
+import (
+	"net"
+	"testing"
+)
 
 func TestRecoveredSendTasksGetIDsOfTheirOwn(t *testing.T) {
 	tests := []struct{ orphan, want string }{
@@ -15,4 +18,16 @@ func TestRecoveredSendTasksGetIDsOfTheirOwn(t *testing.T) {
 			t.Errorf("recoveredID(%q) = %q, want %q", tc.orphan, got, tc.want)
 		}
 	}
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

@@ -31,7 +31,9 @@ import (
 	"herald/internal/metrics"
 	"herald/internal/settings"
 	"herald/outbox"
+	"herald/privacy"
 	"herald/segments"
+	"herald/smtp"
 	"herald/tracking"
 	"herald/web"
 	"herald/worker"
@@ -61,7 +63,7 @@ type App struct {
 	Campaigns   *campaigns.Service
 	Automations *automations.Service
 	Sender      *campaigns.Sender
-	Mailer      *worker.Mailer
+	Mailer      *smtp.Mailer
 	Ingest      *tracking.Ingest
 	Worker      *worker.Worker
 	Web         *web.Server
@@ -186,9 +188,9 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 	a.closers = append(a.closers, a.Ingest.Close)
 
 	if len(smtpURLs) > 0 {
-		a.Mailer, err = worker.NewMailer(worker.MailerConfig{
+		a.Mailer, err = smtp.NewMailer(smtp.Config{
 			URLs: smtpURLs, PoolSize: cfg.SMTPPool, Log: log,
-			DKIM: worker.DKIMConfig{Domain: cfg.DKIMDomain, Selector: cfg.DKIMSelector, KeyFile: cfg.DKIMKeyFile},
+			DKIM: smtp.DKIMConfig{Domain: cfg.DKIMDomain, Selector: cfg.DKIMSelector, KeyFile: cfg.DKIMKeyFile},
 		})
 		if err != nil {
 			return nil, err
@@ -298,6 +300,7 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Automations: a.Automations, Signer: a.Signer,
 		Hits: a.Ingest, Networks: nets, Mailer: mailer, Outbox: a.Outbox, Metrics: a.Metrics, Log: a.log,
 		Health:      a.healthChecks(),
+		Privacy:     privacy.NewService(a.DB),
 		Credentials: settings.NewCredentials(a.Settings, fixedKey, fixedPass),
 		Sessions:    login.NewSessions(a.DB, login.DefaultTTL),
 		Throttle:    login.NewThrottle(a.Redis),

@@ -60,10 +60,21 @@ document.addEventListener("DOMContentLoaded", () => {
   const ed = window.HeraldSegmentBuilder.mount($("builder"), initial, {
     onChange: (def) => {
       if (!jsonView.hidden) jsonText.value = JSON.stringify(def, null, 2);
-      saveStatus.textContent = "";
+      markDirty();
       schedule();
     },
   });
+
+  // The live count is for the conditions as they stand; the page says
+  // when they differ from what is saved.
+  const savedName = $("segment-name").value, savedDesc = $("segment-description").value;
+  function markDirty() {
+    const dirty = JSON.stringify(ed.get()) !== JSON.stringify(initial) ||
+      $("segment-name").value !== savedName || $("segment-description").value !== savedDesc;
+    saveStatus.textContent = dirty && segmentID ? "Unsaved changes" : "";
+  }
+  $("segment-name").addEventListener("input", markDirty);
+  $("segment-description").addEventListener("input", markDirty);
   ed.ready.then(preview);
 
   $("json-toggle").addEventListener("click", (ev) => {

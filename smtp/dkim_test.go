@@ -1,4 +1,4 @@
-package worker
+package smtp
 
 import (
 	"bytes"
@@ -84,7 +84,7 @@ func TestMailerSignsWithDKIMThatVerifies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			file, record := dkimKey(t, tt.key)
 			srv := smtptest.Start(t, smtptest.Options{})
-			m := newMailer(t, MailerConfig{DKIM: DKIMConfig{Domain: tt.domain, Selector: tt.selector, KeyFile: file}}, srv.URL())
+			m := newMailer(t, Config{DKIM: DKIMConfig{Domain: tt.domain, Selector: tt.selector, KeyFile: file}}, srv.URL())
 
 			// Concurrent sends share one signer; a Hebrew subject and name
 			// give long, folded encoded words to canonicalise.
@@ -151,7 +151,7 @@ func TestMailerSignsWithDKIMThatVerifies(t *testing.T) {
 func TestDKIMSignatureFailsWhenASignedHeaderChanges(t *testing.T) {
 	file, record := dkimKey(t, "ed25519")
 	srv := smtptest.Start(t, smtptest.Options{})
-	m := newMailer(t, MailerConfig{DKIM: DKIMConfig{Domain: "shop.test", Selector: "herald", KeyFile: file}}, srv.URL())
+	m := newMailer(t, Config{DKIM: DKIMConfig{Domain: "shop.test", Selector: "herald", KeyFile: file}}, srv.URL())
 	if err := m.Send(context.Background(), message(1, "a@example.test")); err != nil {
 		t.Fatal(err)
 	}

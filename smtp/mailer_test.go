@@ -1,4 +1,4 @@
-package worker
+package smtp
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 )
 
 // newMailer builds a Mailer on urls, closed when the test ends.
-func newMailer(t *testing.T, cfg MailerConfig, urls ...string) *Mailer {
+func newMailer(t *testing.T, cfg Config, urls ...string) *Mailer {
 	t.Helper()
 	cfg.URLs = urls
 	if cfg.Log == nil {
@@ -136,7 +136,7 @@ func TestMailerWritesHeadersAndBodiesIntact(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := smtptest.Start(t, smtptest.Options{})
-			m := newMailer(t, MailerConfig{}, srv.URL())
+			m := newMailer(t, Config{}, srv.URL())
 			cm := tt.msg
 			cm.MessageID = fmt.Sprintf("herald.42.%d@shop.test", i)
 			cm.ListUnsubscribe = fmt.Sprintf("https://shop.test/u/tok-%d", i)
@@ -229,7 +229,7 @@ func TestMailerSendsSinglePartWhenOnlyOneBodyIsGiven(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := smtptest.Start(t, smtptest.Options{})
-			m := newMailer(t, MailerConfig{}, srv.URL())
+			m := newMailer(t, Config{}, srv.URL())
 			cm := message(1, "ruud@example.nl")
 			cm.Text, cm.HTML = tt.text, tt.html
 			if err := m.Send(context.Background(), cm); err != nil {
@@ -252,7 +252,7 @@ func TestMailerSendsSinglePartWhenOnlyOneBodyIsGiven(t *testing.T) {
 
 func TestMailerWithoutUnsubscribeURLOmitsListHeaders(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
-	m := newMailer(t, MailerConfig{}, srv.URL())
+	m := newMailer(t, Config{}, srv.URL())
 	cm := message(1, "ruud@example.nl")
 	cm.ListUnsubscribe, cm.MessageID = "", ""
 	if err := m.Send(context.Background(), cm); err != nil {
@@ -275,7 +275,7 @@ func TestMailerWithoutUnsubscribeURLOmitsListHeaders(t *testing.T) {
 func TestMailerReusesConnections(t *testing.T) {
 	t.Run("sequential sends use one connection", func(t *testing.T) {
 		srv := smtptest.Start(t, smtptest.Options{})
-		m := newMailer(t, MailerConfig{PoolSize: 4}, srv.URL())
+		m := newMailer(t, Config{PoolSize: 4}, srv.URL())
 		for i := range 50 {
 			if err := m.Send(context.Background(), message(i, fmt.Sprintf("r%d@example.test", i))); err != nil {
 				t.Fatalf("send %d: %v", i, err)
@@ -298,7 +298,7 @@ func TestMailerReusesConnections(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// The delay keeps transactions open long enough to overlap.
 			srv := smtptest.Start(t, smtptest.Options{Delay: 2 * time.Millisecond})
-			m := newMailer(t, MailerConfig{PoolSize: tt.poolSize}, tt.url(srv))
+			m := newMailer(t, Config{PoolSize: tt.poolSize}, tt.url(srv))
 			const workers, each = 12, 10
 			var wg sync.WaitGroup
 			errs := make(chan error, workers*each)
@@ -349,7 +349,7 @@ func TestMailerClassifiesFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := smtptest.Start(t, tt.opts)
-			m := newMailer(t, MailerConfig{}, srv.URL())
+			m := newMailer(t, Config{}, srv.URL())
 			err := m.Send(context.Background(), message(1, tt.rcpt))
 			if err == nil {
 				t.Fatal("Send succeeded")
@@ -375,7 +375,7 @@ func TestMailerClassifiesFailures(t *testing.T) {
 }
 
 func TestMailerUnreachableServerIsTemporary(t *testing.T) {
-	m := newMailer(t, MailerConfig{}, "smtp://"+closedAddr(t)+"?tls=none")
+	m := newMailer(t, Config{}, "smtp://"+closedAddr(t)+"?tls=none")
 	err := m.Send(context.Background(), message(1, "a@example.test"))
 	if err == nil {
 		t.Fatal("Send to a closed port succeeded")
@@ -387,7 +387,7 @@ func TestMailerUnreachableServerIsTemporary(t *testing.T) {
 
 func TestMailerReplacesConnectionTheServerClosedWhileIdle(t *testing.T) {
 	srv := smtptest.Start(t, smtptest.Options{})
-	m := newMailer(t, MailerConfig{}, srv.URL())
+	m := newMailer(t, Config{}, srv.URL())
 	if err := m.Send(context.Background(), message(1, "a@example.test")); err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +403,7 @@ func TestMailerReplacesConnectionTheServerClosedWhileIdle(t *testing.T) {
 func TestMailerSpreadsMessagesOverServers(t *testing.T) {
 	a := smtptest.Start(t, smtptest.Options{})
 	b := smtptest.Start(t, smtptest.Options{})
-	m := newMailer(t, MailerConfig{}, a.URL(), b.URL())
+	m := newMailer(t, Config{}, a.URL(), b.URL())
 	const n = 40
 	for i := range n {
 		if err := m.Send(context.Background(), message(i, "a@example.test")); err != nil {
@@ -430,7 +430,7 @@ func TestMailerSendsThroughTheServerThatIsUp(t *testing.T) {
 			if tt.downLast {
 				urls[0], urls[1] = urls[1], urls[0]
 			}
-			m := newMailer(t, MailerConfig{}, urls...)
+			m := newMailer(t, Config{}, urls...)
 			const n = 20
 			for i := range n {
 				if err := m.Send(context.Background(), message(i, "a@example.test")); err != nil {
@@ -447,7 +447,7 @@ func TestMailerSendsThroughTheServerThatIsUp(t *testing.T) {
 func TestMailerKeepsSendingWhenAServerGoesAway(t *testing.T) {
 	a := smtptest.Start(t, smtptest.Options{})
 	b := smtptest.Start(t, smtptest.Options{})
-	m := newMailer(t, MailerConfig{}, a.URL(), b.URL())
+	m := newMailer(t, Config{}, a.URL(), b.URL())
 	for i := range 10 {
 		if err := m.Send(context.Background(), message(i, "a@example.test")); err != nil {
 			t.Fatalf("send %d: %v", i, err)
@@ -468,15 +468,15 @@ func TestMailerKeepsSendingWhenAServerGoesAway(t *testing.T) {
 func TestNewMailerRejectsBadConfiguration(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  MailerConfig
+		cfg  Config
 		want string
 	}{
-		{"no server", MailerConfig{}, "no SMTP server"},
-		{"bad scheme", MailerConfig{URLs: []string{"http://mail.test:25"}}, "scheme"},
-		{"bad tls", MailerConfig{URLs: []string{"smtp://mail.test:25?tls=maybe"}}, "tls must be"},
-		{"password not echoed", MailerConfig{URLs: []string{"ftp://user:s3cret@mail.test:25"}}, "user@mail.test"},
-		{"partial DKIM", MailerConfig{URLs: []string{"smtp://mail.test:25"}, DKIM: DKIMConfig{Domain: "shop.test"}}, "DKIM needs"},
-		{"missing DKIM key", MailerConfig{URLs: []string{"smtp://mail.test:25"}, DKIM: DKIMConfig{Domain: "shop.test", Selector: "s1", KeyFile: "/nonexistent/key.pem"}}, "DKIM key"},
+		{"no server", Config{}, "no SMTP server"},
+		{"bad scheme", Config{URLs: []string{"http://mail.test:25"}}, "scheme"},
+		{"bad tls", Config{URLs: []string{"smtp://mail.test:25?tls=maybe"}}, "tls must be"},
+		{"password not echoed", Config{URLs: []string{"ftp://user:s3cret@mail.test:25"}}, "user@mail.test"},
+		{"partial DKIM", Config{URLs: []string{"smtp://mail.test:25"}, DKIM: DKIMConfig{Domain: "shop.test"}}, "DKIM needs"},
+		{"missing DKIM key", Config{URLs: []string{"smtp://mail.test:25"}, DKIM: DKIMConfig{Domain: "shop.test", Selector: "s1", KeyFile: "/nonexistent/key.pem"}}, "DKIM key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -488,5 +488,37 @@ func TestNewMailerRejectsBadConfiguration(t *testing.T) {
 				t.Errorf("error shows the password: %v", err)
 			}
 		})
+	}
+}
+
+// A message whose Commit fails is not completed: the server sees the
+// transaction dropped before the end of its data and accepts nothing.
+func TestMailerDoesNotCompleteAMessageWhoseCommitFails(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	m := newMailer(t, Config{PoolSize: 1}, srv.URL())
+	ctx := context.Background()
+
+	committed := 0
+	ok := message(1, "a@example.test")
+	ok.Commit = func() error { committed++; return nil }
+	if err := m.Send(ctx, ok); err != nil {
+		t.Fatal(err)
+	}
+	refused := message(2, "b@example.test")
+	refused.Commit = func() error { return campaigns.ErrClaimRevoked }
+	if err := m.Send(ctx, refused); !errors.Is(err, campaigns.ErrClaimRevoked) {
+		t.Fatalf("Send with a failing Commit: %v, want ErrClaimRevoked", err)
+	}
+	// The connection was dropped mid-DATA; the next message goes on a new one.
+	if err := m.Send(ctx, message(3, "c@example.test")); err != nil {
+		t.Fatal(err)
+	}
+	if committed != 1 {
+		t.Errorf("Commit called %d times, want 1", committed)
+	}
+	for rcpt, want := range map[string]int{"a@example.test": 1, "b@example.test": 0, "c@example.test": 1} {
+		if got := srv.CountFor(rcpt); got != want {
+			t.Errorf("%s: the server accepted %d messages, want %d", rcpt, got, want)
+		}
 	}
 }

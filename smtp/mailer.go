@@ -1,4 +1,10 @@
-package worker
+// Package smtp sends Herald's messages: a pool of SMTP connections per
+// server, one transaction per message whose reply codes become
+// campaigns.SendError (permanent or temporary, per recipient), the MIME
+// writing of a rendered campaigns.Message, and DKIM signing. Mailer
+// implements campaigns.Mailer for the worker's sender and the web tier's
+// test sends.
+package smtp
 
 import (
 	"bytes"
@@ -18,7 +24,7 @@ import (
 	"time"
 
 	mail "github.com/wneessen/go-mail"
-	"github.com/wneessen/go-mail/smtp"
+	gosmtp "github.com/wneessen/go-mail/smtp"
 
 	"herald/campaigns"
 )
@@ -30,8 +36,8 @@ type DKIMConfig struct {
 	KeyFile  string // PEM, RSA or Ed25519
 }
 
-// MailerConfig configures the SMTP pool.
-type MailerConfig struct {
+// Config configures the SMTP pool.
+type Config struct {
 	// URLs are smtp://user:pass@host:587?tls=starttls (or tls=none,
 	// tls=opportunistic), or smtps://host:465 for implicit TLS. Messages
 	// are spread over them round-robin; a server that cannot be reached
@@ -72,9 +78,9 @@ type smtpServer struct {
 const idleFor = 30 * time.Second
 
 // NewMailer builds a pool; it dials lazily.
-func NewMailer(cfg MailerConfig) (*Mailer, error) {
+func NewMailer(cfg Config) (*Mailer, error) {
 	if len(cfg.URLs) == 0 {
-		return nil, errors.New("worker: no SMTP server configured")
+		return nil, errors.New("smtp: no SMTP server configured")
 	}
 	if cfg.PoolSize <= 0 {
 		cfg.PoolSize = 8
@@ -96,15 +102,15 @@ func NewMailer(cfg MailerConfig) (*Mailer, error) {
 	}
 	if cfg.DKIM.Domain != "" || cfg.DKIM.Selector != "" || cfg.DKIM.KeyFile != "" {
 		if cfg.DKIM.Domain == "" || cfg.DKIM.Selector == "" || cfg.DKIM.KeyFile == "" {
-			return nil, errors.New("worker: DKIM needs HERALD_DKIM_DOMAIN, HERALD_DKIM_SELECTOR and HERALD_DKIM_KEY_FILE together")
+			return nil, errors.New("smtp: DKIM needs HERALD_DKIM_DOMAIN, HERALD_DKIM_SELECTOR and HERALD_DKIM_KEY_FILE together")
 		}
 		pem, err := os.ReadFile(cfg.DKIM.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("worker: read DKIM key: %w", err)
+			return nil, fmt.Errorf("smtp: read DKIM key: %w", err)
 		}
 		key, err := mail.PrivKeyFromPEM(pem)
 		if err != nil {
-			return nil, fmt.Errorf("worker: DKIM key %s: %w", cfg.DKIM.KeyFile, err)
+			return nil, fmt.Errorf("smtp: DKIM key %s: %w", cfg.DKIM.KeyFile, err)
 		}
 		m.signer = NewDKIMSigner(cfg.DKIM.Domain, cfg.DKIM.Selector, key)
 	}
@@ -131,10 +137,10 @@ func NewDKIMSigner(domain, selector string, key crypto.Signer) *mail.DKIMSigner 
 	return s
 }
 
-func newSMTPServer(raw string, cfg MailerConfig) (*smtpServer, error) {
+func newSMTPServer(raw string, cfg Config) (*smtpServer, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("worker: SMTP URL %q: expected smtp://user:pass@host:port", redactURL(raw))
+		return nil, fmt.Errorf("smtp: SMTP URL %q: expected smtp://user:pass@host:port", redactURL(raw))
 	}
 	host := u.Hostname()
 	q := u.Query()
@@ -161,14 +167,14 @@ func newSMTPServer(raw string, cfg MailerConfig) (*smtpServer, error) {
 		case "tls", "ssl":
 			opts = append(opts, mail.WithSSL())
 		default:
-			return nil, fmt.Errorf("worker: SMTP URL %q: tls must be starttls, opportunistic, tls or none", redactURL(raw))
+			return nil, fmt.Errorf("smtp: SMTP URL %q: tls must be starttls, opportunistic, tls or none", redactURL(raw))
 		}
 	default:
-		return nil, fmt.Errorf("worker: SMTP URL %q: scheme must be smtp or smtps", redactURL(raw))
+		return nil, fmt.Errorf("smtp: SMTP URL %q: scheme must be smtp or smtps", redactURL(raw))
 	}
 	p, err := strconv.Atoi(port)
 	if err != nil {
-		return nil, fmt.Errorf("worker: SMTP URL %q: bad port", redactURL(raw))
+		return nil, fmt.Errorf("smtp: SMTP URL %q: bad port", redactURL(raw))
 	}
 	opts = append(opts, mail.WithPort(p))
 	if q.Get("skip_verify") == "1" || q.Get("skip_verify") == "true" {
@@ -234,7 +240,7 @@ func (s *smtpServer) get(ctx context.Context) (*pooledConn, error) {
 func (s *smtpServer) dial(ctx context.Context) (*pooledConn, error) {
 	c, err := mail.NewClient(s.host, s.opts...)
 	if err != nil {
-		return nil, fmt.Errorf("worker: SMTP client for %s: %w", s.name, err)
+		return nil, fmt.Errorf("smtp: SMTP client for %s: %w", s.name, err)
 	}
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	sc, err := c.DialToSMTPClientWithContext(dctx)
@@ -382,7 +388,7 @@ func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
 // authentication and QUIT, and its textproto connection for transactions.
 type pooledConn struct {
 	c          *mail.Client
-	sc         *smtp.Client
+	sc         *gosmtp.Client
 	lastUsed   time.Time
 	fresh      bool // dialled for this send, never used before
 	pipelining bool // the server takes MAIL, RCPT and DATA in one write (RFC 2920)
