@@ -23,8 +23,8 @@
   }
 
   // Step 1: read the head of the file and map its columns.
-  $("import-file").addEventListener("change", async (e) => {
-    file = e.target.files[0] || null;
+  async function chooseFile() {
+    file = $("import-file").files[0] || null;
     fail("file-error", "");
     show("step-map", false);
     if (!file) return;
@@ -52,7 +52,11 @@
     }
     preview = data;
     renderMapping();
-  });
+  }
+  $("import-file").addEventListener("change", chooseFile);
+  // A file chosen before this script ran (or kept by the browser when
+  // going back to the page) is read too.
+  if ($("import-file").files.length) chooseFile();
 
   function renderMapping() {
     $("file-name").textContent = file.name;
@@ -132,8 +136,9 @@
         try { msg = JSON.parse(line); } catch (e) { continue; }
         if (msg.progress) {
           last = msg.progress;
-          setBar(Math.min(99, 100 * msg.progress.bytes / file.size));
-          $("progress-text").textContent = fmt.format(msg.progress.rows) + " rows read: " + summary(msg.progress);
+          const pct = Math.min(99, 100 * msg.progress.bytes / file.size);
+          setBar(pct);
+          $("progress-text").textContent = Math.floor(pct) + "% · " + fmt.format(msg.progress.rows) + " rows read: " + summary(msg.progress);
         } else if (msg.result) {
           finish(msg.result);
         } else if (msg.error) {
@@ -174,6 +179,7 @@
   }
 
   function stopped(err) {
+    show("keep-open", false);
     $("run-title").textContent = "3. Import stopped";
     const where = err.path ? " (" + err.path + ")" : "";
     fail("run-error", "The import did not finish" + where + ": " + err.message);
@@ -181,6 +187,7 @@
   }
 
   function finish(res) {
+    show("keep-open", false);
     setBar(100);
     $("run-title").textContent = "3. Import finished";
     $("progress-text").textContent = fmt.format(res.rows) + " rows read: " + summary(res) + ".";
