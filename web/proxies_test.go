@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -79,5 +80,18 @@ func TestParseTrustedProxiesNamesWhatItCannotRead(t *testing.T) {
 		if (err != nil) != tc.bad || len(got) != tc.want {
 			t.Errorf("%q: %v, %v", tc.in, got, err)
 		}
+	}
+}
+
+func TestLoginSaysTryLaterWhenTheThrottleCannotCount(t *testing.T) {
+	f := newFixture(t)
+	// Nothing listens on port 1: every count fails, as with Redis down.
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	f.srv.d.Throttle = login.NewThrottle(rdb)
+	vals := url.Values{"email": {"admin@example.com"}, "password": {"secret pw"}}
+	w := f.do("POST", "/login", vals.Encode(), form(vals, nil))
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "not possible just now") || w.Header().Get("Set-Cookie") != "" {
+		t.Fatalf("login with the throttle down: %d %q", w.Code, w.Header().Get("Set-Cookie"))
 	}
 }

@@ -166,9 +166,14 @@ func TestBrowserImportsALargeFileWithAMovingBar(t *testing.T) {
 	b.js(`window.barValues = []; new MutationObserver(() => window.barValues.push(Number(document.getElementById("import-progress").getAttribute("aria-valuenow")))).observe(document.getElementById("import-progress"), {attributes: true})`)
 	start := time.Now()
 	b.click("#start-import")
+	shot := false
 	for !strings.Contains(eval[string](b, `document.getElementById("run-title").textContent`), "finished") {
 		if time.Since(start) > 15*time.Minute {
 			t.Fatalf("no result after 15 minutes: %s", eval[string](b, `document.getElementById("step-run").innerText`))
+		}
+		if !shot && eval[float64](b, `Number(document.getElementById("import-progress").getAttribute("aria-valuenow"))`) >= 30 {
+			b.screenshot("large-running")
+			shot = true
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

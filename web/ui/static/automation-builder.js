@@ -206,7 +206,7 @@
     b.addEventListener("click", () => {
       steps.push(newStep(b.dataset.add));
       drawSteps();
-      stepsList.lastElementChild?.querySelector("input, select, textarea")?.focus();
+      stepsList.lastElementChild?.querySelector("input, select, textarea")?.focus({ preventScroll: true });
     });
   }
 

@@ -14,6 +14,7 @@
   const fmt = new Intl.NumberFormat();
   let file = null;
   let preview = null;
+  let ended = false; // the current import has finished or stopped
 
   function show(id, on) { $(id).hidden = !on; }
   function fail(id, message) {
@@ -23,8 +24,8 @@
   }
 
   // Step 1: read the head of the file and map its columns.
-  $("import-file").addEventListener("change", async (e) => {
-    file = e.target.files[0] || null;
+  async function chooseFile() {
+    file = $("import-file").files[0] || null;
     fail("file-error", "");
     show("step-map", false);
     if (!file) return;
@@ -52,7 +53,11 @@
     }
     preview = data;
     renderMapping();
-  });
+  }
+  $("import-file").addEventListener("change", chooseFile);
+  // A file chosen before this script ran (or kept by the browser when
+  // going back to the page) is read too.
+  if ($("import-file").files.length) chooseFile();
 
   function renderMapping() {
     $("file-name").textContent = file.name;
@@ -114,7 +119,12 @@
     const url = "/api/contacts/import?progress=1&existing=" + encodeURIComponent(existing) + "&columns=" + encodeURIComponent(columns.join(","));
     show("step-file", false);
     show("step-map", false);
+    for (const id of ["run-error", "run-incomplete", "run-stats", "failed-rows", "run-done"]) show(id, false);
+    show("keep-open", true);
     show("step-run", true);
+    $("run-title").textContent = "3. Importing…";
+    $("progress-text").textContent = "Starting…";
+    ended = false;
     setBar(0);
 
     const xhr = new XMLHttpRequest();
@@ -132,12 +142,13 @@
         try { msg = JSON.parse(line); } catch (e) { continue; }
         if (msg.progress) {
           last = msg.progress;
-          setBar(Math.min(99, 100 * msg.progress.bytes / file.size));
-          $("progress-text").textContent = fmt.format(msg.progress.rows) + " rows read: " + summary(msg.progress);
+          const pct = Math.min(99, 100 * msg.progress.bytes / file.size);
+          setBar(pct);
+          $("progress-text").textContent = Math.floor(pct) + "% · " + fmt.format(msg.progress.rows) + " rows read: " + summary(msg.progress);
         } else if (msg.result) {
           finish(msg.result);
         } else if (msg.error) {
-          stopped(msg.error);
+          stopped(msg.error, last === null);
         }
       }
     };
@@ -153,11 +164,11 @@
       if (xhr.status !== 200) {
         let err = null;
         try { err = JSON.parse(xhr.responseText).error; } catch (e) { /* not JSON */ }
-        stopped(err || { message: xhr.status === 401 ? "Your session ended. Log in again and import the file again." : "Herald answered " + xhr.status + "." });
+        stopped(err || { message: xhr.status === 401 ? "Your session ended. Log in again and import the file again." : "Herald answered " + xhr.status + "." }, xhr.status === 400);
         return;
       }
       readLines();
-      if ($("run-done").hidden) stopped({ message: "The import's answer ended early. Contacts read so far are stored: check the contact list before importing the file again." });
+      if (!ended) stopped({ message: "The import's answer ended early. Contacts read so far are stored: check the contact list before importing the file again." });
     });
     xhr.addEventListener("error", () => stopped({ message: "The connection to Herald was lost during the import. Contacts read so far are stored: check the contact list before importing the file again." }));
     xhr.send(file);
@@ -173,14 +184,30 @@
     return [fmt.format(p.created) + " created", fmt.format(p.updated) + " updated", p.skipped ? fmt.format(p.skipped) + " left as they were" : null, fmt.format(p.failed) + " failed"].filter(Boolean).join(", ");
   }
 
-  function stopped(err) {
-    $("run-title").textContent = "3. Import stopped";
+  // stopped shows why an import ended early. When Herald refused the file
+  // or the mapping before storing anything, the mapping comes back as it
+  // was chosen, with the reason, to be corrected.
+  function stopped(err, refused) {
+    if (ended) return;
+    ended = true;
     const where = err.path ? " (" + err.path + ")" : "";
+    if (refused) {
+      show("step-run", false);
+      show("step-file", true);
+      show("step-map", true);
+      fail("map-error", "Herald refused this import" + where + ": " + err.message);
+      return;
+    }
+    show("keep-open", false);
+    $("run-title").textContent = "3. Import stopped";
     fail("run-error", "The import did not finish" + where + ": " + err.message);
     show("run-done", true);
   }
 
   function finish(res) {
+    if (ended) return;
+    ended = true;
+    show("keep-open", false);
     setBar(100);
     $("run-title").textContent = "3. Import finished";
     $("progress-text").textContent = fmt.format(res.rows) + " rows read: " + summary(res) + ".";
