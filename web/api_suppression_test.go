@@ -2,6 +2,8 @@ package web
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -58,5 +60,37 @@ func TestExportAndEraseThroughTheAPI(t *testing.T) {
 	}
 	if w := f.do("GET", path+"/export", "", auth); w.Code != http.StatusNotFound {
 		t.Fatalf("export after erase: %d", w.Code)
+	}
+}
+
+func TestTheContactPageSubscribesAgainOnlyWithAReasonAndShowsItOnTheTimeline(t *testing.T) {
+	f := newFixture(t)
+	email := "eve@example.com"
+	ct, _, err := f.contacts.Upsert(t.Context(), contacts.Input{Email: &email})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie, csrf := f.login(t)
+	post := func(vals url.Values) *httptest.ResponseRecorder {
+		vals.Set("csrf_token", csrf)
+		return f.do("POST", "/contacts/"+itoa(ct.ID)+"/status", vals.Encode(), form(vals, cookie))
+	}
+	if w := post(url.Values{"action": {"unsubscribe"}}); w.Code != http.StatusSeeOther {
+		t.Fatalf("unsubscribe: %d", w.Code)
+	}
+	if w := post(url.Values{"action": {"resubscribe"}}); w.Code != http.StatusBadRequest {
+		t.Fatalf("resubscribe without a reason: %d", w.Code)
+	}
+	if got, _ := f.contacts.Get(t.Context(), ct.ID); got.Status != contacts.Unsubscribed {
+		t.Fatalf("status %s", got.Status)
+	}
+	if w := post(url.Values{"action": {"resubscribe"}, "reason": {"asked by phone"}}); w.Code != http.StatusSeeOther {
+		t.Fatalf("resubscribe with a reason: %d", w.Code)
+	}
+	page := f.do("GET", "/contacts/"+itoa(ct.ID), "", map[string]string{"Cookie": cookie.String()}).Body.String()
+	for _, want := range []string{"Status: unsubscribed → subscribed", "by page: asked by phone", "Status: subscribed → unsubscribed"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the timeline lacks %q", want)
+		}
 	}
 }

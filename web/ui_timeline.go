@@ -208,7 +208,7 @@ func eventActivity(e contacts.Event, currency string, campaignName func(int64) s
 		a.Kind, a.Title = "complaint", "Marked as spam: "+cmp.Or(camp, "an email")
 	case contacts.EventStatus:
 		to, _ := props["to"].(string)
-		a.Kind, a.Title = "status", "Status: "+to
+		a.Kind, a.Title = "status-change", "Status: "+to
 		if from, _ := props["from"].(string); from != "" {
 			a.Title = "Status: " + from + " → " + to
 		}

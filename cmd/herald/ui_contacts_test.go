@@ -143,9 +143,14 @@ func TestBrowserMarketerFindsEditsAndRemovesContacts(t *testing.T) {
 	b.click(`form[action$="/status"] button`)
 	b.confirm("Unsubscribe noa@example.com")
 	b.waitText("h1 .status", "^unsubscribed$")
+	// Subscribing her again is a decision on record: it asks why.
+	b.set(`form[action$="/status"] input[name="reason"]`, "asked at the shop counter")
+	b.screenshot("contact-unsubscribed")
 	b.click(`form[action$="/status"] button`)
 	b.confirm("Only do this if they asked you to")
 	b.waitText("h1 .status", "^subscribed$")
+	b.waitText(".timeline", "by page: asked at the shop counter")
+	b.screenshot("contact-resubscribed")
 
 	// Delete, confirmed: back on the list without her.
 	b.click(`form[action$="/delete"] button`)
