@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	xhtml "golang.org/x/net/html"
 
 	"herald/campaigns"
 	"herald/contacts"
@@ -447,16 +448,15 @@ func (s *Server) renderPreview(c *gin.Context, status int, cp campaigns.Campaign
 	}
 	editable := cp.Kind == campaigns.KindCampaign && (cp.Status == campaigns.CampaignDraft || cp.Status == campaigns.CampaignScheduled)
 	s.render(c, status, "campaign_preview", gin.H{
-		"Title":    "Preview " + cp.Name,
-		"Nav":      "campaigns",
-		"Scripts":  []string{"campaign-editor.js"},
-		"Campaign": cp,
-		"Who":      who,
-		"Rendered": r,
-		"Editable": editable,
-		"Initial":  initial(cmp.Or(cp.FromName, cp.FromEmail)),
-		// The inbox line shows the start of the text after the subject.
-		"Preheader":    clip(strings.Join(strings.Fields(r.Text), " "), 140),
+		"Title":        "Preview " + cp.Name,
+		"Nav":          "campaigns",
+		"Scripts":      []string{"campaign-editor.js"},
+		"Campaign":     cp,
+		"Who":          who,
+		"Rendered":     r,
+		"Editable":     editable,
+		"Initial":      initial(cmp.Or(cp.FromName, cp.FromEmail)),
+		"Preheader":    inboxSnippet(r),
 		"RenderError":  renderErr,
 		"Q":            q,
 		"Found":        found,
@@ -519,3 +519,37 @@ func initial(name string) string {
 	}
 	return "?"
 }
+
+// inboxSnippet is the line of text an inbox shows after the subject: the
+// start of the HTML body's text, hidden preheader included (that is what
+// a preheader is for), or of the plain text without HTML.
+func inboxSnippet(r templates.Rendered) string {
+	if r.HTML == "" {
+		return clip(strings.Join(strings.Fields(r.Text), " "), 140)
+	}
+	z := xhtml.NewTokenizer(strings.NewReader(r.HTML))
+	var b strings.Builder
+	skip := 0 // inside head, style, script or title
+	for b.Len() < 400 {
+		switch z.Next() {
+		case xhtml.ErrorToken:
+			return clip(strings.Join(strings.Fields(b.String()), " "), 140)
+		case xhtml.StartTagToken:
+			if name, _ := z.TagName(); skipped[string(name)] {
+				skip++
+			}
+		case xhtml.EndTagToken:
+			if name, _ := z.TagName(); skipped[string(name)] && skip > 0 {
+				skip--
+			}
+		case xhtml.TextToken:
+			if skip == 0 {
+				b.WriteString(xhtml.UnescapeString(string(z.Text())))
+				b.WriteByte(' ')
+			}
+		}
+	}
+	return clip(strings.Join(strings.Fields(b.String()), " "), 140)
+}
+
+var skipped = map[string]bool{"head": true, "style": true, "script": true, "title": true}

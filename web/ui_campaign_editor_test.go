@@ -12,6 +12,7 @@ import (
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/segments"
+	"herald/templates"
 )
 
 // editorSession logs in and returns a function that requests pages with
@@ -278,5 +279,23 @@ func TestCampaignPagesLinkToTheEditor(t *testing.T) {
 	sent, _ := f.sentCampaign(t)
 	if _, body, _ := page("GET", "/campaigns/"+itoa(sent.ID), nil); strings.Contains(body, `/campaigns/`+itoa(sent.ID)+`/edit"`) {
 		t.Fatal("a sent campaign's page offers to edit it")
+	}
+}
+
+func TestInboxSnippetStartsWithTheHiddenPreheader(t *testing.T) {
+	tests := []struct {
+		name string
+		r    templates.Rendered
+		want string
+	}{
+		{"preheader first", templates.Rendered{HTML: `<html><head><title>T</title><style>p{}</style></head><body><span style="display:none">Gift inside &amp; more</span><h1>Hi  Ann</h1></body></html>`}, "Gift inside & more Hi Ann"},
+		{"text only", templates.Rendered{Text: "Hello\n\n  there"}, "Hello there"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := inboxSnippet(tc.r); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -14,6 +14,7 @@
   const fmt = new Intl.NumberFormat();
   let file = null;
   let preview = null;
+  let ended = false; // the current import has finished or stopped
 
   function show(id, on) { $(id).hidden = !on; }
   function fail(id, message) {
@@ -118,7 +119,12 @@
     const url = "/api/contacts/import?progress=1&existing=" + encodeURIComponent(existing) + "&columns=" + encodeURIComponent(columns.join(","));
     show("step-file", false);
     show("step-map", false);
+    for (const id of ["run-error", "run-incomplete", "run-stats", "failed-rows", "run-done"]) show(id, false);
+    show("keep-open", true);
     show("step-run", true);
+    $("run-title").textContent = "3. Importing…";
+    $("progress-text").textContent = "Starting…";
+    ended = false;
     setBar(0);
 
     const xhr = new XMLHttpRequest();
@@ -142,7 +148,7 @@
         } else if (msg.result) {
           finish(msg.result);
         } else if (msg.error) {
-          stopped(msg.error);
+          stopped(msg.error, last === null);
         }
       }
     };
@@ -158,11 +164,11 @@
       if (xhr.status !== 200) {
         let err = null;
         try { err = JSON.parse(xhr.responseText).error; } catch (e) { /* not JSON */ }
-        stopped(err || { message: xhr.status === 401 ? "Your session ended. Log in again and import the file again." : "Herald answered " + xhr.status + "." });
+        stopped(err || { message: xhr.status === 401 ? "Your session ended. Log in again and import the file again." : "Herald answered " + xhr.status + "." }, xhr.status === 400);
         return;
       }
       readLines();
-      if ($("run-done").hidden) stopped({ message: "The import's answer ended early. Contacts read so far are stored: check the contact list before importing the file again." });
+      if (!ended) stopped({ message: "The import's answer ended early. Contacts read so far are stored: check the contact list before importing the file again." });
     });
     xhr.addEventListener("error", () => stopped({ message: "The connection to Herald was lost during the import. Contacts read so far are stored: check the contact list before importing the file again." }));
     xhr.send(file);
@@ -178,15 +184,29 @@
     return [fmt.format(p.created) + " created", fmt.format(p.updated) + " updated", p.skipped ? fmt.format(p.skipped) + " left as they were" : null, fmt.format(p.failed) + " failed"].filter(Boolean).join(", ");
   }
 
-  function stopped(err) {
+  // stopped shows why an import ended early. When Herald refused the file
+  // or the mapping before storing anything, the mapping comes back as it
+  // was chosen, with the reason, to be corrected.
+  function stopped(err, refused) {
+    if (ended) return;
+    ended = true;
+    const where = err.path ? " (" + err.path + ")" : "";
+    if (refused) {
+      show("step-run", false);
+      show("step-file", true);
+      show("step-map", true);
+      fail("map-error", "Herald refused this import" + where + ": " + err.message);
+      return;
+    }
     show("keep-open", false);
     $("run-title").textContent = "3. Import stopped";
-    const where = err.path ? " (" + err.path + ")" : "";
     fail("run-error", "The import did not finish" + where + ": " + err.message);
     show("run-done", true);
   }
 
   function finish(res) {
+    if (ended) return;
+    ended = true;
     show("keep-open", false);
     setBar(100);
     $("run-title").textContent = "3. Import finished";
