@@ -351,6 +351,49 @@ func TestWalkthroughSendsPersonalisedCampaignAndCountsOpensAndClicks(t *testing.
 	if st.Unsubscribed != 1 {
 		t.Fatalf("unsubscribed = %d", st.Unsubscribed)
 	}
+
+	// Changing her mind takes the confirmation email, sent through the
+	// same SMTP server, and its button.
+	post := func(url string) int {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(""))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if code := post(unsub[1] + "/resubscribe"); code != 200 {
+		t.Fatalf("asking to subscribe again: %d", code)
+	}
+	a.call("GET", fmt.Sprintf("/api/contacts/%d", annaID), nil, &contact)
+	if contact.Status != "unsubscribed" {
+		t.Fatalf("status after asking = %q, want unsubscribed until she confirms", contact.Status)
+	}
+	msgs, _, err = a.Outbox.List(context.Background(), 0, 1)
+	if err != nil || len(msgs) != 1 || msgs[0].Subject != "Confirm your subscription" {
+		t.Fatalf("latest captured message %+v, %v", msgs, err)
+	}
+	full, err := a.Outbox.Get(context.Background(), msgs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirm, err := outbox.Parse([]byte(full.Raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	link := regexp.MustCompile(regexp.QuoteMeta(a.base) + `/r/[A-Za-z0-9_-]+`).FindString(confirm.Text)
+	if link == "" {
+		t.Fatalf("no confirmation link in:\n%s", confirm.Text)
+	}
+	if code := post(link); code != 200 {
+		t.Fatalf("confirming: %d", code)
+	}
+	a.call("GET", fmt.Sprintf("/api/contacts/%d", annaID), nil, &contact)
+	if contact.Status != "subscribed" {
+		t.Fatalf("status after confirming = %q", contact.Status)
+	}
 }
 
 func keys(m map[string]*outbox.Parsed) []string {

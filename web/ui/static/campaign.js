@@ -85,7 +85,8 @@
     let failures = 0;
     async function poll() {
       const r = await Herald.api("GET", url);
-      if (!r.ok) {
+      // No data: the session ended and the answer is the login page.
+      if (!r.ok || !r.data || typeof r.data.percent !== "number") {
         failures++;
         setTimeout(poll, Math.min(30000, 1500 * 2 ** failures));
         return;
