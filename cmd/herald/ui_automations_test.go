@@ -124,3 +124,50 @@ func TestBrowserBuildTheWinBackFlowByClicking(t *testing.T) {
 	}
 	b.screenshot("automations")
 }
+
+// TestBrowserEventFlowWithAPropertyFilterAndAnExitRule builds an event
+// automation with a numeric property filter and an exit-if step written
+// with the segment rule editor.
+func TestBrowserEventFlowWithAPropertyFilterAndAnExitRule(t *testing.T) {
+	a := startApp(t)
+	b := newBrowser(t, a)
+	b.login()
+	b.open("/automations/new")
+	b.waitVisible(`select[name=trigger_type]`)
+	b.set(`input[name=name]`, "Big order thanks")
+	b.set(`select[name=trigger_type]`, "event")
+	b.set(`input[name=event]`, "purchase")
+	b.click(`.where-list > button`)
+	b.set(`input.where-key`, "items")
+	b.set(`input.where-value`, "3")
+	b.set(`select.where-type`, "number")
+	b.click(`button[data-add=send]`)
+	b.set(`li[data-step="0"] input[name=subject]`, `Thanks, {{.FirstName | default "friend"}}`)
+	b.set(`li[data-step="0"] textarea[name=html_body]`, `<p>Thank you!</p>`)
+	b.set(`li[data-step="0"] input[name=from_email]`, "hello@shop.example.com")
+	b.click(`button[data-add=exit_if]`)
+	b.click(`li[data-step="1"] input[value=rule]`)
+	b.waitVisible(`li[data-step="1"] .sb-add-rule`)
+	b.click(`li[data-step="1"] .sb-add-rule`)
+	b.waitVisible(`li[data-step="1"] select.sb-field`)
+	b.screenshot("event-builder")
+	b.click(`#flow-save`)
+	b.waitVisible(`form[action$="/enable"]`)
+	var flows struct {
+		Data []struct {
+			Trigger map[string]any
+			Steps   []map[string]any
+		}
+	}
+	a.call("GET", "/api/automations", nil, &flows)
+	if len(flows.Data) != 1 || len(flows.Data[0].Steps) != 2 {
+		t.Fatalf("automations: %+v", flows)
+	}
+	// The filter is the number 3, which an event's "items": 3 matches.
+	if got := flows.Data[0].Trigger["where"]; fmt.Sprint(got) != "map[items:3]" || fmt.Sprintf("%T", got.(map[string]any)["items"]) != "float64" {
+		t.Errorf("where = %#v", got)
+	}
+	if got := fmt.Sprint(flows.Data[0].Steps[1]["definition"]); got != "map[all:[map[field:email op:eq value:]]]" {
+		t.Errorf("exit rule from the rule editor: %s", got)
+	}
+}

@@ -53,6 +53,9 @@ func TestBrowserMarketerWritesPreviewsAndTestsTheBirthdayCampaign(t *testing.T) 
 	if v := b.value(`#html_body`); !strings.Contains(v, `Happy birthday, {{.FirstName | default "friend"}}!</h1>`) {
 		t.Fatalf("the snippet was not inserted at the cursor: %q", excerptAround(v, "Happy birthday"))
 	}
+	if eval[bool](b, `document.querySelector("#text_body").offsetParent !== null`) {
+		t.Error("the plain-text editor shows while the text is made from the HTML")
+	}
 	b.set(`input[name=from_name]`, "Example Shop")
 	b.click(`input[name=segment_ids]`)
 	b.waitText(`#audience-count`, `^2$`)

@@ -70,19 +70,22 @@
         field("At most (days)", input({ type: "number", name: "max_days", min: 0 }, () => t.max_days, setNum("max_days")), "Optional: leaves out long-lost customers.", "max_days")));
     } else if (t.type === "event") {
       kids.push(field("Event", input({ name: "event", placeholder: "purchase" }, () => t.event, (v) => { t.event = v.trim(); }), "The event type as your shop sends it.", "event"));
-      const rows = Object.entries(t.where || {}).map(([k, v]) => ({ k, v: String(v) }));
+      const rows = Object.entries(t.where || {}).map(([k, v]) => ({ k, v: String(v), type: typeof v === "number" ? "number" : "text" }));
       const box = el("div", { class: "where-list", "data-key": "where" });
       const sync = () => {
         const w = {};
-        for (const r of rows) if (r.k.trim()) w[r.k.trim()] = r.v;
+        // A number property matches only a number: the event's 40 is
+        // not the text "40".
+        for (const r of rows) if (r.k.trim()) w[r.k.trim()] = r.type === "number" && r.v.trim() !== "" && !isNaN(Number(r.v)) ? Number(r.v) : r.v;
         if (Object.keys(w).length) t.where = w; else delete t.where;
       };
       const drawRows = () => {
         box.replaceChildren(el("span", { class: "muted" }, "Only when its properties are:"), ...rows.map((r, i) => el("div", { class: "inline where-row" },
           el("label", {}, "Property", input({ class: "where-key", "aria-label": "Property" }, () => r.k, (v) => { r.k = v; sync(); })),
           el("label", {}, "equals", input({ class: "where-value", "aria-label": "Value" }, () => r.v, (v) => { r.v = v; sync(); })),
+          el("label", {}, "as", select([["text", "text"], ["number", "number"]], r.type, (v) => { r.type = v; sync(); }, { class: "where-type", "aria-label": "Compared as" })),
           el("button", { type: "button", class: "secondary small", onclick: () => { rows.splice(i, 1); sync(); drawRows(); } }, "Remove"))),
-        el("button", { type: "button", class: "secondary small", onclick: () => { rows.push({ k: "", v: "" }); drawRows(); } }, "Add a property filter"),
+        el("button", { type: "button", class: "secondary small", onclick: () => { rows.push({ k: "", v: "", type: "text" }); drawRows(); } }, "Add a property filter"),
         el("span", { class: "field-error", role: "alert", hidden: true }));
       };
       drawRows();

@@ -106,6 +106,11 @@
       const start = target.selectionStart ?? target.value.length, end = target.selectionEnd ?? start;
       target.focus({ preventScroll: true });
       target.setRangeText(code, start, end, "end");
+      if (target.tagName === "TEXTAREA") {
+        // Keep the inserted text in view: setRangeText does not scroll.
+        const y = (target.value.slice(0, target.selectionEnd).split("\n").length - 1) * LINE;
+        if (y < target.scrollTop || y > target.scrollTop + target.clientHeight - 2 * LINE) target.scrollTop = Math.max(0, y - target.clientHeight / 3);
+      }
       target.dispatchEvent(new Event("input", { bubbles: true }));
     });
 
