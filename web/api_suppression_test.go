@@ -94,3 +94,27 @@ func TestTheContactPageSubscribesAgainOnlyWithAReasonAndShowsItOnTheTimeline(t *
 		}
 	}
 }
+
+func TestTheContactPageExportsAndErases(t *testing.T) {
+	f := newFixture(t)
+	_, ct := f.sentCampaign(t)
+	cookie, csrf := f.login(t)
+	page := f.do("GET", "/contacts/"+itoa(ct.ID), "", map[string]string{"Cookie": cookie.String()}).Body.String()
+	if !strings.Contains(page, `href="/api/contacts/`+itoa(ct.ID)+`/export"`) {
+		t.Fatal("the contact page has no export link")
+	}
+	// The export link works with the page's session.
+	if w := f.do("GET", "/api/contacts/"+itoa(ct.ID)+"/export", "", map[string]string{"Cookie": cookie.String()}); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "noa@example.com") {
+		t.Fatalf("export with the session: %d", w.Code)
+	}
+	vals := url.Values{"csrf_token": {csrf}}
+	if w := f.do("POST", "/contacts/"+itoa(ct.ID)+"/erase", vals.Encode(), form(vals, cookie)); w.Code != http.StatusSeeOther {
+		t.Fatalf("erase: %d", w.Code)
+	}
+	if _, err := f.contacts.Get(t.Context(), ct.ID); err == nil {
+		t.Fatal("the contact is still there")
+	}
+	if sup, err := f.contacts.Suppressed(t.Context(), []string{"noa@example.com"}); err != nil || sup["noa@example.com"] == "" {
+		t.Fatalf("the erased address is not suppressed: %v %v", sup, err)
+	}
+}

@@ -211,6 +211,7 @@ func (s *Server) routes() *gin.Engine {
 	ui.POST("/contacts/:id", s.contactPost)
 	ui.POST("/contacts/:id/status", s.contactStatusPost)
 	ui.POST("/contacts/:id/delete", s.contactDeletePost)
+	ui.POST("/contacts/:id/erase", s.contactErasePost)
 	s.importPageRoutes(ui)
 	s.segmentPageRoutes(ui)
 	ui.GET("/campaigns", s.campaignsPage)

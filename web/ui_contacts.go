@@ -397,6 +397,26 @@ func (s *Server) contactDeletePost(c *gin.Context) {
 	seeOther(c, "/contacts")
 }
 
+// contactErasePost forgets the person (a GDPR erasure): see
+// privacy.Service.Erase for what goes and what stays.
+func (s *Server) contactErasePost(c *gin.Context) {
+	id, err := pathID(c)
+	if err != nil {
+		s.pageError(c, err)
+		return
+	}
+	if s.d.Privacy == nil {
+		s.pageError(c, errors.New("web: no privacy service"))
+		return
+	}
+	if err := s.d.Privacy.Erase(c.Request.Context(), id); err != nil && !errors.Is(err, errs.ErrNotFound) {
+		s.pageError(c, err)
+		return
+	}
+	s.flash(c, "Contact erased: their data is gone, and their address stays suppressed so they are never written to again.")
+	seeOther(c, "/contacts")
+}
+
 // segmentNames is for pages that name segments by id.
 func segmentNames(segs []segments.Segment) map[int64]string {
 	m := make(map[int64]string, len(segs))
