@@ -2,6 +2,7 @@ package contacts_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"herald/contacts"
@@ -154,5 +155,25 @@ func TestApplySuppressionsSkipsAddressesOnTheList(t *testing.T) {
 	}
 	if byID[a.ID].Status == contacts.Subscribed || byID[b.ID].Status != contacts.Subscribed {
 		t.Fatalf("a %s, b %s", byID[a.ID].Status, byID[b.ID].Status)
+	}
+}
+
+func TestACSVStatusColumnCannotResubscribeAndSaysWhichLine(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, contacts.Options{})
+	c := mustUpsert(t, s, contacts.Input{Email: ptr("ann@example.com")})
+	if _, err := s.SetStatusBy(ctx, c.ID, contacts.Complained, "event", ""); err != nil {
+		t.Fatal(err)
+	}
+	csv := "email,first_name,status\nbob@example.com,Bob,subscribed\nann@example.com,Ann,subscribed\n"
+	res, err := s.ImportCSV(ctx, strings.NewReader(csv), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Created != 1 || res.Failed != 1 || len(res.Errors) != 1 || res.Errors[0].Line != 3 || res.Errors[0].Column != "status" {
+		t.Fatalf("import: %+v", res)
+	}
+	if got, _ := s.Get(ctx, c.ID); got.Status != contacts.Complained {
+		t.Fatalf("status %s after the import", got.Status)
 	}
 }
