@@ -15,45 +15,8 @@ import (
 
 	"herald/contacts"
 	"herald/internal/db"
+	"herald/internal/demodata"
 	"herald/segments"
-)
-
-// people are first and last names by country, in their own scripts.
-var people = []struct {
-	country, lang, tz string
-	cities            []string
-	first, last       []string
-}{
-	{"NL", "nl", "Europe/Amsterdam", []string{"Amsterdam", "Utrecht", "Rotterdam", "Groningen"},
-		[]string{"Sanne", "Daan", "Femke", "Joris", "Lotte", "Bram", "Noor", "Thijs"}, []string{"de Vries", "Jansen", "van Dijk", "Bakker", "Visser", "Smit"}},
-	{"IL", "he", "Asia/Jerusalem", []string{"תל אביב", "חיפה", "ירושלים"},
-		[]string{"נועה", "יונתן", "מאיה", "איתי", "תמר", "עומר"}, []string{"כהן", "לוי", "מזרחי", "פרץ", "ביטון"}},
-	{"EG", "ar", "Africa/Cairo", []string{"القاهرة", "الإسكندرية"},
-		[]string{"مريم", "أحمد", "ليلى", "يوسف", "سارة", "عمر"}, []string{"حسن", "محمود", "إبراهيم", "علي"}},
-	{"IR", "fa", "Asia/Tehran", []string{"تهران", "اصفهان", "شیراز"},
-		[]string{"مریم", "علی", "زهرا", "رضا", "نگار", "امیر"}, []string{"محمدی", "حسینی", "رضایی", "کریمی"}},
-	{"JP", "ja", "Asia/Tokyo", []string{"東京", "大阪", "京都"},
-		[]string{"さくら", "健太", "由美", "翔太", "愛子"}, []string{"佐藤", "鈴木", "高橋", "田中"}},
-	{"US", "en", "America/New_York", []string{"New York", "Boston", "Chicago", "Austin", "Portland"},
-		[]string{"Emma", "Liam", "Olivia", "Noah", "Ava", "James", "Mia"}, []string{"Smith", "Johnson", "Brown", "Garcia", "Miller"}},
-	{"DE", "de", "Europe/Berlin", []string{"Berlin", "München", "Köln"},
-		[]string{"Jürgen", "Anna", "Lukas", "Lea", "Jonas", "Sophie"}, []string{"Müller", "Schmidt", "Schneider", "Fischer", "Weiß"}},
-	{"GR", "el", "Europe/Athens", []string{"Αθήνα", "Θεσσαλονίκη"},
-		[]string{"Μαρία", "Γιώργος", "Ελένη", "Νίκος"}, []string{"Παπαδόπουλος", "Οικονόμου", "Γεωργίου"}},
-	{"IN", "hi", "Asia/Kolkata", []string{"मुंबई", "दिल्ली", "Bengaluru"},
-		[]string{"आरव", "अनन्या", "Priya", "Rahul", "दिया"}, []string{"शर्मा", "Patel", "वर्मा", "Iyer"}},
-	{"BR", "pt-BR", "America/Sao_Paulo", []string{"São Paulo", "Rio de Janeiro", "Curitiba"},
-		[]string{"João", "Ana", "Lucas", "Beatriz", "Gabriel"}, []string{"Silva", "Santos", "Oliveira", "Souza"}},
-	{"PL", "pl", "Europe/Warsaw", []string{"Kraków", "Warszawa", "Łódź"},
-		[]string{"Zofia", "Jakub", "Małgorzata", "Paweł"}, []string{"Kowalski", "Wiśniewska", "Wójcik"}},
-	{"KR", "ko", "Asia/Seoul", []string{"서울", "부산"},
-		[]string{"지우", "민준", "서연", "도윤"}, []string{"김", "이", "박", "최"}},
-}
-
-var (
-	demoSources    = []string{"website", "website", "instagram", "store", "referral", "facebook_ad", "newsletter_form"}
-	demoFamily     = []string{"single", "married", "married", "parent", "parent", "partnered", ""}
-	demoCategories = []string{"watercolor", "oil", "acrylic", "brushes", "canvas", "sketchbooks"}
 )
 
 func runDemo(ctx context.Context, args []string, out io.Writer) error {
@@ -118,19 +81,19 @@ func fillDemo(ctx context.Context, cs *contacts.Store, n int, now time.Time, r *
 		size := min(500, n-start)
 		ins := make([]contacts.Input, size)
 		for i := range ins {
-			p := people[r.IntN(len(people))]
-			first, last := pick(p.first), pick(p.last)
-			email := fmt.Sprintf("demo%06d@%s.example", start+i+1, strings.ToLower(p.country))
+			p := demodata.People[r.IntN(len(demodata.People))]
+			first, last := pick(p.First), pick(p.Last)
+			email := fmt.Sprintf("demo%06d@%s.example", start+i+1, strings.ToLower(p.Country))
 			bday := now.AddDate(-18-r.IntN(60), 0, -r.IntN(365)).Format("2006-01-02")
 			if r.IntN(8) == 0 {
 				bday = ""
 			}
 			signup := now.AddDate(0, 0, -r.IntN(900)).Format(time.RFC3339)
 			in := contacts.Input{
-				Email: &email, FirstName: &first, LastName: &last, City: ptr(pick(p.cities)), Country: &p.country,
-				Language: &p.lang, Timezone: &p.tz, Birthday: &bday, FamilyStatus: ptr(pick(demoFamily)),
-				Source: ptr(pick(demoSources)), SignupAt: &signup,
-				Attributes: map[string]any{"favorite_category": pick(demoCategories), "loyalty_points": float64(r.IntN(5000))},
+				Email: &email, FirstName: &first, LastName: &last, City: ptr(pick(p.Cities)), Country: &p.Country,
+				Language: &p.Lang, Timezone: &p.TZ, Birthday: &bday, FamilyStatus: ptr(pick(demodata.Family)),
+				Source: ptr(pick(demodata.Sources)), SignupAt: &signup,
+				Attributes: map[string]any{"favorite_category": pick(demodata.Categories), "loyalty_points": float64(r.IntN(5000))},
 			}
 			if r.IntN(5) == 0 {
 				in.FirstName = ptr("") // some contacts never gave a name
@@ -195,13 +158,13 @@ func demoHistory(id int64, now time.Time, r *rand.Rand) []contacts.EventInput {
 		evs = append(evs, contacts.EventInput{
 			ContactID: id, Type: contacts.EventPurchase, OccurredAt: at, Amount: amount, Currency: "EUR",
 			OrderID:    fmt.Sprintf("demo-%d-%d", id, i),
-			Properties: map[string]any{"category": demoCategories[r.IntN(len(demoCategories))]},
+			Properties: map[string]any{"category": demodata.Categories[r.IntN(len(demodata.Categories))]},
 		})
 	}
 	for i := 0; i < r.IntN(12); i++ {
 		at := now.Add(-time.Duration(quietDays+r.IntN(400)) * 24 * time.Hour)
 		evs = append(evs, contacts.EventInput{ContactID: id, Type: contacts.EventVisit, OccurredAt: at,
-			Properties: map[string]any{"page": "/shop/" + demoCategories[r.IntN(len(demoCategories))]}})
+			Properties: map[string]any{"page": "/shop/" + demodata.Categories[r.IntN(len(demodata.Categories))]}})
 	}
 	return evs
 }

@@ -43,7 +43,6 @@ Commands:
   migrate   create or update the database tables
   import    upsert contacts from a CSV file (first line names the columns)
   demo      fill an empty database with sample contacts, events and segments
-  bench     measure performance: herald bench <what> (see herald bench)
   apikey    make a new API key and print it
   passwd    set a new admin password and print it
 
@@ -71,8 +70,6 @@ func main() {
 		err = runImport(ctx, args, os.Stdout)
 	case "demo":
 		err = runDemo(ctx, args, os.Stdout)
-	case "bench":
-		err = runBench(ctx, args, os.Stdout)
 	case "apikey":
 		err = runAPIKey(ctx, args, os.Stdout)
 	case "passwd":

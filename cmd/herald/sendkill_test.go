@@ -179,7 +179,7 @@ func TestWorkerProcesses(t *testing.T) {
 func buildHerald(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "herald")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", "heraldtest", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

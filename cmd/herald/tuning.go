@@ -1,26 +1,15 @@
+//go:build heraldtest
+
 package main
 
 import (
 	"fmt"
-	"herald/internal/app"
 	"os"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Internal tuning: knobs that Herald's own process tests and benchmarks
-// turn, read from the environment by cmd/herald only. They are not part of
-// the configuration users are offered (no flag, not in the README): the
-// defaults are what production wants, and the tests need seconds where
-// production wants minutes (how long a delivery may stay in flight before
-// its worker is presumed dead, how long a greylisted batch waits).
-const (
-	envTestRetryDelay = "HERALD_TEST_RETRY_DELAY" // every task retry waits this long
-	envTestSweepEvery = "HERALD_TEST_SWEEP_EVERY" // campaign sweep period
-	envTestStaleAfter = "HERALD_TEST_STALE_AFTER" // in-flight age at which a delivery becomes unknown
-	envTestClaimSize  = "HERALD_TEST_CLAIM_SIZE"  // deliveries claimed at once
+	"herald/internal/app"
 )
 
 // internalTuning returns the app options the HERALD_TEST_* variables ask
@@ -59,16 +48,4 @@ func internalTuning() (app.Options, error) {
 		o.ClaimSize = n
 	}
 	return o, nil
-}
-
-// tuneGC lets the heap of a process that sends grow to five times what is
-// live between collections instead of twice (GOGC=400 rather than 100),
-// unless GOGC or GOMEMLIMIT is set. A worker's live heap is small (tens of
-// MB: batches, templates, buffers) while it allocates per message, so the
-// default collects very often: about a seventh of a worker's CPU at
-// 100,000 messages. The cost is a peak RSS of about 90 MB instead of 55.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetGCPercent(400)
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"herald/internal/app"
+	"herald/internal/demodata"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -609,7 +610,7 @@ func (g *segGen) chunk(first, last int) segBenchChunk {
 // contact generates one contact and all of its activity.
 func (g *segGen) contact(id int64, c *segBenchChunk) {
 	r := g.r
-	p := people[g.weighted(g.countries)]
+	p := demodata.People[g.weighted(g.countries)]
 	pick := func(l []string) string { return l[r.IntN(len(l))] }
 	var signup time.Time
 	if r.IntN(10) == 0 {
@@ -629,8 +630,8 @@ func (g *segGen) contact(id int64, c *segBenchChunk) {
 	}
 	status := g.statuses[g.weighted(g.statusWeights)]
 	c.contacts = append(c.contacts, []any{
-		id, fmt.Sprintf("c%08d@bench.example", id), pick(p.first), pick(p.last), pick(p.cities), p.country, p.lang, p.tz,
-		birthday, bmd, anniversary, amd, pick(demoFamily), g.sources[g.weighted(g.sourceWeights)], signup, status, "{}", signup, signup,
+		id, fmt.Sprintf("c%08d@bench.example", id), pick(p.First), pick(p.Last), pick(p.Cities), p.Country, p.Lang, p.TZ,
+		birthday, bmd, anniversary, amd, pick(demodata.Family), g.sources[g.weighted(g.sourceWeights)], signup, status, "{}", signup, signup,
 	})
 
 	// Activity: when the contact was last active, and how much they buy.
@@ -662,7 +663,7 @@ func (g *segGen) contact(id int64, c *segBenchChunk) {
 			at = g.between(signup, lastActive)
 		}
 		amount := int64(1000 + math.Min(r.ExpFloat64()*4000, 95000))
-		props := `{"category":"` + pick(demoCategories) + `"}`
+		props := `{"category":"` + pick(demodata.Categories) + `"}`
 		c.events = append(c.events, []any{id, contacts.EventPurchase, at, nil, amount, "EUR", fmt.Sprintf("o%d-%d", id, i), props, false, at})
 	}
 	// Uniform from 0 to twice the mean, rounded so that the mean holds.

@@ -12,16 +12,16 @@ import (
 	"time"
 )
 
-// benchUsage lists the measurements `herald bench` can take.
-const benchUsage = `Usage: herald bench <what> [flags]
+// benchUsage lists the measurements herald-bench can take.
+const benchUsage = `Usage: herald-bench [-herald BINARY] <what> [flags]
 
-Measurements (each prints its figures; run "herald bench <what> -h" for flags):
+Measurements (each prints its figures; run "herald-bench <what> -h" for flags):
   send      a campaign to N contacts through workers to an SMTP sink: messages/s, RSS, CPU per message
   track     /t/c/ and /t/o/ against a bare 302 server in the same run; events stored vs requests answered
   segments  generated contacts and events: preview, refresh of every segment template, event to membership delay
 `
 
-// runBench dispatches `herald bench <what>`. Each measurement lives in its
+// runBench dispatches `herald-bench <what>`. Each measurement lives in its
 // own file (bench_*.go) and adds one case here.
 func runBench(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {

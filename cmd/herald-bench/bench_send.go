@@ -320,7 +320,7 @@ func (b *sendBench) startWorkers(ctx context.Context) error {
 		b.closers = append(b.closers, b.app.Worker.Stop)
 		return nil
 	}
-	self, err := os.Executable()
+	self, err := heraldBin, error(nil)
 	if err != nil {
 		return fmt.Errorf("bench send: %w", err)
 	}

@@ -314,7 +314,7 @@ func (h *benchHerald) close() {
 // database and Redis (the embedded one is reachable on loopback) and
 // waits until it runs.
 func (h *benchHerald) startChildWorker(ctx context.Context) error {
-	self, err := os.Executable()
+	self, err := heraldBin, error(nil)
 	if err != nil {
 		return fmt.Errorf("bench track: %w", err)
 	}
