@@ -78,3 +78,52 @@ func TestCompiledCacheKeepsOnlyTheMostRecentlyUsed(t *testing.T) {
 		t.Fatalf("%d compilations, %d kept; want 4 and 2", n, k.order.Len())
 	}
 }
+
+// BenchmarkWebView is one hit of the public web view; BenchmarkWebViewCompile
+// is the compilation every hit paid before the cache.
+func BenchmarkWebView(b *testing.B) {
+	svc, c, ct := benchView(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := svc.WebView(ctx, c.ID, ct.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWebViewCompile(b *testing.B) {
+	svc, c, _ := benchView(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := svc.compile(ctx, &c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchView(b *testing.B) (*Service, Campaign, contacts.Contact) {
+	ctx := context.Background()
+	g := testenv.DB(b, func(g *gorm.DB) error {
+		for _, m := range []func(*gorm.DB) error{contacts.Migrate, segments.Migrate, Migrate} {
+			if err := m(g); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	cs := contacts.NewStore(g, contacts.Options{})
+	signer, _ := tracking.NewSigner([]byte("a test secret of enough length"))
+	svc := NewService(g, cs, segments.NewService(g, cs, nil, nil), nil, signer, Config{BaseURL: "https://h.example", Log: testenv.Logger()})
+	email, first := "ann@example.com", "Ann"
+	ct, _, err := cs.Upsert(ctx, contacts.Input{Email: &email, FirstName: &first})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, _ := templates.StarterByKey("welcome")
+	name, from := "Welcome", "news@shop.example.com"
+	c, err := svc.Create(ctx, Input{Name: &name, Subject: &st.Subject, HTMLBody: &st.HTML, FromEmail: &from})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return svc, c, ct
+}
