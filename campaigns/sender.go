@@ -217,195 +217,268 @@ type outcome struct {
 // SendBatch sends the queued deliveries among ids. final tells that the
 // queue will not retry this batch again, so temporary failures become
 // failures instead of going back to the queue.
+//
+// The deliveries go in chunks of ClaimSize: one transaction settles the
+// previous chunk's outcomes and claims the next (queued to sending), so a
+// message is only ever sent from a claim this call holds; see batch.
 func (s *Sender) SendBatch(ctx context.Context, campaignID int64, ids []int64, final bool) error {
-	st, err := s.campaignStatus(ctx, campaignID)
-	if err != nil {
+	b := &batch{s: s, ctx: ctx, campaignID: campaignID, final: final, attempts: s.svc.cfg.Attempts}
+	if done, err := b.load(ids); done {
 		return err
 	}
-	if st != CampaignSending {
-		return nil // paused or cancelled: the deliveries wait (or were skipped)
-	}
-	c, err := s.svc.Get(ctx, campaignID)
-	if err != nil {
-		return err
-	}
-	comp, err := s.compile(ctx, &c)
-	if err != nil {
-		// Content that no longer compiles (a custom field was deleted)
-		// would fail every message: stop and say why.
-		if _, perr := s.svc.Pause(ctx, campaignID, "paused automatically: "+err.Error()); perr != nil {
-			return perr
-		}
-		return nil
-	}
-	pending, err := s.loadQueued(ctx, campaignID, ids)
-	if err != nil {
-		return err
-	}
-	if len(pending) == 0 {
-		return s.svc.maybeFinish(ctx, campaignID)
-	}
-	byID, err := s.loadContacts(ctx, pending)
-	if err != nil {
-		return err
-	}
-	// The suppression list has the last word, whatever a row says: such
-	// contacts are skipped below with the list's reason as their status.
-	if err := s.svc.contacts.ApplySuppressions(ctx, byID); err != nil {
-		return err
-	}
-
 	size := s.svc.cfg.ClaimSize
-	attempts := s.svc.cfg.Attempts
-	var temporary, attempted, failed int
-	var lastErr string
-	var outs []outcome    // attempted (or given back) and not yet settled
-	var outsToken string  // the claim outs belong to
-	var delivered []int64 // contacts sent to, for OnDelivered
-	// settle writes outs (and claims chunk under token, when given) and
-	// then drops the record of the claim outs came from.
-	settle := func(ctx context.Context, chunk []Delivery, token string) ([]Delivery, error) {
-		claimed, err := s.commit(ctx, campaignID, outs, chunk, token, &delivered)
-		if err == nil && outsToken != "" && attempts != nil {
-			// A record left behind only costs memory until it expires.
-			_ = attempts.Close(ctx, outsToken)
+	for start := 0; start < len(b.pending); start += size {
+		if stop, err := b.sendChunk(b.pending[start:min(start+size, len(b.pending))]); stop {
+			return err
 		}
-		outs, outsToken = outs[:0], ""
-		return claimed, err
 	}
-	// finish settles what is still unsettled and reports the contacts sent
-	// to; every way out of the loop goes through it once.
-	finish := func(err error) error {
-		if len(outs) > 0 || outsToken != "" {
-			if _, serr := settle(context.WithoutCancel(ctx), nil, ""); serr != nil && err == nil {
-				err = serr
-			}
-		}
-		if len(delivered) > 0 && s.svc.cfg.OnDelivered != nil {
-			s.svc.cfg.OnDelivered(context.WithoutCancel(ctx), delivered)
-		}
+	if err := b.finish(nil); err != nil {
 		return err
 	}
-	sending := func() (bool, error) {
-		st, err := s.campaignStatus(ctx, campaignID)
-		return st == CampaignSending, err
-	}
-	for start := 0; start < len(pending); start += size {
-		if ok, err := sending(); err != nil || !ok {
-			return finish(err)
-		}
-		if err := ctx.Err(); err != nil {
-			return finish(err)
-		}
-		chunk := pending[start:min(start+size, len(pending))]
-		if s.limiter != nil {
-			// Wait for the rate limit with nothing claimed or unsettled: a
-			// claim held through a long wait would widen the window of
-			// doubt, and could outlive the sweep's StaleAfter.
-			if len(outs) > 0 || outsToken != "" {
-				if _, err := settle(ctx, nil, ""); err != nil {
-					return finish(err)
-				}
-			}
-			if err := s.limiter.Take(ctx, len(chunk)); err != nil {
-				return finish(err)
-			}
-			// The wait may have been long: a pause or cancel in the
-			// meantime must still take effect within statusCheckEvery.
-			if ok, err := sending(); err != nil || !ok {
-				return finish(err)
-			}
-		}
-		token := newClaimToken()
-		if attempts != nil {
-			if err := attempts.Open(ctx, token); err != nil {
-				return finish(fmt.Errorf("campaigns: claim: %w", err))
-			}
-		}
-		// One transaction settles the previous chunk and claims this one.
-		claimed, err := settle(ctx, chunk, token)
-		if err != nil {
-			return finish(err)
-		}
-		outsToken = token
-		if len(claimed) == 0 {
-			continue
-		}
-		// current is the delivery being sent; accepted the last one the
-		// server accepted that the record does not show yet.
-		var current, accepted int64
-		var commit func() error
-		if attempts != nil {
-			commit = func() error {
-				err := attempts.Commit(ctx, token, current, accepted)
-				if err == nil {
-					accepted = 0
-				}
-				return err
-			}
-		}
-		revoked := false
-		for i, d := range claimed {
-			if ctx.Err() != nil || revoked {
-				// Shutting down, or the claim was taken back: these were
-				// claimed but never attempted, which this process knows
-				// for sure, so they can go back.
-				for _, rest := range claimed[i:] {
-					outs = append(outs, outcome{id: rest.ID, contact: rest.ContactID, status: DeliveryQueued})
-				}
-				break
-			}
-			current = d.ID
-			o := s.sendOne(ctx, &c, comp, d, byID, commit)
-			if o.revoked {
-				revoked = true
-				temporary++
-				outs = append(outs, o)
-				continue
-			}
-			if o.status != DeliverySkipped {
-				attempted++
-			}
-			switch o.status {
-			case DeliverySent:
-				accepted = d.ID
-			case DeliveryQueued:
-				temporary++
-				lastErr = o.err
-				if final {
-					o.status = DeliveryFailed
-					o.err = "gave up after repeated temporary failures: " + o.err
-					failed++
-				}
-			case DeliveryFailed, DeliveryBounced:
-				failed++
-				lastErr = o.err
-			}
-			outs = append(outs, o)
-		}
-		// A run of failures means something is wrong with the content,
-		// the list or the server: pause with the reason instead of burning
-		// the list. Temporary failures go back to the queue and do not
-		// count until the queue gives up on them.
-		if attempted >= 20 && failed*2 > attempted {
-			if err := finish(nil); err != nil {
-				return err
-			}
-			reason := fmt.Sprintf("paused automatically: %d of the last %d messages failed (last error: %s)", failed, attempted, lastErr)
-			if _, err := s.svc.Pause(ctx, campaignID, reason); err != nil && !errors.Is(err, context.Canceled) {
-				return err
-			}
-			s.forgetStatus(campaignID)
-			return nil
-		}
-	}
-	if err := finish(nil); err != nil {
-		return err
-	}
-	if temporary > 0 && !final {
-		return fmt.Errorf("%w: %d of %d (last: %s)", ErrRetryLater, temporary, len(pending), lastErr)
+	if b.temporary > 0 && !final {
+		return fmt.Errorf("%w: %d of %d (last: %s)", ErrRetryLater, b.temporary, len(b.pending), b.lastErr)
 	}
 	return s.svc.maybeFinish(ctx, campaignID)
+}
+
+// batch is one SendBatch call: the campaign and its compiled content, the
+// queued deliveries it was given, and the outcomes attempted but not yet
+// written to the ledger. Every way out after load goes through finish,
+// which writes what is unsettled, so no claim outlives the call.
+type batch struct {
+	s          *Sender
+	ctx        context.Context
+	campaignID int64
+	final      bool
+	attempts   Attempts
+
+	c       Campaign
+	comp    *templates.Compiled
+	pending []Delivery
+	byID    map[int64]contacts.Contact
+
+	temporary, attempted, failed int
+	lastErr                      string
+	outs                         []outcome // attempted (or given back) and not yet settled
+	outsToken                    string    // the claim outs belong to
+	delivered                    []int64   // contacts sent to, for OnDelivered
+}
+
+// load reads the campaign, its content, the queued deliveries among ids
+// and their contacts. done tells SendBatch to return err at once: the
+// campaign is not sending, its content no longer compiles (it is paused
+// with the reason), or nothing is left to send.
+func (b *batch) load(ids []int64) (done bool, err error) {
+	s, ctx := b.s, b.ctx
+	st, err := s.campaignStatus(ctx, b.campaignID)
+	if err != nil {
+		return true, err
+	}
+	if st != CampaignSending {
+		return true, nil // paused or cancelled: the deliveries wait (or were skipped)
+	}
+	if b.c, err = s.svc.Get(ctx, b.campaignID); err != nil {
+		return true, err
+	}
+	if b.comp, err = s.compile(ctx, &b.c); err != nil {
+		// Content that no longer compiles (a custom field was deleted)
+		// would fail every message: stop and say why.
+		_, perr := s.svc.Pause(ctx, b.campaignID, "paused automatically: "+err.Error())
+		return true, perr
+	}
+	if b.pending, err = s.loadQueued(ctx, b.campaignID, ids); err != nil {
+		return true, err
+	}
+	if len(b.pending) == 0 {
+		return true, s.svc.maybeFinish(ctx, b.campaignID)
+	}
+	if b.byID, err = s.loadContacts(ctx, b.pending); err != nil {
+		return true, err
+	}
+	// The suppression list has the last word, whatever a row says: such
+	// contacts are skipped with the list's reason as their status.
+	if err := s.svc.contacts.ApplySuppressions(ctx, b.byID); err != nil {
+		return true, err
+	}
+	return false, nil
+}
+
+// settle writes outs (and claims chunk under token, when given) and then
+// drops the record of the claim outs came from.
+func (b *batch) settle(ctx context.Context, chunk []Delivery, token string) ([]Delivery, error) {
+	claimed, err := b.s.commit(ctx, b.campaignID, b.outs, chunk, token, &b.delivered)
+	if err == nil && b.outsToken != "" && b.attempts != nil {
+		// A record left behind only costs memory until it expires.
+		_ = b.attempts.Close(ctx, b.outsToken)
+	}
+	b.outs, b.outsToken = b.outs[:0], ""
+	return claimed, err
+}
+
+func (b *batch) unsettled() bool { return len(b.outs) > 0 || b.outsToken != "" }
+
+// finish settles what is still unsettled and reports the contacts sent
+// to; every way out of the send goes through it once.
+func (b *batch) finish(err error) error {
+	if b.unsettled() {
+		if _, serr := b.settle(context.WithoutCancel(b.ctx), nil, ""); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	if len(b.delivered) > 0 && b.s.svc.cfg.OnDelivered != nil {
+		b.s.svc.cfg.OnDelivered(context.WithoutCancel(b.ctx), b.delivered)
+	}
+	return err
+}
+
+// sending tells whether the campaign is still sending (not paused or
+// cancelled since).
+func (b *batch) sending() (bool, error) {
+	st, err := b.s.campaignStatus(b.ctx, b.campaignID)
+	return st == CampaignSending, err
+}
+
+// sendChunk claims and sends one chunk. stop tells SendBatch to return
+// err: the campaign stopped sending, the context ended, a write failed,
+// or too many messages failed and the campaign was paused.
+func (b *batch) sendChunk(chunk []Delivery) (stop bool, err error) {
+	if ok, err := b.sending(); err != nil || !ok {
+		return true, b.finish(err)
+	}
+	if err := b.ctx.Err(); err != nil {
+		return true, b.finish(err)
+	}
+	if stop, err := b.throttle(len(chunk)); stop {
+		return true, err
+	}
+	token := newClaimToken()
+	if b.attempts != nil {
+		if err := b.attempts.Open(b.ctx, token); err != nil {
+			return true, b.finish(fmt.Errorf("campaigns: claim: %w", err))
+		}
+	}
+	// One transaction settles the previous chunk and claims this one.
+	claimed, err := b.settle(b.ctx, chunk, token)
+	if err != nil {
+		return true, b.finish(err)
+	}
+	b.outsToken = token
+	if len(claimed) == 0 {
+		return false, nil
+	}
+	b.sendClaimed(claimed, token)
+	// A run of failures means something is wrong with the content, the
+	// list or the server: pause with the reason instead of burning the
+	// list. Temporary failures go back to the queue and do not count
+	// until the queue gives up on them.
+	if b.attempted >= 20 && b.failed*2 > b.attempted {
+		return true, b.pauseForFailures()
+	}
+	return false, nil
+}
+
+// throttle waits for the rate limit with nothing claimed or unsettled: a
+// claim held through a long wait would widen the window of doubt, and
+// could outlive the sweep's StaleAfter.
+func (b *batch) throttle(n int) (stop bool, err error) {
+	if b.s.limiter == nil {
+		return false, nil
+	}
+	if b.unsettled() {
+		if _, err := b.settle(b.ctx, nil, ""); err != nil {
+			return true, b.finish(err)
+		}
+	}
+	if err := b.s.limiter.Take(b.ctx, n); err != nil {
+		return true, b.finish(err)
+	}
+	// The wait may have been long: a pause or cancel in the meantime must
+	// still take effect within statusCheckEvery.
+	if ok, err := b.sending(); err != nil || !ok {
+		return true, b.finish(err)
+	}
+	return false, nil
+}
+
+// sendClaimed sends the claimed deliveries one by one, recording each
+// outcome. The Attempts record learns, just before each message's end of
+// data, which delivery is being completed and which the server accepted
+// last.
+func (b *batch) sendClaimed(claimed []Delivery, token string) {
+	// current is the delivery being sent; accepted the last one the server
+	// accepted that the record does not show yet.
+	var current, accepted int64
+	var commit func() error
+	if b.attempts != nil {
+		commit = func() error {
+			err := b.attempts.Commit(b.ctx, token, current, accepted)
+			if err == nil {
+				accepted = 0
+			}
+			return err
+		}
+	}
+	for i, d := range claimed {
+		if b.ctx.Err() != nil {
+			b.giveBack(claimed[i:])
+			return
+		}
+		current = d.ID
+		o := b.s.sendOne(b.ctx, &b.c, b.comp, d, b.byID, commit)
+		if o.revoked {
+			// The claim was taken back: the rest go back unattempted.
+			b.temporary++
+			b.outs = append(b.outs, o)
+			b.giveBack(claimed[i+1:])
+			return
+		}
+		if o.status == DeliverySent {
+			accepted = d.ID
+		}
+		b.record(o)
+	}
+}
+
+// giveBack returns claimed deliveries that were never attempted to the
+// queue: this process knows for sure they were not sent.
+func (b *batch) giveBack(rest []Delivery) {
+	for _, d := range rest {
+		b.outs = append(b.outs, outcome{id: d.ID, contact: d.ContactID, status: DeliveryQueued})
+	}
+}
+
+// record counts an attempted message's outcome and keeps it to settle.
+func (b *batch) record(o outcome) {
+	if o.status != DeliverySkipped {
+		b.attempted++
+	}
+	switch o.status {
+	case DeliveryQueued:
+		b.temporary++
+		b.lastErr = o.err
+		if b.final {
+			o.status = DeliveryFailed
+			o.err = "gave up after repeated temporary failures: " + o.err
+			b.failed++
+		}
+	case DeliveryFailed, DeliveryBounced:
+		b.failed++
+		b.lastErr = o.err
+	}
+	b.outs = append(b.outs, o)
+}
+
+// pauseForFailures settles and pauses the campaign with the reason.
+func (b *batch) pauseForFailures() error {
+	if err := b.finish(nil); err != nil {
+		return err
+	}
+	reason := fmt.Sprintf("paused automatically: %d of the last %d messages failed (last error: %s)", b.failed, b.attempted, b.lastErr)
+	if _, err := b.s.svc.Pause(b.ctx, b.campaignID, reason); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	b.s.forgetStatus(b.campaignID)
+	return nil
 }
 
 func (s *Sender) forgetStatus(id int64) {
