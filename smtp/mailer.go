@@ -50,11 +50,16 @@ type Config struct {
 	Timeout time.Duration
 	DKIM    DKIMConfig
 	Log     *slog.Logger
+	// Observe, when set, is told each transaction's reply code (250 when
+	// the message was accepted, 0 when the connection failed without one)
+	// and how long it took, for the metrics.
+	Observe func(code int, took time.Duration)
 }
 
 // Mailer sends through a pool of reused SMTP connections. It implements
 // campaigns.Mailer.
 type Mailer struct {
+	observe func(code int, took time.Duration)
 	servers []*smtpServer
 	next    atomic.Uint64
 	signer  *mail.DKIMSigner
@@ -91,7 +96,7 @@ func NewMailer(cfg Config) (*Mailer, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	m := &Mailer{log: cfg.Log, timeout: cfg.Timeout}
+	m := &Mailer{log: cfg.Log, timeout: cfg.Timeout, observe: cfg.Observe}
 	m.bufs.New = func() any { return new(bytes.Buffer) }
 	for _, raw := range cfg.URLs {
 		s, err := newSMTPServer(strings.TrimSpace(raw), cfg)
@@ -355,7 +360,15 @@ func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
 			return err
 		}
 		fresh := pc.fresh
+		start := time.Now()
 		res := pc.transact(m.timeout, s.name, cm.FromEmail, cm.To, payload, cm.Commit)
+		if m.observe != nil && res.abort == nil {
+			code := 250
+			if res.err != nil {
+				code = res.err.Code
+			}
+			m.observe(code, time.Since(start))
+		}
 		switch {
 		case res.keep:
 			s.put(pc)

@@ -69,5 +69,5 @@ func readProcStats() procStats {
 // benchHeader prints what the figures were measured on.
 func benchHeader(out io.Writer, what string) {
 	host, _ := os.Hostname()
-	fmt.Fprintf(out, "# herald bench %s on %s: %d CPUs, %s, %s\n", what, host, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(out, "# herald-bench %s on %s: %d CPUs, %s, %s\n", what, host, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format(time.RFC3339))
 }

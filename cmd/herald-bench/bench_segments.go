@@ -31,7 +31,7 @@ import (
 	"herald/segments"
 )
 
-const benchSegmentsUsage = `Usage: herald bench segments [flags]
+const benchSegmentsUsage = `Usage: herald-bench segments [flags]
 
 Generates contacts, their purchases, visits, campaigns sent to them and
 their opens and clicks (deterministic for a seed and a day), computes the
@@ -47,7 +47,7 @@ schema is created if missing. Without search_path the database must be
 empty (or hold this bench's data, with --reuse).
 `
 
-// segBenchFlags are the flags of `herald bench segments`.
+// segBenchFlags are the flags of `herald-bench segments`.
 type segBenchFlags struct {
 	databaseURL string
 	redisURL    string
@@ -57,10 +57,10 @@ type segBenchFlags struct {
 	reuse       bool
 }
 
-// benchSegments is `herald bench segments`.
+// benchSegments is `herald-bench segments`.
 func benchSegments(ctx context.Context, args []string, out io.Writer) error {
 	var f segBenchFlags
-	fs := flag.NewFlagSet("herald bench segments", flag.ContinueOnError)
+	fs := flag.NewFlagSet("herald-bench segments", flag.ContinueOnError)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), benchSegmentsUsage, "\nFlags:\n")
 		fs.PrintDefaults()
@@ -82,7 +82,7 @@ func benchSegments(ctx context.Context, args []string, out io.Writer) error {
 	return b.run(ctx)
 }
 
-// segBench is one run of `herald bench segments`.
+// segBench is one run of `herald-bench segments`.
 type segBench struct {
 	f       segBenchFlags
 	out     io.Writer
@@ -442,8 +442,8 @@ func (b *segBench) load(ctx context.Context, sqlDB *sql.DB, c segBenchChunk) err
 }
 
 // insert writes rows in statements of many rows each: about 1,000
-// arguments on SQLite, where the driver binds them in quadratic time (see
-// DESIGN.md), and up to 30,000 on PostgreSQL, where fewer round trips win.
+// arguments on SQLite, where the pure-Go driver binds them in quadratic
+// time (batches above 1,000 rows collapse), and up to 30,000 on PostgreSQL, where fewer round trips win.
 func (b *segBench) insert(ctx context.Context, tx *sql.Tx, table string, cols []string, rows [][]any) error {
 	budget := 1000
 	if b.pg {

@@ -30,7 +30,7 @@ import (
 	"herald/segments"
 )
 
-const benchSendUsage = `Usage: herald bench send [flags]
+const benchSendUsage = `Usage: herald-bench send [flags]
 
 Seeds N contacts in a database of its own (a temporary SQLite file, or a new
 schema of HERALD_DATABASE_URL's PostgreSQL), sends them a personalised
@@ -45,7 +45,7 @@ built binary) as a separate process; --smtp-url sends to any server (the
 sink's count is then not read); neither runs a counting sink in this process.
 `
 
-// benchSendFlags are the flags of `herald bench send`.
+// benchSendFlags are the flags of `herald-bench send`.
 type benchSendFlags struct {
 	contacts   int
 	workers    int
@@ -55,7 +55,7 @@ type benchSendFlags struct {
 	keep       bool
 }
 
-// benchSend is `herald bench send`.
+// benchSend is `herald-bench send`.
 func benchSend(ctx context.Context, args []string, out io.Writer) error {
 	var f benchSendFlags
 	var fs *flag.FlagSet
@@ -88,7 +88,7 @@ func benchSend(ctx context.Context, args []string, out io.Writer) error {
 	return b.run(ctx, dbSet)
 }
 
-// sendBench is one run of `herald bench send`.
+// sendBench is one run of `herald-bench send`.
 type sendBench struct {
 	cfg   *app.Config
 	f     benchSendFlags

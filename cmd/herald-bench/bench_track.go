@@ -35,7 +35,7 @@ import (
 // load), then waits for the worker to drain the event stream and compares
 // the events stored with the requests answered.
 func benchTrack(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("herald bench track", flag.ContinueOnError)
+	fs := flag.NewFlagSet("herald-bench track", flag.ContinueOnError)
 	fs.SetOutput(out)
 	dbURL := fs.String("database-url", os.Getenv("HERALD_DATABASE_URL"), "database to seed and write events to, such as postgres://user@host/bench (an existing database) or postgres://user@host/db?search_path=bench (an existing schema); a scratch one, the bench adds contacts and a campaign (default: an SQLite file in a temporary directory) [$HERALD_DATABASE_URL]")
 	redisURL := fs.String("redis-url", os.Getenv("HERALD_REDIS_URL"), "Redis for the event stream and queues, such as redis://127.0.0.1:6379/3 (default: embedded) [$HERALD_REDIS_URL]")

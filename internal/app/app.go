@@ -14,10 +14,12 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
@@ -112,6 +114,9 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: log, out: out, Metrics: metrics.NewRegistry()}
+	// Sends take milliseconds to seconds; a greylisting server, up to the
+	// timeout.
+	a.Metrics.Buckets("herald_send_seconds", []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30})
 	// The returns below give a nil *App on error; close what was started
 	// through the local, not the result.
 	defer func() {
@@ -157,7 +162,12 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 	}
 	a.asynqClient = asynq.NewClientFromRedisClient(a.Redis)
 	a.closers = append(a.closers, func() { a.asynqClient.Close() })
-	queue := worker.NewQueue(a.asynqClient, asynq.NewInspectorFromRedisClient(a.Redis))
+	inspector := asynq.NewInspectorFromRedisClient(a.Redis)
+	queue := worker.NewQueue(a.asynqClient, inspector)
+	// Queue sizes and latency per asynq queue, read at each scrape.
+	if err := a.Metrics.Register(asynqmetrics.NewQueueMetricsCollector(inspector)); err != nil {
+		return nil, fmt.Errorf("herald: queue metrics: %w", err)
+	}
 	// Changes to contacts and their events re-evaluate just those contacts
 	// against the segments that read what changed, on a worker; the
 	// periodic refresh is the backstop if an enqueue fails.
@@ -190,6 +200,11 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 	if len(smtpURLs) > 0 {
 		a.Mailer, err = smtp.NewMailer(smtp.Config{
 			URLs: smtpURLs, PoolSize: cfg.SMTPPool, Log: log,
+			// One histogram gives both how long a message takes to hand
+			// over and, by its code label, how servers answer.
+			Observe: func(code int, took time.Duration) {
+				a.Metrics.Observe("herald_send_seconds", metrics.Labels{"code": strconv.Itoa(code)}, took.Seconds())
+			},
 			DKIM: smtp.DKIMConfig{Domain: cfg.DKIMDomain, Selector: cfg.DKIMSelector, KeyFile: cfg.DKIMKeyFile},
 		})
 		if err != nil {
