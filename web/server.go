@@ -202,7 +202,7 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/login", s.loginPage)
 	r.POST("/login", bodyLimit(maxLoginFormBytes), s.loginPost)
 	r.POST("/logout", bodyLimit(maxLoginFormBytes), s.logoutPost)
-	ui := r.Group("/", s.requireSession(), bodyLimit(1<<20))
+	ui := r.Group("/", bodyLimit(1<<20), s.requireSession())
 	ui.GET("/dashboard", s.dashboardPage)
 	ui.GET("/contacts", s.contactsPage)
 	ui.GET("/contacts/new", s.newContactPage)

@@ -208,7 +208,7 @@ func (s *Server) snippets(c *gin.Context) ([]snippetGroup, error) {
 		cg.Items = append(cg.Items, snippet{Label: p.Pool, Code: fmt.Sprintf(`{{coupon %q}}`, p.Pool), Hint: fmt.Sprintf("%d of %d codes left", p.Available, p.Total)})
 	}
 	if len(pools) == 0 {
-		cg.Items = append(cg.Items, snippet{Label: "A code from a pool", Code: `{{coupon "WINBACK10"}}`, Hint: "No pool has codes yet: upload them (POST /api/coupons/POOL) before sending."})
+		cg.Items = append(cg.Items, snippet{Label: "A code from a pool", Code: `{{coupon "WINBACK10"}}`, Hint: "No pool has codes yet: add them on the Coupons page before sending."})
 	}
 	groups = append(groups, cg, snippetGroup{Name: "Links", Items: []snippet{
 		{Label: "Unsubscribe link", Code: `{{.UnsubscribeURL}}`, HTML: `<a href="{{.UnsubscribeURL}}">Unsubscribe</a>`},

@@ -351,3 +351,29 @@ func TestPublicFormsRefuseLargeAndMultipartBodies(t *testing.T) {
 		})
 	}
 }
+
+// A signed-in page form is bounded before the session check reads its CSRF
+// field: a body past 1 MiB is refused, not parsed into memory.
+func TestPageFormsAreBoundedBeforeTheirCSRFFieldIsRead(t *testing.T) {
+	f := newFixture(t)
+	cookie, csrf := f.login(t)
+	tests := []struct {
+		name, field string
+		pad         int
+		ok          bool
+	}{
+		{"a small form is taken", "points", 10 << 10, true},
+		{"a 2 MiB form is refused", "tier", 2 << 20, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// The token comes last, so a handler that read the whole
+			// body would accept it.
+			body := "name=" + tc.field + "&type=number&pad=" + strings.Repeat("x", tc.pad) + "&csrf_token=" + url.QueryEscape(csrf)
+			w := f.do("POST", "/settings/fields", body, map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie.String()})
+			if got := w.Code == http.StatusSeeOther; got != tc.ok {
+				t.Fatalf("POST /settings/fields with %d bytes: %d, want accepted=%v", len(body), w.Code, tc.ok)
+			}
+		})
+	}
+}
