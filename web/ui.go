@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,6 +98,19 @@ var pageFuncs = template.FuncMap{
 		return many
 	},
 	"join": strings.Join,
+	// whole formats a number rounded to a whole one; empty for nil, so
+	// that optional figures (*float64) print as numbers, not pointers.
+	"whole": func(v any) string {
+		switch n := v.(type) {
+		case float64:
+			return strconv.FormatFloat(n, 'f', 0, 64)
+		case *float64:
+			if n != nil {
+				return strconv.FormatFloat(*n, 'f', 0, 64)
+			}
+		}
+		return ""
+	},
 	// rate formats a share (0..1) as a percentage: 0.125 -> "12.5%".
 	"rate": percent,
 	// fieldArgs passes one input of the contact form to the "field" template.

@@ -377,3 +377,20 @@ func TestPageFormsAreBoundedBeforeTheirCSRFFieldIsRead(t *testing.T) {
 		})
 	}
 }
+
+func TestContactPageShowsThePurchaseRhythmAsANumberOfDays(t *testing.T) {
+	f := newFixture(t)
+	cookie, _ := f.login(t)
+	ct := f.contact(t, "rhythm@example.com")
+	if code, a := f.postEvents(t, `[
+		{"email": "rhythm@example.com", "type": "purchase", "amount": 10, "order_id": "R-1", "occurred_at": "2026-01-01T10:00:00Z"},
+		{"email": "rhythm@example.com", "type": "purchase", "amount": 10, "order_id": "R-2", "occurred_at": "2026-01-11T10:00:00Z"},
+		{"email": "rhythm@example.com", "type": "purchase", "amount": 10, "order_id": "R-3", "occurred_at": "2026-01-21T10:00:00Z"}]`); code != http.StatusOK && code != http.StatusCreated {
+		t.Fatalf("events: %d %+v", code, a)
+	}
+	page := f.do("GET", "/contacts/"+itoa(ct.ID), "", map[string]string{"Cookie": cookie.String()}).Body.String()
+	if !strings.Contains(page, "<dd>10 days on average</dd>") || strings.Contains(page, "%!") {
+		i := strings.Index(page, "Buys every")
+		t.Fatalf("contact page does not say it buys every 10 days: %q", page[max(i, 0):min(max(i, 0)+120, len(page))])
+	}
+}
