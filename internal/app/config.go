@@ -73,13 +73,12 @@ type Config struct {
 	Args []string
 
 	// What Validate derives from the settings above, typed.
-	validated bool
-	smtpURLs  []string
-	cap       campaigns.CapConfig
-	zone      *time.Location
-	refresh   time.Duration
-	networks  *tracking.Networks
-	trusted   []netip.Prefix
+	smtpURLs []string
+	cap      campaigns.CapConfig
+	zone     *time.Location
+	refresh  time.Duration
+	networks *tracking.Networks
+	trusted  []netip.Prefix
 }
 
 type envFlag struct {
@@ -163,12 +162,11 @@ func (c *Config) Bind(fs *flag.FlagSet) error {
 }
 
 // Validate checks the settings and derives their typed forms; every error
-// names the variable at fault. New calls it; a command calls it after
-// parsing its flags to refuse a bad setting before doing anything.
+// names the variable at fault. A command calls it after parsing its flags
+// to refuse a bad setting before doing anything, and New calls it again,
+// so a setting changed in between (a benchmark pointing Herald at its own
+// SMTP sink) is what New builds from.
 func (c *Config) Validate() error {
-	if c.validated {
-		return nil
-	}
 	if c.Currency != "" && !contacts.ValidCurrency(c.Currency) {
 		return fmt.Errorf("HERALD_CURRENCY: %q is not an ISO 4217 code such as EUR or USD", c.Currency)
 	}
@@ -207,7 +205,6 @@ func (c *Config) Validate() error {
 	if c.trusted, err = web.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		return fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)
 	}
-	c.validated = true
 	return nil
 }
 
