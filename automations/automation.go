@@ -17,6 +17,7 @@ import (
 	"herald/contacts"
 	"herald/internal/db"
 	"herald/internal/errs"
+	"herald/reports"
 	"herald/segments"
 )
 
@@ -845,11 +846,11 @@ type Stats struct {
 
 // StepStats is one step and, for sends, its message's stats.
 type StepStats struct {
-	Step       int              `json:"step"`
-	Type       string           `json:"type"`
-	CampaignID int64            `json:"campaign_id,omitempty"`
-	Waiting    int64            `json:"waiting"` // active runs at this step
-	Stats      *campaigns.Stats `json:"stats,omitempty"`
+	Step       int            `json:"step"`
+	Type       string         `json:"type"`
+	CampaignID int64          `json:"campaign_id,omitempty"`
+	Waiting    int64          `json:"waiting"` // active runs at this step
+	Stats      *reports.Stats `json:"stats,omitempty"`
 }
 
 // Stats counts a flow's runs and its steps' sends.
@@ -894,7 +895,7 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 	for i, st := range steps {
 		ss := StepStats{Step: i + 1, Type: st.Type, CampaignID: st.CampaignID, Waiting: waiting[i]}
 		if st.Type == StepSend && st.CampaignID != 0 {
-			cs, err := s.campaigns.Stats(ctx, st.CampaignID)
+			cs, err := s.reports.Stats(ctx, st.CampaignID)
 			if errors.Is(err, errs.ErrNotFound) {
 				// A message lost from an older install; the flow's
 				// last_error says so.

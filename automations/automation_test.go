@@ -17,6 +17,7 @@ import (
 	"herald/contacts"
 	"herald/internal/errs"
 	"herald/internal/testenv"
+	"herald/reports"
 	"herald/segments"
 	"herald/tracking"
 )
@@ -119,7 +120,7 @@ func newFlowWorld(t *testing.T, cfg worldConfig) *flowWorld {
 		BaseURL: "https://h.example", Log: testenv.Logger(), ClaimSize: 50,
 		Cap: campaigns.CapConfig{Messages: cfg.CapMessages, Window: cfg.CapWindow},
 	})
-	w.autos = automations.NewService(g, w.contacts, w.segments, w.svc, automations.Config{
+	w.autos = automations.NewService(g, w.contacts, w.segments, w.svc, reports.New(g, w.svc, w.contacts, reports.Config{}), automations.Config{
 		Timezone: cfg.Timezone, CursorLag: cfg.CursorLag, RetryAfter: cfg.RetryAfter, Log: testenv.Logger(),
 	})
 	w.sender = campaigns.NewSender(w.svc, w.mail, nil)

@@ -2,8 +2,8 @@
 // such as a birthday, entering a segment, an event, a lapse in buying)
 // enrols contacts in a run that walks a short sequence of steps (send,
 // wait, exit_if). A send step's message is a campaign of kind flow, so the
-// sending, the ledger and the stats are the campaigns package's; this
-// package decides who gets which step when.
+// sending and the ledger are the campaigns package's and the stats the
+// reports package's; this package decides who gets which step when.
 package automations
 
 import (
@@ -16,6 +16,7 @@ import (
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/db"
+	"herald/reports"
 	"herald/segments"
 )
 
@@ -28,20 +29,21 @@ type Service struct {
 	contacts  *contacts.Store
 	segments  *segments.Service
 	campaigns *campaigns.Service
+	reports   *reports.Service
 	now       func() time.Time
 	log       *slog.Logger
 }
 
 // NewService wires a Service over the campaigns service that keeps the
-// automations' messages and sends them.
-func NewService(g *gorm.DB, cs *contacts.Store, ss *segments.Service, camps *campaigns.Service, cfg Config) *Service {
+// automations' messages and sends them, and the reports that count them.
+func NewService(g *gorm.DB, cs *contacts.Store, ss *segments.Service, camps *campaigns.Service, reps *reports.Service, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = db.Now
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Service{db: g, contacts: cs, segments: ss, campaigns: camps, cfg: cfg, now: cfg.Now, log: cfg.Log}
+	return &Service{db: g, contacts: cs, segments: ss, campaigns: camps, reports: reps, cfg: cfg, now: cfg.Now, log: cfg.Log}
 }
 
 // Migrate creates or updates the automations' tables.

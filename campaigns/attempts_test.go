@@ -11,6 +11,7 @@ import (
 
 	"herald/campaigns"
 	"herald/internal/testenv"
+	"herald/reports"
 	"herald/worker"
 )
 
@@ -30,6 +31,7 @@ func attemptsWorld(t *testing.T, claimSize int) (*world, *campaigns.Service) {
 		Attempts: worker.NewAttempts(rdb),
 	})
 	w.svc = svc
+	w.rep = reports.New(w.db, svc, w.contacts, reports.Config{})
 	return w, svc
 }
 
@@ -96,7 +98,7 @@ func TestSweepSettlesAStalledClaimFromItsRecord(t *testing.T) {
 			if err := svc.Sweep(ctx, 0); err != nil {
 				t.Fatal(err)
 			}
-			st, _ := svc.Stats(ctx, c.ID)
+			st, _ := w.rep.Stats(ctx, c.ID)
 			if st.InFlight != 0 || st.Unknown != 1 || st.Sent != tc.stall-1 || st.Queued != 30-tc.stall {
 				t.Fatalf("after the sweep: %d sent, %d unknown, %d queued, %d in flight; want %d, 1, %d, 0",
 					st.Sent, st.Unknown, st.Queued, st.InFlight, tc.stall-1, 30-tc.stall)
@@ -114,7 +116,7 @@ func TestSweepSettlesAStalledClaimFromItsRecord(t *testing.T) {
 					t.Errorf("%s (message %d) got %d messages, want 1", e, i+1, got)
 				}
 			}
-			st, _ = svc.Stats(ctx, c.ID)
+			st, _ = w.rep.Stats(ctx, c.ID)
 			if st.Sent != 29 || st.Unknown != 1 {
 				t.Errorf("final ledger: %d sent, %d unknown; want 29 and 1", st.Sent, st.Unknown)
 			}
@@ -145,7 +147,7 @@ func TestSweepLeavesAClaimWithoutARecordUnknown(t *testing.T) {
 	}
 	m := &mailer{}
 	w.drain(t, c.ID, campaigns.NewSender(svc, m, nil))
-	st, _ := svc.Stats(ctx, c.ID)
+	st, _ := w.rep.Stats(ctx, c.ID)
 	if st.Unknown != 4 || st.Sent != 8 {
 		t.Errorf("ledger: %d unknown, %d sent; want 4 and 8", st.Unknown, st.Sent)
 	}

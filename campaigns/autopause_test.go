@@ -34,7 +34,7 @@ func TestACampaignWithManyFailuresPausesItselfWithTheReason(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, _ := w.svc.Get(ctx, c.ID)
-			st, _ := w.svc.Stats(ctx, c.ID)
+			st, _ := w.rep.Stats(ctx, c.ID)
 			if !tc.wantPaused {
 				if got.Status != campaigns.CampaignSending || st.Queued != 60 {
 					t.Errorf("status %s with %d queued; want still sending with all 60 queued for a retry", got.Status, st.Queued)

@@ -1,8 +1,9 @@
 // Package campaigns owns campaigns and their delivery ledger: the state
 // machine (draft, scheduled, sending, paused, sent, cancelled), the launch
-// that turns target segments into one Delivery row per contact, the sending
-// of batches of deliveries through a Mailer, and campaign stats. It declares
-// the Queue and Mailer it needs; the worker package implements them.
+// that turns target segments into one Delivery row per contact and the
+// sending of batches of deliveries through a Mailer; package reports reads
+// what they did. It declares the Queue and Mailer it needs; the worker
+// package implements them.
 package campaigns
 
 import (
@@ -128,6 +129,23 @@ type Delivery struct {
 	Resent    bool `gorm:"not null;default:false"`
 	CreatedAt time.Time
 }
+
+// Action is a decision a user took on a campaign that its report shows:
+// who, when, and how many deliveries it touched.
+type Action struct {
+	ID         int64     `gorm:"primaryKey" json:"id"`
+	CampaignID int64     `gorm:"not null;index" json:"campaign_id"`
+	Kind       string    `gorm:"size:40;not null" json:"kind"`
+	Actor      string    `gorm:"size:320;not null;default:''" json:"actor"`
+	Count      int64     `gorm:"not null;default:0" json:"count"`
+	At         time.Time `gorm:"not null" json:"at"`
+}
+
+// TableName keeps the table name explicit.
+func (Action) TableName() string { return "campaign_actions" }
+
+// ActionResendUnknown is the action of ResendUnknown.
+const ActionResendUnknown = "resend_unknown"
 
 // Migrate creates or updates the tables of this package.
 func Migrate(g *gorm.DB) error {

@@ -16,6 +16,7 @@ import (
 	"herald/contacts"
 	"herald/internal/errs"
 	"herald/internal/testenv"
+	"herald/reports"
 	"herald/segments"
 	"herald/tracking"
 )
@@ -104,6 +105,7 @@ type world struct {
 	contacts *contacts.Store
 	segments *segments.Service
 	svc      *campaigns.Service
+	rep      *reports.Service
 	q        *queue
 }
 
@@ -125,7 +127,7 @@ func newWorld(t *testing.T) *world {
 	}
 	q := &queue{}
 	svc := campaigns.NewService(g, cs, ss, q, signer, campaigns.Config{BaseURL: "https://h.example", LaunchPage: 7, ClaimSize: 3, Log: testenv.Logger()})
-	return &world{db: g, contacts: cs, segments: ss, svc: svc, q: q}
+	return &world{db: g, contacts: cs, segments: ss, svc: svc, rep: reports.New(g, svc, cs, reports.Config{}), q: q}
 }
 
 func (w *world) addContacts(t *testing.T, n int, country string) []string {
@@ -166,9 +168,9 @@ func (w *world) recordEvents(t *testing.T, evs ...contacts.EventInput) {
 }
 
 // stats returns the campaign's stats, failing the test on an error.
-func (w *world) stats(t *testing.T, id int64) campaigns.Stats {
+func (w *world) stats(t *testing.T, id int64) reports.Stats {
 	t.Helper()
-	st, err := w.svc.Stats(context.Background(), id)
+	st, err := w.rep.Stats(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +274,7 @@ func TestSendReachesEachSubscribedMemberOnceAcrossSegmentsMinusExclusions(t *tes
 	if got.Status != campaigns.CampaignSent || got.Total != int64(len(want)) {
 		t.Errorf("campaign = %s with %d deliveries, want sent with %d", got.Status, got.Total, len(want))
 	}
-	st, _ := w.svc.Stats(ctx, c.ID)
+	st, _ := w.rep.Stats(ctx, c.ID)
 	if st.Sent != int64(len(want)) || st.Queued != 0 {
 		t.Errorf("stats = %+v", st)
 	}
@@ -317,7 +319,7 @@ func TestLaunchingTwiceOrSendingABatchTwiceSendsOnce(t *testing.T) {
 			t.Errorf("%s got %d messages", e, n)
 		}
 	}
-	st, _ := w.svc.Stats(ctx, c.ID)
+	st, _ := w.rep.Stats(ctx, c.ID)
 	if st.Total != 25 || st.Sent != 25 {
 		t.Errorf("stats = %+v", st)
 	}
@@ -459,7 +461,7 @@ func TestCancelSkipsWhatIsLeft(t *testing.T) {
 	if len(m.msgs) != 0 {
 		t.Fatalf("a cancelled campaign sent %d messages", len(m.msgs))
 	}
-	st, _ := w.svc.Stats(ctx, c.ID)
+	st, _ := w.rep.Stats(ctx, c.ID)
 	if st.Skipped != 10 {
 		t.Errorf("stats = %+v, want 10 skipped", st)
 	}
@@ -558,7 +560,7 @@ func TestSweepMarksDeliveriesLeftInFlightUnknownAndNeverResendsThem(t *testing.T
 			t.Errorf("%s got %d messages, want %d", e, m.count(e), want)
 		}
 	}
-	st, _ := w.svc.Stats(ctx, c.ID)
+	st, _ := w.rep.Stats(ctx, c.ID)
 	if st.Unknown != 1 || st.Sent != 3 {
 		t.Errorf("stats = %+v, want 1 unknown and 3 sent", st)
 	}

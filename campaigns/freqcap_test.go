@@ -8,6 +8,7 @@ import (
 
 	"herald/campaigns"
 	"herald/internal/testenv"
+	"herald/reports"
 )
 
 // The frequency cap holds across campaigns and flows: a contact who had
@@ -25,6 +26,7 @@ func TestTheFrequencyCapDefersCampaignMessagesUntilTheNextAllowedTime(t *testing
 		Now: func() time.Time { return clock },
 	})
 	w.svc = svc
+	rep := reports.New(w.db, svc, w.contacts, reports.Config{Now: func() time.Time { return clock }})
 	emails := w.addContacts(t, 3, "NL")
 	anna := emails[0]
 	m := &mailer{}
@@ -51,7 +53,7 @@ func TestTheFrequencyCapDefersCampaignMessagesUntilTheNextAllowedTime(t *testing
 
 	clock = t0.Add(48 * time.Hour)
 	second := send("Second", nl, false)
-	st, _ := svc.Stats(ctx, second.ID)
+	st, _ := rep.Stats(ctx, second.ID)
 	if st.Sent != 2 || st.Deferred != 1 || m.count(anna) != 1 {
 		t.Fatalf("second campaign: %d sent, %d deferred, anna has %d; want 2, 1 and still 1", st.Sent, st.Deferred, m.count(anna))
 	}
@@ -90,7 +92,7 @@ func TestTheFrequencyCapDefersCampaignMessagesUntilTheNextAllowedTime(t *testing
 	// An announcement that ignores the cap reaches everyone at once.
 	clock = clock.Add(time.Hour)
 	third := send("Third", nl, true)
-	if st, _ := svc.Stats(ctx, third.ID); st.Sent != 3 || st.Deferred != 0 {
+	if st, _ := rep.Stats(ctx, third.ID); st.Sent != 3 || st.Deferred != 0 {
 		t.Errorf("a campaign ignoring the cap: %d sent, %d deferred; want 3 and 0", st.Sent, st.Deferred)
 	}
 }

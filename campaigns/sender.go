@@ -157,6 +157,12 @@ func NewSender(svc *Service, mailer Mailer, limiter Limiter) *Sender {
 		compiled: map[int64]compiledEntry{}, status: map[int64]statusEntry{}}
 }
 
+// SendBounceKeyPrefix starts the dedupe key of the bounce event recorded
+// when the receiving server refuses a message at send time, followed by
+// the delivery id (see recordOutcomes); reports tell those from later
+// bounce reports by it.
+const SendBounceKeyPrefix = "bounce:"
+
 // statusCheckEvery is how stale a sender's view of a campaign's status may
 // be: pause and cancel take effect within it.
 const statusCheckEvery = 500 * time.Millisecond
@@ -762,7 +768,7 @@ func (s *Sender) recordOutcomes(ctx context.Context, campaignID int64, outs []ou
 			bounces = append(bounces, contacts.EventInput{
 				ContactID: o.contact, Type: contacts.EventBounce, CampaignID: &cid,
 				Properties: map[string]any{"hard": o.hard, "reason": o.err},
-				DedupeKey:  sendBounceKeyPrefix + strconv.FormatInt(o.id, 10),
+				DedupeKey:  SendBounceKeyPrefix + strconv.FormatInt(o.id, 10),
 			})
 		}
 	}

@@ -36,7 +36,7 @@ func TestACouponSourceThatFailsIsRetriedNotFailed(t *testing.T) {
 	if err := sender.SendBatch(ctx, c.ID, all, false); !errors.Is(err, campaigns.ErrRetryLater) {
 		t.Fatalf("with the coupons unreachable: %v, want ErrRetryLater", err)
 	}
-	if st, _ := w.svc.Stats(ctx, c.ID); st.Queued != 2 || st.Failed != 0 || len(m.msgs) != 0 {
+	if st, _ := w.rep.Stats(ctx, c.ID); st.Queued != 2 || st.Failed != 0 || len(m.msgs) != 0 {
 		t.Fatalf("after the failed attempt: %d queued, %d failed, %d sent; want 2, 0, 0", st.Queued, st.Failed, len(m.msgs))
 	}
 

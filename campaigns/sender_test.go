@@ -43,7 +43,7 @@ func TestOneSenderRunningManyBatchesAtOnceSendsEachRecipientOnce(t *testing.T) {
 			t.Errorf("%s got %d messages", e, n)
 		}
 	}
-	st, err := w.svc.Stats(ctx, c.ID)
+	st, err := w.rep.Stats(ctx, c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,9 +47,6 @@ type Config struct {
 	// Attempts, when set, keeps the record of each claim that lets the
 	// sweep settle a dead worker's claims (see Sender).
 	Attempts Attempts
-	// AttributionDays is how long after a click a purchase counts as the
-	// campaign's revenue (5 by default).
-	AttributionDays int
 	// OnDelivered, when set, is told which contacts were just sent a
 	// campaign, so engagement segments ("opened none of the last 5") can
 	// follow. It runs after the ledger commits.
@@ -82,9 +79,6 @@ func NewService(g *gorm.DB, cs *contacts.Store, ss *segments.Service, q Queue, s
 	}
 	if cfg.ClaimSize <= 0 {
 		cfg.ClaimSize = 10
-	}
-	if cfg.AttributionDays <= 0 {
-		cfg.AttributionDays = 5
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -515,6 +509,65 @@ func (s *Service) Cancel(ctx context.Context, id int64) (Campaign, error) {
 		return Campaign{}, fmt.Errorf("campaigns: cancel %d: %w", id, err)
 	}
 	return c, nil
+}
+
+// ResendUnknown sends once more the campaign's deliveries whose fate is
+// unknown (a worker stopped or the connection dropped after the message's
+// final dot: the server may have accepted it). Some recipients may then
+// get the message twice, which is why only a person chooses it; it is
+// recorded as an Action by actor. Each delivery is sent once more at most:
+// one that ends unknown again stays so. Sent deliveries are never touched.
+// A finished campaign goes back to sending until they are out.
+func (s *Service) ResendUnknown(ctx context.Context, id int64, actor string) (Action, error) {
+	var act Action
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		c, err := lockCampaign(tx, id)
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return errs.NotFound("campaign", id)
+		}
+		if err != nil {
+			return err
+		}
+		if c.Kind == KindAutomation {
+			return errs.Conflict("campaign %d is a step of an automation; its flow sends it", id)
+		}
+		switch c.Status {
+		case CampaignSending, CampaignPaused, CampaignSent:
+		default:
+			return errs.Conflict("campaign %d is %s; only a sending, paused or sent campaign can send its unknown deliveries once more", id, c.Status)
+		}
+		now := s.cfg.Now()
+		res := tx.Model(&Delivery{}).Where("campaign_id = ? AND status = ? AND resent = ?", id, DeliveryUnknown, false).
+			Updates(map[string]any{"status": DeliveryQueued, "resent": true, "claim": "", "error": ""})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return errs.Conflict("campaign %d has no unknown delivery left to send once more", id)
+		}
+		if c.Status == CampaignSent {
+			err := tx.Model(&Campaign{}).Where("id = ?", id).
+				Updates(map[string]any{"status": CampaignSending, "finished_at": nil, "updated_at": now}).Error
+			if err != nil {
+				return err
+			}
+		}
+		act = Action{CampaignID: id, Kind: ActionResendUnknown, Actor: actor, Count: res.RowsAffected, At: now}
+		return tx.Create(&act).Error
+	})
+	if err != nil {
+		if errors.Is(err, errs.ErrConflict) || errors.Is(err, errs.ErrNotFound) {
+			return Action{}, err
+		}
+		return Action{}, fmt.Errorf("campaigns: resend unknown of %d: %w", id, err)
+	}
+	// A paused campaign sends them when it resumes; a sending one now.
+	if c, err := s.Get(ctx, id); err == nil && c.Status == CampaignSending {
+		if err := s.queue.EnqueueLaunch(ctx, id, time.Time{}); err != nil {
+			s.cfg.Log.Error("campaigns: enqueue launch failed; the sweeper will retry", "campaign", id, "err", err)
+		}
+	}
+	return act, nil
 }
 
 func (s *Service) transition(ctx context.Context, id int64, from []Status, to Status, extra map[string]any) (Campaign, error) {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"herald/campaigns"
+	"herald/reports"
 )
 
 // campaignPeople lists who opened, clicked, bounced, unsubscribed or is in
@@ -21,7 +21,7 @@ func (s *Server) campaignPeople(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	ps, next, err := s.d.Campaigns.People(c.Request.Context(), id, campaigns.PeopleKind(c.DefaultQuery("list", string(campaigns.PeopleOpened))), cursor, min(limit, 500))
+	ps, next, err := s.d.Reports.People(c.Request.Context(), id, reports.PeopleKind(c.DefaultQuery("list", string(reports.PeopleOpened))), cursor, min(limit, 500))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -37,7 +37,7 @@ func (s *Server) campaignActivity(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	bs, err := s.d.Campaigns.Activity(c.Request.Context(), id)
+	bs, err := s.d.Reports.Activity(c.Request.Context(), id)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -228,7 +228,7 @@ func (s *Server) campaignStats(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	st, err := s.d.Campaigns.Stats(c.Request.Context(), id)
+	st, err := s.d.Reports.Stats(c.Request.Context(), id)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -26,6 +26,7 @@ import (
 	"herald/internal/settings"
 	"herald/outbox"
 	"herald/privacy"
+	"herald/reports"
 	"herald/segments"
 	"herald/tracking"
 )
@@ -40,6 +41,7 @@ type Deps struct {
 	Contacts    *contacts.Store
 	Segments    *segments.Service
 	Campaigns   *campaigns.Service
+	Reports     *reports.Service
 	Automations *automations.Service
 	Signer      *tracking.Signer
 	Hits        HitSink

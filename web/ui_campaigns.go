@@ -13,6 +13,7 @@ import (
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/errs"
+	"herald/reports"
 	"herald/templates"
 )
 
@@ -29,7 +30,7 @@ func (s *Server) campaignsPage(c *gin.Context) {
 	if !valid {
 		status = ""
 	}
-	cs, next, err := s.d.Campaigns.Overview(c.Request.Context(), status, cursor, 50)
+	cs, next, err := s.d.Reports.Overview(c.Request.Context(), status, cursor, 50)
 	if err != nil {
 		s.pageError(c, err)
 		return
@@ -46,7 +47,7 @@ func (s *Server) campaignsPage(c *gin.Context) {
 
 // campaignRow is a line of the campaign list.
 type campaignRow struct {
-	campaigns.Summary
+	reports.Summary
 	Revenue string
 }
 
@@ -92,7 +93,7 @@ func (s *Server) renderCampaign(c *gin.Context, status int, form sendForm) {
 		s.pageError(c, err)
 		return
 	}
-	st, err := s.d.Campaigns.Stats(ctx, id)
+	st, err := s.d.Reports.Stats(ctx, id)
 	if err != nil {
 		s.pageError(c, err)
 		return
@@ -125,33 +126,33 @@ func (s *Server) renderCampaign(c *gin.Context, status int, form sendForm) {
 }
 
 // campaignReport adds the report's chart, lists and actions to data.
-func (s *Server) campaignReport(c *gin.Context, cp campaigns.Campaign, st campaigns.Stats, data gin.H) error {
+func (s *Server) campaignReport(c *gin.Context, cp campaigns.Campaign, st reports.Stats, data gin.H) error {
 	ctx := c.Request.Context()
-	buckets, err := s.d.Campaigns.Activity(ctx, cp.ID)
+	buckets, err := s.d.Reports.Activity(ctx, cp.ID)
 	if err != nil {
 		return err
 	}
 	if len(buckets) > 0 {
 		data["Chart"] = activityChart(buckets).HTML()
 	}
-	kind := campaigns.PeopleKind(c.DefaultQuery("list", string(campaigns.PeopleOpened)))
+	kind := reports.PeopleKind(c.DefaultQuery("list", string(reports.PeopleOpened)))
 	known := false
-	for _, k := range campaigns.PeopleKinds {
+	for _, k := range reports.PeopleKinds {
 		known = known || k == kind
 	}
 	if !known {
-		kind = campaigns.PeopleOpened
+		kind = reports.PeopleOpened
 	}
 	after, _ := strconv.ParseInt(c.Query("after"), 10, 64)
-	people, next, err := s.d.Campaigns.People(ctx, cp.ID, kind, after, 50)
+	people, next, err := s.d.Reports.People(ctx, cp.ID, kind, after, 50)
 	if err != nil {
 		return err
 	}
-	resendable, err := s.d.Campaigns.UnknownResendable(ctx, cp.ID)
+	resendable, err := s.d.Reports.UnknownResendable(ctx, cp.ID)
 	if err != nil {
 		return err
 	}
-	actions, err := s.d.Campaigns.Actions(ctx, cp.ID)
+	actions, err := s.d.Reports.Actions(ctx, cp.ID)
 	if err != nil {
 		return err
 	}
@@ -160,20 +161,20 @@ func (s *Server) campaignReport(c *gin.Context, cp campaigns.Campaign, st campai
 		links[i] = linkRow{LinkStats: l, Short: clip(l.URL, 90)}
 	}
 	data["List"], data["People"], data["After"], data["NextAfter"] = string(kind), people, after, next
-	data["Lists"] = campaigns.PeopleKinds
+	data["Lists"] = reports.PeopleKinds
 	data["Resendable"], data["Actions"], data["Links"] = resendable, actions, links
 	return nil
 }
 
 type linkRow struct {
-	campaigns.LinkStats
+	reports.LinkStats
 	Short string
 }
 
 // activityChart draws opens and clicks by people as lines and the
 // machines' as hatched bars, by the hour after the send and then by the
 // day.
-func activityChart(bs []campaigns.ActivityBucket) chart {
+func activityChart(bs []reports.ActivityBucket) chart {
 	ch := chart{Title: "Opens and clicks after the send"}
 	opens := chartSeries{Name: "Opens by people"}
 	clicks := chartSeries{Name: "Clicks by people"}
@@ -209,7 +210,7 @@ type progress struct {
 	ETA      string           `json:"eta"` // "" when unknown
 }
 
-func progressOf(cp campaigns.Campaign, st campaigns.Stats) progress {
+func progressOf(cp campaigns.Campaign, st reports.Stats) progress {
 	p := progress{
 		Status: cp.Status, Total: st.Total, Queued: st.Queued + st.InFlight, Sent: st.Sent,
 		Failed: st.Failed + st.Bounced + st.Skipped, Unknown: st.Unknown, Deferred: st.Deferred, Rate: st.Rate,
@@ -231,7 +232,7 @@ func (s *Server) campaignProgress(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	cp, st, err := s.d.Campaigns.Progress(c.Request.Context(), id)
+	cp, st, err := s.d.Reports.Progress(c.Request.Context(), id)
 	if err != nil {
 		s.fail(c, err)
 		return

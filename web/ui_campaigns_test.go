@@ -12,6 +12,7 @@ import (
 
 	"herald/campaigns"
 	"herald/contacts"
+	"herald/reports"
 )
 
 // post sends a page form with the session and its CSRF token.
@@ -208,7 +209,7 @@ func TestReportShowsPeopleLinksChartAndTheUnknownResendWithWhoChoseIt(t *testing
 	if r := f.post(cookie, csrf, base+"/resend-unknown", nil); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("second resend: %d", r.StatusCode)
 	}
-	if acts, _ := f.camps.Actions(ctx, c.ID); len(acts) != 1 {
+	if acts, _ := f.reps.Actions(ctx, c.ID); len(acts) != 1 {
 		t.Errorf("%d actions recorded, want 1", len(acts))
 	}
 }
@@ -254,7 +255,7 @@ func TestReportAPIListsPeopleActivityAndRecordsTheKeysResend(t *testing.T) {
 	base := "/api/campaigns/" + itoa(c.ID)
 	w := f.do("GET", base+"/people?list=opened", "", key)
 	var people struct {
-		Data []campaigns.Person
+		Data []reports.Person
 		Next string
 	}
 	if err := json.Unmarshal(w.Body.Bytes(), &people); err != nil || w.Code != 200 || len(people.Data) != 1 || people.Data[0].ContactID != ct.ID || people.Next != "" {
@@ -264,7 +265,7 @@ func TestReportAPIListsPeopleActivityAndRecordsTheKeysResend(t *testing.T) {
 		t.Errorf("an unknown list: %d %s", w.Code, w.Body)
 	}
 	w = f.do("GET", base+"/activity", "", key)
-	var act struct{ Data []campaigns.ActivityBucket }
+	var act struct{ Data []reports.ActivityBucket }
 	if err := json.Unmarshal(w.Body.Bytes(), &act); err != nil || w.Code != 200 || len(act.Data) == 0 || act.Data[0].Opens != 1 {
 		t.Fatalf("activity: %d %s", w.Code, w.Body)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"herald/campaigns"
 	"herald/contacts"
+	"herald/reports"
 	"herald/templates"
 )
 
@@ -19,7 +20,7 @@ const dashboardDays = 30
 // campaignFigures is a campaign with the stats a list shows.
 type campaignFigures struct {
 	Campaign campaigns.Campaign
-	Stats    campaigns.Stats
+	Stats    reports.Stats
 	// Percent is how much of the send is done (sent, failed, bounced or
 	// skipped), 0-100.
 	Percent int
@@ -28,7 +29,7 @@ type campaignFigures struct {
 	OpenRate, ClickRate string
 }
 
-func figures(c campaigns.Campaign, st campaigns.Stats) campaignFigures {
+func figures(c campaigns.Campaign, st reports.Stats) campaignFigures {
 	f := campaignFigures{Campaign: c, Stats: st, Revenue: templates.FormatMinor(contacts.ToMinor(st.Revenue, st.Currency), st.Currency),
 		OpenRate: fmt.Sprintf("%.1f%%", st.OpenRate*100), ClickRate: fmt.Sprintf("%.1f%%", st.ClickRate*100)}
 	if total := max(c.Total, st.Total); total > 0 {
@@ -63,7 +64,7 @@ func (s *Server) dashboardPage(c *gin.Context) {
 	withStats := func(cs []campaigns.Campaign) ([]campaignFigures, error) {
 		out := make([]campaignFigures, 0, len(cs))
 		for _, cp := range cs {
-			st, err := s.d.Campaigns.Stats(ctx, cp.ID)
+			st, err := s.d.Reports.Stats(ctx, cp.ID)
 			if err != nil {
 				return nil, err
 			}
@@ -71,7 +72,7 @@ func (s *Server) dashboardPage(c *gin.Context) {
 		}
 		return out, nil
 	}
-	inProgress, err := s.d.Campaigns.InProgress(ctx)
+	inProgress, err := s.d.Reports.InProgress(ctx)
 	if err != nil {
 		s.pageError(c, err)
 		return
@@ -81,7 +82,7 @@ func (s *Server) dashboardPage(c *gin.Context) {
 		s.pageError(c, err)
 		return
 	}
-	recentCs, err := s.d.Campaigns.RecentlyStarted(ctx, 5)
+	recentCs, err := s.d.Reports.RecentlyStarted(ctx, 5)
 	if err != nil {
 		s.pageError(c, err)
 		return
@@ -97,7 +98,7 @@ func (s *Server) dashboardPage(c *gin.Context) {
 		return
 	}
 	from := now.Truncate(24*time.Hour).AddDate(0, 0, 1-dashboardDays)
-	sent, err := s.d.Campaigns.SentPerDay(ctx, from, dashboardDays)
+	sent, err := s.d.Reports.SentPerDay(ctx, from, dashboardDays)
 	if err != nil {
 		s.pageError(c, err)
 		return

@@ -14,6 +14,7 @@ import (
 
 	"herald/campaigns"
 	"herald/contacts"
+	"herald/reports"
 	"herald/templates"
 )
 
@@ -72,7 +73,7 @@ func (s *Server) timeline(c *gin.Context, contactID int64, cursor string) (timel
 	if err != nil {
 		return timeline{}, err
 	}
-	dls, err := s.d.Campaigns.DeliveriesBefore(ctx, contactID, cur.At, cur.Delivery, timelinePage+1)
+	dls, err := s.d.Reports.DeliveriesBefore(ctx, contactID, cur.At, cur.Delivery, timelinePage+1)
 	if err != nil {
 		return timeline{}, err
 	}
@@ -80,7 +81,7 @@ func (s *Server) timeline(c *gin.Context, contactID int64, cursor string) (timel
 		at    time.Time
 		id    int64
 		event *contacts.Event
-		dl    *campaigns.ContactDelivery
+		dl    *reports.ContactDelivery
 	}
 	entries := make([]entry, 0, len(evs)+len(dls))
 	for i := range evs {
@@ -166,7 +167,7 @@ var deliveryWords = map[campaigns.DeliveryStatus]string{
 	campaigns.DeliveryUnknown: "unknown (the mail server may or may not have taken it)", campaigns.DeliveryDeferred: "held back by the frequency cap",
 }
 
-func deliveryActivity(d campaigns.ContactDelivery) activity {
+func deliveryActivity(d reports.ContactDelivery) activity {
 	a := activity{At: d.At, Kind: "email", Title: "Email " + cmp.Or(deliveryWords[d.Status], string(d.Status)) + ": " + d.CampaignName}
 	if d.Kind == campaigns.KindCampaign {
 		a.Link = fmt.Sprintf("/campaigns/%d", d.CampaignID)

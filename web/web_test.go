@@ -24,6 +24,7 @@ import (
 	"herald/internal/testenv"
 	"herald/outbox"
 	"herald/privacy"
+	"herald/reports"
 	"herald/segments"
 	"herald/tracking"
 )
@@ -62,6 +63,7 @@ type fixture struct {
 	signer   *tracking.Signer
 	contacts *contacts.Store
 	camps    *campaigns.Service
+	reps     *reports.Service
 	autos    *automations.Service
 	outbox   *outbox.Store
 	db       *gorm.DB
@@ -85,7 +87,8 @@ func newFixtureWith(t *testing.T, edit func(*Config)) *fixture {
 	ss := segments.NewService(g, cs, nil, nil)
 	signer, _ := tracking.NewSigner([]byte("web test secret, long enough"))
 	camps := campaigns.NewService(g, cs, ss, nopQueue{}, signer, campaigns.Config{BaseURL: "https://h.example", Log: testenv.Logger()})
-	autos := automations.NewService(g, cs, ss, camps, automations.Config{Log: testenv.Logger()})
+	reps := reports.New(g, camps, cs, reports.Config{})
+	autos := automations.NewService(g, cs, ss, camps, reps, automations.Config{Log: testenv.Logger()})
 	ob := outbox.NewStore(g)
 	h := &hits{}
 	sum := sha256.Sum256([]byte(testKey))
@@ -94,11 +97,11 @@ func newFixtureWith(t *testing.T, edit func(*Config)) *fixture {
 	if edit != nil {
 		edit(&cfg)
 	}
-	srv, err := New(Deps{Contacts: cs, Segments: ss, Campaigns: camps, Automations: autos, Signer: signer, Hits: h, Outbox: ob, Log: testenv.Logger(), Sessions: login.NewSessions(g, login.DefaultTTL), Privacy: privacy.NewService(g)}, cfg)
+	srv, err := New(Deps{Contacts: cs, Segments: ss, Campaigns: camps, Reports: reps, Automations: autos, Signer: signer, Hits: h, Outbox: ob, Log: testenv.Logger(), Sessions: login.NewSessions(g, login.DefaultTTL), Privacy: privacy.NewService(g)}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{srv: srv, h: srv.Handler(), hits: h, signer: signer, contacts: cs, camps: camps, autos: autos, outbox: ob, db: g}
+	return &fixture{srv: srv, h: srv.Handler(), hits: h, signer: signer, contacts: cs, camps: camps, reps: reps, autos: autos, outbox: ob, db: g}
 }
 
 func (f *fixture) do(method, target, body string, headers map[string]string) *httptest.ResponseRecorder {
@@ -354,7 +357,7 @@ func TestUnsubscribePageAndOneClick(t *testing.T) {
 	if w := f.do("POST", "/u/"+tok[:len(tok)-2]+"xx", "", nil); w.Code != 404 {
 		t.Fatalf("tampered unsubscribe token: %d", w.Code)
 	}
-	st, _ := f.camps.Stats(ctx, c.ID)
+	st, _ := f.reps.Stats(ctx, c.ID)
 	if st.Unsubscribed != 1 {
 		t.Fatalf("unsubscribed = %d", st.Unsubscribed)
 	}

@@ -408,7 +408,7 @@ func (b *sendBench) sampleCPU() cpuSample {
 }
 
 func (b *sendBench) report(ctx context.Context, id int64, t0 time.Time, wall time.Duration, before, after cpuSample) error {
-	st, err := b.app.Campaigns.Stats(ctx, id)
+	st, err := b.app.Reports.Stats(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"herald/internal/db"
 	"herald/internal/smtptest"
 	"herald/internal/testenv"
+	"herald/reports"
 	"herald/segments"
 )
 
@@ -331,9 +332,9 @@ func (w *procWorld) get(id int64) campaigns.Campaign {
 	return c
 }
 
-func (w *procWorld) stats(id int64) campaigns.Stats {
+func (w *procWorld) stats(id int64) reports.Stats {
 	w.t.Helper()
-	st, err := w.app.Campaigns.Stats(context.Background(), id)
+	st, err := w.app.Reports.Stats(context.Background(), id)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/testenv"
+	"herald/reports"
 	"herald/tracking"
 )
 
@@ -116,7 +117,7 @@ func TestMachineHitsAreFlaggedFromTheSendLog(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer machine-key")
 	w := httptest.NewRecorder()
 	app.Web.Handler().ServeHTTP(w, req)
-	var st campaigns.Stats
+	var st reports.Stats
 	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil {
 		t.Fatalf("stats %d %s: %v", w.Code, w.Body, err)
 	}

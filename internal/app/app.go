@@ -34,6 +34,7 @@ import (
 	"herald/internal/settings"
 	"herald/outbox"
 	"herald/privacy"
+	"herald/reports"
 	"herald/segments"
 	"herald/smtp"
 	"herald/tracking"
@@ -63,6 +64,7 @@ type App struct {
 	Contacts    *contacts.Store
 	Segments    *segments.Service
 	Campaigns   *campaigns.Service
+	Reports     *reports.Service
 	Automations *automations.Service
 	Sender      *campaigns.Sender
 	Mailer      *smtp.Mailer
@@ -183,17 +185,17 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 	u, _ := url.Parse(cfg.BaseURL)
 	a.Campaigns = campaigns.NewService(a.DB, a.Contacts, a.Segments, queue, a.Signer, campaigns.Config{
 		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), Log: log, ClaimSize: claimSize(cfg, opts),
-		Attempts:        worker.NewAttempts(a.Redis),
-		AttributionDays: cfg.AttributionDays,
-		Cap:             cfg.cap,
+		Attempts: worker.NewAttempts(a.Redis),
+		Cap:      cfg.cap,
 		OnDelivered: func(ctx context.Context, ids []int64) {
 			evaluate(ctx, ids, []string{"deliveries"})
 		},
 	})
-	a.Automations = automations.NewService(a.DB, a.Contacts, a.Segments, a.Campaigns, automations.Config{Timezone: cfg.DefaultTimezone, Log: log})
+	a.Reports = reports.New(a.DB, a.Campaigns, a.Contacts, reports.Config{AttributionDays: cfg.AttributionDays})
+	a.Automations = automations.NewService(a.DB, a.Contacts, a.Segments, a.Campaigns, a.Reports, automations.Config{Timezone: cfg.DefaultTimezone, Log: log})
 	// The classifier looks up send times and earlier clicks per batch of
 	// hits, in the consumer, never per request.
-	classify := tracking.NewClassifier(tracking.ClassifierConfig{ExtraAgents: strings.Split(cfg.ScannerAgents, ",")}, a.Campaigns)
+	classify := tracking.NewClassifier(tracking.ClassifierConfig{ExtraAgents: strings.Split(cfg.ScannerAgents, ",")}, a.Reports)
 	a.Ingest = tracking.NewIngest(a.Redis, a.Contacts, classify, log)
 	a.closers = append(a.closers, a.Ingest.Close)
 
@@ -312,7 +314,7 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 		fixedPass = pwHash
 	}
 	a.Web, err = web.New(web.Deps{
-		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Automations: a.Automations, Signer: a.Signer,
+		Contacts: a.Contacts, Segments: a.Segments, Campaigns: a.Campaigns, Reports: a.Reports, Automations: a.Automations, Signer: a.Signer,
 		Hits: a.Ingest, Networks: nets, Mailer: mailer, Outbox: a.Outbox, Metrics: a.Metrics, Log: a.log,
 		Health:      a.healthChecks(),
 		Privacy:     privacy.NewService(a.DB),

@@ -1,13 +1,13 @@
-package campaigns
+package reports
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"gorm.io/gorm"
 
+	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/db"
 	"herald/internal/errs"
@@ -38,7 +38,7 @@ const activityDays = 28
 // day (days counted from the start, not calendar days) up to now or its
 // last event. A campaign that has not started has none.
 func (s *Service) Activity(ctx context.Context, id int64) ([]ActivityBucket, error) {
-	c, err := s.Get(ctx, id)
+	c, err := s.campaigns.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -148,14 +148,14 @@ func (s *Service) People(ctx context.Context, id int64, kind PeopleKind, after i
 			Where("type = ? AND campaign_id = ? AND contact_id > ?", typ, id, after).
 			Group("contact_id")
 	case PeopleUnknown:
-		q = g.Model(&Delivery{}).Select("contact_id, created_at AS at, 1 AS n, error AS detail, resent").
-			Where("campaign_id = ? AND status = ? AND contact_id > ?", id, DeliveryUnknown, after)
+		q = g.Model(&campaigns.Delivery{}).Select("contact_id, created_at AS at, 1 AS n, error AS detail, resent").
+			Where("campaign_id = ? AND status = ? AND contact_id > ?", id, campaigns.DeliveryUnknown, after)
 	default:
 		return nil, 0, errs.Invalid("list", "no list is named %q; choose opened, clicked, bounced, unsubscribed or unknown", kind)
 	}
 	rows, err := q.Order("contact_id").Limit(limit + 1).Rows()
 	if err != nil {
-		return nil, 0, fmt.Errorf("campaigns: %s of %d: %w", kind, id, err)
+		return nil, 0, fmt.Errorf("reports: %s of %d: %w", kind, id, err)
 	}
 	defer rows.Close()
 	var out []Person
@@ -165,15 +165,15 @@ func (s *Service) People(ctx context.Context, id int64, kind PeopleKind, after i
 			at any
 		)
 		if err := rows.Scan(&p.ContactID, &at, &p.Count, &p.Detail, &p.Resent); err != nil {
-			return nil, 0, fmt.Errorf("campaigns: %s of %d: %w", kind, id, err)
+			return nil, 0, fmt.Errorf("reports: %s of %d: %w", kind, id, err)
 		}
 		if p.At, err = db.ScanTime(at); err != nil {
-			return nil, 0, fmt.Errorf("campaigns: %s of %d: %w", kind, id, err)
+			return nil, 0, fmt.Errorf("reports: %s of %d: %w", kind, id, err)
 		}
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("campaigns: %s of %d: %w", kind, id, err)
+		return nil, 0, fmt.Errorf("reports: %s of %d: %w", kind, id, err)
 	}
 	var next int64
 	if len(out) > limit {
@@ -209,11 +209,11 @@ func (s *Service) bounceReasons(ctx context.Context, id int64, ps []Person) erro
 	for i, p := range ps {
 		ids[i] = p.ContactID
 	}
-	var ds []Delivery
+	var ds []campaigns.Delivery
 	err := s.db.WithContext(ctx).Select("contact_id", "error").
-		Where("campaign_id = ? AND contact_id IN ? AND status = ?", id, ids, DeliveryBounced).Find(&ds).Error
+		Where("campaign_id = ? AND contact_id IN ? AND status = ?", id, ids, campaigns.DeliveryBounced).Find(&ds).Error
 	if err != nil {
-		return fmt.Errorf("campaigns: bounce reasons of %d: %w", id, err)
+		return fmt.Errorf("reports: bounce reasons of %d: %w", id, err)
 	}
 	reason := make(map[int64]string, len(ds))
 	for _, d := range ds {
@@ -241,7 +241,7 @@ func (s *Service) namePeople(ctx context.Context, ps []Person) error {
 	}
 	var cs []contacts.Contact
 	if err := s.db.WithContext(ctx).Select("id", "email", "first_name", "last_name").Where("id IN ?", ids).Find(&cs).Error; err != nil {
-		return fmt.Errorf("campaigns: people's names: %w", err)
+		return fmt.Errorf("reports: people's names: %w", err)
 	}
 	byID := make(map[int64]contacts.Contact, len(cs))
 	for _, c := range cs {
@@ -254,106 +254,30 @@ func (s *Service) namePeople(ctx context.Context, ps []Person) error {
 	return nil
 }
 
-// Action is a decision a user took on a campaign that its report shows:
-// who, when, and how many deliveries it touched.
-type Action struct {
-	ID         int64     `gorm:"primaryKey" json:"id"`
-	CampaignID int64     `gorm:"not null;index" json:"campaign_id"`
-	Kind       string    `gorm:"size:40;not null" json:"kind"`
-	Actor      string    `gorm:"size:320;not null;default:''" json:"actor"`
-	Count      int64     `gorm:"not null;default:0" json:"count"`
-	At         time.Time `gorm:"not null" json:"at"`
-}
-
-// TableName keeps the table name explicit.
-func (Action) TableName() string { return "campaign_actions" }
-
-// ActionResendUnknown is the action of ResendUnknown.
-const ActionResendUnknown = "resend_unknown"
-
 // Actions returns the actions taken on a campaign, oldest first.
-func (s *Service) Actions(ctx context.Context, id int64) ([]Action, error) {
-	var as []Action
+func (s *Service) Actions(ctx context.Context, id int64) ([]campaigns.Action, error) {
+	var as []campaigns.Action
 	if err := s.db.WithContext(ctx).Where("campaign_id = ?", id).Order("id").Find(&as).Error; err != nil {
-		return nil, fmt.Errorf("campaigns: actions of %d: %w", id, err)
+		return nil, fmt.Errorf("reports: actions of %d: %w", id, err)
 	}
 	return as, nil
 }
 
 // UnknownResendable counts a campaign's unknown deliveries that were never
-// sent once more: what ResendUnknown would send.
+// sent once more: what campaigns.Service.ResendUnknown would send.
 func (s *Service) UnknownResendable(ctx context.Context, id int64) (int64, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Model(&Delivery{}).
-		Where("campaign_id = ? AND status = ? AND resent = ?", id, DeliveryUnknown, false).Count(&n).Error
+	err := s.db.WithContext(ctx).Model(&campaigns.Delivery{}).
+		Where("campaign_id = ? AND status = ? AND resent = ?", id, campaigns.DeliveryUnknown, false).Count(&n).Error
 	if err != nil {
-		return 0, fmt.Errorf("campaigns: unknown deliveries of %d: %w", id, err)
+		return 0, fmt.Errorf("reports: unknown deliveries of %d: %w", id, err)
 	}
 	return n, nil
 }
 
-// ResendUnknown sends once more the campaign's deliveries whose fate is
-// unknown (a worker stopped or the connection dropped after the message's
-// final dot: the server may have accepted it). Some recipients may then
-// get the message twice, which is why only a person chooses it; it is
-// recorded as an Action by actor. Each delivery is sent once more at most:
-// one that ends unknown again stays so. Sent deliveries are never touched.
-// A finished campaign goes back to sending until they are out.
-func (s *Service) ResendUnknown(ctx context.Context, id int64, actor string) (Action, error) {
-	var act Action
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		c, err := lockCampaign(tx, id)
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return errs.NotFound("campaign", id)
-		}
-		if err != nil {
-			return err
-		}
-		if c.Kind == KindAutomation {
-			return errs.Conflict("campaign %d is a step of an automation; its flow sends it", id)
-		}
-		switch c.Status {
-		case CampaignSending, CampaignPaused, CampaignSent:
-		default:
-			return errs.Conflict("campaign %d is %s; only a sending, paused or sent campaign can send its unknown deliveries once more", id, c.Status)
-		}
-		now := s.cfg.Now()
-		res := tx.Model(&Delivery{}).Where("campaign_id = ? AND status = ? AND resent = ?", id, DeliveryUnknown, false).
-			Updates(map[string]any{"status": DeliveryQueued, "resent": true, "claim": "", "error": ""})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return errs.Conflict("campaign %d has no unknown delivery left to send once more", id)
-		}
-		if c.Status == CampaignSent {
-			err := tx.Model(&Campaign{}).Where("id = ?", id).
-				Updates(map[string]any{"status": CampaignSending, "finished_at": nil, "updated_at": now}).Error
-			if err != nil {
-				return err
-			}
-		}
-		act = Action{CampaignID: id, Kind: ActionResendUnknown, Actor: actor, Count: res.RowsAffected, At: now}
-		return tx.Create(&act).Error
-	})
-	if err != nil {
-		if errors.Is(err, errs.ErrConflict) || errors.Is(err, errs.ErrNotFound) {
-			return Action{}, err
-		}
-		return Action{}, fmt.Errorf("campaigns: resend unknown of %d: %w", id, err)
-	}
-	// A paused campaign sends them when it resumes; a sending one now.
-	if c, err := s.Get(ctx, id); err == nil && c.Status == CampaignSending {
-		if err := s.queue.EnqueueLaunch(ctx, id, time.Time{}); err != nil {
-			s.cfg.Log.Error("campaigns: enqueue launch failed; the sweeper will retry", "campaign", id, "err", err)
-		}
-	}
-	return act, nil
-}
-
 // Summary is a campaign as the campaign list shows it.
 type Summary struct {
-	Campaign
+	campaigns.Campaign
 	// Audience is the number of recipients: the deliveries written once it
 	// launched, before that who its segments hold now (-1 when they cannot
 	// be counted, such as a deleted segment).
@@ -372,20 +296,20 @@ type Summary struct {
 
 // Overview returns a page of campaigns (of the status given, or all),
 // newest first, with their figures, and the next cursor.
-func (s *Service) Overview(ctx context.Context, status Status, before int64, limit int) ([]Summary, int64, error) {
+func (s *Service) Overview(ctx context.Context, status campaigns.Status, before int64, limit int) ([]Summary, int64, error) {
 	if limit <= 0 || limit > 200 {
 		limit = 50
 	}
-	q := s.db.WithContext(ctx).Where("kind = ?", KindCampaign).Order("id DESC").Limit(limit + 1)
+	q := s.db.WithContext(ctx).Where("kind = ?", campaigns.KindCampaign).Order("id DESC").Limit(limit + 1)
 	if status != "" {
 		q = q.Where("status = ?", status)
 	}
 	if before > 0 {
 		q = q.Where("id < ?", before)
 	}
-	var cs []Campaign
+	var cs []campaigns.Campaign
 	if err := q.Find(&cs).Error; err != nil {
-		return nil, 0, fmt.Errorf("campaigns: overview: %w", err)
+		return nil, 0, fmt.Errorf("reports: overview: %w", err)
 	}
 	var next int64
 	if len(cs) > limit {
@@ -408,10 +332,10 @@ func (s *Service) Overview(ctx context.Context, status Status, before int64, lim
 		N          int64
 	}
 	var sent []sentRow
-	err := s.db.WithContext(ctx).Model(&Delivery{}).Select("campaign_id, COUNT(*) AS n").
-		Where("campaign_id IN ? AND status = ?", ids, DeliverySent).Group("campaign_id").Scan(&sent).Error
+	err := s.db.WithContext(ctx).Model(&campaigns.Delivery{}).Select("campaign_id, COUNT(*) AS n").
+		Where("campaign_id IN ? AND status = ?", ids, campaigns.DeliverySent).Group("campaign_id").Scan(&sent).Error
 	if err != nil {
-		return nil, 0, fmt.Errorf("campaigns: overview sent: %w", err)
+		return nil, 0, fmt.Errorf("reports: overview sent: %w", err)
 	}
 	for _, r := range sent {
 		out[index[r.CampaignID]].Sent = r.N
@@ -428,7 +352,7 @@ func (s *Service) Overview(ctx context.Context, status Status, before int64, lim
 		Where("type IN ? AND campaign_id IN ?", []string{contacts.EventOpen, contacts.EventClick}, ids).
 		Group("campaign_id, type, machine").Scan(&evs).Error
 	if err != nil {
-		return nil, 0, fmt.Errorf("campaigns: overview engagement: %w", err)
+		return nil, 0, fmt.Errorf("reports: overview engagement: %w", err)
 	}
 	for _, e := range evs {
 		sm := &out[index[e.CampaignID]]
@@ -446,10 +370,10 @@ func (s *Service) Overview(ctx context.Context, status Status, before int64, lim
 	for i := range out {
 		sm := &out[i]
 		switch sm.Status {
-		case CampaignDraft, CampaignScheduled:
+		case campaigns.CampaignDraft, campaigns.CampaignScheduled:
 			if len(sm.SegmentIDs) == 0 {
 				sm.Audience = 0
-			} else if a, err := s.AudienceOf(ctx, sm.SegmentIDs, sm.ExcludeSegmentIDs); err == nil {
+			} else if a, err := s.campaigns.AudienceOf(ctx, sm.SegmentIDs, sm.ExcludeSegmentIDs); err == nil {
 				sm.Audience = a.Count
 			} else {
 				sm.Audience = -1

@@ -1,10 +1,12 @@
-package campaigns
+package reports
 
 import (
 	"context"
 	"fmt"
 	"math"
 	"time"
+
+	"herald/campaigns"
 )
 
 // ContactDelivery is one message Herald sent, or meant to send, to a
@@ -13,8 +15,8 @@ type ContactDelivery struct {
 	ID           int64
 	CampaignID   int64
 	CampaignName string
-	Kind         Kind
-	Status       DeliveryStatus
+	Kind         campaigns.Kind
+	Status       campaigns.DeliveryStatus
 	// At is when it was sent, or when it was queued if it has not been.
 	At    time.Time
 	Error string
@@ -39,7 +41,7 @@ func (s *Service) DeliveriesBefore(ctx context.Context, contactID int64, before 
 	}
 	rows, err := q.Order("COALESCE(d.sent_at, d.created_at) DESC, d.id DESC").Limit(limit).Rows()
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: deliveries of contact %d: %w", contactID, err)
+		return nil, fmt.Errorf("reports: deliveries of contact %d: %w", contactID, err)
 	}
 	defer rows.Close()
 	var out []ContactDelivery
@@ -50,7 +52,7 @@ func (s *Service) DeliveriesBefore(ctx context.Context, contactID int64, before 
 			created time.Time
 		)
 		if err := rows.Scan(&d.ID, &d.CampaignID, &d.CampaignName, &d.Kind, &d.Status, &sentAt, &created, &d.Error); err != nil {
-			return nil, fmt.Errorf("campaigns: deliveries of contact %d: %w", contactID, err)
+			return nil, fmt.Errorf("reports: deliveries of contact %d: %w", contactID, err)
 		}
 		d.At = created
 		if sentAt != nil {
@@ -59,7 +61,7 @@ func (s *Service) DeliveriesBefore(ctx context.Context, contactID int64, before 
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("campaigns: deliveries of contact %d: %w", contactID, err)
+		return nil, fmt.Errorf("reports: deliveries of contact %d: %w", contactID, err)
 	}
 	return out, nil
 }

@@ -1,4 +1,4 @@
-package campaigns_test
+package reports_test
 
 import (
 	"context"
@@ -31,14 +31,14 @@ func TestDashboardListsCampaignsInProgressAndRecentlyStartedAndCountsSentPerDay(
 	w.launch(t, w.svc, sending.ID) // launched, nothing sent yet
 	draft := w.campaign(t, seg, nil)
 
-	inProgress, err := w.svc.InProgress(ctx)
+	inProgress, err := w.rep.InProgress(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := campaignIDs(inProgress); !slices.Equal(got, []int64{sending.ID}) {
 		t.Errorf("in progress = %v, want only the sending campaign %d", got, sending.ID)
 	}
-	recent, err := w.svc.RecentlyStarted(ctx, 5)
+	recent, err := w.rep.RecentlyStarted(ctx, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestDashboardListsCampaignsInProgressAndRecentlyStartedAndCountsSentPerDay(
 			t.Fatal(err)
 		}
 	}
-	got, err := w.svc.SentPerDay(ctx, today.AddDate(0, 0, -3).Add(5*time.Hour), 4)
+	got, err := w.rep.SentPerDay(ctx, today.AddDate(0, 0, -3).Add(5*time.Hour), 4)
 	if err != nil {
 		t.Fatal(err)
 	}

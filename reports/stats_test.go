@@ -1,4 +1,4 @@
-package campaigns_test
+package reports_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/testenv"
+	"herald/reports"
 	"herald/segments"
 	"herald/tracking"
 )
@@ -211,6 +212,7 @@ func TestStatsRevenueIsInMajorUnitsOfTheStoreCurrency(t *testing.T) {
 				t.Fatal(err)
 			}
 			w.svc = campaigns.NewService(w.db, w.contacts, w.segments, w.q, signer, campaigns.Config{BaseURL: "https://h.example", LaunchPage: 7, ClaimSize: 3, Log: testenv.Logger()})
+			w.rep = reports.New(w.db, w.svc, w.contacts, reports.Config{})
 			c, ids := statsCampaign(t, w, 1, nil)
 			cid, link := c.ID, int64(1)
 			at := time.Now().UTC().Add(-48 * time.Hour)

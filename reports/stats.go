@@ -1,4 +1,4 @@
-package campaigns
+package reports
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/db"
 	"herald/tracking"
@@ -66,7 +67,7 @@ type Stats struct {
 
 // Stats counts a campaign's deliveries and engagement.
 func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
-	c, err := s.Get(ctx, id)
+	c, err := s.campaigns.Get(ctx, id)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -86,7 +87,7 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 		Where("campaign_id = ? AND type IN ?", id, []string{contacts.EventOpen, contacts.EventClick, contacts.EventUnsubscribe}).
 		Group("type, machine").Scan(&evs).Error
 	if err != nil {
-		return Stats{}, fmt.Errorf("campaigns: engagement of %d: %w", id, err)
+		return Stats{}, fmt.Errorf("reports: engagement of %d: %w", id, err)
 	}
 	for _, e := range evs {
 		switch e.Type {
@@ -143,17 +144,17 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 // Progress is where a sending campaign stands: its deliveries by status,
 // the send rate and the time left, without the engagement figures (a
 // progress bar asks for it every second or two).
-func (s *Service) Progress(ctx context.Context, id int64) (Campaign, Stats, error) {
-	c, err := s.Get(ctx, id)
+func (s *Service) Progress(ctx context.Context, id int64) (campaigns.Campaign, Stats, error) {
+	c, err := s.campaigns.Get(ctx, id)
 	if err != nil {
-		return Campaign{}, Stats{}, err
+		return campaigns.Campaign{}, Stats{}, err
 	}
 	var st Stats
 	if err := s.countDeliveries(ctx, id, &st); err != nil {
-		return Campaign{}, Stats{}, err
+		return campaigns.Campaign{}, Stats{}, err
 	}
 	if err := s.sendRate(ctx, c, &st); err != nil {
-		return Campaign{}, Stats{}, err
+		return campaigns.Campaign{}, Stats{}, err
 	}
 	return c, st, nil
 }
@@ -161,33 +162,33 @@ func (s *Service) Progress(ctx context.Context, id int64) (Campaign, Stats, erro
 // countDeliveries fills in st's counts of deliveries by status.
 func (s *Service) countDeliveries(ctx context.Context, id int64, st *Stats) error {
 	type row struct {
-		Status DeliveryStatus
+		Status campaigns.DeliveryStatus
 		N      int64
 	}
 	var rows []row
-	err := s.db.WithContext(ctx).Model(&Delivery{}).Select("status, COUNT(*) AS n").
+	err := s.db.WithContext(ctx).Model(&campaigns.Delivery{}).Select("status, COUNT(*) AS n").
 		Where("campaign_id = ?", id).Group("status").Scan(&rows).Error
 	if err != nil {
-		return fmt.Errorf("campaigns: stats of %d: %w", id, err)
+		return fmt.Errorf("reports: stats of %d: %w", id, err)
 	}
 	for _, r := range rows {
 		st.Total += r.N
 		switch r.Status {
-		case DeliveryQueued:
+		case campaigns.DeliveryQueued:
 			st.Queued = r.N
-		case DeliverySending:
+		case campaigns.DeliverySending:
 			st.InFlight = r.N
-		case DeliverySent:
+		case campaigns.DeliverySent:
 			st.Sent = r.N
-		case DeliveryFailed:
+		case campaigns.DeliveryFailed:
 			st.Failed = r.N
-		case DeliveryBounced:
+		case campaigns.DeliveryBounced:
 			st.Bounced = r.N
-		case DeliverySkipped:
+		case campaigns.DeliverySkipped:
 			st.Skipped = r.N
-		case DeliveryUnknown:
+		case campaigns.DeliveryUnknown:
 			st.Unknown = r.N
-		case DeliveryDeferred:
+		case campaigns.DeliveryDeferred:
 			st.Deferred = r.N
 		}
 	}
@@ -196,15 +197,15 @@ func (s *Service) countDeliveries(ctx context.Context, id int64, st *Stats) erro
 
 // sendRate fills in the messages sent per second over the last minute
 // and the time left at that rate, while c is sending.
-func (s *Service) sendRate(ctx context.Context, c Campaign, st *Stats) error {
+func (s *Service) sendRate(ctx context.Context, c campaigns.Campaign, st *Stats) error {
 	id := c.ID
-	if c.Status == CampaignSending {
+	if c.Status == campaigns.CampaignSending {
 		var recent int64
 		since := s.cfg.Now().Add(-time.Minute)
-		err := s.db.WithContext(ctx).Model(&Delivery{}).
-			Where("campaign_id = ? AND status = ? AND sent_at >= ?", id, DeliverySent, since).Count(&recent).Error
+		err := s.db.WithContext(ctx).Model(&campaigns.Delivery{}).
+			Where("campaign_id = ? AND status = ? AND sent_at >= ?", id, campaigns.DeliverySent, since).Count(&recent).Error
 		if err != nil {
-			return fmt.Errorf("campaigns: rate of %d: %w", id, err)
+			return fmt.Errorf("reports: rate of %d: %w", id, err)
 		}
 		window := time.Minute.Seconds()
 		if c.StartedAt != nil {
@@ -235,7 +236,7 @@ type LinkStats struct {
 }
 
 func (s *Service) linkStats(ctx context.Context, id int64) ([]LinkStats, error) {
-	links, err := s.Links(ctx, id)
+	links, err := s.campaigns.Links(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +252,7 @@ func (s *Service) linkStats(ctx context.Context, id int64) ([]LinkStats, error) 
 		Where("campaign_id = ? AND type = ? AND link_id IS NOT NULL", id, contacts.EventClick).
 		Group("link_id, machine").Scan(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: link stats of %d: %w", id, err)
+		return nil, fmt.Errorf("reports: link stats of %d: %w", id, err)
 	}
 	out := make([]LinkStats, len(links))
 	index := map[int64]int{}
@@ -304,13 +305,13 @@ func (s *Service) timeline(ctx context.Context, id int64) ([]HourBucket, error) 
 		Where("campaign_id = ? AND type IN ?", id, []string{contacts.EventOpen, contacts.EventClick}).
 		Group("hour, type, machine").Order("hour").Scan(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: timeline of %d: %w", id, err)
+		return nil, fmt.Errorf("reports: timeline of %d: %w", id, err)
 	}
 	var out []HourBucket
 	for _, r := range rows {
 		t, err := time.Parse("2006-01-02 15", strings.Replace(r.Hour, "T", " ", 1))
 		if err != nil {
-			return nil, fmt.Errorf("campaigns: timeline hour %q: %w", r.Hour, err)
+			return nil, fmt.Errorf("reports: timeline hour %q: %w", r.Hour, err)
 		}
 		if len(out) == 0 || !out[len(out)-1].Hour.Equal(t) {
 			out = append(out, HourBucket{Hour: t})
@@ -333,15 +334,9 @@ func (s *Service) timeline(ctx context.Context, id int64) ([]HourBucket, error) 
 	return out, nil
 }
 
-// sendBounceKeyPrefix starts the dedupe key of the bounce event recorded
-// when the receiving server refuses a message at send time, followed by
-// the delivery id (see recordOutcomes); bouncedAfterSend tells those from
-// later reports by it.
-const sendBounceKeyPrefix = "bounce:"
-
 // bouncedAfterSend counts the campaign's messages that were accepted when
 // sent and bounced later. A refusal at send time records its bounce event
-// with a sendBounceKeyPrefix dedupe key and leaves its delivery bounced or
+// with a campaigns.SendBounceKeyPrefix dedupe key and leaves its delivery bounced or
 // failed, so it is not counted; the other bounce events are later reports,
 // at most one per message sent to the contact (an automation's campaign
 // sends one contact several). Sent deliveries are counted per bounced
@@ -355,9 +350,9 @@ FROM (SELECT e.n AS bounces,
 	FROM (SELECT contact_id, COUNT(*) AS n FROM events
 		WHERE type = ? AND campaign_id = ? AND (dedupe_key IS NULL OR dedupe_key NOT LIKE ?)
 		GROUP BY contact_id) e) b`,
-		id, DeliverySent, contacts.EventBounce, id, sendBounceKeyPrefix+"%").Scan(&n).Error
+		id, campaigns.DeliverySent, contacts.EventBounce, id, campaigns.SendBounceKeyPrefix+"%").Scan(&n).Error
 	if err != nil {
-		return 0, fmt.Errorf("campaigns: bounces of %d: %w", id, err)
+		return 0, fmt.Errorf("reports: bounces of %d: %w", id, err)
 	}
 	return n, nil
 }
@@ -372,7 +367,7 @@ func (s *Service) revenue(ctx context.Context, id int64) (float64, int64, error)
 		Where("campaign_id = ? AND type = ? AND machine = ?", id, contacts.EventClick, false).
 		Order("contact_id, occurred_at").Find(&clicks).Error
 	if err != nil {
-		return 0, 0, fmt.Errorf("campaigns: revenue clicks of %d: %w", id, err)
+		return 0, 0, fmt.Errorf("reports: revenue clicks of %d: %w", id, err)
 	}
 	if len(clicks) == 0 {
 		return 0, 0, nil
@@ -398,7 +393,7 @@ func (s *Service) revenue(ctx context.Context, id int64) (float64, int64, error)
 			Where("type = ? AND contact_id IN ? AND occurred_at >= ? AND currency IN ?", contacts.EventPurchase, ids[start:min(start+500, len(ids))], first, []string{cur, ""}).
 			Find(&buys).Error
 		if err != nil {
-			return 0, 0, fmt.Errorf("campaigns: revenue purchases of %d: %w", id, err)
+			return 0, 0, fmt.Errorf("reports: revenue purchases of %d: %w", id, err)
 		}
 		for _, b := range buys {
 			for _, at := range byContact[b.ContactID] {
@@ -420,12 +415,12 @@ func (s *Service) SentTimes(ctx context.Context, rs []tracking.Recipient) (map[t
 	out := make(map[tracking.Recipient][]time.Time, len(rs))
 	for campaignID, ids := range byCampaign(rs) {
 		for start := 0; start < len(ids); start += 500 {
-			var rows []Delivery
+			var rows []campaigns.Delivery
 			err := s.db.WithContext(ctx).Select("contact_id", "sent_at").
 				Where("campaign_id = ? AND contact_id IN ? AND sent_at IS NOT NULL", campaignID, ids[start:min(start+500, len(ids))]).
 				Order("sent_at").Find(&rows).Error
 			if err != nil {
-				return nil, fmt.Errorf("campaigns: sent times of %d: %w", campaignID, err)
+				return nil, fmt.Errorf("reports: sent times of %d: %w", campaignID, err)
 			}
 			for _, d := range rows {
 				r := tracking.Recipient{CampaignID: campaignID, ContactID: d.ContactID}
@@ -452,7 +447,7 @@ func (s *Service) Clicks(ctx context.Context, rs []tracking.Recipient, from, to 
 					ids[start:min(start+500, len(ids))], contacts.EventClick, from.UTC(), to.UTC()).
 				Find(&rows).Error
 			if err != nil {
-				return nil, fmt.Errorf("campaigns: recent clicks of %d: %w", campaignID, err)
+				return nil, fmt.Errorf("reports: recent clicks of %d: %w", campaignID, err)
 			}
 			for _, ev := range rows {
 				if ev.CampaignID == nil || *ev.CampaignID != campaignID {

@@ -1,10 +1,11 @@
-package campaigns
+package reports
 
 import (
 	"context"
 	"fmt"
 	"time"
 
+	"herald/campaigns"
 	"herald/internal/db"
 )
 
@@ -22,16 +23,16 @@ func (s *Service) SentPerDay(ctx context.Context, from time.Time, days int) ([]i
 		N   int64
 	}
 	var rows []row
-	err := s.db.WithContext(ctx).Model(&Delivery{}).Select(day+" AS day, COUNT(*) AS n").
-		Where("status = ? AND sent_at >= ? AND sent_at < ?", DeliverySent, from, from.AddDate(0, 0, days)).
+	err := s.db.WithContext(ctx).Model(&campaigns.Delivery{}).Select(day+" AS day, COUNT(*) AS n").
+		Where("status = ? AND sent_at >= ? AND sent_at < ?", campaigns.DeliverySent, from, from.AddDate(0, 0, days)).
 		Group("day").Scan(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: sent per day: %w", err)
+		return nil, fmt.Errorf("reports: sent per day: %w", err)
 	}
 	for _, r := range rows {
 		t, err := time.Parse(time.DateOnly, r.Day)
 		if err != nil {
-			return nil, fmt.Errorf("campaigns: sent per day %q: %w", r.Day, err)
+			return nil, fmt.Errorf("reports: sent per day %q: %w", r.Day, err)
 		}
 		if i := int(t.Sub(from).Hours() / 24); i >= 0 && i < days {
 			out[i] += r.N
@@ -42,24 +43,24 @@ func (s *Service) SentPerDay(ctx context.Context, from time.Time, days int) ([]i
 
 // InProgress returns the campaigns sending or paused mid-send, oldest
 // start first.
-func (s *Service) InProgress(ctx context.Context) ([]Campaign, error) {
-	var cs []Campaign
-	err := s.db.WithContext(ctx).Where("kind = ? AND status IN ?", KindCampaign, []Status{CampaignSending, CampaignPaused}).
+func (s *Service) InProgress(ctx context.Context) ([]campaigns.Campaign, error) {
+	var cs []campaigns.Campaign
+	err := s.db.WithContext(ctx).Where("kind = ? AND status IN ?", campaigns.KindCampaign, []campaigns.Status{campaigns.CampaignSending, campaigns.CampaignPaused}).
 		Order("started_at, id").Limit(20).Find(&cs).Error
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: in progress: %w", err)
+		return nil, fmt.Errorf("reports: in progress: %w", err)
 	}
 	return cs, nil
 }
 
 // RecentlyStarted returns the last n campaigns that began sending (sent,
 // sending, paused or cancelled after starting), newest first.
-func (s *Service) RecentlyStarted(ctx context.Context, n int) ([]Campaign, error) {
-	var cs []Campaign
-	err := s.db.WithContext(ctx).Where("kind = ? AND started_at IS NOT NULL", KindCampaign).
+func (s *Service) RecentlyStarted(ctx context.Context, n int) ([]campaigns.Campaign, error) {
+	var cs []campaigns.Campaign
+	err := s.db.WithContext(ctx).Where("kind = ? AND started_at IS NOT NULL", campaigns.KindCampaign).
 		Order("started_at DESC, id DESC").Limit(n).Find(&cs).Error
 	if err != nil {
-		return nil, fmt.Errorf("campaigns: recent: %w", err)
+		return nil, fmt.Errorf("reports: recent: %w", err)
 	}
 	return cs, nil
 }

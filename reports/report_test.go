@@ -1,4 +1,4 @@
-package campaigns_test
+package reports_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/errs"
+	"herald/reports"
 )
 
 func TestActivityCountsByTheHourForTwoDaysThenByTheDay(t *testing.T) {
@@ -31,7 +32,7 @@ func TestActivityCountsByTheHourForTwoDaysThenByTheDay(t *testing.T) {
 		// 5 days and 1 hour in: the fourth day after the hourly part
 		contacts.EventInput{ContactID: ids[2], Type: contacts.EventClick, CampaignID: &cid, LinkID: &link, OccurredAt: start.Add(121 * time.Hour)},
 	)
-	got, err := w.svc.Activity(ctx, c.ID)
+	got, err := w.rep.Activity(ctx, c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestActivityCountsByTheHourForTwoDaysThenByTheDay(t *testing.T) {
 	}
 
 	draft := w.campaign(t, []int64{w.segment(t, "NL2", eqSegment("NL"))}, nil)
-	if got, err := w.svc.Activity(ctx, draft.ID); err != nil || len(got) != 0 {
+	if got, err := w.rep.Activity(ctx, draft.ID); err != nil || len(got) != 0 {
 		t.Errorf("a draft has activity %v, %v", got, err)
 	}
 }
@@ -97,12 +98,12 @@ func TestPeopleListsPageByContactAndLeaveMachinesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	all := func(kind campaigns.PeopleKind) []campaigns.Person {
+	all := func(kind reports.PeopleKind) []reports.Person {
 		t.Helper()
-		var out []campaigns.Person
+		var out []reports.Person
 		var after int64
 		for pages := 0; ; pages++ {
-			ps, next, err := w.svc.People(ctx, c.ID, kind, after, 1)
+			ps, next, err := w.rep.People(ctx, c.ID, kind, after, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,111 +118,28 @@ func TestPeopleListsPageByContactAndLeaveMachinesOut(t *testing.T) {
 		}
 		return out
 	}
-	opened := all(campaigns.PeopleOpened)
+	opened := all(reports.PeopleOpened)
 	if len(opened) != 2 || opened[0].ContactID != ids[0] || opened[1].ContactID != ids[1] {
 		t.Fatalf("opened = %+v, want contacts 0 and 1 (the machine's open left out)", opened)
 	}
 	if opened[0].Count != 2 || !opened[0].At.Equal(at) || opened[0].Email == "" {
 		t.Errorf("first opener = %+v, want 2 opens first at %v with an email", opened[0], at)
 	}
-	if clicked := all(campaigns.PeopleClicked); len(clicked) != 1 || clicked[0].ContactID != ids[1] {
+	if clicked := all(reports.PeopleClicked); len(clicked) != 1 || clicked[0].ContactID != ids[1] {
 		t.Errorf("clicked = %+v, want contact 1 only", clicked)
 	}
-	if b := all(campaigns.PeopleBounced); len(b) != 1 || b[0].ContactID != ids[4] || b[0].Detail == "" {
+	if b := all(reports.PeopleBounced); len(b) != 1 || b[0].ContactID != ids[4] || b[0].Detail == "" {
 		t.Errorf("bounced = %+v, want contact 4 with the server's reason", b)
 	}
-	if u := all(campaigns.PeopleUnsubscribed); len(u) != 1 || u[0].ContactID != ids[3] {
+	if u := all(reports.PeopleUnsubscribed); len(u) != 1 || u[0].ContactID != ids[3] {
 		t.Errorf("unsubscribed = %+v, want contact 3", u)
 	}
-	if u := all(campaigns.PeopleUnknown); len(u) != 1 || u[0].ContactID != ids[3] || u[0].Detail == "" || u[0].Resent {
+	if u := all(reports.PeopleUnknown); len(u) != 1 || u[0].ContactID != ids[3] || u[0].Detail == "" || u[0].Resent {
 		t.Errorf("unknown = %+v, want contact 3 with its reason, not yet resent", u)
 	}
 	var inv *errs.InvalidError
-	if _, _, err := w.svc.People(ctx, c.ID, "everyone", 0, 10); !errors.As(err, &inv) {
+	if _, _, err := w.rep.People(ctx, c.ID, "everyone", 0, 10); !errors.As(err, &inv) {
 		t.Errorf("an unknown list: %v, want invalid", err)
-	}
-}
-
-func TestResendUnknownSendsEachUnknownDeliveryAtMostOnceMoreAndNeverTouchesSentOnes(t *testing.T) {
-	w := newWorld(t)
-	ctx := context.Background()
-	emails := w.addContacts(t, 6, "NL")
-	c := w.campaign(t, []int64{w.segment(t, "NL", eqSegment("NL"))}, nil)
-	if _, err := w.svc.Send(ctx, c.ID, nil); err != nil {
-		t.Fatal(err)
-	}
-	m := &mailer{}
-	sender := campaigns.NewSender(w.svc, m, nil)
-	w.drain(t, c.ID, sender)
-	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.CampaignSent {
-		t.Fatalf("status %s, want sent", got.Status)
-	}
-	// Two deliveries end in doubt, as after a crash after the final dot.
-	doubt := map[string]bool{emails[1]: true, emails[4]: true}
-	var doubtIDs []int64
-	for e := range doubt {
-		ct, _ := w.contacts.GetByEmail(ctx, e)
-		doubtIDs = append(doubtIDs, ct.ID)
-	}
-	if err := w.db.Model(&campaigns.Delivery{}).Where("campaign_id = ? AND contact_id IN ?", c.ID, doubtIDs).
-		Updates(map[string]any{"status": campaigns.DeliveryUnknown, "error": "may or may not have been accepted"}).Error; err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := w.svc.UnknownResendable(ctx, c.ID); n != 2 {
-		t.Fatalf("resendable = %d, want 2", n)
-	}
-
-	act, err := w.svc.ResendUnknown(ctx, c.ID, "ana@shop.example")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if act.Count != 2 || act.Actor != "ana@shop.example" || act.Kind != campaigns.ActionResendUnknown {
-		t.Errorf("action = %+v", act)
-	}
-	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.CampaignSending {
-		t.Errorf("status %s after the resend, want sending until they are out", got.Status)
-	}
-	// The queue may run a batch twice; each delivery still goes once.
-	w.drain(t, c.ID, sender)
-	w.drain(t, c.ID, sender)
-	for _, e := range emails {
-		want := 1
-		if doubt[e] {
-			want = 2
-		}
-		if got := m.count(e); got != want {
-			t.Errorf("%s got %d messages, want %d", e, got, want)
-		}
-	}
-	if got, _ := w.svc.Get(ctx, c.ID); got.Status != campaigns.CampaignSent {
-		t.Errorf("status %s, want sent again", got.Status)
-	}
-
-	// The second try ends in doubt as well: it is not sent a third time.
-	if err := w.db.Model(&campaigns.Delivery{}).Where("campaign_id = ? AND contact_id IN ?", c.ID, doubtIDs).
-		Update("status", campaigns.DeliveryUnknown).Error; err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.svc.ResendUnknown(ctx, c.ID, "ana@shop.example"); !errors.Is(err, errs.ErrConflict) {
-		t.Errorf("a second resend: %v, want a conflict", err)
-	}
-	w.drain(t, c.ID, sender)
-	for e := range doubt {
-		if got := m.count(e); got != 2 {
-			t.Errorf("%s got %d messages, want still 2", e, got)
-		}
-	}
-	acts, err := w.svc.Actions(ctx, c.ID)
-	if err != nil || len(acts) != 1 {
-		t.Fatalf("actions = %+v, %v; want the one resend recorded", acts, err)
-	}
-
-	draft := w.campaign(t, []int64{w.segment(t, "NL2", eqSegment("NL"))}, nil)
-	if _, err := w.svc.ResendUnknown(ctx, draft.ID, "ana@shop.example"); !errors.Is(err, errs.ErrConflict) {
-		t.Errorf("a draft: %v, want a conflict", err)
-	}
-	if _, err := w.svc.ResendUnknown(ctx, 999999, "ana@shop.example"); !errors.Is(err, errs.ErrNotFound) {
-		t.Errorf("no such campaign: %v, want not found", err)
 	}
 }
 
@@ -236,7 +154,7 @@ func TestOverviewFiltersByStatusPagesAndCountsPeople(t *testing.T) {
 	)
 	draft := w.campaign(t, []int64{w.segment(t, "NL2", eqSegment("NL"))}, nil)
 
-	all, next, err := w.svc.Overview(ctx, "", 0, 1)
+	all, next, err := w.rep.Overview(ctx, "", 0, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +164,7 @@ func TestOverviewFiltersByStatusPagesAndCountsPeople(t *testing.T) {
 	if all[0].Audience != 4 {
 		t.Errorf("draft audience %d, want the 4 its segment holds now", all[0].Audience)
 	}
-	rest, next, err := w.svc.Overview(ctx, "", next, 1)
+	rest, next, err := w.rep.Overview(ctx, "", next, 1)
 	if err != nil || len(rest) != 1 || rest[0].ID != sent.ID || next != 0 {
 		t.Fatalf("second page %+v next %d err %v", rest, next, err)
 	}
@@ -254,7 +172,7 @@ func TestOverviewFiltersByStatusPagesAndCountsPeople(t *testing.T) {
 	if s.Sent != 4 || s.Delivered != 4 || s.OpensUnique != 1 || s.OpensUniqueMachine != 1 || s.OpenRate != 0.25 {
 		t.Errorf("sent campaign %+v, want 4 sent, 1 person opened (25%%), 1 machine apart", s)
 	}
-	only, _, err := w.svc.Overview(ctx, campaigns.CampaignDraft, 0, 10)
+	only, _, err := w.rep.Overview(ctx, campaigns.CampaignDraft, 0, 10)
 	if err != nil || len(only) != 1 || only[0].ID != draft.ID {
 		t.Errorf("drafts = %+v, %v", only, err)
 	}
