@@ -58,7 +58,13 @@ var runFilters = []string{"", string(automations.RunActive), string(automations.
 // by the script from the API for an existing flow, whose page also shows
 // its stats and its runs (?runs= filters them, ?before= pages).
 func (s *Server) automationPage(c *gin.Context) {
-	data := gin.H{"Title": "New automation", "Nav": "automations", "Scripts": []string{"segment-builder.js", "automation-builder.js"}}
+	groups, err := s.snippets(c)
+	if err != nil {
+		s.pageError(c, err)
+		return
+	}
+	data := gin.H{"Title": "New automation", "Nav": "automations", "Snippets": groups,
+		"Scripts": []string{"segment-builder.js", "message-editor.js", "automation-builder.js"}}
 	if c.Param("id") == "" {
 		s.render(c, http.StatusOK, "automation", data)
 		return

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"herald/automations"
+	"herald/contacts"
 )
 
 func TestAutomationPagesListRunsAndSwitchAFlowOnAndOff(t *testing.T) {
@@ -88,5 +89,44 @@ func TestAutomationPagesListRunsAndSwitchAFlowOnAndOff(t *testing.T) {
 	}
 	if got, _ := f.autos.Get(ctx, flow.ID); got.Status != automations.AutomationPaused {
 		t.Fatalf("after disable: %s", got.Status)
+	}
+}
+
+// panelOf cuts the fields and functions panel out of a page.
+func panelOf(t *testing.T, page string) string {
+	t.Helper()
+	i := strings.Index(page, `<aside class="card snippets"`)
+	j := strings.Index(page[max(i, 0):], "</aside>")
+	if i < 0 || j < 0 {
+		t.Fatal("the page has no fields and functions panel")
+	}
+	return page[i : i+j]
+}
+
+func TestAutomationBuilderHasTheCampaignEditorsFieldsPanel(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.contacts.CreateField(t.Context(), "shoe_size", contacts.FieldNumber); err != nil {
+		t.Fatal(err)
+	}
+	page := editorSession(t, f)
+	_, editor, _ := page("GET", "/campaigns/new", nil)
+	want := panelOf(t, editor)
+	for _, path := range []string{"/automations/new"} {
+		code, body, _ := page("GET", path, nil)
+		if code != 200 {
+			t.Fatalf("%s: %d", path, code)
+		}
+		if got := panelOf(t, body); got != want {
+			t.Errorf("%s panel differs from the campaign editor's:\n%s\nwant\n%s", path, got, want)
+		}
+		for _, want := range []string{`data-code="{{.Attr.shoe_size}}"`, `data-code="{{.FirstName | default &#34;friend&#34;}}"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s lacks %s", path, want)
+			}
+		}
+		me, ab := strings.Index(body, `/static/message-editor.js`), strings.Index(body, `/static/automation-builder.js`)
+		if me < 0 || ab < me {
+			t.Errorf("%s does not load message-editor.js before automation-builder.js", path)
+		}
 	}
 }

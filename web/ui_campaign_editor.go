@@ -256,7 +256,7 @@ func (s *Server) renderEditor(c *gin.Context, status int, cp campaigns.Campaign,
 		title, action = "Edit "+cp.Name, fmt.Sprintf("/campaigns/%d/edit", cp.ID)
 	}
 	s.render(c, status, "campaign_edit", gin.H{
-		"Title": title, "Nav": "campaigns", "Scripts": []string{"campaign-editor.js"},
+		"Title": title, "Nav": "campaigns", "Scripts": []string{"message-editor.js", "campaign-editor.js"},
 		"Campaign": cp, "Form": form, "Segments": segs, "Audience": audience, "Snippets": groups,
 		"Starters": templates.Starters(), "Starter": c.Query("template"), "ReadOnly": readOnly,
 		"Action": action,
