@@ -164,18 +164,11 @@
     s.editor = HeraldMessageEditor.codeEditor(code);
     box.append(field("Message (HTML)", code, "Fields and functions from the panel go in at the cursor.", "message.html_body"));
     if (s.campaign_id) {
-      const frame = el("iframe", { class: "message step-preview", sandbox: "", title: "Preview", hidden: true });
-      const subj = el("p", { class: "hint step-preview-subject", hidden: true });
-      box.append(el("div", { class: "inline" },
-        el("button", { type: "button", class: "secondary small", onclick: async () => {
-          const res = await api("POST", `/api/campaigns/${s.campaign_id}/preview`, {});
-          if (!res.ok) { subj.hidden = false; subj.textContent = res.error.message; return; }
-          subj.hidden = false;
-          subj.textContent = "Subject: " + res.data.subject + " (as saved, for the first contact)";
-          frame.hidden = false;
-          frame.srcdoc = res.data.html;
-        } }, "Preview as saved"),
-        el("span", { class: "hint" }, "Save first to preview changes.")), subj, frame);
+      // The campaign preview page shows the saved message as any contact,
+      // as HTML and plain text, at phone width, and sends a test.
+      box.append(el("p", { class: "inline step-links" },
+        el("a", { class: "button secondary small", href: `/campaigns/${s.campaign_id}/preview` }, "Preview as a contact…"),
+        el("span", { class: "hint" }, "Shows the message as last saved.")));
     }
     return box;
   }
