@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -58,7 +59,13 @@ var runFilters = []string{"", string(automations.RunActive), string(automations.
 // by the script from the API for an existing flow, whose page also shows
 // its stats and its runs (?runs= filters them, ?before= pages).
 func (s *Server) automationPage(c *gin.Context) {
-	data := gin.H{"Title": "New automation", "Nav": "automations", "Scripts": []string{"segment-builder.js", "automation-builder.js"}}
+	groups, err := s.snippets(c)
+	if err != nil {
+		s.pageError(c, err)
+		return
+	}
+	data := gin.H{"Title": "New automation", "Nav": "automations", "Snippets": groups,
+		"Scripts": []string{"segment-builder.js", "message-editor.js", "automation-builder.js"}}
 	if c.Param("id") == "" {
 		s.render(c, http.StatusOK, "automation", data)
 		return
@@ -155,4 +162,32 @@ func (s *Server) automationSwitchPost(c *gin.Context) {
 		}
 	}
 	seeOther(c, "/automations/"+strconv.FormatInt(id, 10))
+}
+
+// flowStep is the automation and step (from 1) that send an automation
+// message campaign.
+type flowStep struct {
+	Automation automations.Automation
+	Step       int
+}
+
+// flowOfMessage finds which automation step sends campaign id; ok is false
+// when none does (its automation was changed to a new message meanwhile).
+func (s *Server) flowOfMessage(ctx context.Context, id int64) (flowStep, bool, error) {
+	fs, err := s.d.Automations.List(ctx)
+	if err != nil {
+		return flowStep{}, false, err
+	}
+	for _, f := range fs {
+		steps, err := automations.StepsOf(f)
+		if err != nil {
+			continue // a flow whose steps cannot be read sends nothing
+		}
+		for i, st := range steps {
+			if st.CampaignID == id {
+				return flowStep{Automation: f, Step: i + 1}, true, nil
+			}
+		}
+	}
+	return flowStep{}, false, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"herald/automations"
+	"herald/contacts"
 )
 
 func TestAutomationPagesListRunsAndSwitchAFlowOnAndOff(t *testing.T) {
@@ -88,5 +89,92 @@ func TestAutomationPagesListRunsAndSwitchAFlowOnAndOff(t *testing.T) {
 	}
 	if got, _ := f.autos.Get(ctx, flow.ID); got.Status != automations.AutomationPaused {
 		t.Fatalf("after disable: %s", got.Status)
+	}
+}
+
+// panelOf cuts the fields and functions panel out of a page.
+func panelOf(t *testing.T, page string) string {
+	t.Helper()
+	i := strings.Index(page, `<aside class="card snippets"`)
+	j := strings.Index(page[max(i, 0):], "</aside>")
+	if i < 0 || j < 0 {
+		t.Fatal("the page has no fields and functions panel")
+	}
+	return page[i : i+j]
+}
+
+func TestAutomationBuilderHasTheCampaignEditorsFieldsPanel(t *testing.T) {
+	f := newFixture(t)
+	if _, err := f.contacts.CreateField(t.Context(), "shoe_size", contacts.FieldNumber); err != nil {
+		t.Fatal(err)
+	}
+	page := editorSession(t, f)
+	_, editor, _ := page("GET", "/campaigns/new", nil)
+	want := panelOf(t, editor)
+	for _, path := range []string{"/automations/new"} {
+		code, body, _ := page("GET", path, nil)
+		if code != 200 {
+			t.Fatalf("%s: %d", path, code)
+		}
+		if got := panelOf(t, body); got != want {
+			t.Errorf("%s panel differs from the campaign editor's:\n%s\nwant\n%s", path, got, want)
+		}
+		for _, want := range []string{`data-code="{{.Attr.shoe_size}}"`, `data-code="{{.FirstName | default &#34;friend&#34;}}"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s lacks %s", path, want)
+			}
+		}
+		me, ab := strings.Index(body, `/static/message-editor.js`), strings.Index(body, `/static/automation-builder.js`)
+		if me < 0 || ab < me {
+			t.Errorf("%s does not load message-editor.js before automation-builder.js", path)
+		}
+	}
+}
+
+func TestAStepsMessagePreviewsAsAContactAndSendsATestFromTheCampaignPreview(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	var in automations.Input
+	if err := json.Unmarshal([]byte(`{"name": "Win-back <3", "trigger": {"type": "inactivity", "factor": 1.5, "one_time_days": 60},
+		"steps": [{"type": "wait", "duration": "1d"}, {"type": "send", "message": {"subject": "We miss you, {{.FirstName | default \"friend\"}}", "html_body": "<p>Come back, {{.FirstName | default \"friend\"}}</p>", "from_name": "Shop", "from_email": "x@shop.example.com"}}]}`), &in); err != nil {
+		t.Fatal(err)
+	}
+	flow, err := f.autos.Create(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := automations.StepsOf(flow)
+	if err != nil || steps[1].CampaignID == 0 {
+		t.Fatalf("steps %+v: %v", steps, err)
+	}
+	msg := itoa(steps[1].CampaignID)
+	ana, _, err := f.contacts.Upsert(ctx, contacts.Input{Email: str("ana@example.com"), FirstName: str("Ana")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := editorSession(t, f)
+	base := "/campaigns/" + msg + "/preview"
+
+	code, body, _ := page("GET", base, nil)
+	if code != 200 || !strings.Contains(body, `<h1>Preview of step 2</h1>`) || !strings.Contains(body, `href="/automations/`+itoa(flow.ID)+`" dir="auto" id="back-to-flow">Win-back &lt;3</a>`) ||
+		!strings.Contains(body, "Come back, friend") || !strings.Contains(body, "whoever its trigger brings in") || strings.Contains(body, "The first contact of the audience") ||
+		strings.Contains(body, "/campaigns/"+msg+"/edit") {
+		t.Fatalf("preview of the step's message: %d\n%s", code, excerpt(body, "crumbs"))
+	}
+	_, body, _ = page("GET", base+"?contact="+itoa(ana.ID), nil)
+	if !strings.Contains(body, "Come back, Ana") || !strings.Contains(body, `id="preview-subject" dir="auto">We miss you, Ana</div>`) {
+		t.Fatalf("preview as Ana:\n%s", excerpt(body, "preview-subject"))
+	}
+
+	m := &capturingMailer{}
+	f.srv.d.Mailer = m
+	code, _, loc := page("POST", "/campaigns/"+msg+"/test", url.Values{"emails": {"ana@example.com"}, "contact": {itoa(ana.ID)}})
+	if code != http.StatusSeeOther || loc != base+"?contact="+itoa(ana.ID) || len(m.msgs) != 1 || m.msgs[0].To != "ana@example.com" {
+		t.Fatalf("test send: %d to %q, %d sent", code, loc, len(m.msgs))
+	}
+
+	code, body, _ = page("GET", "/automations/"+itoa(flow.ID), nil)
+	if code != 200 || !strings.Contains(body, `id="snippets-panel"`) {
+		t.Fatalf("flow page: %d, without the fields panel", code)
 	}
 }

@@ -256,7 +256,7 @@ func (s *Server) renderEditor(c *gin.Context, status int, cp campaigns.Campaign,
 		title, action = "Edit "+cp.Name, fmt.Sprintf("/campaigns/%d/edit", cp.ID)
 	}
 	s.render(c, status, "campaign_edit", gin.H{
-		"Title": title, "Nav": "campaigns", "Scripts": []string{"campaign-editor.js"},
+		"Title": title, "Nav": "campaigns", "Scripts": []string{"message-editor.js", "campaign-editor.js"},
 		"Campaign": cp, "Form": form, "Segments": segs, "Audience": audience, "Snippets": groups,
 		"Starters": templates.Starters(), "Starter": c.Query("template"), "ReadOnly": readOnly,
 		"Action": action,
@@ -405,6 +405,8 @@ func (s *Server) renderPreview(c *gin.Context, status int, cp campaigns.Campaign
 			return
 		}
 		who = previewSubject{Contact: ct}
+	case cp.Kind == campaigns.KindAutomation:
+		who.Why = "An automation's message goes to whoever its trigger brings in: choose a contact below. Until then, a contact with no details shows every fallback."
 	default:
 		a, err := s.d.Campaigns.AudienceOf(ctx, cp.SegmentIDs, cp.ExcludeSegmentIDs)
 		if err != nil {
@@ -447,9 +449,25 @@ func (s *Server) renderPreview(c *gin.Context, status int, cp campaigns.Campaign
 		emails = s.cfg.AdminEmail
 	}
 	editable := cp.Kind == campaigns.KindCampaign && (cp.Status == campaigns.CampaignDraft || cp.Status == campaigns.CampaignScheduled)
+	// An automation's message belongs to its flow: the page leads back there.
+	var flow *flowStep
+	if cp.Kind == campaigns.KindAutomation {
+		fl, ok, err := s.flowOfMessage(ctx, cp.ID)
+		if err != nil {
+			s.pageError(c, err)
+			return
+		}
+		if ok {
+			flow = &fl
+		}
+	}
+	title, nav := "Preview "+cp.Name, "campaigns"
+	if flow != nil {
+		title, nav = fmt.Sprintf("Preview of step %d of %s", flow.Step, flow.Automation.Name), "automations"
+	}
 	s.render(c, status, "campaign_preview", gin.H{
-		"Title":        "Preview " + cp.Name,
-		"Nav":          "campaigns",
+		"Title":        title,
+		"Nav":          nav,
 		"Scripts":      []string{"campaign-editor.js"},
 		"Campaign":     cp,
 		"Who":          who,
@@ -465,6 +483,7 @@ func (s *Server) renderPreview(c *gin.Context, status int, cp campaigns.Campaign
 		"TestError":    testMsg,
 		"CanTest":      s.d.Mailer != nil,
 		"Outbox":       s.d.Outbox != nil,
+		"Flow":         flow,
 	})
 }
 

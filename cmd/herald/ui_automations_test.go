@@ -71,6 +71,32 @@ func TestBrowserBuildTheWinBackFlowByClicking(t *testing.T) {
 	}
 	b.screenshot("builder-error")
 	b.set(`li[data-step="3"] input[name=from_email]`, "hello@shop.example.com")
+
+	// A template error is shown on its line of the step's body.
+	const body4 = `li[data-step="3"] textarea[name=html_body]`
+	b.set(body4, "<p>Hello , it has been a while.</p>\n<p>{{.FirstName | nosuchfunc}}</p>")
+	b.click(`#flow-save`)
+	if got := b.waitText(`#flow-error`, `line 2, column \d+`); !strings.Contains(got, "Step 4: Message (HTML), line 2") {
+		t.Errorf("template error box: %q", got)
+	}
+	if got := b.text(`li[data-step="3"] .gutter .bad`); got != "2" {
+		t.Errorf("marked line %q, want 2", got)
+	}
+	if got := eval[int](b, `(() => { const t = document.querySelector('`+body4+`'); return t.value.slice(0, t.selectionStart).split("\n").length; })()`); got != 2 {
+		t.Errorf("cursor on line %d, want 2", got)
+	}
+	b.screenshot("builder-template-error")
+
+	// The fields panel inserts the first name at the cursor of the step's body.
+	b.set(body4, "<p>Hello , it has been a while.</p>")
+	b.js(`(() => { const t = document.querySelector('` + body4 + `'); t.focus(); t.setSelectionRange(9, 9); })()`)
+	if got := b.text(`#insert-target`); got != "step 4’s message" {
+		t.Errorf("panel inserts into %q", got)
+	}
+	b.click(`#snippets-panel button.snippet[data-code^="{{.FirstName"]`)
+	if got := b.value(body4); got != `<p>Hello {{.FirstName | default "friend"}}, it has been a while.</p>` {
+		t.Errorf("step 4 body after the insert: %q", got)
+	}
 	b.click(`#flow-save`)
 	b.waitVisible(`form[action$="/enable"]`)
 	if bad := b.overflows(); len(bad) > 0 {
@@ -97,6 +123,23 @@ func TestBrowserBuildTheWinBackFlowByClicking(t *testing.T) {
 		t.Fatalf("steps %v", f.Steps)
 	}
 
+	// Each saved send step previews as a chosen contact on the campaign
+	// preview page, which leads back to the automation.
+	b.waitVisible(`li[data-step="3"] a[href$="/preview"]`)
+	b.click(`li[data-step="3"] a[href$="/preview"]`)
+	b.waitVisible(`#contact-search`)
+	b.set(`#contact-search`, "lapsed")
+	b.waitVisible(`#contact-results a`)
+	b.click(`#contact-results a`)
+	b.waitText(`.who-name`, "^Ana$")
+	if got := eval[string](b, `document.getElementById("preview-frame").srcdoc`); !strings.Contains(got, "Hello Ana, it has been a while.") {
+		t.Errorf("step 4 previewed as Ana: %q", got)
+	}
+	b.screenshot("step-preview")
+	if bad := b.overflows(); len(bad) > 0 {
+		t.Errorf("step preview at 390 px: %v", bad)
+	}
+	b.click(`#back-to-flow`)
 	b.click(`form[action$="/enable"] button`)
 	b.confirm("Enable Win-back")
 	b.waitText("h1 .status", "^active$")

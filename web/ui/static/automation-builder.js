@@ -12,6 +12,10 @@
   const errorBox = document.getElementById("flow-error");
   const stepsList = document.getElementById("steps");
   const triggerBox = document.getElementById("trigger");
+  // The fields and functions panel inserts into the step last typed in,
+  // or into the last send step's message.
+  const panel = HeraldMessageEditor.snippets(document.getElementById("snippets-panel"),
+    () => [...stepsList.querySelectorAll("textarea[data-insert-target]")].pop());
 
   // "Bought since the contact entered": the README's win-back exit.
   const boughtSinceStart = { field: "last_purchase_at", op: "after", value: "$flow_start" };
@@ -117,12 +121,13 @@
           el("button", { type: "button", class: "secondary small", "aria-label": `Move step ${i + 1} down`, disabled: i === steps.length - 1, onclick: () => move(i, 1) }, "↓"),
           el("button", { type: "button", class: "danger small", onclick: () => remove(i) }, "Remove")));
       li.append(head, el("p", { class: "field-error step-error", role: "alert", hidden: true }));
-      if (s.type === "send") li.append(sendBody(s));
+      if (s.type === "send") li.append(sendBody(s, i));
       else if (s.type === "wait") li.append(waitBody(s));
       else li.append(exitBody(s));
       return li;
     }));
     if (!steps.length) stepsList.append(el("li", { class: "empty" }, "No steps yet: add a message to send."));
+    panel?.label();
   }
   function move(i, d) {
     const [s] = steps.splice(i, 1);
@@ -136,7 +141,7 @@
     drawSteps();
   }
 
-  function sendBody(s) {
+  function sendBody(s, i) {
     const m = s.message;
     const box = el("div", { class: "step-body" });
     if (lists.templates.length) {
@@ -151,24 +156,19 @@
     box.append(el("div", { class: "form-grid" },
       field("From name", input({ name: "from_name" }, () => m.from_name, (v) => { m.from_name = v; }), null, "message.from_name"),
       field("From email", input({ type: "email", name: "from_email", placeholder: "hello@shop.example.com" }, () => m.from_email, (v) => { m.from_email = v; }), null, "message.from_email")));
-    box.append(field("Subject", input({ name: "subject", dir: "auto" }, () => m.subject, (v) => { m.subject = v; }), null, "message.subject"));
-    const body = el("textarea", { name: "html_body", rows: 8, spellcheck: "false" });
+    box.append(field("Subject", input({ name: "subject", dir: "auto", "data-insert-target": `step ${i + 1}’s subject` }, () => m.subject, (v) => { m.subject = v; }), null, "message.subject"));
+    const body = el("textarea", { name: "html_body", rows: 10, wrap: "off", spellcheck: "false", autocapitalize: "off", "data-insert-target": `step ${i + 1}’s message` });
     body.value = m.html_body || "";
     body.addEventListener("input", () => { m.html_body = body.value; });
-    box.append(field("Message (HTML)", body, 'Personalise with {{.FirstName | default "friend"}}, {{coupon "POOL"}}, {{.UnsubscribeURL}}: the fields and functions of campaigns.', "message.html_body"));
+    const code = el("div", { class: "code-editor compact" }, el("div", { class: "gutter", "aria-hidden": "true" }), body);
+    s.editor = HeraldMessageEditor.codeEditor(code);
+    box.append(field("Message (HTML)", code, "Fields and functions from the panel go in at the cursor.", "message.html_body"));
     if (s.campaign_id) {
-      const frame = el("iframe", { class: "message step-preview", sandbox: "", title: "Preview", hidden: true });
-      const subj = el("p", { class: "hint step-preview-subject", hidden: true });
-      box.append(el("div", { class: "inline" },
-        el("button", { type: "button", class: "secondary small", onclick: async () => {
-          const res = await api("POST", `/api/campaigns/${s.campaign_id}/preview`, {});
-          if (!res.ok) { subj.hidden = false; subj.textContent = res.error.message; return; }
-          subj.hidden = false;
-          subj.textContent = "Subject: " + res.data.subject + " (as saved, for the first contact)";
-          frame.hidden = false;
-          frame.srcdoc = res.data.html;
-        } }, "Preview as saved"),
-        el("span", { class: "hint" }, "Save first to preview changes.")), subj, frame);
+      // The campaign preview page shows the saved message as any contact,
+      // as HTML and plain text, at phone width, and sends a test.
+      box.append(el("p", { class: "inline step-links" },
+        el("a", { class: "button secondary small", href: `/campaigns/${s.campaign_id}/preview` }, "Preview as a contact…"),
+        el("span", { class: "hint" }, "Shows the message as last saved.")));
     }
     return box;
   }
@@ -266,9 +266,24 @@
       slot = lab.querySelector(".field-error") || lab.appendChild(el("span", { class: "field-error", role: "alert" }));
       mark = form.elements[path];
     }
-    if (slot) { slot.textContent = err.message; slot.hidden = false; }
+    let msg = err.message;
+    // A template error names its line and column: mark the line in the
+    // step's body and put the cursor there, as the campaign editor does.
+    const pos = (m = /^steps\[(\d+)\]\.message\.(html_body|subject)$/.exec(path)) && HeraldMessageEditor.templatePos(err.message);
+    if (pos) {
+      const i = Number(m[1]);
+      msg = `${m[2] === "subject" ? "Subject" : "Message (HTML)"}, line ${pos.line}, column ${pos.col}: ${pos.msg}`;
+      if (m[2] === "html_body" && steps[i].editor) {
+        steps[i].editor.markLine(pos.line);
+        steps[i].editor.goTo(pos.line, pos.col);
+      } else if (mark) {
+        mark.focus();
+        mark.setSelectionRange(pos.col - 1, pos.col - 1);
+      }
+    }
+    if (slot) { slot.textContent = msg; slot.hidden = false; }
     if (mark) mark.setAttribute("aria-invalid", "true");
-    errorBox.textContent = "Not saved. " + where + err.message;
+    errorBox.textContent = "Not saved. " + where + msg;
     errorBox.hidden = false;
   }
 

@@ -8,60 +8,8 @@
 (() => {
   const $ = (sel, root = document) => root.querySelector(sel);
 
-  // --- Body editors: a textarea with a gutter of line numbers. -------------
-
-  const LINE = 20; // px, the textarea's line-height in app.css
-
-  function codeEditor(box) {
-    const ta = $("textarea", box), gutter = $(".gutter", box);
-    let shown = 0, bad = 0;
-    const mark = box.appendChild(Herald.el("div", { class: "error-line", hidden: true, "aria-hidden": "true" }));
-    function numbers() {
-      const n = ta.value.split("\n").length;
-      if (n !== shown) {
-        const frag = document.createDocumentFragment();
-        for (let i = 1; i <= n; i++) frag.append(Herald.el("div", i === bad ? { class: "bad" } : {}, i));
-        gutter.replaceChildren(frag);
-        shown = n;
-      }
-      scroll();
-    }
-    function scroll() {
-      gutter.scrollTop = ta.scrollTop;
-      if (bad) {
-        mark.style.top = (9 + (bad - 1) * LINE - ta.scrollTop) + "px";
-        mark.hidden = mark.offsetTop < 0 || mark.offsetTop > ta.clientHeight;
-      }
-    }
-    // markLine shows the line of an error until the text is changed.
-    function markLine(line) {
-      bad = line;
-      shown = 0;
-      numbers();
-      mark.hidden = false;
-      scroll();
-    }
-    // goTo puts the cursor at line and column and scrolls it into view.
-    function goTo(line, col) {
-      const lines = ta.value.split("\n");
-      let at = 0;
-      for (let i = 0; i < Math.min(line - 1, lines.length); i++) at += lines[i].length + 1;
-      at += Math.max(0, Math.min(col - 1, (lines[line - 1] || "").length));
-      ta.focus({ preventScroll: true });
-      ta.setSelectionRange(at, at);
-      ta.scrollTop = Math.max(0, (line - 1) * LINE - ta.clientHeight / 3);
-      box.scrollIntoView({ block: "nearest" });
-      scroll();
-    }
-    ta.addEventListener("input", () => {
-      if (bad) { bad = 0; mark.hidden = true; shown = 0; }
-      numbers();
-    });
-    ta.addEventListener("scroll", scroll);
-    box.classList.add("numbered");
-    numbers();
-    return { ta, markLine, goTo, refresh: () => { shown = 0; numbers(); } };
-  }
+  // message-editor.js is loaded with the editor, not with the preview.
+  const codeEditor = (box) => HeraldMessageEditor.codeEditor(box);
 
   function editorPage(form) {
     const editors = {};
@@ -94,25 +42,7 @@
     syncText();
 
     // Snippets go where the cursor was last, in the HTML body by default.
-    let target = $("#html_body");
-    const targetName = $("#insert-target");
-    for (const t of form.querySelectorAll("[data-insert-target]")) {
-      t.addEventListener("focus", () => { target = t; targetName.textContent = t.dataset.insertTarget; });
-    }
-    form.addEventListener("click", (ev) => {
-      const b = ev.target.closest("button.snippet");
-      if (!b || !target) return;
-      const code = target.name === "html_body" && b.dataset.html ? b.dataset.html : b.dataset.code;
-      const start = target.selectionStart ?? target.value.length, end = target.selectionEnd ?? start;
-      target.focus({ preventScroll: true });
-      target.setRangeText(code, start, end, "end");
-      if (target.tagName === "TEXTAREA") {
-        // Keep the inserted text in view: setRangeText does not scroll.
-        const y = (target.value.slice(0, target.selectionEnd).split("\n").length - 1) * LINE;
-        if (y < target.scrollTop || y > target.scrollTop + target.clientHeight - 2 * LINE) target.scrollTop = Math.max(0, y - target.clientHeight / 3);
-      }
-      target.dispatchEvent(new Event("input", { bubbles: true }));
-    });
+    HeraldMessageEditor.snippets($("#snippets-panel"), () => $("#html_body"));
 
     // The audience, counted live as segments are ticked.
     const count = $("#audience-count"), label = $("#audience-label"), aErr = $("#audience-error");
