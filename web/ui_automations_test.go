@@ -173,6 +173,13 @@ func TestAStepsMessagePreviewsAsAContactAndSendsATestFromTheCampaignPreview(t *t
 		t.Fatalf("test send: %d to %q, %d sent", code, loc, len(m.msgs))
 	}
 
+	// The editor shows the message without an audience it does not
+	// have, and leads to the automation that changes it.
+	code, body, _ = page("GET", "/campaigns/"+msg+"/edit", nil)
+	if code != 200 || !strings.Contains(body, "step 2 of an automation") || !strings.Contains(body, `href="/automations/`+itoa(flow.ID)+`" dir="auto" id="edit-in-flow"`) ||
+		strings.Contains(body, `id="audience-card"`) || strings.Contains(body, `name="then"`) {
+		t.Fatalf("editor of the step's message: %d\n%s", code, excerpt(body, "alert notice"))
+	}
 	code, body, _ = page("GET", "/automations/"+itoa(flow.ID), nil)
 	if code != 200 || !strings.Contains(body, `id="snippets-panel"`) {
 		t.Fatalf("flow page: %d, without the fields panel", code)

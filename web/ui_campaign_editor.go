@@ -245,9 +245,21 @@ func (s *Server) renderEditor(c *gin.Context, status int, cp campaigns.Campaign,
 		return
 	}
 	readOnly := ""
+	var flow *flowStep
 	switch {
 	case cp.Kind == campaigns.KindAutomation:
+		// Its content is saved with its automation, which also chooses
+		// who gets it and when: the editor shows it and leads there.
 		readOnly = "This message is a step of an automation: change it in its automation."
+		fl, ok, err := s.flowOfMessage(ctx, cp.ID)
+		if err != nil {
+			s.pageError(c, err)
+			return
+		}
+		if ok {
+			flow = &fl
+			readOnly = fmt.Sprintf("This message is step %d of an automation: change it in its automation.", fl.Step)
+		}
 	case cp.ID != 0 && cp.Status != campaigns.CampaignDraft && cp.Status != campaigns.CampaignScheduled:
 		readOnly = fmt.Sprintf("This campaign is %s, so its content can no longer be changed. It is shown here as it was sent.", cp.Status)
 	}
@@ -259,7 +271,7 @@ func (s *Server) renderEditor(c *gin.Context, status int, cp campaigns.Campaign,
 		"Title": title, "Nav": "campaigns", "Scripts": []string{"message-editor.js", "campaign-editor.js"},
 		"Campaign": cp, "Form": form, "Segments": segs, "Audience": audience, "Snippets": groups,
 		"Starters": templates.Starters(), "Starter": c.Query("template"), "ReadOnly": readOnly,
-		"Action": action,
+		"Action": action, "Flow": flow,
 	})
 }
 

@@ -123,10 +123,24 @@ func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
+	err := chromedp.Do(ctx, steps...)
+	for try := 0; try < 3 && staleNode(err); try++ {
+		// A page that finished loading between the query and the action
+		// (after a click on a link) took the queried node with it; the
+		// action did not happen, so it is safe to run again.
+		time.Sleep(200 * time.Millisecond)
+		err = chromedp.Do(ctx, steps...)
+	}
+	if err != nil {
 		b.screenshot("failed-" + regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(what, "-"))
 		b.t.Fatalf("browser: %s: %v", what, err)
 	}
+}
+
+// staleNode tells whether an action failed because the node it had found
+// belonged to a document that has since been replaced.
+func staleNode(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "No node with given id found") || strings.Contains(err.Error(), "Could not find node with given id"))
 }
 
 // get runs one action that returns a value.
@@ -135,6 +149,10 @@ func get[T any](b *browser, what string, a chromedp.Action[T]) T {
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, a)
+	for try := 0; try < 3 && staleNode(err); try++ {
+		time.Sleep(200 * time.Millisecond)
+		v, err = chromedp.Run(ctx, a)
+	}
 	if err != nil {
 		b.screenshot("failed-" + regexp.MustCompile(`[^A-Za-z0-9]+`).ReplaceAllString(what, "-"))
 		b.t.Fatalf("browser: %s: %v", what, err)
