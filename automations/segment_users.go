@@ -53,7 +53,11 @@ func (s *Service) DeleteSegment(ctx context.Context, id int64) error {
 		return err
 	}
 	if us := users[id]; len(us) > 0 {
-		return errs.Conflict("segment %d is used by %s; change or delete them first", id, campaigns.DescribeUsers(us))
+		sg, err := s.segments.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		return errs.Conflict("segment %q is used by %s; change or delete them first", sg.Name, campaigns.DescribeUsers(us))
 	}
 	return s.segments.Delete(ctx, id)
 }

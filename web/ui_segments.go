@@ -300,7 +300,11 @@ func (s *Server) deleteSegmentChecked(c *gin.Context, id int64) error {
 		return err
 	}
 	if us := users[id]; len(us) > 0 {
-		return errs.Conflict("segment %d is used by %s; change or delete them first", id, campaigns.DescribeUsers(us))
+		sg, err := s.d.Segments.Get(c.Request.Context(), id)
+		if err != nil {
+			return err
+		}
+		return errs.Conflict("segment %q is used by %s; change or delete them first", sg.Name, campaigns.DescribeUsers(us))
 	}
 	return s.d.Segments.Delete(c.Request.Context(), id)
 }

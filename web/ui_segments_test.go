@@ -88,7 +88,7 @@ func TestDeletingASegmentACampaignOrAutomationTargetsIsRefusedNamingThem(t *test
 		t.Fatal(err)
 	}
 	w := f.do("DELETE", "/api/segments/"+itoa(sg.ID), "", bearer)
-	if w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), `campaign \"Spring <sale>\"`) {
+	if w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), `campaign \"Spring <sale>\"`) || !strings.Contains(w.Body.String(), `segment \"Big spenders\" is used by`) {
 		t.Fatalf("API delete of an excluded segment: %d %s", w.Code, w.Body)
 	}
 	cookie, csrf := f.login(t)
