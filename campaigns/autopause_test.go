@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"herald/campaigns"
+	"herald/internal/campaigntest"
 )
 
 // A run of permanent failures pauses the campaign with the reason before
@@ -23,18 +24,18 @@ func TestACampaignWithManyFailuresPausesItselfWithTheReason(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t)
+			w := campaigntest.NewWorld(t)
 			ctx := context.Background()
-			w.addContacts(t, 60, "NL")
-			c := w.campaign(t, []int64{w.segment(t, "NL", eqSegment("NL"))}, nil)
-			all := w.launch(t, w.svc, c.ID)
-			m := &mailer{fail: func(string, int) error { return tc.fail }}
-			err := campaigns.NewSender(w.svc, m, nil).SendBatch(ctx, c.ID, all, false)
+			w.AddContacts(t, 60, "NL")
+			c := w.Campaign(t, []int64{w.Segment(t, "NL", campaigntest.EqSegment("NL"))}, nil)
+			all := w.Launch(t, w.Svc, c.ID)
+			m := &campaigntest.Mailer{Fail: func(string, int) error { return tc.fail }}
+			err := campaigns.NewSender(w.Svc, m, nil).SendBatch(ctx, c.ID, all, false)
 			if err != nil && !errors.Is(err, campaigns.ErrRetryLater) {
 				t.Fatal(err)
 			}
-			got, _ := w.svc.Get(ctx, c.ID)
-			st, _ := w.rep.Stats(ctx, c.ID)
+			got, _ := w.Svc.Get(ctx, c.ID)
+			st, _ := w.Rep.Stats(ctx, c.ID)
 			if !tc.wantPaused {
 				if got.Status != campaigns.CampaignSending || st.Queued != 60 {
 					t.Errorf("status %s with %d queued; want still sending with all 60 queued for a retry", got.Status, st.Queued)

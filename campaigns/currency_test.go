@@ -7,6 +7,7 @@ import (
 
 	"herald/campaigns"
 	"herald/contacts"
+	"herald/internal/campaigntest"
 	"herald/internal/testenv"
 )
 
@@ -24,13 +25,13 @@ func TestMoneyInMessagesIsInTheStoreCurrency(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.currency, func(t *testing.T) {
-			w := newWorld(t)
+			w := campaigntest.NewWorld(t)
 			ctx := context.Background()
-			cs := contacts.NewStore(w.db, contacts.Options{Currency: tc.currency})
-			svc := campaigns.NewService(w.db, cs, w.segments, w.q, nil, campaigns.Config{BaseURL: "https://h.example", Log: testenv.Logger()})
-			emails := w.addContacts(t, 1, "NL")
+			cs := contacts.NewStore(w.DB, contacts.Options{Currency: tc.currency})
+			svc := campaigns.NewService(w.DB, cs, w.Segments, w.Q, nil, campaigns.Config{BaseURL: "https://h.example", Log: testenv.Logger()})
+			emails := w.AddContacts(t, 1, "NL")
 			ct, _ := cs.GetByEmail(ctx, emails[0])
-			if err := w.db.Model(&contacts.Contact{}).Where("id = ?", ct.ID).Update("total_spent", tc.minor).Error; err != nil {
+			if err := w.DB.Model(&contacts.Contact{}).Where("id = ?", ct.ID).Update("total_spent", tc.minor).Error; err != nil {
 				t.Fatal(err)
 			}
 			name, subj, html, from := "Thanks", "You spent {{money .TotalSpent}}", "<p>{{money .TotalSpent}}</p>", "a@shop.example.com"

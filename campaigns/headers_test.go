@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"herald/campaigns"
+	"herald/internal/campaigntest"
 	"herald/internal/errs"
 )
 
 func TestHeaderFieldsRefuseLineBreaksAndStoreBareAddresses(t *testing.T) {
-	w := newWorld(t)
+	w := campaigntest.NewWorld(t)
 	ptr := func(s string) *string { return &s }
 	cases := []struct {
 		name               string
@@ -37,7 +38,7 @@ func TestHeaderFieldsRefuseLineBreaksAndStoreBareAddresses(t *testing.T) {
 			if in.FromEmail == nil {
 				in.FromEmail = ptr("news@shop.example.com")
 			}
-			c, err := w.svc.Create(context.Background(), in)
+			c, err := w.Svc.Create(context.Background(), in)
 			if tc.wantPath != "" {
 				ie, ok := errs.AsInvalid(err)
 				if !ok || ie.Path != tc.wantPath || !strings.Contains(ie.Message, tc.wantMsg) {
@@ -48,7 +49,7 @@ func TestHeaderFieldsRefuseLineBreaksAndStoreBareAddresses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			stored, err := w.svc.Get(context.Background(), c.ID)
+			stored, err := w.Svc.Get(context.Background(), c.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,15 +61,15 @@ func TestHeaderFieldsRefuseLineBreaksAndStoreBareAddresses(t *testing.T) {
 }
 
 func TestMigrateStoresAddressesSavedInBracketsBare(t *testing.T) {
-	w := newWorld(t)
-	c := w.campaign(t, nil, nil)
-	if err := w.db.Model(&campaigns.Campaign{}).Where("id = ?", c.ID).Updates(map[string]any{"from_email": "Tea Shop <news@shop.example.com>", "reply_to": "<help@shop.example.com>"}).Error; err != nil {
+	w := campaigntest.NewWorld(t)
+	c := w.Campaign(t, nil, nil)
+	if err := w.DB.Model(&campaigns.Campaign{}).Where("id = ?", c.ID).Updates(map[string]any{"from_email": "Tea Shop <news@shop.example.com>", "reply_to": "<help@shop.example.com>"}).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := campaigns.Migrate(w.db); err != nil {
+	if err := campaigns.Migrate(w.DB); err != nil {
 		t.Fatal(err)
 	}
-	got, err := w.svc.Get(context.Background(), c.ID)
+	got, err := w.Svc.Get(context.Background(), c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

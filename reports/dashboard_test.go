@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"herald/campaigns"
+	"herald/internal/campaigntest"
 )
 
 func campaignIDs(cs []campaigns.Campaign) []int64 {
@@ -18,27 +19,27 @@ func campaignIDs(cs []campaigns.Campaign) []int64 {
 }
 
 func TestDashboardListsCampaignsInProgressAndRecentlyStartedAndCountsSentPerDay(t *testing.T) {
-	w := newWorld(t)
+	w := campaigntest.NewWorld(t)
 	ctx := context.Background()
-	w.addContacts(t, 4, "NL")
-	seg := []int64{w.segment(t, "NL", eqSegment("NL"))}
-	sent := w.campaign(t, seg, nil)
-	if _, err := w.svc.Send(ctx, sent.ID, nil); err != nil {
+	w.AddContacts(t, 4, "NL")
+	seg := []int64{w.Segment(t, "NL", campaigntest.EqSegment("NL"))}
+	sent := w.Campaign(t, seg, nil)
+	if _, err := w.Svc.Send(ctx, sent.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	w.drain(t, sent.ID, campaigns.NewSender(w.svc, &mailer{}, nil))
-	sending := w.campaign(t, seg, nil)
-	w.launch(t, w.svc, sending.ID) // launched, nothing sent yet
-	draft := w.campaign(t, seg, nil)
+	w.Drain(t, sent.ID, campaigns.NewSender(w.Svc, &campaigntest.Mailer{}, nil))
+	sending := w.Campaign(t, seg, nil)
+	w.Launch(t, w.Svc, sending.ID) // launched, nothing sent yet
+	draft := w.Campaign(t, seg, nil)
 
-	inProgress, err := w.rep.InProgress(ctx)
+	inProgress, err := w.Rep.InProgress(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := campaignIDs(inProgress); !slices.Equal(got, []int64{sending.ID}) {
 		t.Errorf("in progress = %v, want only the sending campaign %d", got, sending.ID)
 	}
-	recent, err := w.rep.RecentlyStarted(ctx, 5)
+	recent, err := w.Rep.RecentlyStarted(ctx, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,18 +50,18 @@ func TestDashboardListsCampaignsInProgressAndRecentlyStartedAndCountsSentPerDay(
 	// Two of the four messages went out three days ago, the others today.
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	var ds []campaigns.Delivery
-	if err := w.db.Where("campaign_id = ? AND status = ?", sent.ID, campaigns.DeliverySent).Order("id").Find(&ds).Error; err != nil {
+	if err := w.DB.Where("campaign_id = ? AND status = ?", sent.ID, campaigns.DeliverySent).Order("id").Find(&ds).Error; err != nil {
 		t.Fatal(err)
 	}
 	if len(ds) != 4 {
 		t.Fatalf("sent %d messages, want 4", len(ds))
 	}
 	for _, d := range ds[:2] {
-		if err := w.db.Model(&campaigns.Delivery{}).Where("id = ?", d.ID).Update("sent_at", today.AddDate(0, 0, -3).Add(23*time.Hour)).Error; err != nil {
+		if err := w.DB.Model(&campaigns.Delivery{}).Where("id = ?", d.ID).Update("sent_at", today.AddDate(0, 0, -3).Add(23*time.Hour)).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
-	got, err := w.rep.SentPerDay(ctx, today.AddDate(0, 0, -3).Add(5*time.Hour), 4)
+	got, err := w.Rep.SentPerDay(ctx, today.AddDate(0, 0, -3).Add(5*time.Hour), 4)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,21 +8,22 @@ import (
 
 	"herald/campaigns"
 	"herald/contacts"
+	"herald/internal/campaigntest"
 	"herald/internal/errs"
 	"herald/reports"
 )
 
 func TestActivityCountsByTheHourForTwoDaysThenByTheDay(t *testing.T) {
-	w := newWorld(t)
+	w := campaigntest.NewWorld(t)
 	ctx := context.Background()
 	c, ids := statsCampaign(t, w, 3, nil)
 	start := time.Now().UTC().Truncate(time.Hour).Add(-10 * 24 * time.Hour)
-	if err := w.db.Model(&campaigns.Campaign{}).Where("id = ?", c.ID).Update("started_at", start.Add(20*time.Minute)).Error; err != nil {
+	if err := w.DB.Model(&campaigns.Campaign{}).Where("id = ?", c.ID).Update("started_at", start.Add(20*time.Minute)).Error; err != nil {
 		t.Fatal(err)
 	}
 	cid := c.ID
 	link := int64(1)
-	w.recordEvents(t,
+	w.RecordEvents(t,
 		contacts.EventInput{ContactID: ids[0], Type: contacts.EventOpen, CampaignID: &cid, OccurredAt: start.Add(30 * time.Minute)},
 		contacts.EventInput{ContactID: ids[1], Type: contacts.EventOpen, CampaignID: &cid, OccurredAt: start.Add(25 * time.Minute), Machine: true},
 		contacts.EventInput{ContactID: ids[1], Type: contacts.EventOpen, CampaignID: &cid, OccurredAt: start.Add(3*time.Hour + time.Minute)},
@@ -32,7 +33,7 @@ func TestActivityCountsByTheHourForTwoDaysThenByTheDay(t *testing.T) {
 		// 5 days and 1 hour in: the fourth day after the hourly part
 		contacts.EventInput{ContactID: ids[2], Type: contacts.EventClick, CampaignID: &cid, LinkID: &link, OccurredAt: start.Add(121 * time.Hour)},
 	)
-	got, err := w.rep.Activity(ctx, c.ID)
+	got, err := w.Rep.Activity(ctx, c.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,20 +72,20 @@ func TestActivityCountsByTheHourForTwoDaysThenByTheDay(t *testing.T) {
 		t.Errorf("buckets hold %d events, want all 6", sum)
 	}
 
-	draft := w.campaign(t, []int64{w.segment(t, "NL2", eqSegment("NL"))}, nil)
-	if got, err := w.rep.Activity(ctx, draft.ID); err != nil || len(got) != 0 {
+	draft := w.Campaign(t, []int64{w.Segment(t, "NL2", campaigntest.EqSegment("NL"))}, nil)
+	if got, err := w.Rep.Activity(ctx, draft.ID); err != nil || len(got) != 0 {
 		t.Errorf("a draft has activity %v, %v", got, err)
 	}
 }
 
 func TestPeopleListsPageByContactAndLeaveMachinesOut(t *testing.T) {
-	w := newWorld(t)
+	w := campaigntest.NewWorld(t)
 	ctx := context.Background()
 	c, ids := statsCampaign(t, w, 5, map[int]bool{4: true})
 	cid := c.ID
 	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	link := int64(1)
-	w.recordEvents(t,
+	w.RecordEvents(t,
 		contacts.EventInput{ContactID: ids[0], Type: contacts.EventOpen, CampaignID: &cid, OccurredAt: at},
 		contacts.EventInput{ContactID: ids[0], Type: contacts.EventOpen, CampaignID: &cid, OccurredAt: at.Add(time.Minute)},
 		contacts.EventInput{ContactID: ids[1], Type: contacts.EventOpen, CampaignID: &cid, OccurredAt: at.Add(2 * time.Minute)},
@@ -93,7 +94,7 @@ func TestPeopleListsPageByContactAndLeaveMachinesOut(t *testing.T) {
 		contacts.EventInput{ContactID: ids[1], Type: contacts.EventClick, CampaignID: &cid, LinkID: &link, OccurredAt: at.Add(3 * time.Minute)},
 		contacts.EventInput{ContactID: ids[3], Type: contacts.EventUnsubscribe, CampaignID: &cid, OccurredAt: at.Add(4 * time.Minute)},
 	)
-	if err := w.db.Model(&campaigns.Delivery{}).Where("campaign_id = ? AND contact_id = ?", c.ID, ids[3]).
+	if err := w.DB.Model(&campaigns.Delivery{}).Where("campaign_id = ? AND contact_id = ?", c.ID, ids[3]).
 		Updates(map[string]any{"status": campaigns.DeliveryUnknown, "error": "the connection dropped after the message was sent"}).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func TestPeopleListsPageByContactAndLeaveMachinesOut(t *testing.T) {
 		var out []reports.Person
 		var after int64
 		for pages := 0; ; pages++ {
-			ps, next, err := w.rep.People(ctx, c.ID, kind, after, 1)
+			ps, next, err := w.Rep.People(ctx, c.ID, kind, after, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,23 +139,23 @@ func TestPeopleListsPageByContactAndLeaveMachinesOut(t *testing.T) {
 		t.Errorf("unknown = %+v, want contact 3 with its reason, not yet resent", u)
 	}
 	var inv *errs.InvalidError
-	if _, _, err := w.rep.People(ctx, c.ID, "everyone", 0, 10); !errors.As(err, &inv) {
+	if _, _, err := w.Rep.People(ctx, c.ID, "everyone", 0, 10); !errors.As(err, &inv) {
 		t.Errorf("an unknown list: %v, want invalid", err)
 	}
 }
 
 func TestOverviewFiltersByStatusPagesAndCountsPeople(t *testing.T) {
-	w := newWorld(t)
+	w := campaigntest.NewWorld(t)
 	ctx := context.Background()
 	sent, ids := statsCampaign(t, w, 4, nil)
 	cid := sent.ID
-	w.recordEvents(t,
+	w.RecordEvents(t,
 		contacts.EventInput{ContactID: ids[0], Type: contacts.EventOpen, CampaignID: &cid, OccurredAt: time.Now().UTC().Add(-time.Minute)},
 		contacts.EventInput{ContactID: ids[1], Type: contacts.EventOpen, CampaignID: &cid, OccurredAt: time.Now().UTC().Add(-time.Minute), Machine: true},
 	)
-	draft := w.campaign(t, []int64{w.segment(t, "NL2", eqSegment("NL"))}, nil)
+	draft := w.Campaign(t, []int64{w.Segment(t, "NL2", campaigntest.EqSegment("NL"))}, nil)
 
-	all, next, err := w.rep.Overview(ctx, "", 0, 1)
+	all, next, err := w.Rep.Overview(ctx, "", 0, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestOverviewFiltersByStatusPagesAndCountsPeople(t *testing.T) {
 	if all[0].Audience != 4 {
 		t.Errorf("draft audience %d, want the 4 its segment holds now", all[0].Audience)
 	}
-	rest, next, err := w.rep.Overview(ctx, "", next, 1)
+	rest, next, err := w.Rep.Overview(ctx, "", next, 1)
 	if err != nil || len(rest) != 1 || rest[0].ID != sent.ID || next != 0 {
 		t.Fatalf("second page %+v next %d err %v", rest, next, err)
 	}
@@ -172,7 +173,7 @@ func TestOverviewFiltersByStatusPagesAndCountsPeople(t *testing.T) {
 	if s.Sent != 4 || s.Delivered != 4 || s.OpensUnique != 1 || s.OpensUniqueMachine != 1 || s.OpenRate != 0.25 {
 		t.Errorf("sent campaign %+v, want 4 sent, 1 person opened (25%%), 1 machine apart", s)
 	}
-	only, _, err := w.rep.Overview(ctx, campaigns.CampaignDraft, 0, 10)
+	only, _, err := w.Rep.Overview(ctx, campaigns.CampaignDraft, 0, 10)
 	if err != nil || len(only) != 1 || only[0].ID != draft.ID {
 		t.Errorf("drafts = %+v, %v", only, err)
 	}

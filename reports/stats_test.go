@@ -8,6 +8,7 @@ import (
 
 	"herald/campaigns"
 	"herald/contacts"
+	"herald/internal/campaigntest"
 	"herald/internal/testenv"
 	"herald/reports"
 	"herald/segments"
@@ -15,17 +16,17 @@ import (
 )
 
 func TestStatsCountPeopleAndMachinesPerLinkPerHourAndAttributeRevenue(t *testing.T) {
-	w := newWorld(t)
+	w := campaigntest.NewWorld(t)
 	ctx := context.Background()
-	emails := w.addContacts(t, 4, "NL")
-	c := w.campaign(t, []int64{w.segment(t, "NL", eqSegment("NL"))}, nil)
-	if _, err := w.svc.Send(ctx, c.ID, nil); err != nil {
+	emails := w.AddContacts(t, 4, "NL")
+	c := w.Campaign(t, []int64{w.Segment(t, "NL", campaigntest.EqSegment("NL"))}, nil)
+	if _, err := w.Svc.Send(ctx, c.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	w.drain(t, c.ID, campaigns.NewSender(w.svc, &mailer{}, nil))
+	w.Drain(t, c.ID, campaigns.NewSender(w.Svc, &campaigntest.Mailer{}, nil))
 
 	id := func(e string) int64 {
-		ct, err := w.contacts.GetByEmail(ctx, e)
+		ct, err := w.Contacts.GetByEmail(ctx, e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,8 +52,8 @@ func TestStatsCountPeopleAndMachinesPerLinkPerHourAndAttributeRevenue(t *testing
 		// the scanner's "click" does not attribute cc's purchase
 		{ContactID: cc, Type: contacts.EventPurchase, OrderID: "o4", Amount: 500, OccurredAt: h.Add(2 * time.Hour)},
 	}
-	w.recordEvents(t, evs...)
-	st := w.stats(t, c.ID)
+	w.RecordEvents(t, evs...)
+	st := w.Stats(t, c.ID)
 	checks := []struct {
 		name      string
 		got, want any
@@ -99,28 +100,28 @@ func TestStatsCountPeopleAndMachinesPerLinkPerHourAndAttributeRevenue(t *testing
 
 // statsCampaign sends a campaign to n contacts of w (the mailer refusing
 // the addresses in refuse) and returns it with its recipients' ids.
-func statsCampaign(t *testing.T, w *world, n int, refuse map[int]bool) (campaigns.Campaign, []int64) {
+func statsCampaign(t *testing.T, w *campaigntest.World, n int, refuse map[int]bool) (campaigns.Campaign, []int64) {
 	t.Helper()
 	ctx := context.Background()
-	emails := w.addContacts(t, n, "NL")
-	c := w.campaign(t, []int64{w.segment(t, "NL", eqSegment("NL"))}, nil)
-	if _, err := w.svc.Send(ctx, c.ID, nil); err != nil {
+	emails := w.AddContacts(t, n, "NL")
+	c := w.Campaign(t, []int64{w.Segment(t, "NL", campaigntest.EqSegment("NL"))}, nil)
+	if _, err := w.Svc.Send(ctx, c.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	refused := map[string]bool{}
 	for i := range refuse {
 		refused[emails[i]] = true
 	}
-	m := &mailer{fail: func(to string, _ int) error {
+	m := &campaigntest.Mailer{Fail: func(to string, _ int) error {
 		if refused[to] {
 			return &campaigns.SendError{Recipient: true, Code: 550, Msg: "no such user"}
 		}
 		return nil
 	}}
-	w.drain(t, c.ID, campaigns.NewSender(w.svc, m, nil))
+	w.Drain(t, c.ID, campaigns.NewSender(w.Svc, m, nil))
 	ids := make([]int64, n)
 	for i, e := range emails {
-		ct, err := w.contacts.GetByEmail(ctx, e)
+		ct, err := w.Contacts.GetByEmail(ctx, e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +131,7 @@ func statsCampaign(t *testing.T, w *world, n int, refuse map[int]bool) (campaign
 }
 
 func TestStatsDeliveredLeavesOutBouncesReportedAfterTheSend(t *testing.T) {
-	w := newWorld(t)
+	w := campaigntest.NewWorld(t)
 	// Five recipients; the server refuses the fifth at send time.
 	c, ids := statsCampaign(t, w, 5, map[int]bool{4: true})
 	cid := c.ID
@@ -138,13 +139,13 @@ func TestStatsDeliveredLeavesOutBouncesReportedAfterTheSend(t *testing.T) {
 		return contacts.EventInput{ContactID: contact, Type: contacts.EventBounce, CampaignID: &cid, DedupeKey: key, Properties: map[string]any{"hard": true}}
 	}
 	other := cid + 1000
-	w.recordEvents(t,
+	w.RecordEvents(t,
 		bounce(ids[0], "dsn-1"),
 		bounce(ids[0], "dsn-1-again"), // a second report of the same message
 		bounce(ids[1], "dsn-2"),
 		contacts.EventInput{ContactID: ids[2], Type: contacts.EventBounce, CampaignID: &other, DedupeKey: "dsn-other"}, // another campaign's
 	)
-	st := w.stats(t, c.ID)
+	st := w.Stats(t, c.ID)
 	for _, ch := range []struct {
 		name      string
 		got, want int64
@@ -164,7 +165,7 @@ func TestStatsDeliveredLeavesOutBouncesReportedAfterTheSend(t *testing.T) {
 // automation's campaign sends a contact one message per occurrence, so a
 // contact's later bounces count up to the messages sent to them.
 func TestStatsBouncedAfterSendCountsAtMostOneBouncePerMessageSent(t *testing.T) {
-	w := newWorld(t)
+	w := campaigntest.NewWorld(t)
 	c, ids := statsCampaign(t, w, 4, nil)
 	// ids[0] and ids[1] were sent a second occurrence; ids[2]'s second one
 	// is still queued.
@@ -174,7 +175,7 @@ func TestStatsBouncedAfterSendCountsAtMostOneBouncePerMessageSent(t *testing.T) 
 		{CampaignID: c.ID, ContactID: ids[1], Occurrence: "2027", Status: campaigns.DeliverySent, Batch: 1, SentAt: &sent},
 		{CampaignID: c.ID, ContactID: ids[2], Occurrence: "2027", Status: campaigns.DeliveryQueued, Batch: 1},
 	} {
-		if err := w.db.Create(&d).Error; err != nil {
+		if err := w.DB.Create(&d).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -185,9 +186,9 @@ func TestStatsBouncedAfterSendCountsAtMostOneBouncePerMessageSent(t *testing.T) 
 			evs = append(evs, contacts.EventInput{ContactID: contact, Type: contacts.EventBounce, CampaignID: &cid, DedupeKey: fmt.Sprintf("dsn-%d-%d", contact, i)})
 		}
 	}
-	w.recordEvents(t, evs...)
+	w.RecordEvents(t, evs...)
 	// ids[0]: 2 of 3 (two sent), ids[1]: 1, ids[2]: 1 of 2 (one sent).
-	if st := w.stats(t, c.ID); st.BouncedAfterSend != 4 {
+	if st := w.Stats(t, c.ID); st.BouncedAfterSend != 4 {
 		t.Errorf("bounced after send = %d, want 4", st.BouncedAfterSend)
 	}
 }
@@ -203,24 +204,24 @@ func TestStatsRevenueIsInMajorUnitsOfTheStoreCurrency(t *testing.T) {
 		{"KWD", 4999, 4.999},
 	} {
 		t.Run(tc.currency, func(t *testing.T) {
-			w := newWorld(t)
+			w := campaigntest.NewWorld(t)
 			// The world's store, with the store currency of the case.
-			w.contacts = contacts.NewStore(w.db, contacts.Options{Currency: tc.currency})
-			w.segments = segments.NewService(w.db, w.contacts, nil, nil)
+			w.Contacts = contacts.NewStore(w.DB, contacts.Options{Currency: tc.currency})
+			w.Segments = segments.NewService(w.DB, w.Contacts, nil, nil)
 			signer, err := tracking.NewSigner([]byte("a test secret of enough length"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			w.svc = campaigns.NewService(w.db, w.contacts, w.segments, w.q, signer, campaigns.Config{BaseURL: "https://h.example", LaunchPage: 7, ClaimSize: 3, Log: testenv.Logger()})
-			w.rep = reports.New(w.db, w.svc, w.contacts, reports.Config{})
+			w.Svc = campaigns.NewService(w.DB, w.Contacts, w.Segments, w.Q, signer, campaigns.Config{BaseURL: "https://h.example", LaunchPage: 7, ClaimSize: 3, Log: testenv.Logger()})
+			w.Rep = reports.New(w.DB, w.Svc, w.Contacts, reports.Config{})
 			c, ids := statsCampaign(t, w, 1, nil)
 			cid, link := c.ID, int64(1)
 			at := time.Now().UTC().Add(-48 * time.Hour)
-			w.recordEvents(t,
+			w.RecordEvents(t,
 				contacts.EventInput{ContactID: ids[0], Type: contacts.EventClick, CampaignID: &cid, LinkID: &link, OccurredAt: at},
 				contacts.EventInput{ContactID: ids[0], Type: contacts.EventPurchase, OrderID: "o-1", Amount: tc.amount, OccurredAt: at.Add(time.Hour)},
 			)
-			st := w.stats(t, c.ID)
+			st := w.Stats(t, c.ID)
 			if st.Revenue != tc.want || st.Currency != tc.currency || st.RevenueOrders != 1 {
 				t.Errorf("revenue %v %s over %d orders, want %v %s over 1", st.Revenue, st.Currency, st.RevenueOrders, tc.want, tc.currency)
 			}

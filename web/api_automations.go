@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -185,14 +186,23 @@ func (s *Server) flowRuns(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	out, err := s.runViews(ctx, runs)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, listBody(out, next))
+}
+
+// runViews shows runs with their contacts' addresses, read in one query.
+func (s *Server) runViews(ctx context.Context, runs []automations.Run) ([]runView, error) {
 	ids := make([]int64, len(runs))
 	for i, r := range runs {
 		ids[i] = r.ContactID
 	}
 	cs, err := s.d.Contacts.GetMany(ctx, ids)
 	if err != nil {
-		s.fail(c, err)
-		return
+		return nil, err
 	}
 	emails := make(map[int64]string, len(cs))
 	for _, ct := range cs {
@@ -203,5 +213,5 @@ func (s *Server) flowRuns(c *gin.Context) {
 	for i, r := range runs {
 		out[i] = viewRun(r, emails[r.ContactID], now)
 	}
-	c.PureJSON(http.StatusOK, listBody(out, next))
+	return out, nil
 }

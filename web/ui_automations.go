@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -100,23 +99,10 @@ func (s *Server) automationPage(c *gin.Context) {
 		s.pageError(c, err)
 		return
 	}
-	ids := make([]int64, len(runs))
-	for i, r := range runs {
-		ids[i] = r.ContactID
-	}
-	cs, err := s.d.Contacts.GetMany(ctx, ids)
+	views, err := s.runViews(ctx, runs)
 	if err != nil {
 		s.pageError(c, err)
 		return
-	}
-	emails := make(map[int64]string, len(cs))
-	for _, ct := range cs {
-		emails[ct.ID] = ct.Email
-	}
-	now := time.Now()
-	views := make([]runView, len(runs))
-	for i, r := range runs {
-		views[i] = viewRun(r, emails[r.ContactID], now)
 	}
 	data["Title"] = f.Name
 	data["Automation"] = f

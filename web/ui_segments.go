@@ -204,9 +204,9 @@ func (s *Server) renderTemplates(c *gin.Context, status int, key string, params 
 }
 
 func (s *Server) segmentPage(c *gin.Context) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		s.pageError(c, errs.NotFound("segment", c.Param("id")))
+	id, err := pathID(c)
+	if err != nil {
+		s.pageError(c, err)
 		return
 	}
 	flash := ""
@@ -248,9 +248,9 @@ func (s *Server) renderSegment(c *gin.Context, status int, id int64, deleteError
 }
 
 func (s *Server) segmentRefreshPost(c *gin.Context) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		s.pageError(c, errs.NotFound("segment", c.Param("id")))
+	id, err := pathID(c)
+	if err != nil {
+		s.pageError(c, err)
 		return
 	}
 	res, err := s.d.Segments.Refresh(c.Request.Context(), id)
@@ -267,9 +267,9 @@ func (s *Server) segmentRefreshPost(c *gin.Context) {
 }
 
 func (s *Server) segmentDeletePost(c *gin.Context) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
-	if err != nil || id <= 0 {
-		s.pageError(c, errs.NotFound("segment", c.Param("id")))
+	id, err := pathID(c)
+	if err != nil {
+		s.pageError(c, err)
 		return
 	}
 	sg, err := s.d.Segments.Get(c.Request.Context(), id)

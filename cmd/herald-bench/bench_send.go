@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"herald/internal/app"
+	"herald/internal/childproc"
 	"io"
 	"net"
 	"net/url"
@@ -100,13 +101,13 @@ type sendBench struct {
 	sinkNote  string
 	sink      benchSink
 	app       *app.App
-	workers   []*childProc
+	workers   []*childproc.Proc
 	closers   []func()
 }
 
 func (b *sendBench) cleanup() {
 	for _, w := range b.workers {
-		w.stop()
+		w.Stop()
 	}
 	for i := len(b.closers) - 1; i >= 0; i-- {
 		b.closers[i]()
@@ -333,7 +334,7 @@ func (b *sendBench) startWorkers(ctx context.Context) error {
 		env[envTestClaimSize] = strconv.Itoa(b.f.claimSize)
 	}
 	for range b.f.workers {
-		w, err := startChild(ctx, self, []string{"worker"}, env, "Herald worker running", os.Stderr)
+		w, err := childproc.Start(ctx, self, []string{"worker"}, env, "Herald worker running", os.Stderr)
 		if err != nil {
 			return err
 		}
@@ -364,8 +365,8 @@ func (b *sendBench) waitSent(ctx context.Context, id int64, t0 time.Time) error 
 			return fmt.Errorf("bench send: the campaign is %s: %s", c.Status, c.PauseReason)
 		}
 		for _, w := range b.workers {
-			if w.exited() {
-				return fmt.Errorf("bench send: worker process %d stopped", w.cmd.Process.Pid)
+			if w.Exited() {
+				return fmt.Errorf("bench send: worker process %d stopped", w.Cmd.Process.Pid)
 			}
 		}
 		if time.Since(lastPrint) >= 5*time.Second {
@@ -387,7 +388,7 @@ type cpuSample struct {
 func (b *sendBench) sampleCPU() cpuSample {
 	s := cpuSample{self: readProcStats().CPUSeconds, sink: -1, postgres: -1, redis: -1}
 	for _, w := range b.workers {
-		s.workers = append(s.workers, procCPUSeconds(w.cmd.Process.Pid))
+		s.workers = append(s.workers, procCPUSeconds(w.Cmd.Process.Pid))
 	}
 	if pid := b.sink.pid(); pid > 0 {
 		s.sink = procCPUSeconds(pid)
@@ -414,7 +415,7 @@ func (b *sendBench) report(ctx context.Context, id int64, t0 time.Time, wall tim
 	}
 	res := b.sink.stop()
 	for _, w := range b.workers {
-		w.stop()
+		w.Stop()
 	}
 	accepted := st.Sent
 	lastAt := t0.Add(wall)
@@ -447,7 +448,7 @@ func (b *sendBench) report(ctx context.Context, id int64, t0 time.Time, wall tim
 		for i, w := range b.workers {
 			cpu := after.workers[i] - before.workers[i]
 			herald += cpu
-			fmt.Fprintf(b.out, "worker %d (pid %d): peak RSS %.0f MiB, CPU per 1,000 messages %s\n", i+1, w.cmd.Process.Pid, w.peakRSSMiB, per1000(cpu))
+			fmt.Fprintf(b.out, "worker %d (pid %d): peak RSS %.0f MiB, CPU per 1,000 messages %s\n", i+1, w.Cmd.Process.Pid, w.PeakRSSMiB(), per1000(cpu))
 		}
 	}
 	fmt.Fprintf(b.out, "Herald in all:     CPU per 1,000 messages %s\n", per1000(herald))
@@ -688,96 +689,6 @@ func field(line, key string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// childProc is a Herald process started by a benchmark or a test.
-type childProc struct {
-	cmd        *exec.Cmd
-	done       chan struct{}
-	peakRSSMiB float64
-	stopped    atomic.Bool
-}
-
-// startChild runs bin with args and env added to this process's
-// environment, and waits until it prints a line containing ready. Its
-// standard error goes to stderr.
-func startChild(ctx context.Context, bin string, args []string, env map[string]string, ready string, stderr io.Writer) (*childProc, error) {
-	cmd := exec.Command(bin, args...)
-	cmd.Env = os.Environ()
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	p := &childProc{cmd: cmd, done: make(chan struct{})}
-	up := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		seen := false
-		for sc.Scan() {
-			if !seen && strings.Contains(sc.Text(), ready) {
-				seen = true
-				close(up)
-			}
-		}
-		if !seen {
-			close(up)
-		}
-		_ = cmd.Wait()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			p.peakRSSMiB = float64(ru.Maxrss) / 1024
-		}
-		close(p.done)
-	}()
-	select {
-	case <-up:
-	case <-ctx.Done():
-		p.kill()
-		return nil, ctx.Err()
-	case <-time.After(60 * time.Second):
-		p.kill()
-		return nil, fmt.Errorf("%s %v did not start within a minute", bin, args)
-	}
-	if p.exited() {
-		return nil, fmt.Errorf("%s %v stopped at start: %s", bin, args, cmd.ProcessState)
-	}
-	return p, nil
-}
-
-func (p *childProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop asks the process to finish (SIGTERM) and waits for it.
-func (p *childProc) stop() {
-	if p.stopped.Swap(true) {
-		<-p.done
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(30 * time.Second):
-		p.kill()
-	}
-}
-
-// kill ends the process at once (SIGKILL), as a crash would.
-func (p *childProc) kill() {
-	p.stopped.Store(true)
-	_ = p.cmd.Process.Kill()
-	<-p.done
 }
 
 // procCPUSeconds is the user + system CPU time of a process, and of its

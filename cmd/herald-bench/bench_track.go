@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"herald/internal/app"
+	"herald/internal/childproc"
 	"io"
 	"log/slog"
 	"net"
@@ -253,7 +254,7 @@ type benchHerald struct {
 	workerRunning bool
 
 	mu       sync.Mutex
-	children []*childProc
+	children []*childproc.Proc
 }
 
 func startBenchHerald(ctx context.Context, dbURL, redisURL string, log *slog.Logger, startWorker bool) (*benchHerald, error) {
@@ -305,7 +306,7 @@ func (h *benchHerald) close() {
 	children := h.children
 	h.mu.Unlock()
 	for _, c := range children {
-		c.stop()
+		c.Stop()
 	}
 	h.app.Close()
 }
@@ -326,7 +327,7 @@ func (h *benchHerald) startChildWorker(ctx context.Context) error {
 		"HERALD_DATABASE_URL": h.cfg.DatabaseURL, "HERALD_REDIS_URL": redisURL, "HERALD_SECRET": h.cfg.Secret,
 		"HERALD_SMTP_URL": "", "HERALD_LOG_LEVEL": "warn", "HERALD_WORKER_CONCURRENCY": "2",
 	}
-	c, err := startChild(ctx, self, []string{"worker"}, env, "Herald worker running", os.Stderr)
+	c, err := childproc.Start(ctx, self, []string{"worker"}, env, "Herald worker running", os.Stderr)
 	if err != nil {
 		return fmt.Errorf("bench track: start a worker: %w", err)
 	}
@@ -362,8 +363,8 @@ func (h *benchHerald) killMidway(ctx context.Context, wait time.Duration) *killR
 		victim := h.children[len(h.children)-1]
 		h.mu.Unlock()
 		k.at = time.Since(start)
-		k.killedPID = victim.cmd.Process.Pid
-		victim.kill()
+		k.killedPID = victim.Cmd.Process.Pid
+		victim.Kill()
 		if p, err := h.app.Redis.XPending(ctx, tracking.DefaultStream, tracking.ConsumerGroup).Result(); err == nil {
 			k.orphaned = p.Count
 		}
@@ -371,7 +372,7 @@ func (h *benchHerald) killMidway(ctx context.Context, wait time.Duration) *killR
 			return
 		}
 		h.mu.Lock()
-		k.newPID = h.children[len(h.children)-1].cmd.Process.Pid
+		k.newPID = h.children[len(h.children)-1].Cmd.Process.Pid
 		h.mu.Unlock()
 	}()
 	return k

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"syscall"
 	"testing"
 	"time"
 
@@ -44,19 +43,18 @@ func TestWorkersSurviveTheirDependencies(t *testing.T) {
 		w.waitFor("the first 500 messages", func() bool { return w.smtp.Total() >= 500 })
 
 		p := w.workers[0]
-		p.stopped.Store(true)
 		asked := time.Now()
 		var took time.Duration
-		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := p.Interrupt(); err != nil {
 			t.Fatal(err)
 		}
 		select {
-		case <-p.done:
+		case <-p.Done():
 			took = time.Since(asked)
 		case <-time.After(30 * time.Second):
 			t.Fatalf("the worker was still running %v after SIGTERM (shutdown timeout 20 s)", time.Since(asked))
 		}
-		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		if code := p.Cmd.ProcessState.ExitCode(); code != 0 {
 			t.Errorf("the worker exited with code %d after SIGTERM, want 0", code)
 		}
 		stoppedAt := w.smtp.Total()

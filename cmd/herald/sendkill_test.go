@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"herald/internal/app"
+	"herald/internal/childproc"
 	"io"
 	"os/exec"
 	"path/filepath"
@@ -196,7 +197,7 @@ type procWorld struct {
 	smtp    *smtptest.Server
 	env     map[string]string
 	logs    *syncBuffer
-	workers []*childProc
+	workers []*childproc.Proc
 
 	emails     map[int64]string // contact id -> email
 	suppressed map[int64]bool   // not subscribed when the campaign was sent
@@ -228,7 +229,7 @@ func newProcWorld(t *testing.T, bin string, faults smtptest.Options) *procWorld 
 	}
 	t.Cleanup(func() {
 		for _, p := range w.workers {
-			p.stop()
+			p.Stop()
 		}
 		app.Close()
 		if t.Failed() {
@@ -293,7 +294,7 @@ func (w *procWorld) campaign() int64 {
 func (w *procWorld) startWorkers(n int) {
 	w.t.Helper()
 	for range n {
-		p, err := startChild(context.Background(), w.bin, []string{"worker"}, w.env, "Herald worker running", w.logs)
+		p, err := childproc.Start(context.Background(), w.bin, []string{"worker"}, w.env, "Herald worker running", w.logs)
 		if err != nil {
 			w.t.Fatalf("%v\n%s", err, w.logs.String())
 		}
@@ -306,8 +307,8 @@ func (w *procWorld) startWorkers(n int) {
 func (w *procWorld) killWorker() {
 	w.t.Helper()
 	for _, p := range w.workers {
-		if !p.exited() {
-			p.kill()
+		if !p.Exited() {
+			p.Kill()
 			return
 		}
 	}
@@ -356,7 +357,7 @@ func (w *procWorld) waitFor(what string, cond func() bool) {
 	deadline := time.Now().Add(procWait)
 	for !cond() {
 		for _, p := range w.workers {
-			if !p.stopped.Load() && p.exited() {
+			if !p.Stopped() && p.Exited() {
 				w.t.Fatalf("a worker stopped by itself while waiting for %s:\n%s", what, w.logs.String())
 			}
 		}

@@ -1,5 +1,6 @@
 // The dashboard's "Sending now" bars follow their campaigns without a
-// reload: every few seconds each one asks for its campaign's stats.
+// reload: every few seconds each one asks for its campaign's progress,
+// the same small answer the campaign page's bar polls.
 "use strict";
 
 (() => {
@@ -8,17 +9,14 @@
   async function refresh() {
     let pending = 0;
     for (const li of rows) {
-      const res = await Herald.api("GET", "/api/campaigns/" + li.dataset.campaign + "/stats");
+      const res = await Herald.api("GET", "/campaigns/" + li.dataset.campaign + "/progress");
       if (!res.ok) continue;
-      const st = res.data;
-      const total = Math.max(Number(li.dataset.total) || 0, st.total);
-      const left = st.queued + st.in_flight + st.deferred;
-      const pct = total > 0 ? Math.floor((st.total - left) / total * 100) : 0;
-      li.querySelector(".progress").setAttribute("aria-valuenow", pct);
-      li.querySelector(".progress > span").style.width = pct + "%";
-      li.querySelector(".pct").textContent = pct + "%";
-      for (const k of ["sent", "queued", "failed", "deferred"]) li.querySelector("." + k).textContent = st[k];
-      if (left > 0) pending++;
+      const p = res.data;
+      li.querySelector(".progress").setAttribute("aria-valuenow", p.percent);
+      li.querySelector(".progress > span").style.width = p.percent + "%";
+      li.querySelector(".pct").textContent = p.percent + "%";
+      for (const k of ["sent", "queued", "failed", "deferred"]) li.querySelector("." + k).textContent = p[k];
+      if (p.queued + p.deferred > 0) pending++;
     }
     if (pending) setTimeout(refresh, 3000);
   }
