@@ -22,3 +22,13 @@
   }
   setTimeout(refresh, 3000);
 })();
+
+// On a phone the 30-day charts are wider than the screen and scroll
+// sideways; keep them at their right end, where today and the last days
+// are, also after the screen turns or the window narrows.
+(() => {
+  const charts = document.querySelectorAll(".dash-chart .chart-scroll");
+  const toLatest = () => { for (const s of charts) s.scrollLeft = s.scrollWidth; };
+  toLatest();
+  addEventListener("resize", toLatest);
+})();
