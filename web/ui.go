@@ -98,6 +98,9 @@ var pageFuncs = template.FuncMap{
 		return many
 	},
 	"join": strings.Join,
+	// count groups a whole number's thousands (2,000), the way the page
+	// scripts print the same figures when they refresh them.
+	"count": func(n int64) string { return groupThousands(strconv.FormatInt(n, 10)) },
 	// whole formats a number rounded to a whole one; empty for nil, so
 	// that optional figures (*float64) print as numbers, not pointers.
 	"whole": func(v any) string {
