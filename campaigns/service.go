@@ -36,6 +36,9 @@ type Config struct {
 	BaseURL string // public URL of tracking links, without trailing slash
 	// MessageIDDomain is the right-hand side of Message-IDs.
 	MessageIDDomain string
+	// FeedbackIDSender is the third field of the Feedback-ID header (see
+	// FeedbackID); empty means each campaign's sender domain.
+	FeedbackIDSender string
 	// LaunchPage is the number of contacts per launch page and per send
 	// task (a few hundred: queue overhead is paid per batch).
 	LaunchPage int
