@@ -38,6 +38,9 @@ type Message struct {
 	ListUnsubscribe string
 	// CampaignID goes into a header so bounces can be traced back.
 	CampaignID int64
+	// FeedbackID is the Feedback-ID header's value (see
+	// Service.FeedbackID); empty for test sends.
+	FeedbackID string
 	// Commit, when set, must be called by the Mailer at the point of no
 	// return: after the server has agreed to take the data and before the
 	// end-of-data mark that lets it accept the message. The Sender notes
@@ -208,6 +211,59 @@ func (s *Sender) compile(ctx context.Context, c *Campaign) (*templates.Compiled,
 // bounces and replies can be matched without storing it.
 func (s *Service) MessageID(campaignID, deliveryID int64) string {
 	return "herald." + strconv.FormatInt(campaignID, 10) + "." + strconv.FormatInt(deliveryID, 10) + "@" + s.cfg.MessageIDDomain
+}
+
+// ParseMessageID returns the campaign and delivery of a Message-ID that
+// MessageID made, with or without its angle brackets. Test sends and
+// confirmations carry more after the delivery part and are not
+// deliveries, so ok is false for them as for any other Message-ID. The
+// domain is not compared: a changed base URL must not orphan the bounces
+// of messages sent before it.
+func ParseMessageID(mid string) (campaignID, deliveryID int64, ok bool) {
+	mid = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(mid), "<"), ">")
+	local, _, found := strings.Cut(mid, "@")
+	if !found {
+		return 0, 0, false
+	}
+	parts := strings.Split(local, ".")
+	if len(parts) != 3 || parts[0] != "herald" {
+		return 0, 0, false
+	}
+	c, err1 := strconv.ParseInt(parts[1], 10, 64)
+	d, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || c <= 0 || d <= 0 {
+		return 0, 0, false
+	}
+	return c, d, true
+}
+
+// DeliveryRef is who a delivery was for, for matching reports that come
+// back after the send (bounces, complaints) to it.
+type DeliveryRef struct {
+	ID         int64
+	CampaignID int64
+	ContactID  int64
+	Email      string
+	Status     DeliveryStatus
+}
+
+// DeliveryRefs returns those of ids that are deliveries, by id.
+func (s *Service) DeliveryRefs(ctx context.Context, ids []int64) (map[int64]DeliveryRef, error) {
+	out := make(map[int64]DeliveryRef, len(ids))
+	for start := 0; start < len(ids); start += 500 {
+		var rows []DeliveryRef
+		err := s.db.WithContext(ctx).Table("deliveries AS d").
+			Select("d.id, d.campaign_id, d.contact_id, c.email, d.status").
+			Joins("JOIN contacts c ON c.id = d.contact_id").
+			Where("d.id IN ?", ids[start:min(start+500, len(ids))]).Scan(&rows).Error
+		if err != nil {
+			return nil, fmt.Errorf("campaigns: deliveries: %w", err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r
+		}
+	}
+	return out, nil
 }
 
 type outcome struct {
@@ -719,6 +775,7 @@ func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates
 	} else {
 		m.MessageID = s.MessageID(c.ID, deliveryID)
 		m.ListUnsubscribe = d.UnsubscribeURL
+		m.FeedbackID = s.FeedbackID(c)
 	}
 	return m, nil
 }

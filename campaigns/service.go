@@ -36,6 +36,9 @@ type Config struct {
 	BaseURL string // public URL of tracking links, without trailing slash
 	// MessageIDDomain is the right-hand side of Message-IDs.
 	MessageIDDomain string
+	// FeedbackIDSender is the third field of the Feedback-ID header (see
+	// FeedbackID); empty means each campaign's sender domain.
+	FeedbackIDSender string
 	// LaunchPage is the number of contacts per launch page and per send
 	// task (a few hundred: queue overhead is paid per batch).
 	LaunchPage int
@@ -478,6 +481,10 @@ func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (Campaign, 
 	}
 	return s.Get(ctx, id)
 }
+
+// PausedByUser is the pause reason of a user's Pause, which pages word
+// as "Paused by a user" rather than repeat it after "Paused:".
+const PausedByUser = "paused by a user"
 
 // Pause stops a sending or scheduled campaign; workers stop within a
 // second and queued deliveries wait for Resume.

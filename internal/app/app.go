@@ -184,7 +184,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 	a.Segments = segments.NewService(a.DB, a.Contacts, nil, zone)
 	u, _ := url.Parse(cfg.BaseURL)
 	a.Campaigns = campaigns.NewService(a.DB, a.Contacts, a.Segments, queue, a.Signer, campaigns.Config{
-		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), Log: log, ClaimSize: claimSize(cfg, opts),
+		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), FeedbackIDSender: cfg.FeedbackIDSender, Log: log, ClaimSize: claimSize(cfg, opts),
 		Attempts: worker.NewAttempts(a.Redis),
 		Cap:      cfg.cap,
 		OnDelivered: func(ctx context.Context, ids []int64) {
