@@ -212,6 +212,59 @@ func (s *Service) MessageID(campaignID, deliveryID int64) string {
 	return "herald." + strconv.FormatInt(campaignID, 10) + "." + strconv.FormatInt(deliveryID, 10) + "@" + s.cfg.MessageIDDomain
 }
 
+// ParseMessageID returns the campaign and delivery of a Message-ID that
+// MessageID made, with or without its angle brackets. Test sends and
+// confirmations carry more after the delivery part and are not
+// deliveries, so ok is false for them as for any other Message-ID. The
+// domain is not compared: a changed base URL must not orphan the bounces
+// of messages sent before it.
+func ParseMessageID(mid string) (campaignID, deliveryID int64, ok bool) {
+	mid = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(mid), "<"), ">")
+	local, _, found := strings.Cut(mid, "@")
+	if !found {
+		return 0, 0, false
+	}
+	parts := strings.Split(local, ".")
+	if len(parts) != 3 || parts[0] != "herald" {
+		return 0, 0, false
+	}
+	c, err1 := strconv.ParseInt(parts[1], 10, 64)
+	d, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || c <= 0 || d <= 0 {
+		return 0, 0, false
+	}
+	return c, d, true
+}
+
+// DeliveryRef is who a delivery was for, for matching reports that come
+// back after the send (bounces, complaints) to it.
+type DeliveryRef struct {
+	ID         int64
+	CampaignID int64
+	ContactID  int64
+	Email      string
+	Status     DeliveryStatus
+}
+
+// DeliveryRefs returns those of ids that are deliveries, by id.
+func (s *Service) DeliveryRefs(ctx context.Context, ids []int64) (map[int64]DeliveryRef, error) {
+	out := make(map[int64]DeliveryRef, len(ids))
+	for start := 0; start < len(ids); start += 500 {
+		var rows []DeliveryRef
+		err := s.db.WithContext(ctx).Table("deliveries AS d").
+			Select("d.id, d.campaign_id, d.contact_id, c.email, d.status").
+			Joins("JOIN contacts c ON c.id = d.contact_id").
+			Where("d.id IN ?", ids[start:min(start+500, len(ids))]).Scan(&rows).Error
+		if err != nil {
+			return nil, fmt.Errorf("campaigns: deliveries: %w", err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r
+		}
+	}
+	return out, nil
+}
+
 type outcome struct {
 	id      int64
 	contact int64
