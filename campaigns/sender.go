@@ -42,6 +42,9 @@ type Message struct {
 	ListUnsubscribe string
 	// CampaignID goes into a header so bounces can be traced back.
 	CampaignID int64
+	// FeedbackID is the Feedback-ID header's value (see
+	// Service.FeedbackID); empty for test sends.
+	FeedbackID string
 	// Commit, when set, must be called by the Mailer at the point of no
 	// return: after the server has agreed to take the data and before the
 	// end-of-data mark that lets it accept the message. The Sender notes
@@ -766,6 +769,7 @@ func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates
 	} else {
 		m.MessageID = s.MessageID(c.ID, deliveryID)
 		m.ListUnsubscribe = d.UnsubscribeURL
+		m.FeedbackID = s.FeedbackID(c)
 	}
 	if rp := s.cfg.ReturnPath; rp != nil {
 		// A test send has no delivery for a bounce to name: its bounces

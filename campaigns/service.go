@@ -39,6 +39,9 @@ type Config struct {
 	// ReturnPath, when set, gives each delivery's message a VERP envelope
 	// sender, so a bounce names its delivery (HERALD_RETURN_PATH).
 	ReturnPath *tracking.ReturnPath
+	// FeedbackIDSender is the third field of the Feedback-ID header (see
+	// FeedbackID); empty means each campaign's sender domain.
+	FeedbackIDSender string
 	// LaunchPage is the number of contacts per launch page and per send
 	// task (a few hundred: queue overhead is paid per batch).
 	LaunchPage int
