@@ -240,7 +240,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 			wcfg.RefreshEvery = cfg.refresh
 		}
 		a.Worker = worker.New(worker.Deps{
-			Redis: a.Redis, Campaigns: a.Campaigns, Automations: a.Automations, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,
+			Redis: a.Redis, Campaigns: a.Campaigns, Reports: a.Reports, Automations: a.Automations, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,
 		}, wcfg)
 	}
 
