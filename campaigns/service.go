@@ -486,6 +486,10 @@ func (s *Service) SendWith(ctx context.Context, id int64, o SendOptions) (Campai
 	return s.Get(ctx, id)
 }
 
+// PausedByUser is the pause reason of a user's Pause, which pages word
+// as "Paused by a user" rather than repeat it after "Paused:".
+const PausedByUser = "paused by a user"
+
 // Pause stops a sending or scheduled campaign; workers stop within a
 // second and queued deliveries wait for Resume.
 func (s *Service) Pause(ctx context.Context, id int64, reason string) (Campaign, error) {

@@ -199,7 +199,7 @@ func (s *Server) sendCampaign(c *gin.Context) {
 
 func (s *Server) pauseCampaign(c *gin.Context) {
 	s.campaignAction(c, func(id int64) (campaigns.Campaign, error) {
-		return s.d.Campaigns.Pause(c.Request.Context(), id, "paused by a user")
+		return s.d.Campaigns.Pause(c.Request.Context(), id, campaigns.PausedByUser)
 	})
 }
 

@@ -26,6 +26,20 @@ func TestGroupThousands(t *testing.T) {
 	}
 }
 
+func TestPageCountGroupsEveryWholeNumberTypeAndRefusesOthers(t *testing.T) {
+	count := pageFuncs["count"].(func(any) (string, error))
+	for _, tc := range []struct {
+		in      any
+		want    string
+		refused bool
+	}{{int64(2000), "2,000", false}, {1234567, "1,234,567", false}, {int64(-1500), "-1,500", false}, {0, "0", false}, {2.5, "", true}, {"2000", "", true}} {
+		got, err := count(tc.in)
+		if got != tc.want || (err != nil) != tc.refused {
+			t.Errorf("count(%#v) = %q, %v; want %q, refused %v", tc.in, got, err, tc.want, tc.refused)
+		}
+	}
+}
+
 // elements counts the elements of a well-formed document by name; it
 // fails the test if the chart is not well-formed.
 func elements(t *testing.T, doc string) map[string]int {

@@ -100,7 +100,15 @@ var pageFuncs = template.FuncMap{
 	"join": strings.Join,
 	// count groups a whole number's thousands (2,000), the way the page
 	// scripts print the same figures when they refresh them.
-	"count": func(n int64) string { return groupThousands(strconv.FormatInt(n, 10)) },
+	"count": func(n any) (string, error) {
+		switch v := n.(type) {
+		case int64:
+			return groupThousands(strconv.FormatInt(v, 10)), nil
+		case int:
+			return groupThousands(strconv.Itoa(v)), nil
+		}
+		return "", fmt.Errorf("web: count of a %T", n)
+	},
 	// whole formats a number rounded to a whole one; empty for nil, so
 	// that optional figures (*float64) print as numbers, not pointers.
 	"whole": func(v any) string {

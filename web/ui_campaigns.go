@@ -99,7 +99,7 @@ func (s *Server) renderCampaign(c *gin.Context, status int, form sendForm) {
 		return
 	}
 	data := gin.H{
-		"Title": cp.Name, "Nav": "campaigns", "Campaign": cp, "Stats": st, "Form": form,
+		"Title": cp.Name, "Nav": "campaigns", "Campaign": cp, "PausedByUser": cp.PauseReason == campaigns.PausedByUser, "Stats": st, "Form": form,
 		"Scripts":   []string{"campaign.js"},
 		"OpenRate":  percent(st.OpenRate),
 		"ClickRate": percent(st.ClickRate),
@@ -364,7 +364,7 @@ func (s *Server) campaignPageRoutes(ui *gin.RouterGroup) {
 	ui.GET("/campaigns/:id/progress", s.campaignProgress)
 	ui.POST("/campaigns/:id/send", s.campaignSendPost)
 	ui.POST("/campaigns/:id/pause", s.campaignActionPost(func(c *gin.Context, id int64) (campaigns.Campaign, error) {
-		return s.d.Campaigns.Pause(c.Request.Context(), id, "paused by a user")
+		return s.d.Campaigns.Pause(c.Request.Context(), id, campaigns.PausedByUser)
 	}, "Paused. Nothing more goes out until you resume."))
 	ui.POST("/campaigns/:id/resume", s.campaignActionPost(func(c *gin.Context, id int64) (campaigns.Campaign, error) {
 		return s.d.Campaigns.Resume(c.Request.Context(), id)

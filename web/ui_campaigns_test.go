@@ -127,6 +127,11 @@ func TestProgressPollAndPauseResumeCancelFromThePage(t *testing.T) {
 		if r.StatusCode != http.StatusSeeOther || got.Status != s.want {
 			t.Fatalf("%s: %d, status %s, want %s", s.action, r.StatusCode, got.Status, s.want)
 		}
+		if s.want == campaigns.CampaignPaused {
+			if body := f.page(t, cookie, base); !strings.Contains(body, "Paused by a user.") || strings.Contains(body, "Paused: paused") {
+				t.Errorf("a page paused by its user does not say so once: %s", body)
+			}
+		}
 	}
 	// Resuming a cancelled campaign is refused in words, not a crash.
 	r := f.post(cookie, csrf, base+"/resume", nil)

@@ -5,7 +5,7 @@
 
 (() => {
   const ids = (s) => (s || "").split(",").filter(Boolean).map(Number);
-  const count = new Intl.NumberFormat();
+  const count = new Intl.NumberFormat("en-US");
 
   function sendPanel(form) {
     const zone = document.getElementById("send-zone");

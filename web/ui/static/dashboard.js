@@ -6,6 +6,8 @@
 (() => {
   const rows = [...document.querySelectorAll(".sending-list li[data-campaign]")];
   if (!rows.length) return;
+  // Grouped as the page prints them (2,000), not 2000.
+  const count = new Intl.NumberFormat("en-US");
   async function refresh() {
     let pending = 0;
     for (const li of rows) {
@@ -15,7 +17,7 @@
       li.querySelector(".progress").setAttribute("aria-valuenow", p.percent);
       li.querySelector(".progress > span").style.width = p.percent + "%";
       li.querySelector(".pct").textContent = p.percent + "%";
-      for (const k of ["sent", "queued", "failed", "deferred"]) li.querySelector("." + k).textContent = p[k];
+      for (const k of ["sent", "queued", "failed", "deferred"]) li.querySelector("." + k).textContent = count.format(p[k]);
       if (p.queued + p.deferred > 0) pending++;
     }
     if (pending) setTimeout(refresh, 3000);
