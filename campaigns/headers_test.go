@@ -77,3 +77,28 @@ func TestMigrateStoresAddressesSavedInBracketsBare(t *testing.T) {
 		t.Fatalf("after migrate: from %q name %q reply-to %q", got.FromEmail, got.FromName, got.ReplyTo)
 	}
 }
+
+func TestParseMessageIDReadsOnlyDeliveriesMessageIDs(t *testing.T) {
+	cases := []struct {
+		in                 string
+		campaign, delivery int64
+		ok                 bool
+	}{
+		{"herald.12.345@news.example.com", 12, 345, true},
+		{"<herald.12.345@news.example.com>", 12, 345, true},
+		{" <herald.1.2@other.example> ", 1, 2, true},
+		{"herald.12.0.a1b2c3@news.example.com", 0, 0, false},             // a test send
+		{"herald.12.0.resubscribe.a1b2@news.example.com", 0, 0, false},   // a confirmation
+		{"herald.12.345", 0, 0, false},                                   // no domain
+		{"other.12.345@news.example.com", 0, 0, false},                   // not Herald's
+		{"herald.-1.345@news.example.com", 0, 0, false},                  // negative
+		{"herald.12.99999999999999999999@news.example.com", 0, 0, false}, // out of range
+		{"", 0, 0, false},
+	}
+	for _, tc := range cases {
+		c, d, ok := campaigns.ParseMessageID(tc.in)
+		if c != tc.campaign || d != tc.delivery || ok != tc.ok {
+			t.Errorf("ParseMessageID(%q) = %d, %d, %v; want %d, %d, %v", tc.in, c, d, ok, tc.campaign, tc.delivery, tc.ok)
+		}
+	}
+}

@@ -49,9 +49,10 @@ type SendOptions struct {
 // chosen at launch, so a send months ahead is better scheduled nearer.
 const maxLocalAhead = 366 * 24 * time.Hour
 
-// localTime checks the local-time options of a send whose launch is at
-// launch and returns what to store; the zero LocalTime when they are off.
-func (s *Service) localTime(o SendOptions, launch time.Time) (LocalTime, error) {
+// localTime checks the local-time options of a send of c whose launch is
+// at launch and returns what to store; the zero LocalTime when they are
+// off.
+func (s *Service) localTime(c Campaign, o SendOptions, launch time.Time) (LocalTime, error) {
 	if strings.TrimSpace(o.LocalTime) == "" {
 		switch {
 		case o.LocalDate != "":
@@ -60,6 +61,11 @@ func (s *Service) localTime(o SendOptions, launch time.Time) (LocalTime, error) 
 			return LocalTime{}, errs.Invalid("local_time", "is required with missed: give the hour to send at, such as 09:00")
 		}
 		return LocalTime{}, nil
+	}
+	if c.ABTest != nil && len(c.ABTest.Variants) > 0 {
+		// The test share goes first and the rest waits for the winner:
+		// there is no one hour to send either at.
+		return LocalTime{}, errs.Invalid("local_time", "a campaign with an A/B test cannot be sent at a local time: remove the test or send without local_time")
 	}
 	lt := LocalTime{Time: strings.TrimSpace(o.LocalTime), Date: strings.TrimSpace(o.LocalDate), Missed: strings.TrimSpace(o.Missed)}
 	if _, err := time.Parse("15:04", lt.Time); err != nil || len(lt.Time) != 5 {

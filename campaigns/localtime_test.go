@@ -397,6 +397,17 @@ func TestLocalTimeOptionsAreCheckedBeforeAnythingIsStored(t *testing.T) {
 			}
 		})
 	}
+	// An A/B test sends its share first and the rest at the winner:
+	// there is no single local hour for it.
+	ab := w.campaign(t)
+	if _, err := w.Svc.Update(ctx, ab.ID, campaigns.Input{ABTest: &campaigns.ABTest{TestPercent: 20, WinnerMetric: campaigns.MetricOpens, TestHours: 4,
+		Variants: []campaigns.Variant{{Subject: "One"}, {Subject: "Two"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := w.Svc.SendWith(ctx, ab.ID, campaigns.SendOptions{LocalTime: "09:00"})
+	if inv := (*errs.InvalidError)(nil); !errors.As(err, &inv) || inv.Path != "local_time" {
+		t.Errorf("a local-time send of an A/B test: %v, want refused at local_time", err)
+	}
 	// Without a date, the day is today's in the install's zone, and a
 	// missed choice defaults to the next day; a later plain send clears it.
 	got, err := w.Svc.SendWith(ctx, c.ID, campaigns.SendOptions{LocalTime: "10:00", At: ptrTime(w.clock.Now().Add(time.Hour))})

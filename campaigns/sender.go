@@ -38,6 +38,9 @@ type Message struct {
 	ListUnsubscribe string
 	// CampaignID goes into a header so bounces can be traced back.
 	CampaignID int64
+	// FeedbackID is the Feedback-ID header's value (see
+	// Service.FeedbackID); empty for test sends.
+	FeedbackID string
 	// Commit, when set, must be called by the Mailer at the point of no
 	// return: after the server has agreed to take the data and before the
 	// end-of-data mark that lets it accept the message. The Sender notes
@@ -139,6 +142,8 @@ type Sender struct {
 	mu       sync.Mutex
 	compiled map[int64]compiledEntry
 	status   map[int64]statusEntry
+	// variants holds the compiled content of A/B test variants.
+	variants map[variantKey]compiledEntry
 }
 
 type compiledEntry struct {
@@ -154,7 +159,7 @@ type statusEntry struct {
 // NewSender returns a Sender. limiter may be nil (no rate limit).
 func NewSender(svc *Service, mailer Mailer, limiter Limiter) *Sender {
 	return &Sender{svc: svc, mailer: mailer, limiter: limiter, ledger: &ledger{db: svc.db, now: svc.cfg.Now},
-		compiled: map[int64]compiledEntry{}, status: map[int64]statusEntry{}}
+		compiled: map[int64]compiledEntry{}, status: map[int64]statusEntry{}, variants: map[variantKey]compiledEntry{}}
 }
 
 // SendBounceKeyPrefix starts the dedupe key of the bounce event recorded
@@ -206,6 +211,59 @@ func (s *Sender) compile(ctx context.Context, c *Campaign) (*templates.Compiled,
 // bounces and replies can be matched without storing it.
 func (s *Service) MessageID(campaignID, deliveryID int64) string {
 	return "herald." + strconv.FormatInt(campaignID, 10) + "." + strconv.FormatInt(deliveryID, 10) + "@" + s.cfg.MessageIDDomain
+}
+
+// ParseMessageID returns the campaign and delivery of a Message-ID that
+// MessageID made, with or without its angle brackets. Test sends and
+// confirmations carry more after the delivery part and are not
+// deliveries, so ok is false for them as for any other Message-ID. The
+// domain is not compared: a changed base URL must not orphan the bounces
+// of messages sent before it.
+func ParseMessageID(mid string) (campaignID, deliveryID int64, ok bool) {
+	mid = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(mid), "<"), ">")
+	local, _, found := strings.Cut(mid, "@")
+	if !found {
+		return 0, 0, false
+	}
+	parts := strings.Split(local, ".")
+	if len(parts) != 3 || parts[0] != "herald" {
+		return 0, 0, false
+	}
+	c, err1 := strconv.ParseInt(parts[1], 10, 64)
+	d, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || c <= 0 || d <= 0 {
+		return 0, 0, false
+	}
+	return c, d, true
+}
+
+// DeliveryRef is who a delivery was for, for matching reports that come
+// back after the send (bounces, complaints) to it.
+type DeliveryRef struct {
+	ID         int64
+	CampaignID int64
+	ContactID  int64
+	Email      string
+	Status     DeliveryStatus
+}
+
+// DeliveryRefs returns those of ids that are deliveries, by id.
+func (s *Service) DeliveryRefs(ctx context.Context, ids []int64) (map[int64]DeliveryRef, error) {
+	out := make(map[int64]DeliveryRef, len(ids))
+	for start := 0; start < len(ids); start += 500 {
+		var rows []DeliveryRef
+		err := s.db.WithContext(ctx).Table("deliveries AS d").
+			Select("d.id, d.campaign_id, d.contact_id, c.email, d.status").
+			Joins("JOIN contacts c ON c.id = d.contact_id").
+			Where("d.id IN ?", ids[start:min(start+500, len(ids))]).Scan(&rows).Error
+		if err != nil {
+			return nil, fmt.Errorf("campaigns: deliveries: %w", err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r
+		}
+	}
+	return out, nil
 }
 
 type outcome struct {
@@ -430,7 +488,15 @@ func (b *batch) sendClaimed(claimed []Delivery, token string) {
 			return
 		}
 		current = d.ID
-		o := b.s.sendOne(b.ctx, &b.c, b.comp, d, b.byID, commit)
+		c, comp, err := b.content(d.Variant)
+		if err != nil {
+			// The variant's content stopped compiling since the send
+			// began: this message fails with the reason, as a template
+			// fault would.
+			b.record(outcome{id: d.ID, contact: d.ContactID, status: DeliveryFailed, err: clip(err.Error(), 1000)})
+			continue
+		}
+		o := b.s.sendOne(b.ctx, c, comp, d, b.byID, commit)
 		if o.revoked {
 			// The claim was taken back: the rest go back unattempted.
 			b.temporary++
@@ -514,7 +580,7 @@ func (s *Sender) loadQueued(ctx context.Context, campaignID int64, ids []int64) 
 	// The ids select the rows; "+ 0" and COALESCE keep both planners off
 	// the (campaign_id, ...) indexes, which would walk every delivery of
 	// the campaign (see ledger.apply).
-	q := s.svc.db.WithContext(ctx).Select("id", "contact_id").Where("campaign_id + 0 = ? AND COALESCE(status, '') = ?", campaignID, DeliveryQueued)
+	q := s.svc.db.WithContext(ctx).Select("id", "contact_id", "variant").Where("campaign_id + 0 = ? AND COALESCE(status, '') = ?", campaignID, DeliveryQueued)
 	lo, hi, dense := denseRange(ids)
 	if dense {
 		q = q.Where("id BETWEEN ? AND ?", lo, hi)
@@ -683,7 +749,7 @@ func (e *SendError) hard() bool {
 // buildMessage renders a campaign for a contact. Test sends use the
 // original links and carry no unsubscribe header.
 func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates.Compiled, ct contacts.Contact, deliveryID int64, test bool) (*Message, error) {
-	links := templates.Links{Signer: s.signer, BaseURL: s.cfg.BaseURL, Campaign: c.ID, Contact: ct.ID, Untracked: test}
+	links := templates.Links{Signer: s.signer, BaseURL: s.cfg.BaseURL, Campaign: c.ID, Contact: ct.ID, Untracked: test, LinkBase: c.linkBase}
 	d := templates.NewData(ct, comp.Fields(), templates.CampaignInfo{ID: c.ID, Name: c.Name, FromName: c.FromName, Currency: s.contacts.Currency()}, links, s.cfg.Now())
 	if !test && ct.ID != 0 {
 		d.WithCoupons(s.couponsFor(ctx, ct.ID, c.ID))
@@ -709,6 +775,7 @@ func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates
 	} else {
 		m.MessageID = s.MessageID(c.ID, deliveryID)
 		m.ListUnsubscribe = d.UnsubscribeURL
+		m.FeedbackID = s.FeedbackID(c)
 	}
 	return m, nil
 }
@@ -784,8 +851,17 @@ func (s *Sender) recordOutcomes(ctx context.Context, campaignID int64, outs []ou
 // email if there is one, otherwise as a contact with only the email) and
 // sends it at once, outside the ledger and the stats.
 func (s *Service) TestSend(ctx context.Context, id int64, emails []string, mailer Mailer) error {
+	return s.TestSendVariant(ctx, id, emails, mailer, 0)
+}
+
+// TestSendVariant is TestSend of A/B test variant (1 for A, ...; 0 is the
+// campaign's own content).
+func (s *Service) TestSendVariant(ctx context.Context, id int64, emails []string, mailer Mailer, variant int) error {
 	c, err := s.Get(ctx, id)
 	if err != nil {
+		return err
+	}
+	if c, err = pickVariant(c, variant); err != nil {
 		return err
 	}
 	comp, err := s.compile(ctx, &c)

@@ -36,6 +36,9 @@ type Config struct {
 	BaseURL string // public URL of tracking links, without trailing slash
 	// MessageIDDomain is the right-hand side of Message-IDs.
 	MessageIDDomain string
+	// FeedbackIDSender is the third field of the Feedback-ID header (see
+	// FeedbackID); empty means each campaign's sender domain.
+	FeedbackIDSender string
 	// LaunchPage is the number of contacts per launch page and per send
 	// task (a few hundred: queue overhead is paid per batch).
 	LaunchPage int
@@ -110,6 +113,8 @@ type Input struct {
 	// Template names a starter (templates.Starters) whose subject and HTML
 	// fill in what the input leaves out.
 	Template *string `json:"template"`
+	// ABTest sets the campaign's A/B test; one with no variants removes it.
+	ABTest *ABTest `json:"ab_test"`
 }
 
 func (s *Service) fieldNames(ctx context.Context) ([]string, error) {
@@ -249,7 +254,13 @@ func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
 	if c.FromEmail == "" {
 		return errs.Invalid("from_email", "is required")
 	}
-	_, err := s.compile(ctx, c)
+	if err := s.applyABTest(ctx, c, in.ABTest); err != nil {
+		return err
+	}
+	if _, err := s.compile(ctx, c); err != nil {
+		return err
+	}
+	_, err := s.compileVariants(ctx, c)
 	return err
 }
 
@@ -429,6 +440,10 @@ func (s *Service) SendWith(ctx context.Context, id int64, o SendOptions) (Campai
 	if err != nil {
 		return Campaign{}, err
 	}
+	vcomps, err := s.compileVariants(ctx, &c)
+	if err != nil {
+		return Campaign{}, err
+	}
 	now := s.cfg.Now()
 	status := CampaignSending
 	var when time.Time
@@ -439,7 +454,7 @@ func (s *Service) SendWith(ctx context.Context, id int64, o SendOptions) (Campai
 	if !when.IsZero() {
 		launch = when
 	}
-	local, err := s.localTime(o, launch)
+	local, err := s.localTime(c, o, launch)
 	if err != nil {
 		return Campaign{}, err
 	}
@@ -451,6 +466,7 @@ func (s *Service) SendWith(ctx context.Context, id int64, o SendOptions) (Campai
 		for i, u := range comp.Links {
 			links[i] = Link{CampaignID: id, Idx: i + 1, URL: u}
 		}
+		links = append(links, variantLinks(&c, vcomps)...)
 		if len(links) > 0 {
 			if err := tx.CreateInBatches(&links, 100).Error; err != nil {
 				return err
@@ -527,7 +543,7 @@ func (s *Service) Cancel(ctx context.Context, id int64) (Campaign, error) {
 	if err != nil {
 		return Campaign{}, err
 	}
-	err = s.db.WithContext(ctx).Model(&Delivery{}).Where("campaign_id = ? AND status IN ?", id, []DeliveryStatus{DeliveryQueued, DeliveryDeferred}).
+	err = s.db.WithContext(ctx).Model(&Delivery{}).Where("campaign_id = ? AND status IN ?", id, []DeliveryStatus{DeliveryQueued, DeliveryDeferred, DeliveryHeld}).
 		Updates(map[string]any{"status": DeliverySkipped, "error": "campaign cancelled"}).Error
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: cancel %d: %w", id, err)
@@ -626,8 +642,17 @@ func (s *Service) Links(ctx context.Context, campaignID int64) ([]Link, error) {
 // contact whose optional fields are all empty, to show the fallbacks).
 // Links keep their original URLs so that clicking a preview counts nothing.
 func (s *Service) Preview(ctx context.Context, id, contactID int64) (templates.Rendered, error) {
+	return s.PreviewVariant(ctx, id, contactID, 0)
+}
+
+// PreviewVariant is Preview of A/B test variant (1 for A, ...; 0 is the
+// campaign's own content).
+func (s *Service) PreviewVariant(ctx context.Context, id, contactID int64, variant int) (templates.Rendered, error) {
 	c, err := s.Get(ctx, id)
 	if err != nil {
+		return templates.Rendered{}, err
+	}
+	if c, err = pickVariant(c, variant); err != nil {
 		return templates.Rendered{}, err
 	}
 	comp, err := s.compile(ctx, &c)

@@ -48,6 +48,7 @@ func message(i int, rcpt string) *campaigns.Message {
 		MessageID:       fmt.Sprintf("herald.7.%d@shop.test", i),
 		ListUnsubscribe: fmt.Sprintf("https://shop.test/u/token%d", i),
 		CampaignID:      7,
+		FeedbackID:      "7:campaign:shop.test:herald",
 	}
 }
 

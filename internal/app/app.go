@@ -184,7 +184,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 	a.Segments = segments.NewService(a.DB, a.Contacts, nil, zone)
 	u, _ := url.Parse(cfg.BaseURL)
 	a.Campaigns = campaigns.NewService(a.DB, a.Contacts, a.Segments, queue, a.Signer, campaigns.Config{
-		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), Log: log, ClaimSize: claimSize(cfg, opts),
+		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), FeedbackIDSender: cfg.FeedbackIDSender, Log: log, ClaimSize: claimSize(cfg, opts),
 		Attempts: worker.NewAttempts(a.Redis),
 		Cap:      cfg.cap,
 		Zone:     zone,
@@ -233,7 +233,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 			wcfg.RefreshEvery = cfg.refresh
 		}
 		a.Worker = worker.New(worker.Deps{
-			Redis: a.Redis, Campaigns: a.Campaigns, Automations: a.Automations, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,
+			Redis: a.Redis, Campaigns: a.Campaigns, Reports: a.Reports, Automations: a.Automations, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,
 		}, wcfg)
 	}
 

@@ -35,8 +35,11 @@ type Config struct {
 	DKIMDomain        string
 	DKIMSelector      string
 	DKIMKeyFile       string
-	LogLevel          string
-	NoWorker          bool
+	// FeedbackIDSender replaces the sender domain in the Feedback-ID
+	// header (campaigns.Service.FeedbackID).
+	FeedbackIDSender string
+	LogLevel         string
+	NoWorker         bool
 	// EventsCreateContacts makes POST /api/events create contacts for
 	// unknown emails instead of rejecting those events.
 	EventsCreateContacts bool
@@ -107,6 +110,7 @@ func (c *Config) vars() []envFlag {
 		{env: "HERALD_DKIM_DOMAIN", flag: "dkim-domain", usage: "DKIM signing domain (d=)", str: &c.DKIMDomain},
 		{env: "HERALD_DKIM_SELECTOR", flag: "dkim-selector", usage: "DKIM selector (s=)", str: &c.DKIMSelector},
 		{env: "HERALD_DKIM_KEY_FILE", flag: "dkim-key-file", usage: "DKIM private key, PEM (RSA or Ed25519)", str: &c.DKIMKeyFile},
+		{env: "HERALD_FEEDBACK_ID_SENDER", flag: "feedback-id-sender", usage: "sender field of the Feedback-ID header (default: the campaign's From domain)", str: &c.FeedbackIDSender},
 		{env: "HERALD_EVENTS_CREATE_CONTACTS", flag: "events-create-contacts", usage: "events for unknown emails create the contact (true) or are rejected (false)", boolean: &c.EventsCreateContacts, def: "false"},
 		{env: "HERALD_CURRENCY", flag: "currency", usage: "store currency (ISO 4217) of every amount: events in another currency are refused", str: &c.Currency, def: contacts.DefaultCurrency},
 		{env: "HERALD_ATTRIBUTION_DAYS", flag: "attribution-days", usage: "days after a click in which a purchase counts as a campaign's revenue", integer: &c.AttributionDays, def: "5"},
@@ -176,6 +180,9 @@ func (c *Config) Validate() error {
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	if c.Secret != "" && len(c.Secret) < 16 {
 		return errors.New("HERALD_SECRET must be at least 16 characters")
+	}
+	if c.FeedbackIDSender != "" && !campaigns.ValidFeedbackIDSender(c.FeedbackIDSender) {
+		return fmt.Errorf("HERALD_FEEDBACK_ID_SENDER %q: use up to 64 printable ASCII characters without colons or spaces", c.FeedbackIDSender)
 	}
 	c.smtpURLs = nil
 	for _, u := range strings.Split(c.SMTPURL, ",") {

@@ -236,3 +236,8 @@ func (w *World) Launch(t *testing.T, svc *campaigns.Service, id int64) []int64 {
 func EqSegment(country string) map[string]any {
 	return map[string]any{"field": "country", "op": "eq", "value": country}
 }
+
+// Open is a person's open of campaign by contact.
+func Open(contact, campaign int64) contacts.EventInput {
+	return contacts.EventInput{ContactID: contact, Type: contacts.EventOpen, CampaignID: &campaign}
+}
