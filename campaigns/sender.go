@@ -25,12 +25,16 @@ import (
 type Message struct {
 	FromName  string
 	FromEmail string
-	To        string
-	ToName    string
-	ReplyTo   string
-	Subject   string
-	HTML      string
-	Text      string
+	// EnvelopeFrom is the envelope sender (MAIL FROM, which becomes the
+	// Return-Path) where bounces go: a delivery's VERP address when a
+	// return path is configured, FromEmail when empty.
+	EnvelopeFrom string
+	To           string
+	ToName       string
+	ReplyTo      string
+	Subject      string
+	HTML         string
+	Text         string
 	// MessageID is without angle brackets.
 	MessageID string
 	// ListUnsubscribe is the https URL for List-Unsubscribe and RFC 8058
@@ -776,6 +780,14 @@ func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates
 		m.MessageID = s.MessageID(c.ID, deliveryID)
 		m.ListUnsubscribe = d.UnsubscribeURL
 		m.FeedbackID = s.FeedbackID(c)
+	}
+	if rp := s.cfg.ReturnPath; rp != nil {
+		// A test send has no delivery for a bounce to name: its bounces
+		// reach the mailbox on the plain address and match nothing.
+		m.EnvelopeFrom = rp.Plain()
+		if !test && deliveryID != 0 {
+			m.EnvelopeFrom = rp.Address(deliveryID)
+		}
 	}
 	return m, nil
 }

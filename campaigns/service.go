@@ -36,6 +36,9 @@ type Config struct {
 	BaseURL string // public URL of tracking links, without trailing slash
 	// MessageIDDomain is the right-hand side of Message-IDs.
 	MessageIDDomain string
+	// ReturnPath, when set, gives each delivery's message a VERP envelope
+	// sender, so a bounce names its delivery (HERALD_RETURN_PATH).
+	ReturnPath *tracking.ReturnPath
 	// FeedbackIDSender is the third field of the Feedback-ID header (see
 	// FeedbackID); empty means each campaign's sender domain.
 	FeedbackIDSender string
