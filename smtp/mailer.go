@@ -396,7 +396,7 @@ func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
 		}
 		fresh := pc.fresh
 		start := time.Now()
-		res := pc.transact(m.timeout, s.name, cm.FromEmail, cm.To, payload, cm.Commit)
+		res := pc.transact(m.timeout, s.name, envelopeFrom(cm), cm.To, payload, cm.Commit)
 		if m.observe != nil && res.abort == nil {
 			code := 250
 			if res.err != nil {
@@ -430,6 +430,15 @@ func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
 		}
 		return res.err
 	}
+}
+
+// envelopeFrom is the MAIL FROM address: the message's VERP or plain
+// return path when it has one, its From address otherwise.
+func envelopeFrom(cm *campaigns.Message) string {
+	if cm.EnvelopeFrom != "" {
+		return cm.EnvelopeFrom
+	}
+	return cm.FromEmail
 }
 
 // pooledConn is one SMTP connection: go-mail's client for connecting, TLS,

@@ -109,13 +109,14 @@ type campaignView struct {
 	IgnoreFreqCap     bool    `json:"ignore_frequency_cap"`
 	// ResendOf is the campaign this one follows up, to those it reached
 	// who did not open it.
-	ResendOf    *int64     `json:"resend_of"`
-	ScheduledAt *time.Time `json:"scheduled_at"`
-	StartedAt   *time.Time `json:"started_at"`
-	FinishedAt  *time.Time `json:"finished_at"`
-	Total       int64      `json:"total"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
+	ResendOf    *int64      `json:"resend_of"`
+	ScheduledAt *time.Time  `json:"scheduled_at"`
+	StartedAt   *time.Time  `json:"started_at"`
+	FinishedAt  *time.Time  `json:"finished_at"`
+	Total       int64       `json:"total"`
+	ABTest      *abTestView `json:"ab_test"`
+	CreatedAt   time.Time   `json:"created_at"`
+	UpdatedAt   time.Time   `json:"updated_at"`
 }
 
 func viewCampaign(c campaigns.Campaign) campaignView {
@@ -124,7 +125,7 @@ func viewCampaign(c campaigns.Campaign) campaignView {
 		FromName: c.FromName, FromEmail: c.FromEmail, ReplyTo: c.ReplyTo,
 		SegmentIDs: nonNilIDs(c.SegmentIDs), ExcludeSegmentIDs: nonNilIDs(c.ExcludeSegmentIDs),
 		Status: string(c.Status), PauseReason: c.PauseReason, IgnoreFreqCap: c.IgnoreFrequencyCap, ResendOf: c.ResendOf, ScheduledAt: utc(c.ScheduledAt),
-		StartedAt: utc(c.StartedAt), FinishedAt: utc(c.FinishedAt), Total: c.Total,
+		StartedAt: utc(c.StartedAt), FinishedAt: utc(c.FinishedAt), Total: c.Total, ABTest: viewABTest(c),
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 	}
 }

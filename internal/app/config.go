@@ -72,6 +72,10 @@ type Config struct {
 	// listen address instead of the public one.
 	MetricsToken string
 	MetricsAddr  string
+	// ReturnPath is the bounce address: each delivery's envelope sender
+	// becomes its VERP form (bounces+TOKEN@domain). Empty leaves the
+	// envelope sender the campaign's From address.
+	ReturnPath string
 	// Args are the arguments after the flags (import's file).
 	Args []string
 
@@ -123,6 +127,7 @@ func (c *Config) vars() []envFlag {
 		{env: "HERALD_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "CIDR ranges or addresses, comma separated, of reverse proxies whose X-Forwarded-For is believed (empty: none)", str: &c.TrustedProxies},
 		{env: "HERALD_METRICS_TOKEN", flag: "metrics-token", usage: "bearer token that /metrics asks for (without it or HERALD_METRICS_ADDR, /metrics is off)", str: &c.MetricsToken},
 		{env: "HERALD_METRICS_ADDR", flag: "metrics-addr", usage: "separate address to serve /metrics on, e.g. 127.0.0.1:9090 (then never on HERALD_HTTP_ADDR)", str: &c.MetricsAddr},
+		{env: "HERALD_RETURN_PATH", flag: "return-path", usage: "bounce address, e.g. bounces@shop.example: each message's envelope sender becomes bounces+TOKEN@shop.example, naming its delivery (empty: the From address)", str: &c.ReturnPath},
 		{env: "HERALD_LOG_LEVEL", flag: "log-level", usage: "debug, info, warn or error", str: &c.LogLevel, def: "info"},
 		{env: "HERALD_EMBEDDED_REDIS_ADDR", flag: "embedded-redis-addr", usage: "where the embedded Redis listens", str: &c.EmbeddedRedisAddr, def: "127.0.0.1:0"},
 		{env: "HERALD_EMBEDDED_SMTP_ADDR", flag: "embedded-smtp-addr", usage: "where the embedded SMTP capture listens", str: &c.EmbeddedSMTPAddr, def: "127.0.0.1:0"},
@@ -208,6 +213,12 @@ func (c *Config) Validate() error {
 	}
 	if c.networks, err = tracking.NewNetworks(c.AppleNetworks, c.ScannerNetworks); err != nil {
 		return err
+	}
+	c.ReturnPath = strings.TrimSpace(c.ReturnPath)
+	if c.ReturnPath != "" {
+		if err := tracking.CheckReturnPath(c.ReturnPath); err != nil {
+			return fmt.Errorf("HERALD_RETURN_PATH: %w", err)
+		}
 	}
 	if c.trusted, err = web.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		return fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)
