@@ -71,6 +71,21 @@ type Campaign struct {
 	LaunchedAt    *time.Time
 	Total         int64 `gorm:"not null;default:0"`
 
+	// ABTest, when set, sends variants of the message to a test share of
+	// the audience and the winner to the rest (see abtest.go); the AB
+	// columns below record how far the test went.
+	ABTest       *ABTest    `gorm:"column:ab_test"`
+	ABState      ABState    `gorm:"column:ab_state;size:10;not null;default:''"`
+	ABTestEndsAt *time.Time `gorm:"column:ab_test_ends_at"`
+	ABWinner     int        `gorm:"column:ab_winner;not null;default:0"`
+	ABWinnerAt   *time.Time `gorm:"column:ab_winner_at"`
+	ABWinnerBy   string     `gorm:"column:ab_winner_by;size:320;not null;default:''"`
+
+	// linkBase is added to the link numbers of the content a message is
+	// rendered from: a variant with a body of its own numbers its links
+	// apart from the campaign's (see variantCampaign).
+	linkBase int64
+
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -105,6 +120,9 @@ const (
 	// messages as the frequency cap allows; Error says so. The sweep queues
 	// it then.
 	DeliveryDeferred DeliveryStatus = "deferred"
+	// DeliveryHeld waits for an A/B test's winner: nothing of it is sent
+	// before the winner is recorded, which queues it with its content.
+	DeliveryHeld DeliveryStatus = "held"
 )
 
 // Delivery is the ledger row that makes a send happen at most once: one
@@ -126,7 +144,11 @@ type Delivery struct {
 	Error      string `gorm:"size:1000;not null;default:''"`
 	// Resent marks an unknown delivery a user chose to send once more
 	// (ResendUnknown): it is never sent a third time.
-	Resent    bool `gorm:"not null;default:false"`
+	Resent bool `gorm:"not null;default:false"`
+	// Variant is the A/B test variant (1 for A, ...) a test delivery is
+	// rendered from; 0 is the campaign itself or, once an A/B test has a
+	// winner, the winning variant.
+	Variant   int `gorm:"not null;default:0"`
 	CreatedAt time.Time
 }
 

@@ -135,6 +135,11 @@ func (s *Service) Launch(ctx context.Context, id int64) error {
 			return fmt.Errorf("campaigns: mark %d launched: %w", id, err)
 		}
 	}
+	if c.ABTest != nil && c.ABState == "" {
+		if _, err := s.splitABTest(ctx, id); err != nil {
+			return err
+		}
+	}
 	if err := s.Requeue(ctx, id); err != nil {
 		return err
 	}
@@ -191,15 +196,19 @@ func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []
 		}
 		batch = c.LaunchBatches + 1
 		last := contactIDs[len(contactIDs)-1]
+		status := heldStatus(c)
 		var rows []Delivery
 		err = tx.Raw(`INSERT INTO deliveries (campaign_id, contact_id, status, batch, created_at)
 			SELECT ?, contacts.id, ?, ?, ? FROM contacts WHERE contacts.id > ? AND contacts.id <= ? AND (`+where+`)
-			ON CONFLICT DO NOTHING RETURNING id, contact_id`, append([]any{id, DeliveryQueued, batch, now, cursor, last}, args...)...).
+			ON CONFLICT DO NOTHING RETURNING id, contact_id`, append([]any{id, status, batch, now, cursor, last}, args...)...).
 			Scan(&rows).Error
 		if err != nil {
 			return err
 		}
 		inserted := len(rows)
+		if status == DeliveryHeld {
+			rows = nil // nothing to send before the split
+		}
 		deferred := map[int64]CapHold{}
 		for _, d := range rows {
 			if h, held := holds[d.ContactID]; held {
@@ -271,8 +280,8 @@ func (s *Service) maybeFinish(ctx context.Context, id int64) error {
 	now := s.cfg.Now()
 	err := s.db.WithContext(ctx).Exec(`UPDATE campaigns SET status = ?, finished_at = ?, updated_at = ?
 		WHERE id = ? AND status = ? AND launched_at IS NOT NULL
-		AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ? AND status IN (?, ?, ?))`,
-		CampaignSent, now, now, id, CampaignSending, id, DeliveryQueued, DeliverySending, DeliveryDeferred).Error
+		AND NOT EXISTS (SELECT 1 FROM deliveries WHERE campaign_id = ? AND status IN (?, ?, ?, ?))`,
+		CampaignSent, now, now, id, CampaignSending, id, DeliveryQueued, DeliverySending, DeliveryDeferred, DeliveryHeld).Error
 	if err != nil {
 		return fmt.Errorf("campaigns: finish %d: %w", id, err)
 	}

@@ -25,12 +25,16 @@ import (
 type Message struct {
 	FromName  string
 	FromEmail string
-	To        string
-	ToName    string
-	ReplyTo   string
-	Subject   string
-	HTML      string
-	Text      string
+	// EnvelopeFrom is the envelope sender (MAIL FROM, which becomes the
+	// Return-Path) where bounces go: a delivery's VERP address when a
+	// return path is configured, FromEmail when empty.
+	EnvelopeFrom string
+	To           string
+	ToName       string
+	ReplyTo      string
+	Subject      string
+	HTML         string
+	Text         string
 	// MessageID is without angle brackets.
 	MessageID string
 	// ListUnsubscribe is the https URL for List-Unsubscribe and RFC 8058
@@ -38,6 +42,9 @@ type Message struct {
 	ListUnsubscribe string
 	// CampaignID goes into a header so bounces can be traced back.
 	CampaignID int64
+	// FeedbackID is the Feedback-ID header's value (see
+	// Service.FeedbackID); empty for test sends.
+	FeedbackID string
 	// Commit, when set, must be called by the Mailer at the point of no
 	// return: after the server has agreed to take the data and before the
 	// end-of-data mark that lets it accept the message. The Sender notes
@@ -139,6 +146,8 @@ type Sender struct {
 	mu       sync.Mutex
 	compiled map[int64]compiledEntry
 	status   map[int64]statusEntry
+	// variants holds the compiled content of A/B test variants.
+	variants map[variantKey]compiledEntry
 }
 
 type compiledEntry struct {
@@ -154,7 +163,7 @@ type statusEntry struct {
 // NewSender returns a Sender. limiter may be nil (no rate limit).
 func NewSender(svc *Service, mailer Mailer, limiter Limiter) *Sender {
 	return &Sender{svc: svc, mailer: mailer, limiter: limiter, ledger: &ledger{db: svc.db, now: svc.cfg.Now},
-		compiled: map[int64]compiledEntry{}, status: map[int64]statusEntry{}}
+		compiled: map[int64]compiledEntry{}, status: map[int64]statusEntry{}, variants: map[variantKey]compiledEntry{}}
 }
 
 // SendBounceKeyPrefix starts the dedupe key of the bounce event recorded
@@ -483,7 +492,15 @@ func (b *batch) sendClaimed(claimed []Delivery, token string) {
 			return
 		}
 		current = d.ID
-		o := b.s.sendOne(b.ctx, &b.c, b.comp, d, b.byID, commit)
+		c, comp, err := b.content(d.Variant)
+		if err != nil {
+			// The variant's content stopped compiling since the send
+			// began: this message fails with the reason, as a template
+			// fault would.
+			b.record(outcome{id: d.ID, contact: d.ContactID, status: DeliveryFailed, err: clip(err.Error(), 1000)})
+			continue
+		}
+		o := b.s.sendOne(b.ctx, c, comp, d, b.byID, commit)
 		if o.revoked {
 			// The claim was taken back: the rest go back unattempted.
 			b.temporary++
@@ -567,7 +584,7 @@ func (s *Sender) loadQueued(ctx context.Context, campaignID int64, ids []int64) 
 	// The ids select the rows; "+ 0" and COALESCE keep both planners off
 	// the (campaign_id, ...) indexes, which would walk every delivery of
 	// the campaign (see ledger.apply).
-	q := s.svc.db.WithContext(ctx).Select("id", "contact_id").Where("campaign_id + 0 = ? AND COALESCE(status, '') = ?", campaignID, DeliveryQueued)
+	q := s.svc.db.WithContext(ctx).Select("id", "contact_id", "variant").Where("campaign_id + 0 = ? AND COALESCE(status, '') = ?", campaignID, DeliveryQueued)
 	lo, hi, dense := denseRange(ids)
 	if dense {
 		q = q.Where("id BETWEEN ? AND ?", lo, hi)
@@ -736,7 +753,7 @@ func (e *SendError) hard() bool {
 // buildMessage renders a campaign for a contact. Test sends use the
 // original links and carry no unsubscribe header.
 func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates.Compiled, ct contacts.Contact, deliveryID int64, test bool) (*Message, error) {
-	links := templates.Links{Signer: s.signer, BaseURL: s.cfg.BaseURL, Campaign: c.ID, Contact: ct.ID, Untracked: test}
+	links := templates.Links{Signer: s.signer, BaseURL: s.cfg.BaseURL, Campaign: c.ID, Contact: ct.ID, Untracked: test, LinkBase: c.linkBase}
 	d := templates.NewData(ct, comp.Fields(), templates.CampaignInfo{ID: c.ID, Name: c.Name, FromName: c.FromName, Currency: s.contacts.Currency()}, links, s.cfg.Now())
 	if !test && ct.ID != 0 {
 		d.WithCoupons(s.couponsFor(ctx, ct.ID, c.ID))
@@ -762,6 +779,15 @@ func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates
 	} else {
 		m.MessageID = s.MessageID(c.ID, deliveryID)
 		m.ListUnsubscribe = d.UnsubscribeURL
+		m.FeedbackID = s.FeedbackID(c)
+	}
+	if rp := s.cfg.ReturnPath; rp != nil {
+		// A test send has no delivery for a bounce to name: its bounces
+		// reach the mailbox on the plain address and match nothing.
+		m.EnvelopeFrom = rp.Plain()
+		if !test && deliveryID != 0 {
+			m.EnvelopeFrom = rp.Address(deliveryID)
+		}
 	}
 	return m, nil
 }
@@ -837,8 +863,17 @@ func (s *Sender) recordOutcomes(ctx context.Context, campaignID int64, outs []ou
 // email if there is one, otherwise as a contact with only the email) and
 // sends it at once, outside the ledger and the stats.
 func (s *Service) TestSend(ctx context.Context, id int64, emails []string, mailer Mailer) error {
+	return s.TestSendVariant(ctx, id, emails, mailer, 0)
+}
+
+// TestSendVariant is TestSend of A/B test variant (1 for A, ...; 0 is the
+// campaign's own content).
+func (s *Service) TestSendVariant(ctx context.Context, id int64, emails []string, mailer Mailer, variant int) error {
 	c, err := s.Get(ctx, id)
 	if err != nil {
+		return err
+	}
+	if c, err = pickVariant(c, variant); err != nil {
 		return err
 	}
 	comp, err := s.compile(ctx, &c)

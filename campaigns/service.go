@@ -36,6 +36,12 @@ type Config struct {
 	BaseURL string // public URL of tracking links, without trailing slash
 	// MessageIDDomain is the right-hand side of Message-IDs.
 	MessageIDDomain string
+	// ReturnPath, when set, gives each delivery's message a VERP envelope
+	// sender, so a bounce names its delivery (HERALD_RETURN_PATH).
+	ReturnPath *tracking.ReturnPath
+	// FeedbackIDSender is the third field of the Feedback-ID header (see
+	// FeedbackID); empty means each campaign's sender domain.
+	FeedbackIDSender string
 	// LaunchPage is the number of contacts per launch page and per send
 	// task (a few hundred: queue overhead is paid per batch).
 	LaunchPage int
@@ -106,6 +112,8 @@ type Input struct {
 	// Template names a starter (templates.Starters) whose subject and HTML
 	// fill in what the input leaves out.
 	Template *string `json:"template"`
+	// ABTest sets the campaign's A/B test; one with no variants removes it.
+	ABTest *ABTest `json:"ab_test"`
 }
 
 func (s *Service) fieldNames(ctx context.Context) ([]string, error) {
@@ -245,7 +253,13 @@ func (s *Service) apply(ctx context.Context, c *Campaign, in Input) error {
 	if c.FromEmail == "" {
 		return errs.Invalid("from_email", "is required")
 	}
-	_, err := s.compile(ctx, c)
+	if err := s.applyABTest(ctx, c, in.ABTest); err != nil {
+		return err
+	}
+	if _, err := s.compile(ctx, c); err != nil {
+		return err
+	}
+	_, err := s.compileVariants(ctx, c)
 	return err
 }
 
@@ -418,6 +432,10 @@ func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (Campaign, 
 	if err != nil {
 		return Campaign{}, err
 	}
+	vcomps, err := s.compileVariants(ctx, &c)
+	if err != nil {
+		return Campaign{}, err
+	}
 	now := s.cfg.Now()
 	status := CampaignSending
 	var when time.Time
@@ -432,6 +450,7 @@ func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (Campaign, 
 		for i, u := range comp.Links {
 			links[i] = Link{CampaignID: id, Idx: i + 1, URL: u}
 		}
+		links = append(links, variantLinks(&c, vcomps)...)
 		if len(links) > 0 {
 			if err := tx.CreateInBatches(&links, 100).Error; err != nil {
 				return err
@@ -507,7 +526,7 @@ func (s *Service) Cancel(ctx context.Context, id int64) (Campaign, error) {
 	if err != nil {
 		return Campaign{}, err
 	}
-	err = s.db.WithContext(ctx).Model(&Delivery{}).Where("campaign_id = ? AND status IN ?", id, []DeliveryStatus{DeliveryQueued, DeliveryDeferred}).
+	err = s.db.WithContext(ctx).Model(&Delivery{}).Where("campaign_id = ? AND status IN ?", id, []DeliveryStatus{DeliveryQueued, DeliveryDeferred, DeliveryHeld}).
 		Updates(map[string]any{"status": DeliverySkipped, "error": "campaign cancelled"}).Error
 	if err != nil {
 		return Campaign{}, fmt.Errorf("campaigns: cancel %d: %w", id, err)
@@ -606,8 +625,17 @@ func (s *Service) Links(ctx context.Context, campaignID int64) ([]Link, error) {
 // contact whose optional fields are all empty, to show the fallbacks).
 // Links keep their original URLs so that clicking a preview counts nothing.
 func (s *Service) Preview(ctx context.Context, id, contactID int64) (templates.Rendered, error) {
+	return s.PreviewVariant(ctx, id, contactID, 0)
+}
+
+// PreviewVariant is Preview of A/B test variant (1 for A, ...; 0 is the
+// campaign's own content).
+func (s *Service) PreviewVariant(ctx context.Context, id, contactID int64, variant int) (templates.Rendered, error) {
 	c, err := s.Get(ctx, id)
 	if err != nil {
+		return templates.Rendered{}, err
+	}
+	if c, err = pickVariant(c, variant); err != nil {
 		return templates.Rendered{}, err
 	}
 	comp, err := s.compile(ctx, &c)

@@ -63,6 +63,9 @@ type Stats struct {
 	// the time left at that rate (nil when not sending).
 	Rate       float64  `json:"rate"`
 	ETASeconds *float64 `json:"eta_seconds"`
+	// Held wait for an A/B test's winner; ABTest is the test's figures.
+	Held   int64     `json:"held"`
+	ABTest *ABReport `json:"ab_test,omitempty"`
 }
 
 // Stats counts a campaign's deliveries and engagement.
@@ -138,6 +141,11 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 	if err := s.sendRate(ctx, c, &st); err != nil {
 		return Stats{}, err
 	}
+	if c.ABTest != nil {
+		if st.ABTest, err = s.abReport(ctx, c); err != nil {
+			return Stats{}, err
+		}
+	}
 	return st, nil
 }
 
@@ -190,6 +198,8 @@ func (s *Service) countDeliveries(ctx context.Context, id int64, st *Stats) erro
 			st.Unknown = r.N
 		case campaigns.DeliveryDeferred:
 			st.Deferred = r.N
+		case campaigns.DeliveryHeld:
+			st.Held = r.N
 		}
 	}
 	return nil
@@ -362,15 +372,29 @@ FROM (SELECT e.n AS bounces,
 // in the store currency; a purchase recorded in another one (before the
 // setting changed) cannot be added and is left out.
 func (s *Service) revenue(ctx context.Context, id int64) (float64, int64, error) {
+	byContact, orders, err := s.attributed(ctx, id)
+	if err != nil {
+		return 0, 0, err
+	}
+	var total int64
+	for _, v := range byContact {
+		total += v
+	}
+	return contacts.ToMajor(total, s.contacts.Currency()), orders, nil
+}
+
+// attributed returns the revenue (minor units of the store currency)
+// attributed to campaign id per contact who bought, and the orders.
+func (s *Service) attributed(ctx context.Context, id int64) (map[int64]int64, int64, error) {
 	var clicks []contacts.Event
 	err := s.db.WithContext(ctx).Select("contact_id", "occurred_at").
 		Where("campaign_id = ? AND type = ? AND machine = ?", id, contacts.EventClick, false).
 		Order("contact_id, occurred_at").Find(&clicks).Error
 	if err != nil {
-		return 0, 0, fmt.Errorf("reports: revenue clicks of %d: %w", id, err)
+		return nil, 0, fmt.Errorf("reports: revenue clicks of %d: %w", id, err)
 	}
 	if len(clicks) == 0 {
-		return 0, 0, nil
+		return nil, 0, nil
 	}
 	window := time.Duration(s.cfg.AttributionDays) * 24 * time.Hour
 	byContact := map[int64][]time.Time{}
@@ -385,7 +409,8 @@ func (s *Service) revenue(ctx context.Context, id int64) (float64, int64, error)
 			first = c.OccurredAt
 		}
 	}
-	var total, orders int64
+	var orders int64
+	perContact := map[int64]int64{}
 	cur := s.contacts.Currency()
 	for start := 0; start < len(ids); start += 500 {
 		var buys []contacts.Event
@@ -393,19 +418,19 @@ func (s *Service) revenue(ctx context.Context, id int64) (float64, int64, error)
 			Where("type = ? AND contact_id IN ? AND occurred_at >= ? AND currency IN ?", contacts.EventPurchase, ids[start:min(start+500, len(ids))], first, []string{cur, ""}).
 			Find(&buys).Error
 		if err != nil {
-			return 0, 0, fmt.Errorf("reports: revenue purchases of %d: %w", id, err)
+			return nil, 0, fmt.Errorf("reports: revenue purchases of %d: %w", id, err)
 		}
 		for _, b := range buys {
 			for _, at := range byContact[b.ContactID] {
 				if !b.OccurredAt.Before(at) && b.OccurredAt.Sub(at) <= window {
-					total += b.Amount
+					perContact[b.ContactID] += b.Amount
 					orders++
 					break
 				}
 			}
 		}
 	}
-	return contacts.ToMajor(total, cur), orders, nil
+	return perContact, orders, nil
 }
 
 // SentTimes returns when each recipient's messages were sent, oldest

@@ -135,7 +135,11 @@ func TestMailerSignsWithDKIMThatVerifies(t *testing.T) {
 				if v.Domain != tt.domain {
 					t.Errorf("d= %q, want %q", v.Domain, tt.domain)
 				}
-				for _, want := range []string{"From", "To", "Subject", "Date", "List-Unsubscribe", "List-Unsubscribe-Post"} {
+				want := []string{"From", "To", "Subject", "Date"}
+				if tt.unsub {
+					want = append(want, "List-Unsubscribe", "List-Unsubscribe-Post", "Feedback-ID")
+				}
+				for _, want := range want {
 					if !containsFold(v.HeaderKeys, want) {
 						t.Errorf("h= %v does not sign %s", v.HeaderKeys, want)
 					}
@@ -168,6 +172,9 @@ func TestDKIMSignatureFailsWhenASignedHeaderChanges(t *testing.T) {
 		}, true},
 		{"one-click removed", func(b []byte) []byte {
 			return bytes.Replace(b, []byte("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"), nil, 1)
+		}, true},
+		{"feedback id changed", func(b []byte) []byte {
+			return bytes.Replace(b, []byte("Feedback-ID: 7:campaign:"), []byte("Feedback-ID: 8:campaign:"), 1)
 		}, true},
 	}
 	for _, tt := range tests {
@@ -223,4 +230,21 @@ func headerOf(raw []byte) string {
 		return string(raw[:i])
 	}
 	return string(raw)
+}
+
+func TestUnfoldInsideWordsKeepsOnlyFoldsBesideWhiteSpace(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"fold inside h=", "v=1; h=From:Fe\r\n edback-ID; bh=abc; b=sig", "v=1; h=From:Feedback-ID; bh=abc; b=sig"},
+		{"fold after a tag separator", "v=1; \r\n h=From:To; bh=abc; b=sig", "v=1; \r\n h=From:To; bh=abc; b=sig"},
+		{"fold inside bh=", "v=1; h=From; bh=ab\r\n c=; b=sig", "v=1; h=From; bh=abc=; b=sig"},
+		{"folds inside b= stay", "v=1; h=From; bh=abc; b=si\r\n g", "v=1; h=From; bh=abc; b=si\r\n g"},
+		{"nothing folded", "v=1; b=sig", "v=1; b=sig"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := unfoldInsideWords(tt.in); got != tt.want {
+				t.Errorf("unfoldInsideWords(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
 }

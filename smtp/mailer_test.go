@@ -48,6 +48,7 @@ func message(i int, rcpt string) *campaigns.Message {
 		MessageID:       fmt.Sprintf("herald.7.%d@shop.test", i),
 		ListUnsubscribe: fmt.Sprintf("https://shop.test/u/token%d", i),
 		CampaignID:      7,
+		FeedbackID:      "7:campaign:shop.test:herald",
 	}
 }
 
@@ -245,6 +246,43 @@ func TestMailerSendsSinglePartWhenOnlyOneBodyIsGiven(t *testing.T) {
 			// A message ends with CRLF on the wire whatever its body.
 			if got := strings.TrimSuffix(p.Parts[0].Body, "\r\n"); got != tt.text+tt.html {
 				t.Errorf("body = %q, want %q", got, tt.text+tt.html)
+			}
+		})
+	}
+}
+
+func TestMailerUsesTheEnvelopeSenderForMailFromAndLeavesFromAlone(t *testing.T) {
+	tests := []struct{ name, envelope, wantMailFrom string }{
+		{"a VERP return path", "bounces+aaaqbcdefghij@shop.test", "bounces+aaaqbcdefghij@shop.test"},
+		{"none: the From address", "", "news@shop.test"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := smtptest.Start(t, smtptest.Options{})
+			m := newMailer(t, Config{}, srv.URL())
+			// Two messages on one connection: the second goes through the
+			// pooled path with its own envelope.
+			for i := 1; i <= 2; i++ {
+				cm := message(i, fmt.Sprintf("ruud%d@example.nl", i))
+				cm.EnvelopeFrom = tt.envelope
+				if err := m.Send(context.Background(), cm); err != nil {
+					t.Fatalf("Send: %v", err)
+				}
+			}
+			for _, msg := range srv.Messages() {
+				if msg.From != tt.wantMailFrom {
+					t.Errorf("MAIL FROM %q, want %q", msg.From, tt.wantMailFrom)
+				}
+				p, err := outbox.Parse(msg.Raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if from := p.Header.Get("From"); !strings.Contains(from, "<news@shop.test>") {
+					t.Errorf("From header %q, want the sender's address", from)
+				}
+				if rp := p.Header.Get("Return-Path"); rp != "" {
+					t.Errorf("Return-Path %q written by the sender; the receiving server adds it", rp)
+				}
 			}
 		})
 	}

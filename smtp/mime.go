@@ -363,6 +363,9 @@ func writeMessage(b *bytes.Buffer, cm *campaigns.Message, now time.Time) {
 		writeHeader(b, "List-Unsubscribe", "<"+cm.ListUnsubscribe+">")
 		b.WriteString("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
 	}
+	if cm.FeedbackID != "" {
+		writeHeader(b, "Feedback-ID", cm.FeedbackID)
+	}
 	if cm.CampaignID != 0 {
 		b.WriteString("X-Herald-Campaign: ")
 		b.WriteString(strconv.FormatInt(cm.CampaignID, 10))

@@ -266,3 +266,24 @@ func asciiOnly(s string) bool {
 	}
 	return true
 }
+
+func TestFeedbackIDHeaderIsWrittenOnlyWhenSet(t *testing.T) {
+	for _, tc := range []struct{ name, id, want string }{
+		{"campaign message", "42:campaign:shop.test:herald", "42:campaign:shop.test:herald"},
+		{"test send", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cm := message(1, "a@example.test")
+			cm.FeedbackID = tc.id
+			var b bytes.Buffer
+			writeMessage(&b, cm, time.Now())
+			p, err := outbox.Parse(b.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Header.Get("Feedback-ID"); got != tc.want {
+				t.Errorf("Feedback-ID = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

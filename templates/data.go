@@ -98,6 +98,9 @@ type Links struct {
 	Campaign  int64
 	Contact   int64
 	Untracked bool // test sends and previews keep the original URLs
+	// LinkBase is added to the number of each tracked link: the links of
+	// an A/B test variant's own body are stored apart from the campaign's.
+	LinkBase int64
 }
 
 // NewData builds the template data of a contact. fieldNames are the
@@ -233,7 +236,7 @@ func (d *Data) clickURL(i int, urls []string) string {
 	if !d.tracked() {
 		return urls[i-1]
 	}
-	return d.links.BaseURL + "/t/c/" + d.links.Signer.Sign(tracking.Token{Kind: tracking.Click, CampaignID: d.links.Campaign, ContactID: d.ContactID, LinkID: int64(i)})
+	return d.links.BaseURL + "/t/c/" + d.links.Signer.Sign(tracking.Token{Kind: tracking.Click, CampaignID: d.links.Campaign, ContactID: d.ContactID, LinkID: d.links.LinkBase + int64(i)})
 }
 
 // openURL is the URL of the open pixel.

@@ -99,7 +99,8 @@ func (s *Server) previewCampaign(c *gin.Context) {
 		return
 	}
 	var in struct {
-		ContactID int64 `json:"contact_id"`
+		ContactID int64  `json:"contact_id"`
+		Variant   string `json:"variant"`
 	}
 	b, err := readBody(c)
 	if err != nil {
@@ -112,14 +113,19 @@ func (s *Server) previewCampaign(c *gin.Context) {
 			return
 		}
 	}
-	r, err := s.d.Campaigns.Preview(c.Request.Context(), id, in.ContactID)
+	variant, err := variantParam(in.Variant)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	r, err := s.d.Campaigns.PreviewVariant(c.Request.Context(), id, in.ContactID, variant)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	// Also render for a contact with every optional field empty, so the
 	// fallbacks can be checked side by side.
-	fb, err := s.d.Campaigns.Preview(c.Request.Context(), id, 0)
+	fb, err := s.d.Campaigns.PreviewVariant(c.Request.Context(), id, 0, variant)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -135,9 +141,15 @@ func (s *Server) testCampaign(c *gin.Context) {
 		return
 	}
 	var in struct {
-		Emails []string `json:"emails"`
+		Emails  []string `json:"emails"`
+		Variant string   `json:"variant"`
 	}
 	if err := decode(c, &in); err != nil {
+		s.fail(c, err)
+		return
+	}
+	variant, err := variantParam(in.Variant)
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -145,7 +157,7 @@ func (s *Server) testCampaign(c *gin.Context) {
 		c.PureJSON(http.StatusServiceUnavailable, errorBody("test sends need a mail server in this process: set HERALD_SMTP_URL", ""))
 		return
 	}
-	if err := s.d.Campaigns.TestSend(c.Request.Context(), id, in.Emails, s.d.Mailer); err != nil {
+	if err := s.d.Campaigns.TestSendVariant(c.Request.Context(), id, in.Emails, s.d.Mailer, variant); err != nil {
 		var se *campaigns.SendError
 		if errors.As(err, &se) {
 			c.PureJSON(http.StatusBadGateway, errorBody("the mail server refused the test message: "+se.Error(), ""))

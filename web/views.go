@@ -94,25 +94,26 @@ func viewSegment(s segments.Segment) segmentView {
 }
 
 type campaignView struct {
-	ID                int64      `json:"id"`
-	Name              string     `json:"name"`
-	Subject           string     `json:"subject"`
-	HTMLBody          string     `json:"html_body"`
-	TextBody          string     `json:"text_body"`
-	FromName          string     `json:"from_name"`
-	FromEmail         string     `json:"from_email"`
-	ReplyTo           string     `json:"reply_to"`
-	SegmentIDs        []int64    `json:"segment_ids"`
-	ExcludeSegmentIDs []int64    `json:"exclude_segment_ids"`
-	Status            string     `json:"status"`
-	PauseReason       string     `json:"pause_reason,omitempty"`
-	IgnoreFreqCap     bool       `json:"ignore_frequency_cap"`
-	ScheduledAt       *time.Time `json:"scheduled_at"`
-	StartedAt         *time.Time `json:"started_at"`
-	FinishedAt        *time.Time `json:"finished_at"`
-	Total             int64      `json:"total"`
-	CreatedAt         time.Time  `json:"created_at"`
-	UpdatedAt         time.Time  `json:"updated_at"`
+	ID                int64       `json:"id"`
+	Name              string      `json:"name"`
+	Subject           string      `json:"subject"`
+	HTMLBody          string      `json:"html_body"`
+	TextBody          string      `json:"text_body"`
+	FromName          string      `json:"from_name"`
+	FromEmail         string      `json:"from_email"`
+	ReplyTo           string      `json:"reply_to"`
+	SegmentIDs        []int64     `json:"segment_ids"`
+	ExcludeSegmentIDs []int64     `json:"exclude_segment_ids"`
+	Status            string      `json:"status"`
+	PauseReason       string      `json:"pause_reason,omitempty"`
+	IgnoreFreqCap     bool        `json:"ignore_frequency_cap"`
+	ScheduledAt       *time.Time  `json:"scheduled_at"`
+	StartedAt         *time.Time  `json:"started_at"`
+	FinishedAt        *time.Time  `json:"finished_at"`
+	Total             int64       `json:"total"`
+	ABTest            *abTestView `json:"ab_test"`
+	CreatedAt         time.Time   `json:"created_at"`
+	UpdatedAt         time.Time   `json:"updated_at"`
 }
 
 func viewCampaign(c campaigns.Campaign) campaignView {
@@ -121,7 +122,7 @@ func viewCampaign(c campaigns.Campaign) campaignView {
 		FromName: c.FromName, FromEmail: c.FromEmail, ReplyTo: c.ReplyTo,
 		SegmentIDs: nonNilIDs(c.SegmentIDs), ExcludeSegmentIDs: nonNilIDs(c.ExcludeSegmentIDs),
 		Status: string(c.Status), PauseReason: c.PauseReason, IgnoreFreqCap: c.IgnoreFrequencyCap, ScheduledAt: utc(c.ScheduledAt),
-		StartedAt: utc(c.StartedAt), FinishedAt: utc(c.FinishedAt), Total: c.Total,
+		StartedAt: utc(c.StartedAt), FinishedAt: utc(c.FinishedAt), Total: c.Total, ABTest: viewABTest(c),
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 	}
 }

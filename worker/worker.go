@@ -16,6 +16,8 @@ import (
 
 	"herald/automations"
 	"herald/campaigns"
+	"herald/internal/errs"
+	"herald/reports"
 	"herald/segments"
 	"herald/tracking"
 )
@@ -24,6 +26,7 @@ import (
 type Deps struct {
 	Redis       redis.UniversalClient
 	Campaigns   *campaigns.Service
+	Reports     *reports.Service
 	Automations *automations.Service
 	Sender      *campaigns.Sender
 	Segments    *segments.Service
@@ -229,7 +232,32 @@ func (w *Worker) handleLaunch(ctx context.Context, t *asynq.Task) error {
 	if err := decode(t, &p); err != nil {
 		return err
 	}
-	return w.d.Campaigns.Launch(ctx, p.CampaignID)
+	if err := w.d.Campaigns.Launch(ctx, p.CampaignID); err != nil {
+		return err
+	}
+	return w.pickDueWinner(ctx, p.CampaignID)
+}
+
+// pickDueWinner records the winner of the campaign's A/B test once its
+// time is up: the variant ahead by its figures. The launch is enqueued
+// for the test's end and again by every sweep while the campaign sends,
+// so a lost task only delays the pick to the next sweep.
+func (w *Worker) pickDueWinner(ctx context.Context, id int64) error {
+	if w.d.Reports == nil {
+		return nil
+	}
+	due, err := w.d.Campaigns.WinnerDue(ctx, id)
+	if err != nil || !due {
+		return err
+	}
+	leader, err := w.d.Reports.LeadingVariant(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := w.d.Campaigns.DecideWinner(ctx, id, leader, ""); err != nil && !errors.Is(err, errs.ErrConflict) {
+		return err
+	}
+	return nil
 }
 
 func (w *Worker) handleSend(ctx context.Context, t *asynq.Task) error {

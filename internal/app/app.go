@@ -61,8 +61,11 @@ type App struct {
 	Outbox        *outbox.Store
 	asynqClient   *asynq.Client
 
-	Settings    *settings.Store
-	Signer      *tracking.Signer
+	Settings *settings.Store
+	Signer   *tracking.Signer
+	// ReturnPath makes and reads VERP envelope senders; nil without
+	// HERALD_RETURN_PATH.
+	ReturnPath  *tracking.ReturnPath
 	Contacts    *contacts.Store
 	Segments    *segments.Service
 	Campaigns   *campaigns.Service
@@ -186,8 +189,13 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 	// "Birthday is today" in segments is today where contacts live by default.
 	a.Segments = segments.NewService(a.DB, a.Contacts, nil, zone)
 	u, _ := url.Parse(cfg.BaseURL)
+	if cfg.ReturnPath != "" {
+		if a.ReturnPath, err = tracking.NewReturnPath(secret, cfg.ReturnPath); err != nil {
+			return nil, err
+		}
+	}
 	a.Campaigns = campaigns.NewService(a.DB, a.Contacts, a.Segments, queue, a.Signer, campaigns.Config{
-		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), Log: log, ClaimSize: claimSize(cfg, opts),
+		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), ReturnPath: a.ReturnPath, FeedbackIDSender: cfg.FeedbackIDSender, Log: log, ClaimSize: claimSize(cfg, opts),
 		Attempts: worker.NewAttempts(a.Redis),
 		Cap:      cfg.cap,
 		OnDelivered: func(ctx context.Context, ids []int64) {
@@ -236,7 +244,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 			wcfg.RefreshEvery = cfg.refresh
 		}
 		a.Worker = worker.New(worker.Deps{
-			Redis: a.Redis, Campaigns: a.Campaigns, Automations: a.Automations, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,
+			Redis: a.Redis, Campaigns: a.Campaigns, Reports: a.Reports, Automations: a.Automations, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,
 		}, wcfg)
 	}
 

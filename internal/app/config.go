@@ -36,8 +36,11 @@ type Config struct {
 	DKIMDomain        string
 	DKIMSelector      string
 	DKIMKeyFile       string
-	LogLevel          string
-	NoWorker          bool
+	// FeedbackIDSender replaces the sender domain in the Feedback-ID
+	// header (campaigns.Service.FeedbackID).
+	FeedbackIDSender string
+	LogLevel         string
+	NoWorker         bool
 	// EventsCreateContacts makes POST /api/events create contacts for
 	// unknown emails instead of rejecting those events.
 	EventsCreateContacts bool
@@ -84,6 +87,10 @@ type Config struct {
 	// address; 0 never does.
 	SoftBounceLimit  int
 	SoftBounceWindow string
+	// ReturnPath is the bounce address: each delivery's envelope sender
+	// becomes its VERP form (bounces+TOKEN@domain). Empty leaves the
+	// envelope sender the campaign's From address.
+	ReturnPath string
 	// Args are the arguments after the flags (import's file).
 	Args []string
 
@@ -131,6 +138,7 @@ func (c *Config) vars() []envFlag {
 		{env: "HERALD_DKIM_DOMAIN", flag: "dkim-domain", usage: "DKIM signing domain (d=)", str: &c.DKIMDomain},
 		{env: "HERALD_DKIM_SELECTOR", flag: "dkim-selector", usage: "DKIM selector (s=)", str: &c.DKIMSelector},
 		{env: "HERALD_DKIM_KEY_FILE", flag: "dkim-key-file", usage: "DKIM private key, PEM (RSA or Ed25519)", str: &c.DKIMKeyFile},
+		{env: "HERALD_FEEDBACK_ID_SENDER", flag: "feedback-id-sender", usage: "sender field of the Feedback-ID header (default: the campaign's From domain)", str: &c.FeedbackIDSender},
 		{env: "HERALD_EVENTS_CREATE_CONTACTS", flag: "events-create-contacts", usage: "events for unknown emails create the contact (true) or are rejected (false)", boolean: &c.EventsCreateContacts, def: "false"},
 		{env: "HERALD_CURRENCY", flag: "currency", usage: "store currency (ISO 4217) of every amount: events in another currency are refused", str: &c.Currency, def: contacts.DefaultCurrency},
 		{env: "HERALD_ATTRIBUTION_DAYS", flag: "attribution-days", usage: "days after a click in which a purchase counts as a campaign's revenue", integer: &c.AttributionDays, def: "5"},
@@ -152,6 +160,7 @@ func (c *Config) vars() []envFlag {
 		{env: "HERALD_BOUNCE_WEBHOOK_SECRET", flag: "bounce-webhook-secret", usage: "HMAC-SHA256 key of the generic JSON webhook /webhooks/bounces/generic, at least 16 characters", str: &c.BounceWebhookSecret},
 		{env: "HERALD_SOFT_BOUNCE_LIMIT", flag: "soft-bounce-limit", usage: "soft bounces within the window that suppress an address (0: never)", integer: &c.SoftBounceLimit, def: "3"},
 		{env: "HERALD_SOFT_BOUNCE_WINDOW", flag: "soft-bounce-window", usage: "window in which soft bounces are counted, e.g. 30d", str: &c.SoftBounceWindow, def: "30d"},
+		{env: "HERALD_RETURN_PATH", flag: "return-path", usage: "bounce address, e.g. bounces@shop.example: each message's envelope sender becomes bounces+TOKEN@shop.example, naming its delivery (empty: the From address)", str: &c.ReturnPath},
 		{env: "HERALD_LOG_LEVEL", flag: "log-level", usage: "debug, info, warn or error", str: &c.LogLevel, def: "info"},
 		{env: "HERALD_EMBEDDED_REDIS_ADDR", flag: "embedded-redis-addr", usage: "where the embedded Redis listens", str: &c.EmbeddedRedisAddr, def: "127.0.0.1:0"},
 		{env: "HERALD_EMBEDDED_SMTP_ADDR", flag: "embedded-smtp-addr", usage: "where the embedded SMTP capture listens", str: &c.EmbeddedSMTPAddr, def: "127.0.0.1:0"},
@@ -210,6 +219,9 @@ func (c *Config) Validate() error {
 	if c.Secret != "" && len(c.Secret) < 16 {
 		return errors.New("HERALD_SECRET must be at least 16 characters")
 	}
+	if c.FeedbackIDSender != "" && !campaigns.ValidFeedbackIDSender(c.FeedbackIDSender) {
+		return fmt.Errorf("HERALD_FEEDBACK_ID_SENDER %q: use up to 64 printable ASCII characters without colons or spaces", c.FeedbackIDSender)
+	}
 	c.smtpURLs = nil
 	for _, u := range strings.Split(c.SMTPURL, ",") {
 		if u = strings.TrimSpace(u); u != "" {
@@ -234,6 +246,12 @@ func (c *Config) Validate() error {
 	}
 	if c.networks, err = tracking.NewNetworks(c.AppleNetworks, c.ScannerNetworks); err != nil {
 		return err
+	}
+	c.ReturnPath = strings.TrimSpace(c.ReturnPath)
+	if c.ReturnPath != "" {
+		if err := tracking.CheckReturnPath(c.ReturnPath); err != nil {
+			return fmt.Errorf("HERALD_RETURN_PATH: %w", err)
+		}
 	}
 	if c.trusted, err = web.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		return fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)

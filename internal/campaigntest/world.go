@@ -112,7 +112,18 @@ type World struct {
 	Q        *Queue
 }
 
+// Secret is the world's HERALD_SECRET: its tracking tokens and VERP
+// addresses are signed with it.
+const Secret = "a test secret of enough length"
+
 func NewWorld(t *testing.T) *World {
+	t.Helper()
+	return NewWorldWith(t, nil)
+}
+
+// NewWorldWith is NewWorld with the campaign service's configuration
+// changed by configure (a return path, say) before it is built.
+func NewWorldWith(t *testing.T, configure func(*campaigns.Config)) *World {
 	t.Helper()
 	g := testenv.DB(t, func(g *gorm.DB) error {
 		for _, m := range []func(*gorm.DB) error{contacts.Migrate, segments.Migrate, campaigns.Migrate} {
@@ -124,12 +135,16 @@ func NewWorld(t *testing.T) *World {
 	})
 	cs := contacts.NewStore(g, contacts.Options{})
 	ss := segments.NewService(g, cs, nil, nil)
-	signer, err := tracking.NewSigner([]byte("a test secret of enough length"))
+	signer, err := tracking.NewSigner([]byte(Secret))
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := &Queue{}
-	svc := campaigns.NewService(g, cs, ss, q, signer, campaigns.Config{BaseURL: "https://h.example", LaunchPage: 7, ClaimSize: 3, Log: testenv.Logger()})
+	cfg := campaigns.Config{BaseURL: "https://h.example", LaunchPage: 7, ClaimSize: 3, Log: testenv.Logger()}
+	if configure != nil {
+		configure(&cfg)
+	}
+	svc := campaigns.NewService(g, cs, ss, q, signer, cfg)
 	return &World{DB: g, Contacts: cs, Segments: ss, Svc: svc, Rep: reports.New(g, svc, cs, reports.Config{}), Q: q}
 }
 
@@ -235,4 +250,9 @@ func (w *World) Launch(t *testing.T, svc *campaigns.Service, id int64) []int64 {
 
 func EqSegment(country string) map[string]any {
 	return map[string]any{"field": "country", "op": "eq", "value": country}
+}
+
+// Open is a person's open of campaign by contact.
+func Open(contact, campaign int64) contacts.EventInput {
+	return contacts.EventInput{ContactID: contact, Type: contacts.EventOpen, CampaignID: &campaign}
 }
