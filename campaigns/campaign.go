@@ -64,6 +64,9 @@ type Campaign struct {
 	StartedAt          *time.Time
 	FinishedAt         *time.Time
 
+	// Local, when set, sends at an hour of each contact's time zone.
+	Local LocalTime `gorm:"embedded"`
+
 	// Launch progress: contacts up to LaunchCursor have delivery rows in
 	// batches 1..LaunchBatches; LaunchedAt is set once all rows exist.
 	LaunchCursor  int64 `gorm:"not null;default:0"`
@@ -185,6 +188,9 @@ func Migrate(g *gorm.DB) error {
 				return err
 			}
 		}
+	}
+	if err := migrateLocalTime(g); err != nil {
+		return err
 	}
 	return canonicalAddresses(g)
 }

@@ -94,6 +94,10 @@ func (s *Service) Launch(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
+		local, err := s.newLocalPlan(c)
+		if err != nil {
+			return err
+		}
 		cursor := c.LaunchCursor
 		for {
 			ids, err := s.nextPage(ctx, where, args, cursor)
@@ -103,7 +107,7 @@ func (s *Service) Launch(ctx context.Context, id int64) error {
 			if len(ids) == 0 {
 				break
 			}
-			batch, written, advanced, err := s.writePage(ctx, id, cursor, ids, where, args, c.IgnoreFrequencyCap)
+			batch, written, advanced, err := s.writePage(ctx, id, cursor, ids, where, args, c.IgnoreFrequencyCap, local)
 			if errors.Is(err, errStopped) {
 				return nil
 			}
@@ -170,8 +174,9 @@ func (s *Service) nextPage(ctx context.Context, where string, args []any, after 
 //
 // Contacts over the frequency cap get a Deferred row that waits for the
 // time they may have the next message (unless the campaign ignores the
-// cap); the sweep queues it then.
-func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []int64, where string, args []any, ignoreCap bool) (int, []int64, bool, error) {
+// cap); the sweep queues it then. With a local time (local not nil),
+// contacts whose hour is still ahead get one that waits for it.
+func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []int64, where string, args []any, ignoreCap bool, local *localPlan) (int, []int64, bool, error) {
 	var batch int
 	var written []int64
 	advanced := false
@@ -180,6 +185,12 @@ func (s *Service) writePage(ctx context.Context, id, cursor int64, contactIDs []
 	if !ignoreCap {
 		var err error
 		if holds, err = s.CapHolds(ctx, contactIDs, now); err != nil {
+			return 0, nil, false, err
+		}
+	}
+	if local != nil {
+		var err error
+		if holds, err = s.localHolds(ctx, local, contactIDs, now, holds); err != nil {
 			return 0, nil, false, err
 		}
 	}
@@ -409,18 +420,17 @@ func (s *Service) settleAbandoned(ctx context.Context, claim string, ids []int64
 }
 
 // deferIn marks the deliveries of holds (delivery id -> hold) deferred
-// until their hold's time, one statement per distinct time: contacts held
-// by one earlier campaign share it.
+// until their hold's time, one statement per distinct hold: contacts held
+// by one earlier campaign, or living in one time zone, share it.
 func deferIn(tx *gorm.DB, holds map[int64]CapHold) error {
-	byNext := map[time.Time][]int64{}
-	reason := map[time.Time]string{}
+	byHold := map[CapHold][]int64{}
 	for id, h := range holds {
-		byNext[h.Next] = append(byNext[h.Next], id)
-		reason[h.Next] = h.Reason
+		h.Next = h.Next.UTC() // one key per instant
+		byHold[h] = append(byHold[h], id)
 	}
-	for next, ids := range byNext {
+	for h, ids := range byHold {
 		err := tx.Model(&Delivery{}).Where("id IN ? AND status IN ?", ids, []DeliveryStatus{DeliveryQueued, DeliveryDeferred}).
-			Updates(map[string]any{"status": DeliveryDeferred, "not_before": next, "error": reason[next]}).Error
+			Updates(map[string]any{"status": DeliveryDeferred, "not_before": h.Next, "error": h.Reason}).Error
 		if err != nil {
 			return err
 		}

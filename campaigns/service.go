@@ -61,6 +61,10 @@ type Config struct {
 	Cap CapConfig
 	Now func() time.Time
 	Log *slog.Logger
+
+	// Zone is the installation's time zone: local-time sends use it for
+	// contacts without a valid one of their own (UTC if nil).
+	Zone *time.Location
 }
 
 // Service manages campaigns.
@@ -415,6 +419,13 @@ func (s *Service) Delete(ctx context.Context, id int64) error {
 // Send starts a draft campaign now, or schedules it when at is in the
 // future. The launch task is enqueued only after the status change commits.
 func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (Campaign, error) {
+	return s.SendWith(ctx, id, SendOptions{At: at})
+}
+
+// SendWith is Send with every choice of when: o.At as Send's at, and a
+// local time (see LocalTime), which a send without one clears.
+func (s *Service) SendWith(ctx context.Context, id int64, o SendOptions) (Campaign, error) {
+	at := o.At
 	c, err := s.Get(ctx, id)
 	if err != nil {
 		return Campaign{}, err
@@ -442,6 +453,14 @@ func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (Campaign, 
 	if at != nil && at.After(now) {
 		status, when = CampaignScheduled, at.UTC()
 	}
+	launch := now
+	if !when.IsZero() {
+		launch = when
+	}
+	local, err := s.localTime(c, o, launch)
+	if err != nil {
+		return Campaign{}, err
+	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("campaign_id = ?", id).Delete(&Link{}).Error; err != nil {
 			return err
@@ -456,7 +475,8 @@ func (s *Service) Send(ctx context.Context, id int64, at *time.Time) (Campaign, 
 				return err
 			}
 		}
-		updates := map[string]any{"status": status, "scheduled_at": nil, "updated_at": now}
+		updates := map[string]any{"status": status, "scheduled_at": nil, "updated_at": now,
+			"local_time": local.Time, "local_date": local.Date, "local_missed": local.Missed}
 		if status == CampaignScheduled {
 			updates["scheduled_at"] = when
 		} else {

@@ -28,13 +28,15 @@ type Stats struct {
 	Bounced  int64 `json:"bounced"` // refused by the receiving server when sent
 	Skipped  int64 `json:"skipped"`
 	Unknown  int64 `json:"unknown"`
-	// Deferred wait for the frequency cap to let them through.
+	// Deferred wait for a later time: the frequency cap's, or, for
+	// WaitingLocalTime of them, their own local hour.
 	Deferred     int64 `json:"deferred"`
 	Unsubscribed int64 `json:"unsubscribed"`
 	// BouncedAfterSend counts messages accepted when sent that bounced
 	// later (an email.bounce event for the campaign and a contact whose
 	// delivery is sent, such as a DSN reported through POST /api/events).
 	BouncedAfterSend    int64 `json:"bounced_after_send"`
+	WaitingLocalTime    int64 `json:"waiting_local_time"` // deferred until their contact's local hour
 	OpensUnique         int64 `json:"opens_unique"`
 	ClicksUnique        int64 `json:"clicks_unique"`
 	OpensTotal          int64 `json:"opens_total"`
@@ -200,6 +202,14 @@ func (s *Service) countDeliveries(ctx context.Context, id int64, st *Stats) erro
 			st.Deferred = r.N
 		case campaigns.DeliveryHeld:
 			st.Held = r.N
+		}
+	}
+	if st.Deferred > 0 {
+		err := s.db.WithContext(ctx).Model(&campaigns.Delivery{}).
+			Where("campaign_id = ? AND status = ? AND error LIKE ?", id, campaigns.DeliveryDeferred, campaigns.LocalTimeReason+"%").
+			Count(&st.WaitingLocalTime).Error
+		if err != nil {
+			return fmt.Errorf("reports: deliveries of %d waiting for local time: %w", id, err)
 		}
 	}
 	return nil

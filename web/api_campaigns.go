@@ -177,6 +177,9 @@ func (s *Server) sendCampaign(c *gin.Context) {
 	}
 	var in struct {
 		ScheduledAt string `json:"scheduled_at"`
+		LocalTime   string `json:"local_time"`
+		LocalDate   string `json:"local_date"`
+		Missed      string `json:"missed"`
 	}
 	b, err := readBody(c)
 	if err != nil {
@@ -198,7 +201,7 @@ func (s *Server) sendCampaign(c *gin.Context) {
 		}
 		at = &t
 	}
-	cp, err := s.d.Campaigns.Send(c.Request.Context(), id, at)
+	cp, err := s.d.Campaigns.SendWith(c.Request.Context(), id, campaigns.SendOptions{At: at, LocalTime: in.LocalTime, LocalDate: in.LocalDate, Missed: in.Missed})
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -110,6 +110,9 @@ type campaignView struct {
 	ScheduledAt       *time.Time  `json:"scheduled_at"`
 	StartedAt         *time.Time  `json:"started_at"`
 	FinishedAt        *time.Time  `json:"finished_at"`
+	LocalTime         string      `json:"local_time"`
+	LocalDate         string      `json:"local_date,omitempty"`
+	Missed            string      `json:"missed,omitempty"`
 	Total             int64       `json:"total"`
 	ABTest            *abTestView `json:"ab_test"`
 	CreatedAt         time.Time   `json:"created_at"`
@@ -123,6 +126,7 @@ func viewCampaign(c campaigns.Campaign) campaignView {
 		SegmentIDs: nonNilIDs(c.SegmentIDs), ExcludeSegmentIDs: nonNilIDs(c.ExcludeSegmentIDs),
 		Status: string(c.Status), PauseReason: c.PauseReason, IgnoreFreqCap: c.IgnoreFrequencyCap, ScheduledAt: utc(c.ScheduledAt),
 		StartedAt: utc(c.StartedAt), FinishedAt: utc(c.FinishedAt), Total: c.Total, ABTest: viewABTest(c),
+		LocalTime: c.Local.Time, LocalDate: c.Local.Date, Missed: c.Local.Missed,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),
 	}
 }

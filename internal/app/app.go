@@ -198,6 +198,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), ReturnPath: a.ReturnPath, FeedbackIDSender: cfg.FeedbackIDSender, Log: log, ClaimSize: claimSize(cfg, opts),
 		Attempts: worker.NewAttempts(a.Redis),
 		Cap:      cfg.cap,
+		Zone:     zone,
 		OnDelivered: func(ctx context.Context, ids []int64) {
 			evaluate(ctx, ids, []string{"deliveries"})
 		},
