@@ -283,6 +283,7 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/campaigns/:id/activity", s.campaignActivity)
 	api.GET("/campaigns/:id/people", s.campaignPeople)
 	api.POST("/campaigns/:id/resend-unknown", s.campaignResendUnknown)
+	api.POST("/campaigns/:id/resend", s.resendCampaign)
 	api.POST("/campaigns/:id/winner", s.pickCampaignWinner)
 
 	api.GET("/automations", s.listFlows)
