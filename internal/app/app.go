@@ -25,6 +25,7 @@ import (
 	"gorm.io/gorm"
 
 	"herald/automations"
+	"herald/bounces"
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/db"
@@ -69,11 +70,16 @@ type App struct {
 	Campaigns   *campaigns.Service
 	Reports     *reports.Service
 	Automations *automations.Service
+	Bounces     *bounces.Recorder
 	Sender      *campaigns.Sender
 	Mailer      *smtp.Mailer
 	Ingest      *tracking.Ingest
 	Worker      *worker.Worker
 	Web         *web.Server
+
+	// BounceMailbox reads bounces and complaints from
+	// HERALD_BOUNCE_MAILBOX; nil without one.
+	BounceMailbox *bounces.Mailbox
 
 	closers []func()
 }
@@ -200,6 +206,10 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 			evaluate(ctx, ids, []string{"deliveries"})
 		},
 	})
+	a.Bounces = bounces.NewRecorder(a.DB, a.Contacts, a.Campaigns, nil, bounces.DefaultSoftBouncePolicy)
+	if cfg.bounceMailbox != nil {
+		a.BounceMailbox = bounces.NewMailbox(*cfg.bounceMailbox, a.Bounces, a.ReturnPath, log)
+	}
 	a.Reports = reports.New(a.DB, a.Campaigns, a.Contacts, reports.Config{AttributionDays: cfg.AttributionDays})
 	a.Automations = automations.NewService(a.DB, a.Contacts, a.Segments, a.Campaigns, a.Reports, automations.Config{Timezone: cfg.DefaultTimezone, Log: log})
 	// The classifier looks up send times and earlier clicks per batch of
@@ -240,8 +250,11 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 		if wcfg.RefreshEvery == 0 {
 			wcfg.RefreshEvery = cfg.refresh
 		}
+		if wcfg.BouncesEvery == 0 {
+			wcfg.BouncesEvery = cfg.bouncePoll
+		}
 		a.Worker = worker.New(worker.Deps{
-			Redis: a.Redis, Campaigns: a.Campaigns, Reports: a.Reports, Automations: a.Automations, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,
+			Redis: a.Redis, Campaigns: a.Campaigns, Reports: a.Reports, Automations: a.Automations, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Bounces: a.BounceMailbox, Log: log,
 		}, wcfg)
 	}
 

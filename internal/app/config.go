@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"herald/bounces"
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/segments"
@@ -76,6 +77,11 @@ type Config struct {
 	// becomes its VERP form (bounces+TOKEN@domain). Empty leaves the
 	// envelope sender the campaign's From address.
 	ReturnPath string
+	// BounceMailbox is the IMAP mailbox where bounces and feedback reports
+	// arrive (imaps://user:pass@host:993/INBOX); BouncePoll is how often
+	// it is read. Empty reads none.
+	BounceMailbox string
+	BouncePoll    string
 	// Args are the arguments after the flags (import's file).
 	Args []string
 
@@ -86,6 +92,9 @@ type Config struct {
 	refresh  time.Duration
 	networks *tracking.Networks
 	trusted  []netip.Prefix
+	// bounceMailbox is nil without HERALD_BOUNCE_MAILBOX.
+	bounceMailbox *bounces.MailboxSettings
+	bouncePoll    time.Duration
 }
 
 type envFlag struct {
@@ -128,6 +137,8 @@ func (c *Config) vars() []envFlag {
 		{env: "HERALD_METRICS_TOKEN", flag: "metrics-token", usage: "bearer token that /metrics asks for (without it or HERALD_METRICS_ADDR, /metrics is off)", str: &c.MetricsToken},
 		{env: "HERALD_METRICS_ADDR", flag: "metrics-addr", usage: "separate address to serve /metrics on, e.g. 127.0.0.1:9090 (then never on HERALD_HTTP_ADDR)", str: &c.MetricsAddr},
 		{env: "HERALD_RETURN_PATH", flag: "return-path", usage: "bounce address, e.g. bounces@shop.example: each message's envelope sender becomes bounces+TOKEN@shop.example, naming its delivery (empty: the From address)", str: &c.ReturnPath},
+		{env: "HERALD_BOUNCE_MAILBOX", flag: "bounce-mailbox", usage: "IMAP mailbox of bounces and feedback reports, imaps://user:pass@host:993/INBOX (?move=Folder moves what was read; empty: none)", str: &c.BounceMailbox},
+		{env: "HERALD_BOUNCE_POLL", flag: "bounce-poll", usage: "how often workers read the bounce mailbox (Go duration)", str: &c.BouncePoll, def: "1m"},
 		{env: "HERALD_LOG_LEVEL", flag: "log-level", usage: "debug, info, warn or error", str: &c.LogLevel, def: "info"},
 		{env: "HERALD_EMBEDDED_REDIS_ADDR", flag: "embedded-redis-addr", usage: "where the embedded Redis listens", str: &c.EmbeddedRedisAddr, def: "127.0.0.1:0"},
 		{env: "HERALD_EMBEDDED_SMTP_ADDR", flag: "embedded-smtp-addr", usage: "where the embedded SMTP capture listens", str: &c.EmbeddedSMTPAddr, def: "127.0.0.1:0"},
@@ -219,6 +230,22 @@ func (c *Config) Validate() error {
 		if err := tracking.CheckReturnPath(c.ReturnPath); err != nil {
 			return fmt.Errorf("HERALD_RETURN_PATH: %w", err)
 		}
+	}
+	c.bounceMailbox = nil
+	if strings.TrimSpace(c.BounceMailbox) != "" {
+		set, err := bounces.ParseMailboxURL(c.BounceMailbox)
+		if err != nil {
+			return fmt.Errorf("HERALD_BOUNCE_MAILBOX: %w", err)
+		}
+		c.bounceMailbox = &set
+	}
+	c.bouncePoll = 0
+	if c.BouncePoll != "" {
+		d, err := time.ParseDuration(c.BouncePoll)
+		if err != nil || d < 10*time.Second {
+			return fmt.Errorf("HERALD_BOUNCE_POLL %q: give a duration of 10 seconds or more, such as 1m", c.BouncePoll)
+		}
+		c.bouncePoll = d
 	}
 	if c.trusted, err = web.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		return fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)
