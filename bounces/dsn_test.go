@@ -24,7 +24,7 @@ func testReturnPath(t testing.TB) *tracking.ReturnPath {
 	return rp
 }
 
-func sample(t testing.TB, name string) []byte {
+func dsnSample(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "dsn", name))
 	if err != nil {
@@ -114,7 +114,7 @@ func TestParseDSNReadsEachShapeOfBounce(t *testing.T) {
 	rp := testReturnPath(t)
 	for _, tt := range tests {
 		t.Run(strings.TrimSuffix(tt.file, ".eml"), func(t *testing.T) {
-			got, err := bounces.ParseDSN(sample(t, tt.file), rp)
+			got, err := bounces.ParseDSN(dsnSample(t, tt.file), rp)
 			if err != nil {
 				t.Fatalf("ParseDSN: %v", err)
 			}
@@ -134,7 +134,7 @@ func TestParseDSNReadsEachShapeOfBounce(t *testing.T) {
 }
 
 func TestParseDSNWithoutReturnPathNamesNoDelivery(t *testing.T) {
-	got, err := bounces.ParseDSN(sample(t, "verp-only.eml"), nil)
+	got, err := bounces.ParseDSN(dsnSample(t, "verp-only.eml"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestParseDSNSaysWhatIsNotABounce(t *testing.T) {
 	rp := testReturnPath(t)
 	for _, tt := range tests {
 		t.Run(strings.TrimSuffix(tt.file, ".eml"), func(t *testing.T) {
-			got, err := bounces.ParseDSN(sample(t, tt.file), rp)
+			got, err := bounces.ParseDSN(dsnSample(t, tt.file), rp)
 			if !errors.Is(err, bounces.ErrNotBounce) || !strings.Contains(err.Error(), tt.why) {
 				t.Fatalf("got %+v, %v; want ErrNotBounce saying %q", got, err, tt.why)
 			}
@@ -163,7 +163,7 @@ func TestParseDSNSaysWhatIsNotABounce(t *testing.T) {
 }
 
 func TestParseDSNRefusesAForgedVERPAddress(t *testing.T) {
-	raw := strings.ReplaceAll(string(sample(t, "verp-only.eml")), "fihhpxvf2lxv54q", "fihhpxvf2lxv54a")
+	raw := strings.ReplaceAll(string(dsnSample(t, "verp-only.eml")), "fihhpxvf2lxv54q", "fihhpxvf2lxv54a")
 	got, err := bounces.ParseDSN([]byte(raw), testReturnPath(t))
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +179,7 @@ func FuzzParseDSN(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, e := range entries {
-		f.Add(sample(f, e.Name()))
+		f.Add(dsnSample(f, e.Name()))
 	}
 	f.Add([]byte("Content-Type: multipart/report; boundary=x\n\n--x\nContent-Type: message/delivery-status\n\nAction: failed\n"))
 	rp := testReturnPath(f)

@@ -30,7 +30,7 @@ const sampleToken = "fihhpxvf2lxv54q"
 
 func (w *sentWorld) dsnFor(t *testing.T, s mailboxSample) []byte {
 	t.Helper()
-	raw := string(sample(t, s.file))
+	raw := string(dsnSample(t, s.file))
 	if s.contact < 0 {
 		return []byte(raw)
 	}
