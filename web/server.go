@@ -66,6 +66,9 @@ type Deps struct {
 	Settings SettingsView
 	// Privacy exports and erases a person's data.
 	Privacy *privacy.Service
+	// Bounces are the providers' bounce and complaint webhooks; nil
+	// answers 404 on every one.
+	Bounces *BounceWebhooks
 	// Health lists what /healthz checks (the database, Redis).
 	Health []HealthCheck
 	Log    *slog.Logger
@@ -182,6 +185,7 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/r/:token", s.confirmPage)
 	r.POST("/r/:token", bodyLimit(64<<10), s.confirmPost)
 	r.GET("/v/:token", s.webView)
+	s.bounceRoutes(r)
 
 	static, _ := fs.Sub(staticFS, "ui/static")
 	files := http.FileServer(http.FS(static))

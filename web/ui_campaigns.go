@@ -106,6 +106,7 @@ func (s *Server) renderCampaign(c *gin.Context, status int, form sendForm) {
 		"Revenue":   formatMajor(st.Revenue, st.Currency),
 		"Progress":  progressOf(cp, st),
 		"Bounced":   st.Bounced + st.BouncedAfterSend,
+		"ABTest":    abPanelOf(cp, st),
 	}
 	data["ShowDelivery"] = st.Total > 0 || cp.Status == campaigns.CampaignSending || cp.Status == campaigns.CampaignPaused
 	switch cp.Status {
@@ -373,4 +374,5 @@ func (s *Server) campaignPageRoutes(ui *gin.RouterGroup) {
 		return s.d.Campaigns.Cancel(c.Request.Context(), id)
 	}, "Cancelled. Messages not yet sent will not go out."))
 	ui.POST("/campaigns/:id/resend-unknown", s.campaignResendPost)
+	ui.POST("/campaigns/:id/winner", s.campaignWinnerPost)
 }
