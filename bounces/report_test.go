@@ -27,9 +27,24 @@ var testNow = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
 func newSentWorld(t *testing.T, n int, policy bounces.SoftBouncePolicy) *sentWorld {
 	t.Helper()
+	return newSentWorldTo(t, nil, policy, n)
+}
+
+// newSentWorldTo is a campaign sent to emails, or to n made-up addresses.
+func newSentWorldTo(t *testing.T, emails []string, policy bounces.SoftBouncePolicy, n ...int) *sentWorld {
+	t.Helper()
 	w := campaigntest.NewWorld(t)
 	ctx := context.Background()
-	emails := w.AddContacts(t, n, "NL")
+	if len(emails) == 0 {
+		emails = w.AddContacts(t, n[0], "NL")
+	} else {
+		for _, e := range emails {
+			e, nl := e, "NL"
+			if _, _, err := w.Contacts.Upsert(ctx, contacts.Input{Email: &e, Country: &nl}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	c := w.Campaign(t, []int64{w.Segment(t, "NL", campaigntest.EqSegment("NL"))}, nil)
 	if _, err := w.Svc.Send(ctx, c.ID, nil); err != nil {
 		t.Fatal(err)

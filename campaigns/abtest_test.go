@@ -209,6 +209,17 @@ func TestABTestSendsTheVariantsToTheTestShareAndTheWinnerToTheRest(t *testing.T)
 	if got, _ := w.Svc.Get(ctx, c.ID); got.Status != campaigns.CampaignSent {
 		t.Fatalf("campaign is %s, want sent", got.Status)
 	}
+	// The web view shows each contact the message they were sent.
+	rest := w.recipients(t, c.ID, 0)
+	for _, tc := range []struct {
+		contact int64
+		body    string
+	}{{a[0], "<p>Hi</p>"}, {b[0], "Hi, B"}, {rest[0], "Hi, B"}} {
+		page, err := w.Svc.WebView(ctx, c.ID, tc.contact)
+		if err != nil || !strings.Contains(page, tc.body) {
+			t.Errorf("web view of contact %d: %v, want %q in %s", tc.contact, err, tc.body, page)
+		}
+	}
 }
 
 // Test shares are round(total * percent / 100), split evenly, the first

@@ -60,9 +60,13 @@ type Campaign struct {
 	// IgnoreFrequencyCap sends to contacts over HERALD_FREQUENCY_CAP
 	// (an announcement that must reach everyone); by default they wait.
 	IgnoreFrequencyCap bool `gorm:"not null;default:false"`
-	ScheduledAt        *time.Time
-	StartedAt          *time.Time
-	FinishedAt         *time.Time
+	// ResendOf makes this a follow-up of that campaign: it goes to those
+	// the original reached who did not open it (see CreateFollowUp),
+	// instead of to segments.
+	ResendOf    *int64 `gorm:"index"`
+	ScheduledAt *time.Time
+	StartedAt   *time.Time
+	FinishedAt  *time.Time
 
 	// Local, when set, sends at an hour of each contact's time zone.
 	Local LocalTime `gorm:"embedded"`

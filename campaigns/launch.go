@@ -17,24 +17,10 @@ import (
 // contacts in any target segment and in no excluded segment, evaluated
 // live at launch time.
 func (s *Service) target(ctx context.Context, c Campaign) (string, []any, error) {
-	part := func(ids []int64) (string, []any, error) {
-		var sqls []string
-		var args []any
-		for _, id := range ids {
-			seg, err := s.segments.Get(ctx, id)
-			if err != nil {
-				return "", nil, err
-			}
-			expr, err := s.segments.Compile(ctx, seg.Definition)
-			if err != nil {
-				return "", nil, fmt.Errorf("campaigns: segment %d: %w", id, err)
-			}
-			sqls = append(sqls, "("+expr.SQL+")")
-			args = append(args, expr.Args...)
-		}
-		return strings.Join(sqls, " OR "), args, nil
+	if c.ResendOf != nil {
+		return s.followUpTarget(ctx, c)
 	}
-	inc, incArgs, err := part(c.SegmentIDs)
+	inc, incArgs, err := s.segmentsSQL(ctx, c.SegmentIDs)
 	if err != nil {
 		return "", nil, err
 	}
@@ -43,7 +29,7 @@ func (s *Service) target(ctx context.Context, c Campaign) (string, []any, error)
 	}
 	sql := "contacts.status = ? AND (" + inc + ")"
 	args := append([]any{contacts.Subscribed}, incArgs...)
-	exc, excArgs, err := part(c.ExcludeSegmentIDs)
+	exc, excArgs, err := s.segmentsSQL(ctx, c.ExcludeSegmentIDs)
 	if err != nil {
 		return "", nil, err
 	}
@@ -52,6 +38,25 @@ func (s *Service) target(ctx context.Context, c Campaign) (string, []any, error)
 		args = append(args, excArgs...)
 	}
 	return sql, args, nil
+}
+
+// segmentsSQL is the condition "in any of these segments", empty for none.
+func (s *Service) segmentsSQL(ctx context.Context, ids []int64) (string, []any, error) {
+	var sqls []string
+	var args []any
+	for _, id := range ids {
+		seg, err := s.segments.Get(ctx, id)
+		if err != nil {
+			return "", nil, err
+		}
+		expr, err := s.segments.Compile(ctx, seg.Definition)
+		if err != nil {
+			return "", nil, fmt.Errorf("campaigns: segment %d: %w", id, err)
+		}
+		sqls = append(sqls, "("+expr.SQL+")")
+		args = append(args, expr.Args...)
+	}
+	return strings.Join(sqls, " OR "), args, nil
 }
 
 // Launch writes the campaign's delivery rows page by page (keyset on the
@@ -69,6 +74,9 @@ func (s *Service) Launch(ctx context.Context, id int64) error {
 	case CampaignScheduled:
 		if c.ScheduledAt != nil && c.ScheduledAt.After(now.Add(time.Second)) {
 			return nil // a task for an earlier schedule; the current one comes later
+		}
+		if ready, err := s.originalFinished(ctx, c); err != nil || !ready {
+			return err // a follow-up waits for its original; the sweep comes back
 		}
 		res := s.db.WithContext(ctx).Model(&Campaign{}).Where("id = ? AND status = ?", id, CampaignScheduled).
 			Updates(map[string]any{"status": CampaignSending, "started_at": now, "updated_at": now})

@@ -928,9 +928,18 @@ func (s *Service) WebView(ctx context.Context, campaignID, contactID int64) (str
 	if err != nil {
 		return "", err
 	}
+	key := c.ID
+	if c.ABTest != nil {
+		// The variant this contact was sent (or is to be sent).
+		n, err := s.contentVariantOf(ctx, &c, contactID)
+		if err != nil {
+			return "", err
+		}
+		c, key = variantCampaign(c, n), variantViewKey(c.ID, n)
+	}
 	// Anyone holding a recipient's link can ask for this page: compiling
 	// per request would let them spend the server's CPU.
-	comp, err := s.views.get(ctx, &c, s.compile)
+	comp, err := s.views.getKey(ctx, key, &c, s.compile)
 	if err != nil {
 		return "", err
 	}

@@ -342,6 +342,9 @@ func (s *Service) Update(ctx context.Context, id int64, in Input) (Campaign, err
 	if c.Status != CampaignDraft && c.Status != CampaignScheduled {
 		return Campaign{}, errs.Conflict("campaign %d is %s; only draft and scheduled campaigns can be edited", id, c.Status)
 	}
+	if c.ResendOf != nil && in.SegmentIDs != nil && len(*in.SegmentIDs) > 0 {
+		return Campaign{}, errs.Invalid("segment_ids", "a follow-up goes to those campaign %d reached who did not open it, not to segments", *c.ResendOf)
+	}
 	if err := s.apply(ctx, &c, in); err != nil {
 		return Campaign{}, err
 	}
@@ -436,8 +439,11 @@ func (s *Service) SendWith(ctx context.Context, id int64, o SendOptions) (Campai
 	if c.Status != CampaignDraft && c.Status != CampaignScheduled {
 		return Campaign{}, errs.Conflict("campaign %d is %s; only a draft or scheduled campaign can be sent", id, c.Status)
 	}
-	if len(c.SegmentIDs) == 0 {
+	if len(c.SegmentIDs) == 0 && c.ResendOf == nil {
 		return Campaign{}, errs.Invalid("segment_ids", "choose at least one segment to send to")
+	}
+	if err := s.checkFollowUpSend(ctx, c, at); err != nil {
+		return Campaign{}, err
 	}
 	comp, err := s.compile(ctx, &c)
 	if err != nil {

@@ -72,3 +72,26 @@ func pickVariant(c Campaign, n int) (Campaign, error) {
 	}
 	return variantCampaign(c, n), nil
 }
+
+// contentVariantOf is the variant campaign c's message to contact renders
+// (0 for the campaign's own content, also when the contact has no
+// delivery of it).
+func (s *Service) contentVariantOf(ctx context.Context, c *Campaign, contactID int64) (int, error) {
+	var ds []Delivery
+	if err := s.db.WithContext(ctx).Select("variant").Where("campaign_id = ? AND contact_id = ?", c.ID, contactID).Limit(1).Find(&ds).Error; err != nil {
+		return 0, fmt.Errorf("campaigns: variant of a delivery of %d: %w", c.ID, err)
+	}
+	if len(ds) == 0 {
+		return contentVariant(c, 0), nil
+	}
+	return contentVariant(c, ds[0].Variant), nil
+}
+
+// variantViewKey keeps a variant's compiled web view apart from its
+// campaign's, whose key is the campaign id.
+func variantViewKey(campaignID int64, n int) int64 {
+	if n == 0 {
+		return campaignID
+	}
+	return -(campaignID*MaxVariants + int64(n))
+}

@@ -37,8 +37,14 @@ func newCompiledCache(max int) *compiledCache {
 }
 
 func (k *compiledCache) get(ctx context.Context, c *Campaign, compile func(context.Context, *Campaign) (*templates.Compiled, error)) (*templates.Compiled, error) {
+	return k.getKey(ctx, c.ID, c, compile)
+}
+
+// getKey is get for the content c holds under key: an A/B test variant's
+// content is kept under a key of its own (see variantViewKey).
+func (k *compiledCache) getKey(ctx context.Context, key int64, c *Campaign, compile func(context.Context, *Campaign) (*templates.Compiled, error)) (*templates.Compiled, error) {
 	k.mu.Lock()
-	if el, ok := k.items[c.ID]; ok {
+	if el, ok := k.items[key]; ok {
 		it := el.Value.(*compiledItem)
 		if it.updatedAt.Equal(c.UpdatedAt) {
 			k.order.MoveToFront(el)
@@ -54,12 +60,12 @@ func (k *compiledCache) get(ctx context.Context, c *Campaign, compile func(conte
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.compiles++
-	if el, ok := k.items[c.ID]; ok {
-		el.Value = &compiledItem{c.ID, c.UpdatedAt, comp}
+	if el, ok := k.items[key]; ok {
+		el.Value = &compiledItem{key, c.UpdatedAt, comp}
 		k.order.MoveToFront(el)
 		return comp, nil
 	}
-	k.items[c.ID] = k.order.PushFront(&compiledItem{c.ID, c.UpdatedAt, comp})
+	k.items[key] = k.order.PushFront(&compiledItem{key, c.UpdatedAt, comp})
 	for k.order.Len() > k.max {
 		last := k.order.Back()
 		k.order.Remove(last)

@@ -66,6 +66,9 @@ type Deps struct {
 	Settings SettingsView
 	// Privacy exports and erases a person's data.
 	Privacy *privacy.Service
+	// Bounces are the providers' bounce and complaint webhooks; nil
+	// answers 404 on every one.
+	Bounces *BounceWebhooks
 	// Health lists what /healthz checks (the database, Redis).
 	Health []HealthCheck
 	Log    *slog.Logger
@@ -182,6 +185,7 @@ func (s *Server) routes() *gin.Engine {
 	r.GET("/r/:token", s.confirmPage)
 	r.POST("/r/:token", bodyLimit(64<<10), s.confirmPost)
 	r.GET("/v/:token", s.webView)
+	s.bounceRoutes(r)
 
 	static, _ := fs.Sub(staticFS, "ui/static")
 	files := http.FileServer(http.FS(static))
@@ -279,6 +283,7 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/campaigns/:id/activity", s.campaignActivity)
 	api.GET("/campaigns/:id/people", s.campaignPeople)
 	api.POST("/campaigns/:id/resend-unknown", s.campaignResendUnknown)
+	api.POST("/campaigns/:id/resend", s.resendCampaign)
 	api.POST("/campaigns/:id/winner", s.pickCampaignWinner)
 
 	api.GET("/automations", s.listFlows)

@@ -37,6 +37,10 @@ type campaignForm struct {
 	Exclude    map[int64]bool
 	TextCustom bool // the plain-text part is written by hand
 	IgnoreCap  bool
+	// ABOn is the A/B test switch; ABSlot[i] is the slot (1-4) variant i
+	// was read from.
+	ABOn   bool
+	ABSlot []int
 	// Errors are by form field; Template is a template error with its
 	// position, shown on its line in the editor.
 	Errors   map[string]string
@@ -73,6 +77,7 @@ func formOf(cp campaigns.Campaign) *campaignForm {
 	for _, id := range cp.ExcludeSegmentIDs {
 		f.Exclude[id] = true
 	}
+	abFormOf(cp, f)
 	return f
 }
 
@@ -121,12 +126,17 @@ func readCampaignForm(c *gin.Context) (campaigns.Input, *campaignForm, error) {
 	}
 	in.SegmentIDs = ids("segment_ids", f.Include)
 	in.ExcludeSegmentIDs = ids("exclude_segment_ids", f.Exclude)
+	readABForm(c, f, &in)
 	return in, f, firstErr
 }
 
 // refuse puts an input error on the form: a template error at its line and
 // column, anything else by its field.
 func (f *campaignForm) refuse(ie *errs.InvalidError) {
+	if strings.HasPrefix(ie.Path, "ab_test") {
+		f.refuseAB(ie)
+		return
+	}
 	field := ie.Path
 	if i := strings.IndexByte(field, '['); i >= 0 {
 		field = field[:i]
@@ -271,7 +281,7 @@ func (s *Server) renderEditor(c *gin.Context, status int, cp campaigns.Campaign,
 		"Title": title, "Nav": "campaigns", "Scripts": []string{"message-editor.js", "campaign-editor.js"},
 		"Campaign": cp, "Form": form, "Segments": segs, "Audience": audience, "Snippets": groups,
 		"Starters": templates.Starters(), "Starter": c.Query("template"), "ReadOnly": readOnly,
-		"Action": action, "Flow": flow,
+		"Action": action, "Flow": flow, "ABSlots": abSlots(),
 	})
 }
 

@@ -108,6 +108,7 @@ func (s *Server) renderCampaign(c *gin.Context, status int, form sendForm) {
 		"Revenue":   formatMajor(st.Revenue, st.Currency),
 		"Progress":  progressOf(cp, st),
 		"Bounced":   st.Bounced + st.BouncedAfterSend,
+		"ABTest":    abPanelOf(cp, st),
 	}
 	localSendData(s.d.Campaigns.Zone(), &form, data)
 	data["Form"] = form
@@ -384,4 +385,5 @@ func (s *Server) campaignPageRoutes(ui *gin.RouterGroup) {
 		return s.d.Campaigns.Cancel(c.Request.Context(), id)
 	}, "Cancelled. Messages not yet sent will not go out."))
 	ui.POST("/campaigns/:id/resend-unknown", s.campaignResendPost)
+	ui.POST("/campaigns/:id/winner", s.campaignWinnerPost)
 }

@@ -115,6 +115,7 @@ type campaignView struct {
 	Missed            string      `json:"missed,omitempty"`
 	Total             int64       `json:"total"`
 	ABTest            *abTestView `json:"ab_test"`
+	ResendOf          *int64      `json:"resend_of"`
 	CreatedAt         time.Time   `json:"created_at"`
 	UpdatedAt         time.Time   `json:"updated_at"`
 }
@@ -124,7 +125,7 @@ func viewCampaign(c campaigns.Campaign) campaignView {
 		ID: c.ID, Name: c.Name, Subject: c.Subject, HTMLBody: c.HTMLBody, TextBody: c.TextBody,
 		FromName: c.FromName, FromEmail: c.FromEmail, ReplyTo: c.ReplyTo,
 		SegmentIDs: nonNilIDs(c.SegmentIDs), ExcludeSegmentIDs: nonNilIDs(c.ExcludeSegmentIDs),
-		Status: string(c.Status), PauseReason: c.PauseReason, IgnoreFreqCap: c.IgnoreFrequencyCap, ScheduledAt: utc(c.ScheduledAt),
+		Status: string(c.Status), PauseReason: c.PauseReason, IgnoreFreqCap: c.IgnoreFrequencyCap, ResendOf: c.ResendOf, ScheduledAt: utc(c.ScheduledAt),
 		StartedAt: utc(c.StartedAt), FinishedAt: utc(c.FinishedAt), Total: c.Total, ABTest: viewABTest(c),
 		LocalTime: c.Local.Time, LocalDate: c.Local.Date, Missed: c.Local.Missed,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(),

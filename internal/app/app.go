@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"gorm.io/gorm"
 
 	"herald/automations"
+	"herald/bounces"
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/internal/db"
@@ -69,6 +71,7 @@ type App struct {
 	Campaigns   *campaigns.Service
 	Reports     *reports.Service
 	Automations *automations.Service
+	Bounces     *bounces.Recorder
 	Sender      *campaigns.Sender
 	Mailer      *smtp.Mailer
 	Ingest      *tracking.Ingest
@@ -201,6 +204,7 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 		},
 	})
 	a.Reports = reports.New(a.DB, a.Campaigns, a.Contacts, reports.Config{AttributionDays: cfg.AttributionDays})
+	a.Bounces = bounces.NewRecorder(a.DB, a.Contacts, a.Campaigns, nil, cfg.webhooks.soft)
 	a.Automations = automations.NewService(a.DB, a.Contacts, a.Segments, a.Campaigns, a.Reports, automations.Config{Timezone: cfg.DefaultTimezone, Log: log})
 	// The classifier looks up send times and earlier clicks per batch of
 	// hits, in the consumer, never per request.
@@ -331,6 +335,7 @@ func (a *App) buildWeb(ctx context.Context, secret []byte) error {
 		Sessions:    login.NewSessions(a.DB, login.DefaultTTL),
 		Throttle:    login.NewThrottle(a.Redis),
 		Settings:    a.settingsView(),
+		Bounces:     a.bounceWebhooks(),
 	}, web.Config{
 		APIKeySHA256: apiHash, AdminEmail: a.cfg.AdminEmail, AdminPasswordBcrypt: pwHash,
 		SessionKey: sessionKey[:], SecureCookies: len(a.cfg.BaseURL) > 8 && a.cfg.BaseURL[:8] == "https://",
@@ -357,6 +362,25 @@ func (a *App) settingsView() web.SettingsView {
 		}
 	}
 	return v
+}
+
+// bounceWebhooks builds every provider's endpoint from the configuration;
+// those without their secret answer 404.
+func (a *App) bounceWebhooks() *web.BounceWebhooks {
+	w := a.cfg.webhooks
+	// SNS answers certificates and confirmations itself: a redirect is
+	// refused rather than followed off its host.
+	fetch := bounces.HTTPFetcher(&http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }})
+	return &web.BounceWebhooks{
+		Recorder: a.Bounces,
+		Providers: map[string]bounces.Provider{
+			"ses":      bounces.NewSES(w.ses, w.sesTopics, fetch),
+			"sendgrid": w.sendgrid,
+			"mailgun":  bounces.Mailgun{SigningKey: []byte(a.cfg.MailgunSigningKey)},
+			"postmark": bounces.Postmark{User: a.cfg.PostmarkWebhookUser, Password: a.cfg.PostmarkWebhookPassword, PathSecret: a.cfg.PostmarkWebhookSecret},
+			"generic":  bounces.Generic{Secret: []byte(a.cfg.BounceWebhookSecret)},
+		},
+	}
 }
 
 // healthChecks are the dependencies /healthz reports on.

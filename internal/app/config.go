@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"herald/bounces"
 	"herald/campaigns"
 	"herald/contacts"
 	"herald/segments"
@@ -72,6 +73,20 @@ type Config struct {
 	// listen address instead of the public one.
 	MetricsToken string
 	MetricsAddr  string
+	// Bounce and complaint webhooks: each provider's is on when its
+	// secret or key is set. SESWebhook is "on" (any topic) or the topic
+	// ARNs allowed, comma separated.
+	SESWebhook              string
+	SendGridWebhookKey      string
+	MailgunSigningKey       string
+	PostmarkWebhookUser     string
+	PostmarkWebhookPassword string
+	PostmarkWebhookSecret   string
+	BounceWebhookSecret     string
+	// SoftBounceLimit soft bounces within SoftBounceWindow suppress an
+	// address; 0 never does.
+	SoftBounceLimit  int
+	SoftBounceWindow string
 	// ReturnPath is the bounce address: each delivery's envelope sender
 	// becomes its VERP form (bounces+TOKEN@domain). Empty leaves the
 	// envelope sender the campaign's From address.
@@ -86,6 +101,15 @@ type Config struct {
 	refresh  time.Duration
 	networks *tracking.Networks
 	trusted  []netip.Prefix
+	webhooks webhookConfig
+}
+
+// webhookConfig is what Validate derives from the webhook settings.
+type webhookConfig struct {
+	ses       bool
+	sesTopics []string
+	sendgrid  bounces.SendGrid
+	soft      bounces.SoftBouncePolicy
 }
 
 type envFlag struct {
@@ -127,6 +151,15 @@ func (c *Config) vars() []envFlag {
 		{env: "HERALD_TRUSTED_PROXIES", flag: "trusted-proxies", usage: "CIDR ranges or addresses, comma separated, of reverse proxies whose X-Forwarded-For is believed (empty: none)", str: &c.TrustedProxies},
 		{env: "HERALD_METRICS_TOKEN", flag: "metrics-token", usage: "bearer token that /metrics asks for (without it or HERALD_METRICS_ADDR, /metrics is off)", str: &c.MetricsToken},
 		{env: "HERALD_METRICS_ADDR", flag: "metrics-addr", usage: "separate address to serve /metrics on, e.g. 127.0.0.1:9090 (then never on HERALD_HTTP_ADDR)", str: &c.MetricsAddr},
+		{env: "HERALD_SES_WEBHOOK", flag: "ses-webhook", usage: "on, or the SNS topic ARNs (comma separated) whose SES bounce and complaint notifications are taken at /webhooks/bounces/ses (empty: off)", str: &c.SESWebhook},
+		{env: "HERALD_SENDGRID_WEBHOOK_KEY", flag: "sendgrid-webhook-key", usage: "SendGrid's signed event webhook verification key (base64); turns on /webhooks/bounces/sendgrid", str: &c.SendGridWebhookKey},
+		{env: "HERALD_MAILGUN_SIGNING_KEY", flag: "mailgun-signing-key", usage: "Mailgun's HTTP webhook signing key; turns on /webhooks/bounces/mailgun", str: &c.MailgunSigningKey},
+		{env: "HERALD_POSTMARK_WEBHOOK_USER", flag: "postmark-webhook-user", usage: "basic auth user Postmark's webhook URL carries (with HERALD_POSTMARK_WEBHOOK_PASSWORD)", str: &c.PostmarkWebhookUser},
+		{env: "HERALD_POSTMARK_WEBHOOK_PASSWORD", flag: "postmark-webhook-password", usage: "basic auth password of Postmark's webhook URL", str: &c.PostmarkWebhookPassword},
+		{env: "HERALD_POSTMARK_WEBHOOK_SECRET", flag: "postmark-webhook-secret", usage: "secret path segment of Postmark's webhook URL (/webhooks/bounces/postmark/SECRET), at least 16 characters", str: &c.PostmarkWebhookSecret},
+		{env: "HERALD_BOUNCE_WEBHOOK_SECRET", flag: "bounce-webhook-secret", usage: "HMAC-SHA256 key of the generic JSON webhook /webhooks/bounces/generic, at least 16 characters", str: &c.BounceWebhookSecret},
+		{env: "HERALD_SOFT_BOUNCE_LIMIT", flag: "soft-bounce-limit", usage: "soft bounces within the window that suppress an address (0: never)", integer: &c.SoftBounceLimit, def: "3"},
+		{env: "HERALD_SOFT_BOUNCE_WINDOW", flag: "soft-bounce-window", usage: "window in which soft bounces are counted, e.g. 30d", str: &c.SoftBounceWindow, def: "30d"},
 		{env: "HERALD_RETURN_PATH", flag: "return-path", usage: "bounce address, e.g. bounces@shop.example: each message's envelope sender becomes bounces+TOKEN@shop.example, naming its delivery (empty: the From address)", str: &c.ReturnPath},
 		{env: "HERALD_LOG_LEVEL", flag: "log-level", usage: "debug, info, warn or error", str: &c.LogLevel, def: "info"},
 		{env: "HERALD_EMBEDDED_REDIS_ADDR", flag: "embedded-redis-addr", usage: "where the embedded Redis listens", str: &c.EmbeddedRedisAddr, def: "127.0.0.1:0"},
@@ -223,6 +256,48 @@ func (c *Config) Validate() error {
 	if c.trusted, err = web.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		return fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)
 	}
+	return c.validateWebhooks()
+}
+
+// validateWebhooks checks the bounce webhook settings.
+func (c *Config) validateWebhooks() error {
+	w := webhookConfig{}
+	switch v := strings.TrimSpace(c.SESWebhook); strings.ToLower(v) {
+	case "", "off", "false":
+	case "on", "true":
+		w.ses = true
+	default:
+		w.ses = true
+		for _, arn := range strings.Split(v, ",") {
+			arn = strings.TrimSpace(arn)
+			if !strings.HasPrefix(arn, "arn:aws") || strings.Count(arn, ":") != 5 {
+				return fmt.Errorf("HERALD_SES_WEBHOOK: %q is not on, off or an SNS topic ARN such as arn:aws:sns:eu-west-1:123456789012:ses-bounces", arn)
+			}
+			w.sesTopics = append(w.sesTopics, arn)
+		}
+	}
+	var err error
+	if w.sendgrid, err = bounces.NewSendGrid(c.SendGridWebhookKey); err != nil {
+		return fmt.Errorf("HERALD_SENDGRID_WEBHOOK_KEY: %w", err)
+	}
+	if (c.PostmarkWebhookUser == "") != (c.PostmarkWebhookPassword == "") {
+		return errors.New("HERALD_POSTMARK_WEBHOOK_USER and HERALD_POSTMARK_WEBHOOK_PASSWORD are set together")
+	}
+	if c.PostmarkWebhookSecret != "" && (len(c.PostmarkWebhookSecret) < 16 || strings.ContainsAny(c.PostmarkWebhookSecret, "/?#% ")) {
+		return errors.New("HERALD_POSTMARK_WEBHOOK_SECRET must be at least 16 characters, without / ? # % or spaces")
+	}
+	if c.BounceWebhookSecret != "" && len(c.BounceWebhookSecret) < 16 {
+		return errors.New("HERALD_BOUNCE_WEBHOOK_SECRET must be at least 16 characters")
+	}
+	w.soft = bounces.SoftBouncePolicy{Limit: c.SoftBounceLimit, Window: bounces.DefaultSoftBouncePolicy.Window}
+	if strings.TrimSpace(c.SoftBounceWindow) != "" {
+		d, err := segments.ParseDuration(c.SoftBounceWindow)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("HERALD_SOFT_BOUNCE_WINDOW %q: give a period such as 30d or 72h", c.SoftBounceWindow)
+		}
+		w.soft.Window = d
+	}
+	c.webhooks = w
 	return nil
 }
 
