@@ -173,6 +173,9 @@ func TestRecordComplaintSuppressesAtOnce(t *testing.T) {
 	if len(evs) != 1 || evs[0].CampaignID == nil || *evs[0].CampaignID != w.campaign.ID {
 		t.Fatalf("complaint events = %+v, want one on campaign %d", evs, w.campaign.ID)
 	}
+	if st := w.Stats(t, w.campaign.ID); st.Complained != 1 || st.BouncedAfterSend != 0 {
+		t.Errorf("complained = %d, bounced after send = %d; want 1 and 0", st.Complained, st.BouncedAfterSend)
+	}
 }
 
 func TestRecordMatchesDeliveryOnlyWhenItWentToTheReportedAddress(t *testing.T) {

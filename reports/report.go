@@ -98,11 +98,12 @@ const (
 	PeopleClicked      PeopleKind = "clicked"
 	PeopleBounced      PeopleKind = "bounced"
 	PeopleUnsubscribed PeopleKind = "unsubscribed"
+	PeopleComplained   PeopleKind = "complained"
 	PeopleUnknown      PeopleKind = "unknown"
 )
 
 // PeopleKinds are the lists in the order a report shows them.
-var PeopleKinds = []PeopleKind{PeopleOpened, PeopleClicked, PeopleBounced, PeopleUnsubscribed, PeopleUnknown}
+var PeopleKinds = []PeopleKind{PeopleOpened, PeopleClicked, PeopleBounced, PeopleUnsubscribed, PeopleComplained, PeopleUnknown}
 
 // Person is a contact in one of a campaign's lists.
 type Person struct {
@@ -139,10 +140,13 @@ func (s *Service) People(ctx context.Context, id int64, kind PeopleKind, after i
 		q = g.Model(&contacts.Event{}).Select("contact_id, MIN(occurred_at) AS at, COUNT(*) AS n, '' AS detail, "+falseSQL(g)+" AS resent").
 			Where("type = ? AND campaign_id = ? AND machine = ? AND contact_id > ?", typ, id, false, after).
 			Group("contact_id")
-	case PeopleBounced, PeopleUnsubscribed:
+	case PeopleBounced, PeopleUnsubscribed, PeopleComplained:
 		typ := contacts.EventBounce
-		if kind == PeopleUnsubscribed {
+		switch kind {
+		case PeopleUnsubscribed:
 			typ = contacts.EventUnsubscribe
+		case PeopleComplained:
+			typ = contacts.EventComplaint
 		}
 		q = g.Model(&contacts.Event{}).Select("contact_id, MIN(occurred_at) AS at, COUNT(*) AS n, '' AS detail, "+falseSQL(g)+" AS resent").
 			Where("type = ? AND campaign_id = ? AND contact_id > ?", typ, id, after).
@@ -151,7 +155,7 @@ func (s *Service) People(ctx context.Context, id int64, kind PeopleKind, after i
 		q = g.Model(&campaigns.Delivery{}).Select("contact_id, created_at AS at, 1 AS n, error AS detail, resent").
 			Where("campaign_id = ? AND status = ? AND contact_id > ?", id, campaigns.DeliveryUnknown, after)
 	default:
-		return nil, 0, errs.Invalid("list", "no list is named %q; choose opened, clicked, bounced, unsubscribed or unknown", kind)
+		return nil, 0, errs.Invalid("list", "no list is named %q; choose opened, clicked, bounced, unsubscribed, complained or unknown", kind)
 	}
 	rows, err := q.Order("contact_id").Limit(limit + 1).Rows()
 	if err != nil {
@@ -219,9 +223,27 @@ func (s *Service) bounceReasons(ctx context.Context, id int64, ps []Person) erro
 	for _, d := range ds {
 		reason[d.ContactID] = d.Error
 	}
+	// A bounce reported later (a provider's webhook, a DSN) carries the
+	// receiving server's diagnostic in its event.
+	var evs []contacts.Event
+	err = s.db.WithContext(ctx).Select("contact_id", "properties").
+		Where("type = ? AND campaign_id = ? AND contact_id IN ?", contacts.EventBounce, id, ids).Order("occurred_at").Find(&evs).Error
+	if err != nil {
+		return fmt.Errorf("reports: bounce reasons of %d: %w", id, err)
+	}
+	later := make(map[int64]string, len(evs))
+	for _, ev := range evs {
+		if d, _ := ev.Properties["diagnostic"].(string); d != "" {
+			if _, ok := later[ev.ContactID]; !ok {
+				later[ev.ContactID] = d
+			}
+		}
+	}
 	for i := range ps {
 		if r, ok := reason[ps[i].ContactID]; ok {
 			ps[i].Detail = r
+		} else if d := later[ps[i].ContactID]; d != "" {
+			ps[i].Detail = "reported after the message was accepted: " + d
 		} else {
 			ps[i].Detail = "reported after the message was accepted"
 		}

@@ -32,6 +32,10 @@ type Stats struct {
 	// WaitingLocalTime of them, their own local hour.
 	Deferred     int64 `json:"deferred"`
 	Unsubscribed int64 `json:"unsubscribed"`
+	// Complained counts the people who reported the message as spam
+	// (email.complaint events for the campaign, from a provider's
+	// feedback loop).
+	Complained int64 `json:"complained"`
 	// BouncedAfterSend counts messages accepted when sent that bounced
 	// later (an email.bounce event for the campaign and a contact whose
 	// delivery is sent, such as a DSN reported through POST /api/events).
@@ -89,7 +93,7 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 	var evs []evRow
 	err = s.db.WithContext(ctx).Model(&contacts.Event{}).
 		Select("type, machine, COUNT(*) AS n, COUNT(DISTINCT contact_id) AS people").
-		Where("campaign_id = ? AND type IN ?", id, []string{contacts.EventOpen, contacts.EventClick, contacts.EventUnsubscribe}).
+		Where("campaign_id = ? AND type IN ?", id, []string{contacts.EventOpen, contacts.EventClick, contacts.EventUnsubscribe, contacts.EventComplaint}).
 		Group("type, machine").Scan(&evs).Error
 	if err != nil {
 		return Stats{}, fmt.Errorf("reports: engagement of %d: %w", id, err)
@@ -116,6 +120,8 @@ func (s *Service) Stats(ctx context.Context, id int64) (Stats, error) {
 			}
 		case contacts.EventUnsubscribe:
 			st.Unsubscribed += e.People
+		case contacts.EventComplaint:
+			st.Complained += e.People
 		}
 	}
 	if st.BouncedAfterSend, err = s.bouncedAfterSend(ctx, id); err != nil {

@@ -3,6 +3,7 @@ package reports_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -226,5 +227,49 @@ func TestStatsRevenueIsInMajorUnitsOfTheStoreCurrency(t *testing.T) {
 				t.Errorf("revenue %v %s over %d orders, want %v %s over 1", st.Revenue, st.Currency, st.RevenueOrders, tc.want, tc.currency)
 			}
 		})
+	}
+}
+
+func TestStatsCountComplaintsPerPersonAndListThemWithBounceDiagnostics(t *testing.T) {
+	w := campaigntest.NewWorld(t)
+	c, ids := statsCampaign(t, w, 4, map[int]bool{3: true})
+	cid, other := c.ID, c.ID+1000
+	complaint := func(contact int64, key string, campaign *int64) contacts.EventInput {
+		return contacts.EventInput{ContactID: contact, Type: contacts.EventComplaint, CampaignID: campaign, DedupeKey: key}
+	}
+	w.RecordEvents(t,
+		complaint(ids[0], "fbl-1", &cid),
+		complaint(ids[0], "fbl-1-again", &cid), // the same person twice
+		complaint(ids[1], "fbl-2", &cid),
+		complaint(ids[2], "fbl-other", &other), // another campaign's
+		contacts.EventInput{ContactID: ids[2], Type: contacts.EventBounce, CampaignID: &cid, DedupeKey: "report:hard:x",
+			Properties: map[string]any{"hard": true, "diagnostic": "smtp; 550 5.1.1 user unknown", "source": "ses"}},
+	)
+	if st := w.Stats(t, c.ID); st.Complained != 2 || st.BouncedAfterSend != 1 {
+		t.Errorf("complained = %d, bounced after send = %d; want 2 and 1", st.Complained, st.BouncedAfterSend)
+	}
+	ctx := context.Background()
+	people, _, err := w.Rep.People(ctx, c.ID, reports.PeopleComplained, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(people) != 2 || people[0].ContactID != ids[0] || people[0].Count != 2 || people[1].ContactID != ids[1] {
+		t.Errorf("complained list = %+v, want contacts %d (twice) and %d", people, ids[0], ids[1])
+	}
+	bounced, _, err := w.Rep.People(ctx, c.ID, reports.PeopleBounced, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int64]string{
+		ids[2]: "reported after the message was accepted: smtp; 550 5.1.1 user unknown",
+		ids[3]: "smtp 550: no such user",
+	}
+	if len(bounced) != 2 {
+		t.Fatalf("bounced list = %+v, want 2", bounced)
+	}
+	for _, p := range bounced {
+		if !strings.Contains(p.Detail, want[p.ContactID]) {
+			t.Errorf("contact %d: detail %q, want %q", p.ContactID, p.Detail, want[p.ContactID])
+		}
 	}
 }

@@ -18,12 +18,14 @@ import (
 	"fmt"
 	"math/big"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"herald/bounces"
+	"herald/campaigns"
 	"herald/contacts"
 )
 
@@ -235,5 +237,69 @@ func TestBounceWebhooksAnswer404WhenNotConfigured(t *testing.T) {
 		if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "not configured") {
 			t.Errorf("%s unconfigured: %d %s, want 404 not configured", p.Path, w.Code, w.Body)
 		}
+	}
+}
+
+func TestWebhookComplaintAndBounceCountOnTheCampaignReportAndPage(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c, ct := f.sentCampaign(t)
+	if err := f.camps.Launch(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	var d campaigns.Delivery
+	if err := f.db.Where("campaign_id = ?", c.ID).Take(&d).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Model(&d).Updates(map[string]any{"status": campaigns.DeliverySent, "sent_at": time.Now().UTC()}).Error; err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("generic webhook secret")
+	srvDeps := f.srv.d
+	srvDeps.Bounces = &BounceWebhooks{Recorder: bounces.NewRecorder(f.db, f.contacts, f.camps, nil, bounces.DefaultSoftBouncePolicy),
+		Providers: map[string]bounces.Provider{"generic": bounces.Generic{Secret: secret}}}
+	srv, err := New(srvDeps, f.srv.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h = srv.Handler()
+	mid := f.camps.MessageID(c.ID, d.ID)
+	body := `[{"type": "complaint", "email": "noa@example.com", "message_id": "<` + mid + `>", "id": "c-1"},
+		{"type": "bounce", "hard": true, "email": "noa@example.com", "message_id": "` + mid + `", "diagnostic": "550 5.1.1 gone", "id": "b-1"}]`
+	if w := f.do("POST", "/webhooks/bounces/generic", body, genericHeaders(secret, body)); w.Code != http.StatusOK {
+		t.Fatalf("webhook: %d %s", w.Code, w.Body)
+	}
+	w := f.do("GET", "/api/campaigns/"+itoa(c.ID)+"/stats", "", map[string]string{"Authorization": "Bearer " + testKey})
+	var st struct {
+		Complained       int64 `json:"complained"`
+		BouncedAfterSend int64 `json:"bounced_after_send"`
+		Delivered        int64 `json:"delivered"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &st); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("stats: %d %s", w.Code, w.Body)
+	}
+	if st.Complained != 1 || st.BouncedAfterSend != 1 || st.Delivered != 0 {
+		t.Errorf("stats %+v, want 1 complained, 1 bounced after send, 0 delivered", st)
+	}
+	// Both reports suppress; which status the contact ends with is the
+	// batch's to decide.
+	if got, _ := f.contacts.Get(ctx, ct.ID); got.Status == contacts.Subscribed {
+		t.Errorf("status %s, want suppressed", got.Status)
+	}
+	if sup, _ := f.contacts.Suppressed(ctx, []string{"noa@example.com"}); sup["noa@example.com"] == "" {
+		t.Error("the address is not on the suppression list")
+	}
+	cookie, _ := f.login(t)
+	page := f.page(t, cookie, "/campaigns/"+itoa(c.ID))
+	if !regexp.MustCompile(`<b>1</b><span>marked as spam</span>`).MatchString(page) {
+		t.Error("the report does not show the complaint beside the bounces")
+	}
+	page = f.page(t, cookie, "/campaigns/"+itoa(c.ID)+"?list=bounced")
+	if !strings.Contains(page, "reported after the message was accepted: 550 5.1.1 gone") {
+		t.Error("the bounced list does not show the reported diagnostic")
+	}
+	page = f.page(t, cookie, "/campaigns/"+itoa(c.ID)+"?list=complained")
+	if !strings.Contains(page, `href="/contacts/`+itoa(ct.ID)+`"`) {
+		t.Error("the complained list does not show the contact")
 	}
 }
