@@ -210,6 +210,7 @@ type progress struct {
 	Unknown  int64            `json:"unknown"`
 	Deferred int64            `json:"deferred"` // by the frequency cap
 	Waiting  int64            `json:"waiting"`  // for their local time
+	Held     int64            `json:"held"`     // waiting for an A/B test's winner
 	Done     int64            `json:"done"`
 	Percent  int              `json:"percent"`
 	Rate     float64          `json:"rate"`
@@ -220,9 +221,9 @@ func progressOf(cp campaigns.Campaign, st reports.Stats) progress {
 	p := progress{
 		Status: cp.Status, Total: st.Total, Queued: st.Queued + st.InFlight, Sent: st.Sent,
 		Failed: st.Failed + st.Bounced + st.Skipped, Unknown: st.Unknown, Deferred: st.Deferred - st.WaitingLocalTime, Rate: st.Rate,
-		Waiting: st.WaitingLocalTime,
+		Waiting: st.WaitingLocalTime, Held: st.Held,
 	}
-	p.Done = p.Total - p.Queued - p.Deferred - p.Waiting
+	p.Done = p.Total - p.Queued - p.Deferred - p.Waiting - p.Held
 	if p.Total > 0 {
 		p.Percent = int(p.Done * 100 / p.Total)
 	}
