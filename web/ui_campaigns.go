@@ -205,6 +205,7 @@ type progress struct {
 	Failed   int64            `json:"failed"` // failed, bounced or skipped
 	Unknown  int64            `json:"unknown"`
 	Deferred int64            `json:"deferred"`
+	Held     int64            `json:"held"` // waiting for an A/B test's winner
 	Done     int64            `json:"done"`
 	Percent  int              `json:"percent"`
 	Rate     float64          `json:"rate"`
@@ -214,9 +215,9 @@ type progress struct {
 func progressOf(cp campaigns.Campaign, st reports.Stats) progress {
 	p := progress{
 		Status: cp.Status, Total: st.Total, Queued: st.Queued + st.InFlight, Sent: st.Sent,
-		Failed: st.Failed + st.Bounced + st.Skipped, Unknown: st.Unknown, Deferred: st.Deferred, Rate: st.Rate,
+		Failed: st.Failed + st.Bounced + st.Skipped, Unknown: st.Unknown, Deferred: st.Deferred, Held: st.Held, Rate: st.Rate,
 	}
-	p.Done = p.Total - p.Queued - p.Deferred
+	p.Done = p.Total - p.Queued - p.Deferred - p.Held
 	if p.Total > 0 {
 		p.Percent = int(p.Done * 100 / p.Total)
 	}

@@ -23,6 +23,7 @@ const (
 	TypeSegmentsRefresh = "segments:refresh"
 	TypeSegmentsEval    = "segments:evaluate"
 	TypeAutomationsTick = "automations:tick"
+	TypeBouncesPoll     = "bounces:poll"
 )
 
 // Queue names and their weights: sending first, then launches, then the rest.
@@ -75,6 +76,19 @@ func NewSweepTask() *asynq.Task {
 // NewAutomationsTickTask builds the periodic automations:tick task.
 func NewAutomationsTickTask() *asynq.Task {
 	return asynq.NewTask(TypeAutomationsTick, nil, asynq.Queue(QueueCampaigns), asynq.MaxRetry(0), asynq.Timeout(10*time.Minute))
+}
+
+// BouncesPollPayload is the payload of bounces:poll, which reads the
+// bounce mailbox once; it carries nothing.
+type BouncesPollPayload struct{}
+
+// NewBouncesPollTask builds the periodic bounces:poll task.
+func NewBouncesPollTask() (*asynq.Task, error) {
+	b, err := json.Marshal(BouncesPollPayload{})
+	if err != nil {
+		return nil, fmt.Errorf("worker: encode bounces poll: %w", err)
+	}
+	return asynq.NewTask(TypeBouncesPoll, b, asynq.Queue(QueueDefault), asynq.MaxRetry(0), asynq.Timeout(bouncesPollTimeout)), nil
 }
 
 // NewRefreshTask builds the periodic segments:refresh task.

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"herald/automations"
+	"herald/bounces"
 	"herald/campaigns"
 	"herald/internal/errs"
 	"herald/reports"
@@ -31,7 +32,9 @@ type Deps struct {
 	Sender      *campaigns.Sender
 	Segments    *segments.Service
 	Ingest      *tracking.Ingest
-	Log         *slog.Logger
+	// Bounces reads the bounce mailbox; nil without one.
+	Bounces *bounces.Mailbox
+	Log     *slog.Logger
 }
 
 // Config tunes the worker.
@@ -50,6 +53,8 @@ type Config struct {
 	RefreshEvery time.Duration
 	// AutomationsEvery is how often automations enrol and advance (1 min).
 	AutomationsEvery time.Duration
+	// BouncesEvery is how often the bounce mailbox is read (1 min).
+	BouncesEvery time.Duration
 }
 
 // Worker runs the asynq server, the periodic scheduler and the tracking
@@ -89,6 +94,9 @@ func New(d Deps, cfg Config) *Worker {
 	}
 	if cfg.AutomationsEvery <= 0 {
 		cfg.AutomationsEvery = time.Minute
+	}
+	if cfg.BouncesEvery <= 0 {
+		cfg.BouncesEvery = time.Minute
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
@@ -158,6 +166,7 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux.HandleFunc(TypeSegmentsRefresh, w.handleRefresh)
 	mux.HandleFunc(TypeSegmentsEval, w.handleEvaluate)
 	mux.HandleFunc(TypeAutomationsTick, w.handleAutomationsTick)
+	mux.HandleFunc(TypeBouncesPoll, w.handleBouncesPoll)
 	return mux
 }
 
@@ -178,6 +187,15 @@ func (w *Worker) Start() error {
 	}
 	if _, err := w.sched.Register(fmt.Sprintf("@every %s", w.cfg.AutomationsEvery), NewAutomationsTickTask(), asynq.Unique(w.cfg.AutomationsEvery)); err != nil {
 		return fmt.Errorf("worker: schedule automations: %w", err)
+	}
+	if w.d.Bounces != nil {
+		t, err := NewBouncesPollTask()
+		if err != nil {
+			return err
+		}
+		if _, err := w.sched.Register(fmt.Sprintf("@every %s", w.cfg.BouncesEvery), t, asynq.Unique(w.cfg.BouncesEvery)); err != nil {
+			return fmt.Errorf("worker: schedule bounce mailbox: %w", err)
+		}
 	}
 	if err := w.srv.Start(w.Mux()); err != nil {
 		return fmt.Errorf("worker: start: %w", err)

@@ -78,6 +78,10 @@ type App struct {
 	Worker      *worker.Worker
 	Web         *web.Server
 
+	// BounceMailbox reads bounces and complaints from
+	// HERALD_BOUNCE_MAILBOX; nil without one.
+	BounceMailbox *bounces.Mailbox
+
 	closers []func()
 }
 
@@ -205,6 +209,9 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 	})
 	a.Reports = reports.New(a.DB, a.Campaigns, a.Contacts, reports.Config{AttributionDays: cfg.AttributionDays})
 	a.Bounces = bounces.NewRecorder(a.DB, a.Contacts, a.Campaigns, nil, cfg.webhooks.soft)
+	if cfg.bounceMailbox != nil {
+		a.BounceMailbox = bounces.NewMailbox(*cfg.bounceMailbox, a.Bounces, a.ReturnPath, log)
+	}
 	a.Automations = automations.NewService(a.DB, a.Contacts, a.Segments, a.Campaigns, a.Reports, automations.Config{Timezone: cfg.DefaultTimezone, Log: log})
 	// The classifier looks up send times and earlier clicks per batch of
 	// hits, in the consumer, never per request.
@@ -244,8 +251,11 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 		if wcfg.RefreshEvery == 0 {
 			wcfg.RefreshEvery = cfg.refresh
 		}
+		if wcfg.BouncesEvery == 0 {
+			wcfg.BouncesEvery = cfg.bouncePoll
+		}
 		a.Worker = worker.New(worker.Deps{
-			Redis: a.Redis, Campaigns: a.Campaigns, Reports: a.Reports, Automations: a.Automations, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Log: log,
+			Redis: a.Redis, Campaigns: a.Campaigns, Reports: a.Reports, Automations: a.Automations, Sender: a.Sender, Segments: a.Segments, Ingest: a.Ingest, Bounces: a.BounceMailbox, Log: log,
 		}, wcfg)
 	}
 

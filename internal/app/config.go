@@ -91,6 +91,11 @@ type Config struct {
 	// becomes its VERP form (bounces+TOKEN@domain). Empty leaves the
 	// envelope sender the campaign's From address.
 	ReturnPath string
+	// BounceMailbox is the IMAP mailbox where bounces and feedback reports
+	// arrive (imaps://user:pass@host:993/INBOX); BouncePoll is how often
+	// it is read. Empty reads none.
+	BounceMailbox string
+	BouncePoll    string
 	// Args are the arguments after the flags (import's file).
 	Args []string
 
@@ -101,7 +106,10 @@ type Config struct {
 	refresh  time.Duration
 	networks *tracking.Networks
 	trusted  []netip.Prefix
-	webhooks webhookConfig
+	// bounceMailbox is nil without HERALD_BOUNCE_MAILBOX.
+	bounceMailbox *bounces.MailboxSettings
+	bouncePoll    time.Duration
+	webhooks      webhookConfig
 }
 
 // webhookConfig is what Validate derives from the webhook settings.
@@ -161,6 +169,8 @@ func (c *Config) vars() []envFlag {
 		{env: "HERALD_SOFT_BOUNCE_LIMIT", flag: "soft-bounce-limit", usage: "soft bounces within the window that suppress an address (0: never)", integer: &c.SoftBounceLimit, def: "3"},
 		{env: "HERALD_SOFT_BOUNCE_WINDOW", flag: "soft-bounce-window", usage: "window in which soft bounces are counted, e.g. 30d", str: &c.SoftBounceWindow, def: "30d"},
 		{env: "HERALD_RETURN_PATH", flag: "return-path", usage: "bounce address, e.g. bounces@shop.example: each message's envelope sender becomes bounces+TOKEN@shop.example, naming its delivery (empty: the From address)", str: &c.ReturnPath},
+		{env: "HERALD_BOUNCE_MAILBOX", flag: "bounce-mailbox", usage: "IMAP mailbox of bounces and feedback reports, imaps://user:pass@host:993/INBOX (?move=Folder moves what was read; empty: none)", str: &c.BounceMailbox},
+		{env: "HERALD_BOUNCE_POLL", flag: "bounce-poll", usage: "how often workers read the bounce mailbox (Go duration)", str: &c.BouncePoll, def: "1m"},
 		{env: "HERALD_LOG_LEVEL", flag: "log-level", usage: "debug, info, warn or error", str: &c.LogLevel, def: "info"},
 		{env: "HERALD_EMBEDDED_REDIS_ADDR", flag: "embedded-redis-addr", usage: "where the embedded Redis listens", str: &c.EmbeddedRedisAddr, def: "127.0.0.1:0"},
 		{env: "HERALD_EMBEDDED_SMTP_ADDR", flag: "embedded-smtp-addr", usage: "where the embedded SMTP capture listens", str: &c.EmbeddedSMTPAddr, def: "127.0.0.1:0"},
@@ -252,6 +262,22 @@ func (c *Config) Validate() error {
 		if err := tracking.CheckReturnPath(c.ReturnPath); err != nil {
 			return fmt.Errorf("HERALD_RETURN_PATH: %w", err)
 		}
+	}
+	c.bounceMailbox = nil
+	if strings.TrimSpace(c.BounceMailbox) != "" {
+		set, err := bounces.ParseMailboxURL(c.BounceMailbox)
+		if err != nil {
+			return fmt.Errorf("HERALD_BOUNCE_MAILBOX: %w", err)
+		}
+		c.bounceMailbox = &set
+	}
+	c.bouncePoll = 0
+	if c.BouncePoll != "" {
+		d, err := time.ParseDuration(c.BouncePoll)
+		if err != nil || d < 10*time.Second {
+			return fmt.Errorf("HERALD_BOUNCE_POLL %q: give a duration of 10 seconds or more, such as 1m", c.BouncePoll)
+		}
+		c.bouncePoll = d
 	}
 	if c.trusted, err = web.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		return fmt.Errorf("HERALD_TRUSTED_PROXIES: %w", err)

@@ -96,7 +96,7 @@
       bar.setAttribute("aria-valuenow", p.percent);
       bar.firstElementChild.style.width = p.percent + "%";
       set("percent", p.percent + "%");
-      for (const k of ["done", "total", "queued", "sent", "failed", "deferred", "unknown"]) set(k, count.format(p[k]));
+      for (const k of ["done", "total", "queued", "sent", "failed", "deferred", "held", "unknown"]) set(k, count.format(p[k]));
       set("rate", p.rate);
       const preparing = document.getElementById("preparing");
       if (preparing && p.total > 0) preparing.hidden = true;
