@@ -15,7 +15,8 @@ import (
 // The send panel's third choice sends at a local time: it offers 09:00
 // tomorrow, keeps what was typed when the hour is refused (naming the
 // field in words), and once sent the page and its progress poll count
-// who waits for their local time apart from the frequency cap.
+// who waits for their local time apart from the frequency cap, as does
+// the contact's timeline.
 func TestTheSendPanelSendsAtALocalTimeAndTheProgressCountsWhoWaits(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -64,6 +65,16 @@ func TestTheSendPanelSendsAtALocalTimeAndTheProgressCountsWhoWaits(t *testing.T)
 	}
 	if p.Total != 1 || p.Waiting != 1 || p.Deferred != 0 || p.Done != 0 || p.Percent != 0 {
 		t.Errorf("progress %+v, want 1 waiting for local time, none deferred by the cap, none done", p)
+	}
+	kei, err := f.contacts.GetByEmail(ctx, "kei@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page = f.page(t, cookie, "/contacts/"+itoa(kei.ID))
+	for _, want := range []string{"Email waiting for their local time: Morning", "local time 09:00 Asia/Tokyo"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the contact's timeline lacks %q", want)
+		}
 	}
 	page = f.page(t, cookie, base)
 	for _, want := range []string{`<b data-p="waiting">1</b><span>waiting for their local time</span>`, "09:00 on " + tomorrow + " in each contact's time zone; where it has passed at the start, the next day"} {
