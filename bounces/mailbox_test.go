@@ -102,9 +102,9 @@ func TestPollRecordsEachBounceOnceAndMarksEveryMessage(t *testing.T) {
 				t.Errorf("qmail bounce read before: status %s, want bounced", st)
 			}
 			// Five bounces of the campaign's messages (the soft one too)
-			// count after the send; the complaint is not a bounce.
-			if st := w.Stats(t, w.campaign.ID); st.BouncedAfterSend != 5 || st.Delivered != st.Sent-5 {
-				t.Errorf("stats: bounced_after_send %d, delivered %d of %d sent; want 5 and sent less 5", st.BouncedAfterSend, st.Delivered, st.Sent)
+			// count after the send, and the complaint beside them.
+			if st := w.Stats(t, w.campaign.ID); st.BouncedAfterSend != 5 || st.Delivered != st.Sent-5 || st.Complained != 1 {
+				t.Errorf("stats: bounced_after_send %d, delivered %d of %d sent, complained %d; want 5, sent less 5, 1", st.BouncedAfterSend, st.Delivered, st.Sent, st.Complained)
 			}
 
 			inbox := srv.Messages("INBOX")

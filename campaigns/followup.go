@@ -86,9 +86,12 @@ func (s *Service) CreateFollowUp(ctx context.Context, originalID int64, in Follo
 	} else if utf8.RuneCountInString(name) > 200 {
 		name = string([]rune(name)[:200])
 	}
+	// An A/B tested original is followed up with its winner's body and
+	// from name.
+	src := variantCampaign(orig, orig.ABWinner)
 	c := Campaign{
 		Kind: KindCampaign, Status: CampaignDraft, ResendOf: &orig.ID,
-		HTMLBody: orig.HTMLBody, TextBody: orig.TextBody, FromName: orig.FromName, FromEmail: orig.FromEmail, ReplyTo: orig.ReplyTo,
+		HTMLBody: src.HTMLBody, TextBody: src.TextBody, FromName: src.FromName, FromEmail: orig.FromEmail, ReplyTo: orig.ReplyTo,
 		SegmentIDs: db.IDs{}, ExcludeSegmentIDs: append(db.IDs{}, orig.ExcludeSegmentIDs...), IgnoreFrequencyCap: orig.IgnoreFrequencyCap,
 	}
 	if err := s.apply(ctx, &c, Input{Name: &name, Subject: in.Subject}); err != nil {

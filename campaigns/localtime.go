@@ -78,7 +78,7 @@ func (s *Service) localTime(c Campaign, o SendOptions, launch time.Time) (LocalT
 	default:
 		return LocalTime{}, errs.Invalid("missed", "%q is not a choice: give %q (send the next day at that hour) or %q (send at once)", lt.Missed, MissedNextDay, MissedNow)
 	}
-	zone := s.zone()
+	zone := s.Zone()
 	today := launch.In(zone).Format(time.DateOnly)
 	if lt.Date == "" {
 		lt.Date = today
@@ -96,7 +96,9 @@ func (s *Service) localTime(c Campaign, o SendOptions, launch time.Time) (LocalT
 	return lt, nil
 }
 
-func (s *Service) zone() *time.Location {
+// Zone is the installation's time zone, where contacts without a valid
+// one of their own are.
+func (s *Service) Zone() *time.Location {
 	if s.cfg.Zone != nil {
 		return s.cfg.Zone
 	}
@@ -127,7 +129,7 @@ func (s *Service) newLocalPlan(c Campaign) (*localPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("campaigns: campaign %d: local date %q: %w", c.ID, c.Local.Date, err)
 	}
-	return &localPlan{lt: c.Local, date: d, hour: hm.Hour(), min: hm.Minute(), def: s.zone(), zones: map[string]*time.Location{}}, nil
+	return &localPlan{lt: c.Local, date: d, hour: hm.Hour(), min: hm.Minute(), def: s.Zone(), zones: map[string]*time.Location{}}, nil
 }
 
 // location is the contact's time zone, or the default one when theirs is

@@ -70,9 +70,11 @@ func formatMajor(v float64, currency string) string {
 // sendForm is what the send form holds: kept when the server refuses
 // it.
 type sendForm struct {
-	When    string // "now" or "schedule"
+	When    string // "now", "schedule" or "local"
 	LocalAt string // the datetime-local value as the user typed it
 	Error   string
+	// The hour, day and missed choice of a send at a local time.
+	LocalTime, LocalDate, Missed string
 	// FollowUp is the resend-to-non-openers form of a sent campaign.
 	FollowUp followUpForm
 }
@@ -110,6 +112,8 @@ func (s *Server) renderCampaign(c *gin.Context, status int, form sendForm) {
 		"Bounced":   st.Bounced + st.BouncedAfterSend,
 		"ABTest":    abPanelOf(cp, st),
 	}
+	localSendData(s.d.Campaigns.Zone(), &form, data)
+	data["Form"] = form
 	data["ShowDelivery"] = st.Total > 0 || cp.Status == campaigns.CampaignSending || cp.Status == campaigns.CampaignPaused
 	if err := s.followUpData(ctx, cp, data); err != nil {
 		s.pageError(c, err)
@@ -210,8 +214,9 @@ type progress struct {
 	Sent     int64            `json:"sent"`
 	Failed   int64            `json:"failed"` // failed, bounced or skipped
 	Unknown  int64            `json:"unknown"`
-	Deferred int64            `json:"deferred"`
-	Held     int64            `json:"held"` // waiting for an A/B test's winner
+	Deferred int64            `json:"deferred"` // by the frequency cap
+	Waiting  int64            `json:"waiting"`  // for their local time
+	Held     int64            `json:"held"`     // waiting for an A/B test's winner
 	Done     int64            `json:"done"`
 	Percent  int              `json:"percent"`
 	Rate     float64          `json:"rate"`
@@ -221,9 +226,10 @@ type progress struct {
 func progressOf(cp campaigns.Campaign, st reports.Stats) progress {
 	p := progress{
 		Status: cp.Status, Total: st.Total, Queued: st.Queued + st.InFlight, Sent: st.Sent,
-		Failed: st.Failed + st.Bounced + st.Skipped, Unknown: st.Unknown, Deferred: st.Deferred, Held: st.Held, Rate: st.Rate,
+		Failed: st.Failed + st.Bounced + st.Skipped, Unknown: st.Unknown, Deferred: st.Deferred - st.WaitingLocalTime, Rate: st.Rate,
+		Waiting: st.WaitingLocalTime, Held: st.Held,
 	}
-	p.Done = p.Total - p.Queued - p.Deferred - p.Held
+	p.Done = p.Total - p.Queued - p.Deferred - p.Waiting - p.Held
 	if p.Total > 0 {
 		p.Percent = int(p.Done * 100 / p.Total)
 	}
@@ -267,7 +273,12 @@ func (s *Server) campaignSendPost(c *gin.Context) {
 		s.pageError(c, err)
 		return
 	}
-	form := sendForm{When: c.PostForm("when"), LocalAt: c.PostForm("local_at")}
+	form := sendForm{When: c.PostForm("when"), LocalAt: c.PostForm("local_at"),
+		LocalTime: c.PostForm("local_time"), LocalDate: c.PostForm("local_date"), Missed: c.PostForm("missed")}
+	if form.When == "local" {
+		s.campaignSendLocal(c, id, form)
+		return
+	}
 	var at *time.Time
 	if form.When == "schedule" {
 		raw := strings.TrimSpace(c.PostForm("scheduled_at"))

@@ -168,7 +168,11 @@ var deliveryWords = map[campaigns.DeliveryStatus]string{
 }
 
 func deliveryActivity(d reports.ContactDelivery) activity {
-	a := activity{At: d.At, Kind: "email", Title: "Email " + cmp.Or(deliveryWords[d.Status], string(d.Status)) + ": " + d.CampaignName}
+	words := cmp.Or(deliveryWords[d.Status], string(d.Status))
+	if d.Status == campaigns.DeliveryDeferred && strings.HasPrefix(d.Error, campaigns.LocalTimeReason) {
+		words = "waiting for their local time"
+	}
+	a := activity{At: d.At, Kind: "email", Title: "Email " + words + ": " + d.CampaignName}
 	if d.Kind == campaigns.KindCampaign {
 		a.Link = fmt.Sprintf("/campaigns/%d", d.CampaignID)
 	}

@@ -14,8 +14,14 @@
       if (tz && zone) zone.textContent = "in your time zone (" + tz + ")";
     } catch (e) { /* keep the generic words */ }
     const local = form.elements.local_at;
+    const localAt = document.getElementById("local-at");
+    const localFields = localAt ? localAt.querySelectorAll("input, select") : [];
     const when = () => form.querySelector('input[name="when"]:checked')?.value || "now";
-    const sync = () => { local.disabled = when() !== "schedule"; };
+    const sync = () => {
+      local.disabled = when() !== "schedule";
+      for (const f of localFields) f.disabled = when() !== "local";
+      if (localAt) localAt.classList.toggle("off", when() !== "local");
+    };
     form.addEventListener("change", sync);
     local.disabled = false;
     const pad = (n) => String(n).padStart(2, "0");
@@ -44,6 +50,9 @@
       const note = document.getElementById("send-note");
       let at = null;
       form.elements.scheduled_at.value = "";
+      if (when() === "local" && (!form.elements.local_time.value || !form.elements.local_date.value)) {
+        note.textContent = "Choose the hour and the day to send at."; note.className = "alert"; return;
+      }
       if (when() === "schedule") {
         // datetime-local is read in the browser's zone: new Date() of it
         // is that moment, sent to Herald in UTC.
@@ -70,9 +79,14 @@
         return;
       }
       const who = count.format(n) + (n === 1 ? " contact" : " contacts");
-      const msg = at
+      let msg = at
         ? `Schedule “${form.dataset.name}” for ${Herald.fmtDateTime.format(at)}? It would go to ${who} now; ${followUp ? "those who have not opened the original are" : "the segments are"} counted again when it starts.`
         : `Send “${form.dataset.name}” now to ${who}? This cannot be undone once messages go out.`;
+      if (when() === "local") {
+        const e = form.elements;
+        const passed = e.missed.value === "now" ? "get it at once" : "get it the next day at that hour";
+        msg = `Send “${form.dataset.name}” to ${who} at ${e.local_time.value} on ${e.local_date.value} in each contact's own time zone? Those whose ${e.local_time.value} has already passed ${passed}.`;
+      }
       if (await Herald.confirmDialog(msg, at ? "Schedule" : "Send to " + who)) {
         confirmed = true;
         form.requestSubmit();
@@ -100,7 +114,7 @@
       bar.setAttribute("aria-valuenow", p.percent);
       bar.firstElementChild.style.width = p.percent + "%";
       set("percent", p.percent + "%");
-      for (const k of ["done", "total", "queued", "sent", "failed", "deferred", "held", "unknown"]) set(k, count.format(p[k]));
+      for (const k of ["done", "total", "queued", "sent", "failed", "deferred", "waiting", "held", "unknown"]) set(k, count.format(p[k]));
       set("rate", p.rate);
       const preparing = document.getElementById("preparing");
       if (preparing && p.total > 0) preparing.hidden = true;
