@@ -102,9 +102,9 @@ func TestPollRecordsEachBounceOnceAndMarksEveryMessage(t *testing.T) {
 				t.Errorf("qmail bounce read before: status %s, want bounced", st)
 			}
 			// Five bounces of the campaign's messages (the soft one too)
-			// count after the send; the complaint is not a bounce.
-			if st := w.Stats(t, w.campaign.ID); st.BouncedAfterSend != 5 || st.Delivered != st.Sent-5 {
-				t.Errorf("stats: bounced_after_send %d, delivered %d of %d sent; want 5 and sent less 5", st.BouncedAfterSend, st.Delivered, st.Sent)
+			// count after the send, and the complaint beside them.
+			if st := w.Stats(t, w.campaign.ID); st.BouncedAfterSend != 5 || st.Delivered != st.Sent-5 || st.Complained != 1 {
+				t.Errorf("stats: bounced_after_send %d, delivered %d of %d sent, complained %d; want 5, sent less 5, 1", st.BouncedAfterSend, st.Delivered, st.Sent, st.Complained)
 			}
 
 			inbox := srv.Messages("INBOX")
@@ -290,5 +290,31 @@ This is the mail system at host mx.example.com.
 	}
 	if st := w.Stats(t, c.ID); st.Sent != 3 || st.BouncedAfterSend != 1 || st.Delivered != 2 {
 		t.Errorf("stats: sent %d, bounced_after_send %d, delivered %d; want 3, 1, 2", st.Sent, st.BouncedAfterSend, st.Delivered)
+	}
+}
+
+// TestPollOnAServerWithoutKeywordsUsesSeenAndFlagged: a server that keeps
+// no keywords gets \Seen on the bounces read and \Flagged on the other
+// messages, and the next poll reads neither again.
+func TestPollOnAServerWithoutKeywordsUsesSeenAndFlagged(t *testing.T) {
+	w := newSentWorld(t, 1, bounces.DefaultSoftBouncePolicy)
+	srv := imaptest.Start(t)
+	srv.RefuseKeywords()
+	srv.Append("INBOX", w.dsnFor(t, mailboxSamples[0]))
+	srv.Append("INBOX", dsnSample(t, "autoreply-out-of-office.eml"))
+	p := newPoller(t, w, srv.URL("INBOX"))
+	got, err := p.Poll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (bounces.PollResult{Messages: 2, NotBounces: 1, Result: bounces.Result{Received: 1, Recorded: 1, Suppressed: 1}}); got != want {
+		t.Fatalf("poll: %+v, want %+v", got, want)
+	}
+	msgs := srv.Messages("INBOX")
+	if len(msgs) != 2 || !msgs[0].Has(imap.SeenFlag) || msgs[0].Has(imap.FlaggedFlag) || !msgs[1].Has(imap.FlaggedFlag) || msgs[1].Has(imap.SeenFlag) {
+		t.Fatalf("messages %+v, want the bounce \\Seen and the auto-reply \\Flagged, unread", msgs)
+	}
+	if again, err := p.Poll(context.Background()); err != nil || again != (bounces.PollResult{}) {
+		t.Fatalf("second poll: %+v, %v; want nothing read", again, err)
 	}
 }

@@ -209,6 +209,12 @@ func TestABTestSendsTheVariantsToTheTestShareAndTheWinnerToTheRest(t *testing.T)
 	if got, _ := w.Svc.Get(ctx, c.ID); got.Status != campaigns.CampaignSent {
 		t.Fatalf("campaign is %s, want sent", got.Status)
 	}
+	// A follow-up to those who did not open takes the winner's body.
+	subject := "Last days of the spring sale"
+	fu, err := w.Svc.CreateFollowUp(ctx, c.ID, campaigns.FollowUpInput{Subject: &subject})
+	if err != nil || fu.HTMLBody != bodyB || fu.ABTest != nil {
+		t.Fatalf("follow-up: body %q, a/b test %+v, %v; want B's body and no test", fu.HTMLBody, fu.ABTest, err)
+	}
 	// The web view shows each contact the message they were sent.
 	rest := w.recipients(t, c.ID, 0)
 	for _, tc := range []struct {
@@ -464,5 +470,73 @@ func TestABTestSettingsAreCheckedWithThePathOfTheFault(t *testing.T) {
 	c, err := w.Svc.Update(context.Background(), c.ID, campaigns.Input{ABTest: &campaigns.ABTest{}})
 	if err != nil || c.ABTest != nil {
 		t.Fatalf("removing the test: %+v, %v", c.ABTest, err)
+	}
+}
+
+// A worker that hangs while sending the winner to the rest loses its
+// claim to the sweep and sends nothing more of it; the rest go out from
+// another worker, and across both phases every contact gets one message:
+// the one the hung worker was completing is unknown in the ledger, never
+// sent again on its own.
+func TestABTestSendsEachContactOnceWhenAWorkerHangsSendingTheWinner(t *testing.T) {
+	w, svc := attemptsWorld(t, 10)
+	ctx := context.Background()
+	emails := w.AddContacts(t, 40, "NL")
+	name, subj, html, from := "Spring", "Spring sale", "<p>Hi</p>", "news@shop.example.com"
+	seg := []int64{w.Segment(t, "NL", campaigntest.EqSegment("NL"))}
+	c, err := svc.Create(ctx, campaigns.Input{Name: &name, Subject: &subj, HTMLBody: &html, FromEmail: &from, SegmentIDs: &seg,
+		ABTest: &campaigns.ABTest{TestPercent: 50, Variants: []campaigns.Variant{{Subject: "Alpha"}, {Subject: "Beta"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &stallingMailer{n: 5, stalled: make(chan struct{}), release: make(chan struct{})}
+	test := w.Launch(t, svc, c.ID)
+	if len(test) != 20 {
+		t.Fatalf("the test share has %d deliveries, want 20", len(test))
+	}
+	if err := campaigns.NewSender(svc, &m.Mailer, nil).SendBatch(ctx, c.ID, test, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.DecideWinner(ctx, c.ID, 2, "ann@shop.example.com"); err != nil {
+		t.Fatal(err)
+	}
+	var rest []int64
+	if err := w.DB.Model(&campaigns.Delivery{}).Where("campaign_id = ? AND status = ?", c.ID, campaigns.DeliveryQueued).Order("id").Pluck("id", &rest).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != 20 {
+		t.Fatalf("the winner released %d deliveries, want 20", len(rest))
+	}
+	done := make(chan error, 1)
+	go func() { done <- campaigns.NewSender(svc, m, nil).SendBatch(ctx, c.ID, rest, false) }()
+	select {
+	case <-m.stalled:
+	case err := <-done:
+		t.Fatalf("the sender finished without stalling: %v", err)
+	}
+	if err := svc.Sweep(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	close(m.release)
+	if err := <-done; err != nil && !errors.Is(err, campaigns.ErrRetryLater) {
+		t.Fatal(err)
+	}
+	w.Drain(t, c.ID, campaigns.NewSender(svc, &m.Mailer, nil))
+	for _, e := range emails {
+		if got := m.Count(e); got != 1 {
+			t.Errorf("%s got %d messages, want 1", e, got)
+		}
+	}
+	subjects := map[string]int{}
+	for _, msg := range m.Msgs {
+		subjects[msg.Subject]++
+	}
+	// The hung worker's accepted message is counted by address only.
+	if subjects["Alpha"] != 10 || subjects["Beta"] != 29 || len(m.Msgs) != 39 {
+		t.Errorf("subjects %v, want Alpha 10 and Beta 10 + 19 recorded", subjects)
+	}
+	st, _ := w.Rep.Stats(ctx, c.ID)
+	if st.Sent != 39 || st.Unknown != 1 || st.Held != 0 || st.Queued != 0 {
+		t.Errorf("ledger: %d sent, %d unknown, %d held, %d queued; want 39, 1, 0, 0", st.Sent, st.Unknown, st.Held, st.Queued)
 	}
 }

@@ -24,6 +24,28 @@ type SettingsView struct {
 	DKIMDomain    string
 	DatabaseKind  string // SQLite or PostgreSQL
 	EmbeddedRedis bool
+	Bounces       BounceSettings
+}
+
+// BounceSettings are the bounce and complaint webhooks as the Settings
+// page lists them, so a marketer can paste each URL into the provider.
+type BounceSettings struct {
+	Webhooks []WebhookSetting
+	// SoftBounceLimit soft bounces within SoftBounceWindow suppress an
+	// address; 0 never does.
+	SoftBounceLimit  int
+	SoftBounceWindow string
+}
+
+// WebhookSetting is one provider's endpoint: its full URL (with a
+// placeholder where a secret goes), whether its secret is configured, the
+// variables that configure it and how requests are checked.
+type WebhookSetting struct {
+	Provider   string
+	URL        string
+	Configured bool
+	Env        string
+	Verified   string
 }
 
 func (s *Server) settingsPage(c *gin.Context) {

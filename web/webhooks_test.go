@@ -303,3 +303,31 @@ func TestWebhookComplaintAndBounceCountOnTheCampaignReportAndPage(t *testing.T) 
 		t.Error("the complained list does not show the contact")
 	}
 }
+
+func TestSettingsPageListsBounceWebhooksAndTheSoftBouncePolicy(t *testing.T) {
+	f := newFixture(t)
+	d := f.srv.d
+	d.Settings.Bounces = BounceSettings{SoftBounceLimit: 3, SoftBounceWindow: "30 days", Webhooks: []WebhookSetting{
+		{Provider: "SendGrid", URL: "https://h.example/webhooks/bounces/sendgrid", Configured: true, Env: "HERALD_SENDGRID_WEBHOOK_KEY", Verified: "Signed Event Webhook (ECDSA)"},
+		{Provider: "Mailgun", URL: "https://h.example/webhooks/bounces/mailgun", Env: "HERALD_MAILGUN_SIGNING_KEY", Verified: "HMAC"},
+	}}
+	srv, err := New(d, f.srv.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.h = srv.Handler()
+	cookie, _ := f.login(t)
+	page := f.page(t, cookie, "/settings")
+	for _, want := range []string{
+		`<h2 class="first">Bounces and complaints</h2>`,
+		"3 soft bounces within 30 days do too",
+		`<dt>SendGrid</dt>
+    <dd><span class="mono">https://h.example/webhooks/bounces/sendgrid</span>`,
+		`<span class="chip">on</span>`,
+		`off <span class="muted">(set HERALD_MAILGUN_SIGNING_KEY)</span>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("settings page lacks %q", want)
+		}
+	}
+}

@@ -366,6 +366,7 @@ func (a *App) settingsView() web.SettingsView {
 	if db.IsPostgres(a.DB) {
 		v.DatabaseKind = "PostgreSQL"
 	}
+	v.Bounces = a.bounceSettings()
 	for _, raw := range a.cfg.SMTPURLs() {
 		if u, err := url.Parse(raw); err == nil {
 			v.SMTPHosts = append(v.SMTPHosts, u.Host)
@@ -389,6 +390,38 @@ func (a *App) bounceWebhooks() *web.BounceWebhooks {
 			"mailgun":  bounces.Mailgun{SigningKey: []byte(a.cfg.MailgunSigningKey)},
 			"postmark": bounces.Postmark{User: a.cfg.PostmarkWebhookUser, Password: a.cfg.PostmarkWebhookPassword, PathSecret: a.cfg.PostmarkWebhookSecret},
 			"generic":  bounces.Generic{Secret: []byte(a.cfg.BounceWebhookSecret)},
+		},
+	}
+}
+
+// bounceSettings lists the webhook URLs and whether each is configured,
+// without any secret: where one goes in a URL, the variable holding it is
+// named instead.
+func (a *App) bounceSettings() web.BounceSettings {
+	c, w := a.cfg, a.cfg.webhooks
+	url := func(path string) string { return c.BaseURL + path }
+	postmarkURL := url("/webhooks/bounces/postmark")
+	postmarkVia := "HTTP basic auth in the URL (https://USER:PASSWORD@…)"
+	if c.PostmarkWebhookSecret != "" {
+		postmarkURL += "/HERALD_POSTMARK_WEBHOOK_SECRET"
+		postmarkVia = "the secret path segment"
+	}
+	sesVia := "SNS message signature (certificate from sns.REGION.amazonaws.com), any topic"
+	if len(w.sesTopics) > 0 {
+		sesVia = "SNS message signature (certificate from sns.REGION.amazonaws.com), topics " + strings.Join(w.sesTopics, ", ")
+	}
+	window := w.soft.Window.String()
+	if d := w.soft.Window; d%(24*time.Hour) == 0 {
+		window = strconv.Itoa(int(d/(24*time.Hour))) + " days"
+	}
+	return web.BounceSettings{
+		SoftBounceLimit: w.soft.Limit, SoftBounceWindow: window,
+		Webhooks: []web.WebhookSetting{
+			{Provider: "Amazon SES", URL: url("/webhooks/bounces/ses"), Configured: w.ses, Env: "HERALD_SES_WEBHOOK", Verified: sesVia},
+			{Provider: "SendGrid", URL: url("/webhooks/bounces/sendgrid"), Configured: w.sendgrid.Configured(), Env: "HERALD_SENDGRID_WEBHOOK_KEY", Verified: "Signed Event Webhook (ECDSA)"},
+			{Provider: "Postmark", URL: postmarkURL, Configured: c.PostmarkWebhookSecret != "" || c.PostmarkWebhookUser != "", Env: "HERALD_POSTMARK_WEBHOOK_USER and _PASSWORD, or _SECRET", Verified: postmarkVia},
+			{Provider: "Mailgun", URL: url("/webhooks/bounces/mailgun"), Configured: c.MailgunSigningKey != "", Env: "HERALD_MAILGUN_SIGNING_KEY", Verified: "HMAC signature with the webhook signing key, at most 15 minutes old"},
+			{Provider: "Other (JSON)", URL: url("/webhooks/bounces/generic"), Configured: c.BounceWebhookSecret != "", Env: "HERALD_BOUNCE_WEBHOOK_SECRET", Verified: "X-Herald-Signature: sha256= and the HMAC-SHA256 of the body"},
 		},
 	}
 }

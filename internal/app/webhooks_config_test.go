@@ -60,3 +60,39 @@ func TestValidateWebhookSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestBounceSettingsListEveryWebhookURLWithoutItsSecrets(t *testing.T) {
+	c := &Config{HTTPAddr: "127.0.0.1:8080", BaseURL: "https://mail.shop.example/", SoftBounceLimit: 2, SoftBounceWindow: "7d",
+		MailgunSigningKey: "mailgun-key-secret", PostmarkWebhookSecret: "postmark-path-secret-value", SESWebhook: "on"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s := (&App{cfg: c}).bounceSettings()
+	if s.SoftBounceLimit != 2 || s.SoftBounceWindow != "7 days" {
+		t.Errorf("soft policy %d within %q", s.SoftBounceLimit, s.SoftBounceWindow)
+	}
+	want := []struct {
+		url        string
+		configured bool
+	}{
+		{"https://mail.shop.example/webhooks/bounces/ses", true},
+		{"https://mail.shop.example/webhooks/bounces/sendgrid", false},
+		{"https://mail.shop.example/webhooks/bounces/postmark/HERALD_POSTMARK_WEBHOOK_SECRET", true},
+		{"https://mail.shop.example/webhooks/bounces/mailgun", true},
+		{"https://mail.shop.example/webhooks/bounces/generic", false},
+	}
+	if len(s.Webhooks) != len(want) {
+		t.Fatalf("%d webhooks, want %d", len(s.Webhooks), len(want))
+	}
+	for i, w := range want {
+		got := s.Webhooks[i]
+		if got.URL != w.url || got.Configured != w.configured {
+			t.Errorf("%s: %s configured=%v, want %s %v", got.Provider, got.URL, got.Configured, w.url, w.configured)
+		}
+		for _, secret := range []string{"mailgun-key-secret", "postmark-path-secret-value"} {
+			if strings.Contains(got.URL+got.Verified+got.Env, secret) {
+				t.Errorf("%s shows a secret", got.Provider)
+			}
+		}
+	}
+}
