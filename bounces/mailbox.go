@@ -19,8 +19,9 @@ import (
 )
 
 // Keywords the poller sets on the messages it read. A processed bounce
-// is also \Seen (unless it is moved); a message that is not a bounce is
-// left unread for a person, marked so it is not read again.
+// is also \Seen; a message that is not a bounce is left unread for a
+// person, marked so it is not read again. See marksFor for servers that
+// keep no keywords.
 const (
 	KeywordProcessed = "$HeraldBounce"
 	KeywordNotBounce = "$HeraldNotBounce"
@@ -163,11 +164,13 @@ func (m *Mailbox) Poll(ctx context.Context) (PollResult, error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.Terminate() })
 	defer stop()
 
-	if _, err := c.Select(m.set.Folder, false); err != nil {
+	st, err := c.Select(m.set.Folder, false)
+	if err != nil {
 		return res, fmt.Errorf("bounces: open folder %s: %w", m.set.Folder, err)
 	}
+	mk := marksFor(st.PermanentFlags)
 	crit := imap.NewSearchCriteria()
-	crit.WithoutFlags = []string{KeywordProcessed, KeywordNotBounce, imap.DeletedFlag}
+	crit.WithoutFlags = mk.unread
 	uids, err := c.UidSearch(crit)
 	if err != nil {
 		return res, fmt.Errorf("bounces: search %s: %w", m.set.Folder, err)
@@ -176,15 +179,51 @@ func (m *Mailbox) Poll(ctx context.Context) (PollResult, error) {
 		uids = uids[:maxPerPoll]
 	}
 	for start := 0; start < len(uids); start += pollBatch {
-		if err := m.batch(ctx, c, uids[start:min(start+pollBatch, len(uids))], &res); err != nil {
+		if err := m.batch(ctx, c, mk, uids[start:min(start+pollBatch, len(uids))], &res); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
 }
 
+// marks are the flags that tell what the poller has read.
+type marks struct {
+	// unread are the flags none of which a message to read carries.
+	unread []string
+	// processed and notBounce are set on bounces read and on other
+	// messages.
+	processed, notBounce []any
+}
+
+// marksFor chooses the marks a folder can keep: the keywords
+// $HeraldBounce and $HeraldNotBounce where the server keeps keywords
+// (PERMANENTFLAGS has \*, or was not sent, which RFC 3501 reads as
+// everything), so that a message a person has opened is read all the
+// same; otherwise \Seen for bounces and \Flagged for the others, and
+// only unread messages are read.
+func marksFor(permanent []string) marks {
+	keywords := len(permanent) == 0
+	for _, f := range permanent {
+		if f == "\\*" {
+			keywords = true
+		}
+	}
+	if keywords {
+		return marks{
+			unread:    []string{KeywordProcessed, KeywordNotBounce, imap.DeletedFlag},
+			processed: []any{imap.SeenFlag, KeywordProcessed},
+			notBounce: []any{KeywordNotBounce},
+		}
+	}
+	return marks{
+		unread:    []string{imap.SeenFlag, imap.FlaggedFlag, imap.DeletedFlag},
+		processed: []any{imap.SeenFlag},
+		notBounce: []any{imap.FlaggedFlag},
+	}
+}
+
 // batch reads, records and marks one batch of messages.
-func (m *Mailbox) batch(ctx context.Context, c *client.Client, uids []uint32, res *PollResult) error {
+func (m *Mailbox) batch(ctx context.Context, c *client.Client, mk marks, uids []uint32, res *PollResult) error {
 	set := new(imap.SeqSet)
 	set.AddNum(uids...)
 	// PEEK leaves a message that is not a bounce unread for a person; a
@@ -231,12 +270,12 @@ func (m *Mailbox) batch(ctx context.Context, c *client.Client, uids []uint32, re
 		res.Suppressed += r.Suppressed
 	}
 	if len(processed) > 0 {
-		if err := m.markProcessed(c, processed); err != nil {
+		if err := m.markProcessed(c, mk, processed); err != nil {
 			return err
 		}
 	}
 	if len(other) > 0 {
-		if err := m.store(c, other, []any{KeywordNotBounce}); err != nil {
+		if err := m.store(c, other, mk.notBounce); err != nil {
 			return err
 		}
 	}
@@ -247,8 +286,8 @@ func (m *Mailbox) batch(ctx context.Context, c *client.Client, uids []uint32, re
 // them read and processed. The keyword goes on before a move too, so a
 // server that copies without moving (or a move cut short) leaves nothing
 // to read twice.
-func (m *Mailbox) markProcessed(c *client.Client, uids []uint32) error {
-	if err := m.store(c, uids, []any{imap.SeenFlag, KeywordProcessed}); err != nil {
+func (m *Mailbox) markProcessed(c *client.Client, mk marks, uids []uint32) error {
+	if err := m.store(c, uids, mk.processed); err != nil {
 		return err
 	}
 	if m.set.MoveTo == "" {

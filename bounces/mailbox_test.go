@@ -292,3 +292,29 @@ This is the mail system at host mx.example.com.
 		t.Errorf("stats: sent %d, bounced_after_send %d, delivered %d; want 3, 1, 2", st.Sent, st.BouncedAfterSend, st.Delivered)
 	}
 }
+
+// TestPollOnAServerWithoutKeywordsUsesSeenAndFlagged: a server that keeps
+// no keywords gets \Seen on the bounces read and \Flagged on the other
+// messages, and the next poll reads neither again.
+func TestPollOnAServerWithoutKeywordsUsesSeenAndFlagged(t *testing.T) {
+	w := newSentWorld(t, 1, bounces.DefaultSoftBouncePolicy)
+	srv := imaptest.Start(t)
+	srv.RefuseKeywords()
+	srv.Append("INBOX", w.dsnFor(t, mailboxSamples[0]))
+	srv.Append("INBOX", dsnSample(t, "autoreply-out-of-office.eml"))
+	p := newPoller(t, w, srv.URL("INBOX"))
+	got, err := p.Poll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (bounces.PollResult{Messages: 2, NotBounces: 1, Result: bounces.Result{Received: 1, Recorded: 1, Suppressed: 1}}); got != want {
+		t.Fatalf("poll: %+v, want %+v", got, want)
+	}
+	msgs := srv.Messages("INBOX")
+	if len(msgs) != 2 || !msgs[0].Has(imap.SeenFlag) || msgs[0].Has(imap.FlaggedFlag) || !msgs[1].Has(imap.FlaggedFlag) || msgs[1].Has(imap.SeenFlag) {
+		t.Fatalf("messages %+v, want the bounce \\Seen and the auto-reply \\Flagged, unread", msgs)
+	}
+	if again, err := p.Poll(context.Background()); err != nil || again != (bounces.PollResult{}) {
+		t.Fatalf("second poll: %+v, %v; want nothing read", again, err)
+	}
+}

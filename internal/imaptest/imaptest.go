@@ -55,6 +55,16 @@ type Server struct {
 
 	mu    sync.Mutex
 	boxes map[string]*box
+	// noKeywords makes the server keep system flags only, as some do.
+	noKeywords bool
+}
+
+// RefuseKeywords makes the server keep only the system flags: it leaves
+// \* out of PERMANENTFLAGS and refuses to store a keyword.
+func (s *Server) RefuseKeywords() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noKeywords = true
 }
 
 type box struct {
@@ -191,6 +201,9 @@ func (m *mailbox) Status(items []imap.StatusItem) (*imap.MailboxStatus, error) {
 	st := imap.NewMailboxStatus(m.name, items)
 	st.Flags = []string{imap.SeenFlag, imap.DeletedFlag, imap.FlaggedFlag}
 	st.PermanentFlags = []string{imap.SeenFlag, imap.DeletedFlag, imap.FlaggedFlag, "\\*"}
+	if m.s.noKeywords {
+		st.PermanentFlags = st.PermanentFlags[:3]
+	}
 	for _, it := range items {
 		switch it {
 		case imap.StatusMessages:
@@ -281,6 +294,13 @@ func (m *mailbox) each(uid bool, seqset *imap.SeqSet, fn func(*memory.Message)) 
 func (m *mailbox) UpdateMessagesFlags(uid bool, seqset *imap.SeqSet, op imap.FlagsOp, flags []string) error {
 	m.s.mu.Lock()
 	defer m.s.mu.Unlock()
+	if m.s.noKeywords {
+		for _, f := range flags {
+			if !strings.HasPrefix(f, "\\") {
+				return errors.New("imaptest: this server keeps no keywords")
+			}
+		}
+	}
 	m.each(uid, seqset, func(msg *memory.Message) { msg.Flags = backendutil.UpdateFlags(msg.Flags, op, flags) })
 	return nil
 }
