@@ -42,6 +42,11 @@ func (s *Service) AudienceOf(ctx context.Context, include, exclude []int64) (Aud
 	if err != nil {
 		return Audience{}, err
 	}
+	return s.audienceWhere(ctx, where, args)
+}
+
+// audienceWhere counts the contacts a target condition selects now.
+func (s *Service) audienceWhere(ctx context.Context, where string, args []any) (Audience, error) {
 	var a Audience
 	q := s.db.WithContext(ctx).Model(&contacts.Contact{}).Where(where, args...)
 	if err := q.Count(&a.Count).Error; err != nil {

@@ -2,10 +2,13 @@ package campaigns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"gorm.io/gorm"
 
 	"herald/contacts"
 	"herald/internal/db"
@@ -141,7 +144,11 @@ func (s *Service) followUpChain(ctx context.Context, c Campaign) ([]int64, error
 	next := c.ResendOf
 	for next != nil && len(chain) < maxFollowUpChain {
 		var o Campaign
-		if err := s.db.WithContext(ctx).Select("id", "resend_of").Take(&o, *next).Error; err != nil {
+		err := s.db.WithContext(ctx).Select("id", "resend_of").Take(&o, *next).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			break // deleted: its deliveries and opens went with it
+		}
+		if err != nil {
 			return nil, fmt.Errorf("campaigns: original %d of follow-up %d: %w", *next, c.ID, err)
 		}
 		chain = append(chain, o.ID)
@@ -156,6 +163,9 @@ func (s *Service) followUpTarget(ctx context.Context, c Campaign) (string, []any
 	chain, err := s.followUpChain(ctx, c)
 	if err != nil {
 		return "", nil, err
+	}
+	if len(chain) == 0 {
+		return "1 = 0", nil, nil // the original is gone, and with it whom it reached
 	}
 	in := strings.TrimSuffix(strings.Repeat("?,", len(chain)), ",")
 	sql := "contacts.status = ?" +
@@ -175,4 +185,58 @@ func (s *Service) followUpTarget(ctx context.Context, c Campaign) (string, []any
 		args = append(args, excArgs...)
 	}
 	return sql, args, nil
+}
+
+// FollowUpAudience counts who a follow-up of campaign originalID leaving
+// out the segments exclude would reach now (see CreateFollowUp); its
+// launch counts again. Unknown segment ids are an *errs.InvalidError
+// naming the index.
+func (s *Service) FollowUpAudience(ctx context.Context, originalID int64, exclude []int64) (Audience, error) {
+	if _, err := s.Get(ctx, originalID); err != nil {
+		if errors.Is(err, errs.ErrNotFound) {
+			return Audience{}, errs.Invalid("resend_of", "no campaign has the id %d", originalID)
+		}
+		return Audience{}, err
+	}
+	for i, id := range exclude {
+		if _, err := s.segments.Get(ctx, id); err != nil {
+			if errors.Is(err, errs.ErrNotFound) {
+				return Audience{}, errs.Invalid(fmt.Sprintf("exclude_segment_ids[%d]", i), "no segment has the id %d", id)
+			}
+			return Audience{}, err
+		}
+	}
+	where, args, err := s.followUpTarget(ctx, Campaign{ResendOf: &originalID, ExcludeSegmentIDs: exclude})
+	if err != nil {
+		return Audience{}, err
+	}
+	return s.audienceWhere(ctx, where, args)
+}
+
+// AudienceOfCampaign is AudienceOf for campaign c's own audience: its
+// segments, or the non-openers of the campaign it follows up.
+func (s *Service) AudienceOfCampaign(ctx context.Context, c Campaign) (Audience, error) {
+	if c.ResendOf != nil {
+		a, err := s.FollowUpAudience(ctx, *c.ResendOf, c.ExcludeSegmentIDs)
+		if ie, ok := errs.AsInvalid(err); ok && ie.Path == "resend_of" {
+			return Audience{}, nil // the original was deleted
+		}
+		return a, err
+	}
+	return s.AudienceOf(ctx, c.SegmentIDs, c.ExcludeSegmentIDs)
+}
+
+// pendingFollowUp returns a follow-up of campaign id still to be sent (0
+// when there is none): the original cannot be deleted under it.
+func (s *Service) pendingFollowUp(ctx context.Context, id int64) (int64, error) {
+	var ids []int64
+	err := s.db.WithContext(ctx).Model(&Campaign{}).Where("resend_of = ? AND status IN ?", id, []Status{CampaignDraft, CampaignScheduled, CampaignSending, CampaignPaused}).
+		Order("id").Limit(1).Pluck("id", &ids).Error
+	if err != nil {
+		return 0, fmt.Errorf("campaigns: follow-ups of %d: %w", id, err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	return ids[0], nil
 }

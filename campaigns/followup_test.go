@@ -147,6 +147,9 @@ func TestFollowUpGoesToThoseWhoDidNotOpenWhenItLaunches(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if a, err := fw.svc.AudienceOfCampaign(ctx, fu); err != nil || a.Count != 3 || a.FirstContactID != fw.ids[e[3]] {
+		t.Fatalf("follow-up audience before launch = %+v, %v; want 3 from %s", a, err, e[3])
+	}
 	*fw.clock = *fu.ScheduledAt
 	fw.Drain(t, fu.ID, fw.sender)
 	want := []string{e[3], e[7], e[8]}
@@ -291,5 +294,8 @@ func TestFollowUpRefusesBadRequestsWithTheirPath(t *testing.T) {
 		t.Error("a follow-up took segments")
 	} else if ie, ok := errs.AsInvalid(err); !ok || ie.Path != "segment_ids" {
 		t.Errorf("got %v, want an invalid segment_ids", err)
+	}
+	if err := fw.svc.Delete(ctx, sent.ID); !errors.Is(err, errs.ErrConflict) {
+		t.Errorf("deleting the original of a draft follow-up: %v, want a conflict", err)
 	}
 }

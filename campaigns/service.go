@@ -404,6 +404,11 @@ func (s *Service) Delete(ctx context.Context, id int64) error {
 	if c.Status == CampaignSending || c.Status == CampaignPaused {
 		return errs.Conflict("campaign %d is %s; cancel it before deleting it", id, c.Status)
 	}
+	if fu, err := s.pendingFollowUp(ctx, id); err != nil {
+		return err
+	} else if fu != 0 {
+		return errs.Conflict("campaign %d has a follow-up, campaign %d, still to send: delete or send that first", id, fu)
+	}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("campaign_id = ?", id).Delete(&Delivery{}).Error; err != nil {
 			return err

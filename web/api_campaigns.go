@@ -300,17 +300,29 @@ func (s *Server) getOutboxMessage(c *gin.Context) {
 }
 
 // campaignAudience counts who a campaign to these segments would reach now:
-// POST /api/campaigns/audience {"segment_ids": [...], "exclude_segment_ids": [...]}.
+// POST /api/campaigns/audience {"segment_ids": [...], "exclude_segment_ids": [...]},
+// or a follow-up of a campaign with {"resend_of": ID, "exclude_segment_ids": [...]}.
 func (s *Server) campaignAudience(c *gin.Context) {
 	var in struct {
 		SegmentIDs        []int64 `json:"segment_ids"`
 		ExcludeSegmentIDs []int64 `json:"exclude_segment_ids"`
+		ResendOf          *int64  `json:"resend_of"`
 	}
 	if err := decode(c, &in); err != nil {
 		s.fail(c, err)
 		return
 	}
-	a, err := s.d.Campaigns.AudienceOf(c.Request.Context(), in.SegmentIDs, in.ExcludeSegmentIDs)
+	var a campaigns.Audience
+	var err error
+	if in.ResendOf != nil {
+		if len(in.SegmentIDs) > 0 {
+			s.fail(c, errs.Invalid("segment_ids", "a follow-up goes to the non-openers of resend_of, not to segments"))
+			return
+		}
+		a, err = s.d.Campaigns.FollowUpAudience(c.Request.Context(), *in.ResendOf, in.ExcludeSegmentIDs)
+	} else {
+		a, err = s.d.Campaigns.AudienceOf(c.Request.Context(), in.SegmentIDs, in.ExcludeSegmentIDs)
+	}
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -249,10 +249,19 @@ func (s *Server) renderEditor(c *gin.Context, status int, cp campaigns.Campaign,
 			exclude = append(exclude, sg.ID)
 		}
 	}
-	audience, err := s.d.Campaigns.AudienceOf(ctx, include, exclude)
+	audience, err := s.d.Campaigns.AudienceOfCampaign(ctx, campaigns.Campaign{SegmentIDs: include, ExcludeSegmentIDs: exclude, ResendOf: cp.ResendOf})
 	if err != nil {
 		s.pageError(c, err)
 		return
+	}
+	var original *campaigns.Campaign
+	if cp.ResendOf != nil {
+		if o, err := s.d.Campaigns.Get(ctx, *cp.ResendOf); err == nil {
+			original = &o
+		} else if !errors.Is(err, errs.ErrNotFound) {
+			s.pageError(c, err)
+			return
+		}
 	}
 	readOnly := ""
 	var flow *flowStep
@@ -281,7 +290,7 @@ func (s *Server) renderEditor(c *gin.Context, status int, cp campaigns.Campaign,
 		"Title": title, "Nav": "campaigns", "Scripts": []string{"message-editor.js", "campaign-editor.js"},
 		"Campaign": cp, "Form": form, "Segments": segs, "Audience": audience, "Snippets": groups,
 		"Starters": templates.Starters(), "Starter": c.Query("template"), "ReadOnly": readOnly,
-		"Action": action, "Flow": flow, "ABSlots": abSlots(),
+		"Action": action, "Flow": flow, "ABSlots": abSlots(), "Original": original,
 	})
 }
 
@@ -430,7 +439,7 @@ func (s *Server) renderPreview(c *gin.Context, status int, cp campaigns.Campaign
 	case cp.Kind == campaigns.KindAutomation:
 		who.Why = "An automation's message goes to whoever its trigger brings in: choose a contact below. Until then, a contact with no details shows every fallback."
 	default:
-		a, err := s.d.Campaigns.AudienceOf(ctx, cp.SegmentIDs, cp.ExcludeSegmentIDs)
+		a, err := s.d.Campaigns.AudienceOfCampaign(ctx, cp)
 		if err != nil {
 			s.pageError(c, err)
 			return

@@ -75,10 +75,12 @@ type sendForm struct {
 	Error   string
 	// The hour, day and missed choice of a send at a local time.
 	LocalTime, LocalDate, Missed string
+	// FollowUp is the resend-to-non-openers form of a sent campaign.
+	FollowUp followUpForm
 }
 
 func (s *Server) campaignPage(c *gin.Context) {
-	s.renderCampaign(c, http.StatusOK, sendForm{When: "now"})
+	s.renderCampaign(c, http.StatusOK, sendForm{When: "now", FollowUp: followUpForm{Days: "3"}})
 }
 
 // renderCampaign draws a campaign's page: its send panel while it is a
@@ -113,6 +115,10 @@ func (s *Server) renderCampaign(c *gin.Context, status int, form sendForm) {
 	localSendData(s.d.Campaigns.Zone(), &form, data)
 	data["Form"] = form
 	data["ShowDelivery"] = st.Total > 0 || cp.Status == campaigns.CampaignSending || cp.Status == campaigns.CampaignPaused
+	if err := s.followUpData(ctx, cp, data); err != nil {
+		s.pageError(c, err)
+		return
+	}
 	switch cp.Status {
 	case campaigns.CampaignDraft, campaigns.CampaignScheduled:
 		if r, err := s.d.Campaigns.Preview(ctx, id, 0); err == nil {
@@ -387,4 +393,5 @@ func (s *Server) campaignPageRoutes(ui *gin.RouterGroup) {
 	}, "Cancelled. Messages not yet sent will not go out."))
 	ui.POST("/campaigns/:id/resend-unknown", s.campaignResendPost)
 	ui.POST("/campaigns/:id/winner", s.campaignWinnerPost)
+	ui.POST("/campaigns/:id/resend", s.campaignFollowUpPost)
 }

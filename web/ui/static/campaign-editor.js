@@ -53,8 +53,11 @@
       pending = new AbortController();
       let res;
       try {
-        res = await Herald.api("POST", "/api/campaigns/audience",
-          { segment_ids: ids("segment_ids"), exclude_segment_ids: ids("exclude_segment_ids") }, { signal: pending.signal });
+        // A follow-up goes to the original's non-openers, less exclusions.
+        const followUp = form.dataset.resendOf;
+        res = await Herald.api("POST", "/api/campaigns/audience", followUp
+          ? { resend_of: +followUp, exclude_segment_ids: ids("exclude_segment_ids") }
+          : { segment_ids: ids("segment_ids"), exclude_segment_ids: ids("exclude_segment_ids") }, { signal: pending.signal });
       } catch (e) { return; } // a newer count is on its way
       aErr.hidden = res.ok;
       if (!res.ok) { aErr.textContent = res.error.message; return; }

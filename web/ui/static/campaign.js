@@ -63,20 +63,24 @@
         form.elements.scheduled_at.value = d.toISOString().replace(/\.\d{3}Z$/, "Z");
       }
       button.disabled = true;
-      const r = await Herald.api("POST", "/api/campaigns/audience", {
-        segment_ids: ids(form.dataset.segments), exclude_segment_ids: ids(form.dataset.exclude),
-      });
+      // A follow-up's audience is the original's non-openers, not segments.
+      const followUp = form.dataset.resendOf;
+      const r = await Herald.api("POST", "/api/campaigns/audience", followUp
+        ? { resend_of: Number(followUp), exclude_segment_ids: ids(form.dataset.exclude) }
+        : { segment_ids: ids(form.dataset.segments), exclude_segment_ids: ids(form.dataset.exclude) });
       button.disabled = false;
       if (!r.ok) { note.textContent = r.error.message; note.className = "alert"; return; }
       const n = r.data.count;
       if (n === 0) {
-        note.textContent = "No one is in this campaign's audience now: its segments hold no subscribed contact. Edit the campaign to choose other segments.";
+        note.textContent = followUp
+          ? "No one is in this follow-up's audience now: everyone the original reached has opened it, unsubscribed or bounced."
+          : "No one is in this campaign's audience now: its segments hold no subscribed contact. Edit the campaign to choose other segments.";
         note.className = "alert";
         return;
       }
       const who = count.format(n) + (n === 1 ? " contact" : " contacts");
       let msg = at
-        ? `Schedule “${form.dataset.name}” for ${Herald.fmtDateTime.format(at)}? It would go to ${who} now; the segments are counted again when it starts.`
+        ? `Schedule “${form.dataset.name}” for ${Herald.fmtDateTime.format(at)}? It would go to ${who} now; ${followUp ? "those who have not opened the original are" : "the segments are"} counted again when it starts.`
         : `Send “${form.dataset.name}” now to ${who}? This cannot be undone once messages go out.`;
       if (when() === "local") {
         const e = form.elements;

@@ -1,0 +1,86 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"herald/campaigns"
+)
+
+// The report page of a sent campaign offers "Resend to non-openers"; its
+// form refuses what it cannot use with the reason, keeping what was
+// typed, and otherwise creates the follow-up and opens it in the editor,
+// which says whom it is for.
+func TestResendToNonOpenersFromTheReportPage(t *testing.T) {
+	f := newFixture(t)
+	sent, _ := f.sentCampaign(t)
+	// The sender finished it (the fixture's queue runs nothing).
+	if err := f.db.Model(&campaigns.Campaign{}).Where("id = ?", sent.ID).Update("status", campaigns.CampaignSent).Error; err != nil {
+		t.Fatal(err)
+	}
+	cookie, csrf := f.login(t)
+	page := f.page(t, cookie, "/campaigns/"+itoa(sent.ID))
+	if !strings.Contains(page, `id="follow-up-open"`) || !strings.Contains(page, `action="/campaigns/`+itoa(sent.ID)+`/resend"`) {
+		t.Fatal("the report page of a sent campaign has no Resend to non-openers")
+	}
+	path := "/campaigns/" + itoa(sent.ID) + "/resend"
+	tests := []struct {
+		name string
+		vals url.Values
+		want string
+	}{
+		{"no subject", url.Values{"subject": {" "}, "after_days": {"3"}}, "Subject: is required"},
+		{"days that are not a number", url.Values{"subject": {"Did you miss this?"}, "after_days": {"soon"}}, "Give a whole number of days"},
+		{"too many days", url.Values{"subject": {"Did you miss this?"}, "after_days": {"400"}}, "Days after: must be a whole number of days from 1 to 90"},
+		{"a subject that does not compile", url.Values{"subject": {"Hi {{.Nope"}, "after_days": {"3"}}, "Subject: line 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.vals.Set("csrf_token", csrf)
+			w := f.do("POST", path, tc.vals.Encode(), form(tc.vals, cookie))
+			body := w.Body.String()
+			if w.Code != http.StatusBadRequest || !strings.Contains(body, tc.want) {
+				t.Fatalf("%d, want 400 saying %q", w.Code, tc.want)
+			}
+			if !strings.Contains(body, `<details open>`) || !strings.Contains(body, `value="`+tc.vals.Get("after_days")+`"`) {
+				t.Error("the form is not open with what was typed")
+			}
+		})
+	}
+	var n int64
+	f.db.Model(&campaigns.Campaign{}).Where("resend_of IS NOT NULL").Count(&n)
+	if n != 0 {
+		t.Fatalf("%d follow-ups made by refused forms", n)
+	}
+
+	r := f.post(cookie, csrf, path, url.Values{"subject": {"Did you miss this?"}, "after_days": {"3"}})
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: %d", r.StatusCode)
+	}
+	var fu campaigns.Campaign
+	if err := f.db.Where("resend_of = ?", sent.ID).Take(&fu).Error; err != nil {
+		t.Fatal(err)
+	}
+	if loc := r.Header.Get("Location"); loc != "/campaigns/"+itoa(fu.ID)+"/edit" {
+		t.Fatalf("went to %q, want the follow-up's editor", loc)
+	}
+	if fu.Subject != "Did you miss this?" || fu.Status != campaigns.CampaignScheduled || !fu.ScheduledAt.Equal(sent.StartedAt.AddDate(0, 0, 3)) {
+		t.Fatalf("follow-up %q is %s at %v", fu.Subject, fu.Status, fu.ScheduledAt)
+	}
+	edit := f.page(t, cookie, "/campaigns/"+itoa(fu.ID)+"/edit")
+	if !strings.Contains(edit, `Follow-up to <a href="/campaigns/`+itoa(sent.ID)+`"><bdi>c</bdi></a> for those who did not open it`) {
+		t.Error("the editor does not say whom the follow-up is for")
+	}
+	if strings.Contains(edit, `name="segment_ids"`) {
+		t.Error("the editor offers segments to send a follow-up to")
+	}
+	if !strings.Contains(edit, `data-resend-of="`+itoa(sent.ID)+`"`) {
+		t.Error("the editor's audience count does not know the original")
+	}
+	fuPage := f.page(t, cookie, "/campaigns/"+itoa(fu.ID))
+	if !strings.Contains(fuPage, `id="follow-up-of"`) || strings.Contains(fuPage, `id="follow-up-open"`) {
+		t.Error("the follow-up's page does not name its original, or offers a follow-up before it is sent")
+	}
+}
