@@ -12,10 +12,13 @@ import (
 // Mailgun reads Mailgun's webhooks (JSON, "failed" and "complained"
 // events), signed with HMAC-SHA256 of timestamp and token under the
 // webhook signing key. A timestamp older than 15 minutes is refused; a
-// replay within them names the same event id and counts once.
+// replay within them names the same event id and counts once. The
+// signature does not cover the body, so Tokens (when set) refuses a token
+// that comes back with another body.
 type Mailgun struct {
 	SigningKey []byte
 	Now        func() time.Time
+	Tokens     *Tokens
 }
 
 type mailgunPayload struct {
@@ -45,7 +48,7 @@ type mailgunPayload struct {
 }
 
 // Parse checks the signature and its age, then reads the event.
-func (m Mailgun) Parse(_ context.Context, req Request) ([]Report, error) {
+func (m Mailgun) Parse(ctx context.Context, req Request) ([]Report, error) {
 	if len(m.SigningKey) == 0 {
 		return nil, ErrNotConfigured
 	}
@@ -70,6 +73,15 @@ func (m Mailgun) Parse(_ context.Context, req Request) ([]Report, error) {
 	}
 	if d := now.Sub(time.Unix(sec, 0)); d > replayWindow || d < -replayWindow {
 		return nil, signatureError("the signature's timestamp is %s away from now", d.Round(time.Second))
+	}
+	if m.Tokens != nil {
+		ok, err := m.Tokens.Claim(ctx, SourceMailgun, s.Token, req.Body, now)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, signatureError("the signature's token was used before on another body")
+		}
 	}
 	ev := p.EventData
 	if ev == nil {

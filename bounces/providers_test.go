@@ -241,7 +241,7 @@ func providerCases(t *testing.T, w *sentWorld) []providerCase {
 	sgBody := withMID("sendgrid-events.json", jane)
 
 	now := testNow
-	mg := bounces.Mailgun{SigningKey: mailgunKey, Now: func() time.Time { return now }}
+	mg := bounces.Mailgun{SigningKey: mailgunKey, Now: func() time.Time { return now }, Tokens: bounces.NewTokens(w.DB)}
 	mgFailed := mailgunSign(t, withMID("mailgun-failed.json", jane), now.Add(-time.Minute), "a8ce0edb2dd8301dee6c2405235584e45aa91d1e9f979f3de0")
 	mgComplained := mailgunSign(t, withMID("mailgun-complained.json", richard), now.Add(-time.Minute), "b9df1fec3ee9412eff7d3516346695f56bb02e2f0a080a4ef1")
 
@@ -483,5 +483,25 @@ func TestSESConfirmsSubscriptionsOnlyOnSNSAndOnlyForAllowedTopics(t *testing.T) 
 				t.Errorf("confirmed = %v, want %v (fetched %v)", confirmed, tc.confirmed, f.got)
 			}
 		})
+	}
+}
+
+func TestMailgunRefusesASignatureReusedOnAnotherBody(t *testing.T) {
+	w := newSampleWorld(t)
+	mg := bounces.Mailgun{SigningKey: mailgunKey, Now: func() time.Time { return testNow }, Tokens: bounces.NewTokens(w.DB)}
+	body := mailgunSign(t, sample(t, "mailgun-failed.json"), testNow.Add(-time.Minute), "token-once")
+	ctx := context.Background()
+	for i := 0; i < 2; i++ { // the request, then the same request again
+		if reps, err := mg.Parse(ctx, bounces.Request{Body: body}); err != nil || len(reps) != 1 || reps[0].Email != jane {
+			t.Fatalf("request %d: %v %+v", i+1, err, reps)
+		}
+	}
+	// The captured signature on a body naming someone else.
+	other := []byte(strings.Replace(string(body), `"recipient":"jane@example.com"`, `"recipient":"mary@example.com"`, 1))
+	if string(other) == string(body) {
+		t.Fatal("the test did not change the recipient")
+	}
+	if _, err := mg.Parse(ctx, bounces.Request{Body: other}); !errors.Is(err, bounces.ErrSignature) {
+		t.Errorf("another body with the same token: err = %v, want a signature error", err)
 	}
 }

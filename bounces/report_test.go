@@ -34,6 +34,9 @@ func newSentWorld(t *testing.T, n int, policy bounces.SoftBouncePolicy) *sentWor
 func newSentWorldTo(t *testing.T, emails []string, policy bounces.SoftBouncePolicy, n ...int) *sentWorld {
 	t.Helper()
 	w := campaigntest.NewWorld(t)
+	if err := bounces.Migrate(w.DB); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	if len(emails) == 0 {
 		emails = w.AddContacts(t, n[0], "NL")

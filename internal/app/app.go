@@ -102,7 +102,7 @@ func Migrate(g *gorm.DB) error {
 				return fmt.Errorf("migrate: lock: %w", err)
 			}
 		}
-		for _, m := range []func(*gorm.DB) error{settings.Migrate, login.Migrate, contacts.Migrate, segments.Migrate, campaigns.Migrate, automations.Migrate, outbox.Migrate} {
+		for _, m := range []func(*gorm.DB) error{settings.Migrate, login.Migrate, contacts.Migrate, segments.Migrate, campaigns.Migrate, automations.Migrate, outbox.Migrate, bounces.Migrate} {
 			if err := m(tx); err != nil {
 				return fmt.Errorf("migrate: %w", err)
 			}
@@ -387,7 +387,7 @@ func (a *App) bounceWebhooks() *web.BounceWebhooks {
 		Providers: map[string]bounces.Provider{
 			"ses":      bounces.NewSES(w.ses, w.sesTopics, fetch),
 			"sendgrid": w.sendgrid,
-			"mailgun":  bounces.Mailgun{SigningKey: []byte(a.cfg.MailgunSigningKey)},
+			"mailgun":  bounces.Mailgun{SigningKey: []byte(a.cfg.MailgunSigningKey), Tokens: bounces.NewTokens(a.DB)},
 			"postmark": bounces.Postmark{User: a.cfg.PostmarkWebhookUser, Password: a.cfg.PostmarkWebhookPassword, PathSecret: a.cfg.PostmarkWebhookSecret},
 			"generic":  bounces.Generic{Secret: []byte(a.cfg.BounceWebhookSecret)},
 		},
