@@ -95,3 +95,8 @@ func variantViewKey(campaignID int64, n int) int64 {
 	}
 	return -(campaignID*MaxVariants + int64(n))
 }
+
+// AsVariant is c as A/B test variant n (1 for A) renders it: the
+// variant's subject, from name and body over the campaign's. c itself for
+// 0 or a variant it does not have.
+func (c Campaign) AsVariant(n int) Campaign { return variantCampaign(c, n) }

@@ -122,3 +122,34 @@ func TestCampaignPageShowsTheVariantsAndPicksAWinner(t *testing.T) {
 		t.Fatalf("winner = %d after a second pick, want B kept", got.ABWinner)
 	}
 }
+
+// The preview of an A/B tested campaign shows each variant (its subject
+// and from name in the inbox line) and sends a test of the one shown.
+func TestPreviewShowsAVariantAndSendsItsTest(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	name, subj, body, from, fromName := "Spring", "Spring sale", "<p>Hi</p>", "news@shop.example.com", "Example Shop"
+	cp, err := f.camps.Create(ctx, campaigns.Input{Name: &name, Subject: &subj, HTMLBody: &body, FromEmail: &from, FromName: &fromName,
+		ABTest: &campaigns.ABTest{Variants: []campaigns.Variant{{Subject: "Alpha"}, {Subject: "Beta", FromName: "Ann at the shop"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := editorSession(t, f)
+	base := fmt.Sprintf("/campaigns/%d/preview", cp.ID)
+	_, html, _ := page("GET", base+"?variant=B", nil)
+	for _, want := range []string{`id="variant-tabs"`, `href="` + base + `?variant=B" aria-current="page">Variant B</a>`,
+		`id="preview-subject" dir="auto">Beta</div>`, `<bdi dir="auto">Ann at the shop</bdi>`, `<input type="hidden" name="variant" value="B">`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the preview of B lacks %s", want)
+		}
+	}
+	if _, html, _ = page("GET", base, nil); !strings.Contains(html, `id="preview-subject" dir="auto">Spring sale</div>`) {
+		t.Error("the preview without a variant does not show the campaign's own subject")
+	}
+	m := &capturingMailer{}
+	f.srv.d.Mailer = m
+	code, _, loc := page("POST", fmt.Sprintf("/campaigns/%d/test", cp.ID), map[string][]string{"emails": {"me@example.com"}, "variant": {"B"}})
+	if code != http.StatusSeeOther || loc != base+"?variant=B" || len(m.msgs) != 1 || m.msgs[0].Subject != "[Test] Beta" || m.msgs[0].FromName != "Ann at the shop" {
+		t.Fatalf("test of B: %d to %q, sent %+v", code, loc, m.msgs)
+	}
+}

@@ -455,8 +455,15 @@ func (s *Server) renderPreview(c *gin.Context, status int, cp campaigns.Campaign
 		}
 		who = previewSubject{Contact: ct, Why: fmt.Sprintf("The first of the %d %s in the audience.", a.Count, map[bool]string{true: "contact", false: "contacts"}[a.Count == 1])}
 	}
+	// An A/B tested campaign is previewed as one of its variants, or as
+	// its own content.
+	variant := 0
+	if cp.ABTest != nil {
+		variant = min(campaigns.ParseLabel(cmp.Or(c.Query("variant"), c.PostForm("variant"))), len(cp.ABTest.Variants))
+	}
+	shown := cp.AsVariant(variant)
 	var renderErr string
-	r, err := s.d.Campaigns.Preview(ctx, cp.ID, who.Contact.ID)
+	r, err := s.d.Campaigns.PreviewVariant(ctx, cp.ID, who.Contact.ID, variant)
 	if err != nil {
 		ie, ok := errs.AsInvalid(err)
 		if !ok {
@@ -504,7 +511,7 @@ func (s *Server) renderPreview(c *gin.Context, status int, cp campaigns.Campaign
 		"Who":          who,
 		"Rendered":     r,
 		"Editable":     editable,
-		"Initial":      initial(cmp.Or(cp.FromName, cp.FromEmail)),
+		"Initial":      initial(cmp.Or(shown.FromName, cp.FromEmail)),
 		"Preheader":    inboxSnippet(r),
 		"RenderError":  renderErr,
 		"Q":            q,
@@ -515,7 +522,31 @@ func (s *Server) renderPreview(c *gin.Context, status int, cp campaigns.Campaign
 		"CanTest":      s.d.Mailer != nil,
 		"Outbox":       s.d.Outbox != nil,
 		"Flow":         flow,
+		"Variant":      variantLabel(variant),
+		"Variants":     variantLabels(cp),
+		"FromName":     shown.FromName,
 	})
+}
+
+// variantLabel is the letter of variant n, or "" for the campaign's own
+// content.
+func variantLabel(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return campaigns.Label(n)
+}
+
+// variantLabels are the letters of cp's A/B test variants.
+func variantLabels(cp campaigns.Campaign) []string {
+	if cp.ABTest == nil {
+		return nil
+	}
+	out := make([]string, len(cp.ABTest.Variants))
+	for i := range out {
+		out[i] = campaigns.Label(i + 1)
+	}
+	return out
 }
 
 // testCampaignPost sends the campaign to a few addresses (each rendered as
@@ -532,7 +563,11 @@ func (s *Server) testCampaignPost(c *gin.Context) {
 		s.renderPreview(c, http.StatusServiceUnavailable, cp, contactParam, raw, "Test sends need a mail server in this process: set HERALD_SMTP_URL.")
 		return
 	}
-	if err := s.d.Campaigns.TestSend(c.Request.Context(), cp.ID, emails, s.d.Mailer); err != nil {
+	variant := 0
+	if cp.ABTest != nil {
+		variant = min(campaigns.ParseLabel(c.PostForm("variant")), len(cp.ABTest.Variants))
+	}
+	if err := s.d.Campaigns.TestSendVariant(c.Request.Context(), cp.ID, emails, s.d.Mailer, variant); err != nil {
 		var se *campaigns.SendError
 		ie, invalid := errs.AsInvalid(err)
 		switch {
@@ -555,9 +590,16 @@ func (s *Server) testCampaignPost(c *gin.Context) {
 		msg += " Herald keeps it in the Outbox."
 	}
 	s.flash(c, msg)
-	target := fmt.Sprintf("/campaigns/%d/preview", cp.ID)
+	q := url.Values{}
 	if contactParam != "" {
-		target += "?contact=" + url.QueryEscape(contactParam)
+		q.Set("contact", contactParam)
+	}
+	if variant > 0 {
+		q.Set("variant", campaigns.Label(variant))
+	}
+	target := fmt.Sprintf("/campaigns/%d/preview", cp.ID)
+	if len(q) > 0 {
+		target += "?" + q.Encode()
 	}
 	seeOther(c, target)
 }

@@ -27,6 +27,7 @@ import (
 	"herald/bounces"
 	"herald/campaigns"
 	"herald/contacts"
+	"herald/internal/metrics"
 )
 
 const webhookCertURL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-web-test.pem"
@@ -211,6 +212,22 @@ func TestBounceWebhooksSuppressOnValidReportsAndStoreNothingOtherwise(t *testing
 			}
 			if n := events(); n != 1 {
 				t.Errorf("%d events, want 1", n)
+			}
+			provider := strings.Fields(tc.name)[0]
+			for _, m := range []struct {
+				name   string
+				labels metrics.Labels
+				want   float64
+			}{
+				{"herald_bounce_reports_total", metrics.Labels{"provider": provider, "outcome": "recorded"}, 1},
+				{"herald_bounce_reports_total", metrics.Labels{"provider": provider, "outcome": "duplicate"}, 1},
+				{"herald_bounce_webhook_requests_total", metrics.Labels{"provider": provider, "outcome": "refused"}, 1},
+				{"herald_bounce_webhook_requests_total", metrics.Labels{"provider": provider, "outcome": "invalid"}, 1},
+				{"herald_bounce_webhook_requests_total", metrics.Labels{"provider": provider, "outcome": "ok"}, 2},
+			} {
+				if got := d.Metrics.Counter(m.name, m.labels); got != m.want {
+					t.Errorf("%s%v = %v, want %v", m.name, m.labels, got, m.want)
+				}
 			}
 		})
 	}

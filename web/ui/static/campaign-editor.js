@@ -126,6 +126,8 @@
     const search = $("#contact-search"), list = $("#contact-results"), picker = $("#contact-picker");
     if (!search || !list) return;
     const base = picker.getAttribute("action");
+    // An A/B test's preview stays on the variant it shows.
+    const variant = picker.querySelector("input[name=variant]")?.value;
     let pending;
     const find = Herald.debounce(async () => {
       const q = search.value.trim();
@@ -140,7 +142,7 @@
       const rows = res.data.data.map((c) => {
         const name = [c.first_name, c.last_name].filter(Boolean).join(" ") || c.email;
         return Herald.el("li", {},
-          Herald.el("a", { href: base + "?contact=" + c.id }, Herald.el("bdi", { dir: "auto" }, name)),
+          Herald.el("a", { href: base + "?contact=" + c.id + (variant ? "&variant=" + encodeURIComponent(variant) : "") }, Herald.el("bdi", { dir: "auto" }, name)),
           " ", Herald.el("span", { class: "muted" }, c.email));
       });
       list.replaceChildren(...(rows.length ? rows : [Herald.el("li", { class: "muted" }, "No contact starts with that.")]));
