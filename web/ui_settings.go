@@ -35,6 +35,15 @@ type BounceSettings struct {
 	// address; 0 never does.
 	SoftBounceLimit  int
 	SoftBounceWindow string
+	// Mailbox is the bounce mailbox without its password, read every
+	// MailboxPoll; empty when there is none.
+	Mailbox     string
+	MailboxPoll string
+	// MailboxMoveTo is the folder processed messages go to; empty when
+	// they are flagged where they are.
+	MailboxMoveTo string
+	// ReturnPath is HERALD_RETURN_PATH; empty when off.
+	ReturnPath string
 }
 
 // WebhookSetting is one provider's endpoint: its full URL (with a

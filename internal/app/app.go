@@ -414,8 +414,21 @@ func (a *App) bounceSettings() web.BounceSettings {
 	if d := w.soft.Window; d%(24*time.Hour) == 0 {
 		window = strconv.Itoa(int(d/(24*time.Hour))) + " days"
 	}
+	var mailbox, poll, moveTo string
+	if c.bounceMailbox != nil {
+		mailbox, moveTo = c.bounceMailbox.Redacted(), c.bounceMailbox.MoveTo
+		// 2m rather than 2m0s, 1h rather than 1h0m0s.
+		poll = c.bouncePoll.String()
+		if strings.HasSuffix(poll, "m0s") {
+			poll = poll[:len(poll)-2]
+		}
+		if strings.HasSuffix(poll, "h0m") {
+			poll = poll[:len(poll)-2]
+		}
+	}
 	return web.BounceSettings{
 		SoftBounceLimit: w.soft.Limit, SoftBounceWindow: window,
+		Mailbox: mailbox, MailboxPoll: poll, MailboxMoveTo: moveTo, ReturnPath: c.ReturnPath,
 		Webhooks: []web.WebhookSetting{
 			{Provider: "Amazon SES", URL: url("/webhooks/bounces/ses"), Configured: w.ses, Env: "HERALD_SES_WEBHOOK", Verified: sesVia},
 			{Provider: "SendGrid", URL: url("/webhooks/bounces/sendgrid"), Configured: w.sendgrid.Configured(), Env: "HERALD_SENDGRID_WEBHOOK_KEY", Verified: "Signed Event Webhook (ECDSA)"},
