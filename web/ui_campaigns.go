@@ -80,7 +80,7 @@ type sendForm struct {
 }
 
 func (s *Server) campaignPage(c *gin.Context) {
-	s.renderCampaign(c, http.StatusOK, sendForm{When: "now", FollowUp: followUpForm{Days: "3"}})
+	s.renderCampaign(c, http.StatusOK, sendForm{When: "now", FollowUp: followUpForm{Suggest: true}})
 }
 
 // renderCampaign draws a campaign's page: its send panel while it is a
@@ -102,6 +102,7 @@ func (s *Server) renderCampaign(c *gin.Context, status int, form sendForm) {
 		s.pageError(c, err)
 		return
 	}
+	form.FollowUp = form.FollowUp.withDefaults(cp, time.Now())
 	data := gin.H{
 		"Title": cp.Name, "Nav": "campaigns", "Campaign": cp, "PausedByUser": cp.PauseReason == campaigns.PausedByUser, "Stats": st, "Form": form,
 		"Scripts":   []string{"campaign.js"},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -21,13 +22,40 @@ type followUpForm struct {
 	Days    string // empty: keep the follow-up a draft
 	Error   string
 	Field   string // the field at fault
+	// Suggest asks withDefaults to fill in the days: a form not yet
+	// posted.
+	Suggest bool
+}
+
+// followUpDays is the delay the form suggests: opens come in the first
+// days after a send.
+const followUpDays = 3
+
+// withDefaults suggests sending the follow-up followUpDays after cp
+// started, or a draft when that time has passed.
+func (f followUpForm) withDefaults(cp campaigns.Campaign, now time.Time) followUpForm {
+	if !f.Suggest {
+		return f
+	}
+	f.Days = ""
+	if cp.StartedAt != nil && cp.StartedAt.AddDate(0, 0, followUpDays).After(now) {
+		f.Days = strconv.Itoa(followUpDays)
+	}
+	return f
 }
 
 // followUpData adds to a campaign page's data the campaign a follow-up
-// follows up ("Original"), and whether the page offers to resend to
-// non-openers ("CanFollowUp").
+// follows up ("Original"), the follow-ups of a sent one ("FollowUps"),
+// and whether the page offers to resend to non-openers ("CanFollowUp").
 func (s *Server) followUpData(ctx context.Context, cp campaigns.Campaign, data gin.H) error {
 	data["CanFollowUp"] = cp.Kind == campaigns.KindCampaign && cp.Status == campaigns.CampaignSent
+	if cp.StartedAt != nil {
+		fus, err := s.d.Campaigns.FollowUps(ctx, cp.ID)
+		if err != nil {
+			return err
+		}
+		data["FollowUps"] = fus
+	}
 	if cp.ResendOf == nil {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"herald/campaigns"
 )
@@ -79,8 +80,34 @@ func TestResendToNonOpenersFromTheReportPage(t *testing.T) {
 	if !strings.Contains(edit, `data-resend-of="`+itoa(sent.ID)+`"`) {
 		t.Error("the editor's audience count does not know the original")
 	}
+	if orig := f.page(t, cookie, "/campaigns/"+itoa(sent.ID)); !strings.Contains(orig, `Follow-up <a href="/campaigns/`+itoa(fu.ID)+`"><bdi>c (follow-up)</bdi></a> <span class="status scheduled">`) {
+		t.Error("the original's page does not list its follow-up")
+	}
 	fuPage := f.page(t, cookie, "/campaigns/"+itoa(fu.ID))
 	if !strings.Contains(fuPage, `id="follow-up-of"`) || strings.Contains(fuPage, `id="follow-up-open"`) {
 		t.Error("the follow-up's page does not name its original, or offers a follow-up before it is sent")
+	}
+}
+
+func TestFollowUpFormSuggestsThreeDaysUntilThatHasPassed(t *testing.T) {
+	now := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { v := now.Add(-d); return &v }
+	tests := []struct {
+		name    string
+		form    followUpForm
+		started *time.Time
+		want    string
+	}{
+		{"sent an hour ago", followUpForm{Suggest: true}, at(time.Hour), "3"},
+		{"sent four days ago", followUpForm{Suggest: true}, at(96 * time.Hour), ""},
+		{"what was typed stays", followUpForm{Days: "12"}, at(96 * time.Hour), "12"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.form.withDefaults(campaigns.Campaign{StartedAt: tc.started}, now)
+			if got.Days != tc.want {
+				t.Errorf("days %q, want %q", got.Days, tc.want)
+			}
+		})
 	}
 }
