@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -539,4 +540,66 @@ func TestABTestSendsEachContactOnceWhenAWorkerHangsSendingTheWinner(t *testing.T
 	if st.Sent != 39 || st.Unknown != 1 || st.Held != 0 || st.Queued != 0 {
 		t.Errorf("ledger: %d sent, %d unknown, %d held, %d queued; want 39, 1, 0, 0", st.Sent, st.Unknown, st.Held, st.Queued)
 	}
+}
+
+// The held deliveries are released in chunks after the winner is
+// recorded; if the release stops half-way (a crash), the next launch (the
+// sweep runs one every 30 s) releases the rest, with the winner's content.
+func TestABTestReleaseCutShortIsFinishedByTheNextLaunch(t *testing.T) {
+	w := newABWorld(t, 30, campaigns.CapConfig{})
+	ctx := context.Background()
+	c := w.create(t, campaigns.ABTest{TestPercent: 20, Variants: []campaigns.Variant{{Subject: "Alpha"}, {Subject: "Beta"}}})
+	if _, err := w.Svc.Send(ctx, c.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t, c.ID)
+	if n, err := w.Svc.DecideWinner(ctx, c.ID, 2, ""); err != nil || n != 24 {
+		t.Fatalf("decide: %d held, %v; want 24", n, err)
+	}
+	// As if the process died before the last chunk: 10 still held.
+	if err := w.DB.Exec(`UPDATE deliveries SET status = ? WHERE id IN (SELECT id FROM deliveries WHERE campaign_id = ? AND status = ? ORDER BY id DESC LIMIT 10)`,
+		campaigns.DeliveryHeld, c.ID, campaigns.DeliveryQueued).Error; err != nil {
+		t.Fatal(err)
+	}
+	w.run(t, c.ID)
+	if st := w.Stats(t, c.ID); st.Held != 0 || st.Sent != 30 {
+		t.Fatalf("after the next launch: %d held, %d sent; want 0 and 30", st.Held, st.Sent)
+	}
+	if got := w.subjects(); got["Alpha"] != 3 || got["Beta"] != 27 {
+		t.Fatalf("sent %v", got)
+	}
+	for _, e := range w.emails {
+		if n := w.mailer.Count(e); n != 1 {
+			t.Fatalf("%s got %d messages", e, n)
+		}
+	}
+}
+
+// Whatever the audience, share and number of variants, the test shares
+// add up to round(total * percent / 100), differ by one at most, and the
+// larger ones come first.
+func FuzzTestShares(f *testing.F) {
+	for _, seed := range []struct {
+		total  int64
+		pct, n int
+	}{{1000, 20, 2}, {101, 20, 3}, {103, 30, 4}, {0, 5, 2}, {1, 50, 4}, {9999999, 50, 3}} {
+		f.Add(seed.total, seed.pct, seed.n)
+	}
+	f.Fuzz(func(t *testing.T, total int64, pct, variants int) {
+		if total < 0 || total > 1<<40 || pct < campaigns.MinTestPercent || pct > campaigns.MaxTestPercent || variants < campaigns.MinVariants || variants > campaigns.MaxVariants {
+			t.Skip()
+		}
+		shares := campaigns.TestShares(total, pct, variants)
+		want := int64(math.Round(float64(total) * float64(pct) / 100))
+		var sum int64
+		for i, n := range shares {
+			sum += n
+			if i > 0 && (n > shares[i-1] || shares[0]-n > 1) {
+				t.Fatalf("shares %v of %d at %d%% are not even, larger first", shares, total, pct)
+			}
+		}
+		if sum != want || len(shares) != variants {
+			t.Fatalf("shares %v of %d at %d%% add up to %d, want %d", shares, total, pct, sum, want)
+		}
+	})
 }
