@@ -240,3 +240,14 @@ func (s *Service) pendingFollowUp(ctx context.Context, id int64) (int64, error) 
 	}
 	return ids[0], nil
 }
+
+// FollowUps lists the follow-ups of campaign id, oldest first.
+func (s *Service) FollowUps(ctx context.Context, id int64) ([]Campaign, error) {
+	var out []Campaign
+	err := s.db.WithContext(ctx).Select("id", "name", "subject", "status", "scheduled_at", "started_at").
+		Where("resend_of = ?", id).Order("id").Limit(100).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("campaigns: follow-ups of %d: %w", id, err)
+	}
+	return out, nil
+}

@@ -45,10 +45,17 @@ func (f followUpForm) withDefaults(cp campaigns.Campaign, now time.Time) followU
 }
 
 // followUpData adds to a campaign page's data the campaign a follow-up
-// follows up ("Original"), and whether the page offers to resend to
-// non-openers ("CanFollowUp").
+// follows up ("Original"), the follow-ups of a sent one ("FollowUps"),
+// and whether the page offers to resend to non-openers ("CanFollowUp").
 func (s *Server) followUpData(ctx context.Context, cp campaigns.Campaign, data gin.H) error {
 	data["CanFollowUp"] = cp.Kind == campaigns.KindCampaign && cp.Status == campaigns.CampaignSent
+	if cp.StartedAt != nil {
+		fus, err := s.d.Campaigns.FollowUps(ctx, cp.ID)
+		if err != nil {
+			return err
+		}
+		data["FollowUps"] = fus
+	}
 	if cp.ResendOf == nil {
 		return nil
 	}

@@ -80,6 +80,9 @@ func TestResendToNonOpenersFromTheReportPage(t *testing.T) {
 	if !strings.Contains(edit, `data-resend-of="`+itoa(sent.ID)+`"`) {
 		t.Error("the editor's audience count does not know the original")
 	}
+	if orig := f.page(t, cookie, "/campaigns/"+itoa(sent.ID)); !strings.Contains(orig, `Follow-up <a href="/campaigns/`+itoa(fu.ID)+`"><bdi>c (follow-up)</bdi></a> <span class="status scheduled">`) {
+		t.Error("the original's page does not list its follow-up")
+	}
 	fuPage := f.page(t, cookie, "/campaigns/"+itoa(fu.ID))
 	if !strings.Contains(fuPage, `id="follow-up-of"`) || strings.Contains(fuPage, `id="follow-up-open"`) {
 		t.Error("the follow-up's page does not name its original, or offers a follow-up before it is sent")

@@ -142,4 +142,7 @@ func TestBrowserMarketerResendsToNonOpeners(t *testing.T) {
 	b.open(fmt.Sprintf("/campaigns/%d", fu.ID))
 	b.waitText(`#campaign-status`, `^sent$`)
 	b.screenshot("sent")
+	b.open(fmt.Sprintf("/campaigns/%d", camp.ID))
+	b.waitText(`#follow-ups`, `Follow-up Autumn news \(follow-up\) sent`)
+	b.screenshot("original")
 }
