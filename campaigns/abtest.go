@@ -341,6 +341,23 @@ func (s *Service) splitABTest(ctx context.Context, id int64) (bool, error) {
 	return true, nil
 }
 
+// advanceABTest moves a launched A/B campaign on: it splits the test
+// share off once, and after the winner is recorded queues what is still
+// held (after a crash in the middle of a release).
+func (s *Service) advanceABTest(ctx context.Context, c Campaign) error {
+	switch c.ABState {
+	case "":
+		_, err := s.splitABTest(ctx, c.ID)
+		return err
+	case ABDecided:
+		if c.Status != CampaignSending {
+			return nil
+		}
+		return s.releaseHeld(ctx, c)
+	}
+	return nil
+}
+
 // releaseAs is the status held deliveries leave for: queued, or deferred
 // until now for a campaign under the frequency cap, so that the sweep's
 // release (releaseDeferred) holds back contacts the cap holds.
@@ -362,16 +379,23 @@ func (s *Service) WinnerDue(ctx context.Context, id int64) (bool, error) {
 }
 
 // DecideWinner records variant (1 for A, ...) as the winner of campaign
-// id's A/B test and queues the deliveries held for it, in one
-// transaction, so the rest are sent the winner's content and nothing
-// else. by is who picked it; empty when picked by its figures at the end
-// of the test, otherwise the pick is recorded as an Action. It returns
-// the number of deliveries released.
+// id's A/B test, then queues the deliveries held for it, so the rest are
+// sent the winner's content and nothing else. by is who picked it; empty
+// when picked by its figures at the end of the test, otherwise the pick
+// is recorded as an Action. It returns the number of deliveries that
+// waited for the winner.
+//
+// Nothing held is sent before the winner is recorded, and once it is,
+// what a held delivery renders is settled: the release may then go in
+// chunks (releaseHeld), and a crash half-way leaves the rest to the next
+// launch, which every sweep runs.
 func (s *Service) DecideWinner(ctx context.Context, id int64, variant int, by string) (int64, error) {
 	now := s.cfg.Now()
-	var released int64
+	var held int64
+	var c Campaign
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		c, err := lockCampaign(tx, id)
+		var err error
+		c, err = lockCampaign(tx, id)
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return errs.NotFound("campaign", id)
 		}
@@ -392,13 +416,9 @@ func (s *Service) DecideWinner(ctx context.Context, id int64, variant int, by st
 		case c.Status != CampaignSending && c.Status != CampaignPaused:
 			return errs.Conflict("campaign %d is %s", id, c.Status)
 		}
-		status, notBefore := s.releaseAs(c, now)
-		res := tx.Model(&Delivery{}).Where("campaign_id = ? AND status = ?", id, DeliveryHeld).
-			Updates(map[string]any{"status": status, "not_before": notBefore, "error": ""})
-		if res.Error != nil {
-			return res.Error
+		if err := tx.Model(&Delivery{}).Where("campaign_id = ? AND status = ?", id, DeliveryHeld).Count(&held).Error; err != nil {
+			return err
 		}
-		released = res.RowsAffected
 		err = tx.Model(&Campaign{}).Where("id = ?", id).Updates(map[string]any{
 			"ab_state": ABDecided, "ab_winner": variant, "ab_winner_at": now, "ab_winner_by": by}).Error
 		if err != nil {
@@ -407,7 +427,7 @@ func (s *Service) DecideWinner(ctx context.Context, id int64, variant int, by st
 		if by == "" {
 			return nil
 		}
-		return tx.Create(&Action{CampaignID: id, Kind: ActionPickWinner, Actor: by, Count: released, At: now}).Error
+		return tx.Create(&Action{CampaignID: id, Kind: ActionPickWinner, Actor: by, Count: held, At: now}).Error
 	})
 	if err != nil {
 		if errors.Is(err, errs.ErrConflict) || errors.Is(err, errs.ErrNotFound) || errors.As(err, new(*errs.InvalidError)) {
@@ -415,11 +435,35 @@ func (s *Service) DecideWinner(ctx context.Context, id int64, variant int, by st
 		}
 		return 0, fmt.Errorf("campaigns: record the a/b winner of %d: %w", id, err)
 	}
-	if err := s.releaseDeferred(ctx, now); err != nil {
-		return released, err
+	if err := s.releaseHeld(ctx, c); err != nil {
+		return held, err
 	}
 	if err := s.queue.EnqueueLaunch(ctx, id, time.Time{}); err != nil {
 		s.cfg.Log.Error("campaigns: enqueue launch failed; the sweep will retry", "campaign", id, "err", err)
 	}
-	return released, nil
+	return held, nil
+}
+
+// releaseChunk is how many held deliveries one transaction releases.
+const releaseChunk = 5000
+
+// releaseHeld queues the deliveries of campaign c's decided A/B test that
+// still wait, releaseChunk at a time, each chunk in a short transaction of
+// its own: one statement over a large audience would keep the database's
+// writers (SQLite has one) waiting for seconds.
+func (s *Service) releaseHeld(ctx context.Context, c Campaign) error {
+	now := s.cfg.Now()
+	status, notBefore := s.releaseAs(c, now)
+	for {
+		res := s.db.WithContext(ctx).Exec(`UPDATE deliveries SET status = ?, not_before = ?, error = '' WHERE id IN (
+			SELECT id FROM deliveries WHERE campaign_id = ? AND status = ? ORDER BY id LIMIT ?)`,
+			status, notBefore, c.ID, DeliveryHeld, releaseChunk)
+		if res.Error != nil {
+			return fmt.Errorf("campaigns: release the held deliveries of %d: %w", c.ID, res.Error)
+		}
+		if res.RowsAffected < releaseChunk {
+			break
+		}
+	}
+	return s.releaseDeferred(ctx, now)
 }

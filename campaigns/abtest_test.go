@@ -540,3 +540,36 @@ func TestABTestSendsEachContactOnceWhenAWorkerHangsSendingTheWinner(t *testing.T
 		t.Errorf("ledger: %d sent, %d unknown, %d held, %d queued; want 39, 1, 0, 0", st.Sent, st.Unknown, st.Held, st.Queued)
 	}
 }
+
+// The held deliveries are released in chunks after the winner is
+// recorded; if the release stops half-way (a crash), the next launch (the
+// sweep runs one every 30 s) releases the rest, with the winner's content.
+func TestABTestReleaseCutShortIsFinishedByTheNextLaunch(t *testing.T) {
+	w := newABWorld(t, 30, campaigns.CapConfig{})
+	ctx := context.Background()
+	c := w.create(t, campaigns.ABTest{TestPercent: 20, Variants: []campaigns.Variant{{Subject: "Alpha"}, {Subject: "Beta"}}})
+	if _, err := w.Svc.Send(ctx, c.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t, c.ID)
+	if n, err := w.Svc.DecideWinner(ctx, c.ID, 2, ""); err != nil || n != 24 {
+		t.Fatalf("decide: %d held, %v; want 24", n, err)
+	}
+	// As if the process died before the last chunk: 10 still held.
+	if err := w.DB.Exec(`UPDATE deliveries SET status = ? WHERE id IN (SELECT id FROM deliveries WHERE campaign_id = ? AND status = ? ORDER BY id DESC LIMIT 10)`,
+		campaigns.DeliveryHeld, c.ID, campaigns.DeliveryQueued).Error; err != nil {
+		t.Fatal(err)
+	}
+	w.run(t, c.ID)
+	if st := w.Stats(t, c.ID); st.Held != 0 || st.Sent != 30 {
+		t.Fatalf("after the next launch: %d held, %d sent; want 0 and 30", st.Held, st.Sent)
+	}
+	if got := w.subjects(); got["Alpha"] != 3 || got["Beta"] != 27 {
+		t.Fatalf("sent %v", got)
+	}
+	for _, e := range w.emails {
+		if n := w.mailer.Count(e); n != 1 {
+			t.Fatalf("%s got %d messages", e, n)
+		}
+	}
+}

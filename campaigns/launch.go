@@ -147,8 +147,8 @@ func (s *Service) Launch(ctx context.Context, id int64) error {
 			return fmt.Errorf("campaigns: mark %d launched: %w", id, err)
 		}
 	}
-	if c.ABTest != nil && c.ABState == "" {
-		if _, err := s.splitABTest(ctx, id); err != nil {
+	if c.ABTest != nil {
+		if err := s.advanceABTest(ctx, c); err != nil {
 			return err
 		}
 	}
