@@ -318,3 +318,29 @@ func TestPollOnAServerWithoutKeywordsUsesSeenAndFlagged(t *testing.T) {
 		t.Fatalf("second poll: %+v, %v; want nothing read", again, err)
 	}
 }
+
+// TestPollTrustsAVerifiedVERPAddressOverAForwardingTarget: the bounce
+// names only the address the message was forwarded to, which is no
+// contact's; its VERP address still names the delivery, and the contact
+// it went to is bounced on the campaign.
+func TestPollTrustsAVerifiedVERPAddressOverAForwardingTarget(t *testing.T) {
+	w := newSentWorld(t, 1, bounces.DefaultSoftBouncePolicy)
+	srv := imaptest.Start(t)
+	raw := string(w.dsnFor(t, mailboxSample{file: "verp-only.eml", verp: true, contact: 0}))
+	raw = strings.Replace(raw, "Original-Recipient: rfc822; anna.jansen@example.nl\n", "", 1)
+	if !strings.Contains(raw, "Final-Recipient: rfc822; internal-7731@backend.example.org") || strings.Contains(raw, "Original-Recipient") {
+		t.Fatalf("sample not as expected:\n%s", raw)
+	}
+	srv.Append("INBOX", []byte(raw))
+	got, err := newPoller(t, w, srv.URL("INBOX")).Poll(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (bounces.PollResult{Messages: 1, Result: bounces.Result{Received: 1, Recorded: 1, Suppressed: 1}}); got != want {
+		t.Fatalf("poll: %+v, want %+v", got, want)
+	}
+	evs := w.events(t, w.emails[0], contacts.EventBounce)
+	if len(evs) != 1 || evs[0].CampaignID == nil || *evs[0].CampaignID != w.campaign.ID {
+		t.Fatalf("bounce events %+v, want one on the campaign", evs)
+	}
+}

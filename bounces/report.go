@@ -49,8 +49,9 @@ type Report struct {
 	// MessageID is the original message's Message-ID without <>, may be
 	// empty.
 	MessageID string
-	// DeliveryID is the delivery when the report names it (a VERP
-	// address); 0 otherwise.
+	// DeliveryID is the delivery when the report names it by a VERP
+	// address whose MAC verified; 0 otherwise. It is trusted over Email,
+	// which a forwarding address can change on the way.
 	DeliveryID int64
 	Diagnostic string
 	// Source is one of the Source constants.
@@ -179,7 +180,7 @@ func (r *Recorder) Record(ctx context.Context, reps []Report) (Result, error) {
 	var ins []contacts.EventInput
 	var kinds []Kind
 	for i, rep := range reps {
-		m, ok := matchOne(refs[msgDelivery[i]], msgCampaign[i], emails[i], byEmail)
+		m, ok := matchOne(refs[msgDelivery[i]], msgCampaign[i], emails[i], rep.DeliveryID > 0, byEmail)
 		if !ok {
 			res.Unmatched++
 			continue
@@ -232,9 +233,11 @@ func (r *Recorder) Record(ctx context.Context, reps []Report) (Result, error) {
 // matchOne places a report: on the delivery its Message-ID or VERP address
 // names when that delivery exists and went to the reported address (a
 // forged or mistyped id must not bounce someone else), else on the
-// contact with the reported address.
-func matchOne(ref campaigns.DeliveryRef, msgCampaign int64, email string, byEmail map[string]int64) (match, bool) {
-	if ref.ID != 0 && (msgCampaign == 0 || msgCampaign == ref.CampaignID) && (email == "" || strings.EqualFold(email, ref.Email)) {
+// contact with the reported address. A verified VERP address cannot be
+// forged, so it names its delivery whatever address the report gives
+// (a forwarding target, say).
+func matchOne(ref campaigns.DeliveryRef, msgCampaign int64, email string, verified bool, byEmail map[string]int64) (match, bool) {
+	if ref.ID != 0 && (msgCampaign == 0 || msgCampaign == ref.CampaignID) && (verified || email == "" || strings.EqualFold(email, ref.Email)) {
 		cid := ref.CampaignID
 		return match{contactID: ref.ContactID, campaignID: &cid, deliveryID: ref.ID}, true
 	}
