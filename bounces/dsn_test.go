@@ -102,6 +102,11 @@ func TestParseDSNReadsEachShapeOfBounce(t *testing.T) {
 			Diagnostic: "Remote Server returned '550 5.1.1 RESOLVER.ADR.RecipNotFound; not found'",
 			ProviderID: "9b8c7d6e-ndr@EXCH01.corp.example.com/mark.devries@corp.example.com", OccurredAt: utc("2026-03-15T12:00:00Z"),
 		}}},
+		{"office365-plain.eml", []bounces.Report{{
+			Kind: bounces.Hard, Email: "joost@contoso.example", MessageID: "herald.7.51@shop.example",
+			Diagnostic: "Remote server returned '550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup'",
+			ProviderID: "ndr-o365-1@AM0PR01MB1234.eurprd01.prod.outlook.com/joost@contoso.example", OccurredAt: utc("2026-03-16T10:00:00Z"),
+		}}},
 		{"verp-only.eml", []bounces.Report{{
 			// Nothing of the message came back and the final recipient is
 			// a forwarding target: the VERP address and the original
