@@ -208,7 +208,14 @@ func eventActivity(e contacts.Event, currency string, campaignName func(int64) s
 			a.Detail = linkURL(*e.CampaignID, *e.LinkID)
 		}
 	case contacts.EventBounce:
-		a.Kind, a.Title = "bounce", "Bounced: "+cmp.Or(camp, "an email")
+		// Hard bounces suppress at once, soft ones only when they add up.
+		what := "Bounced"
+		if hard, ok := props["hard"].(bool); ok && hard {
+			what = "Hard bounce"
+		} else if ok {
+			what = "Soft bounce"
+		}
+		a.Kind, a.Title = "bounce", what+": "+cmp.Or(camp, "an email")
 	case contacts.EventComplaint:
 		a.Kind, a.Title = "complaint", "Marked as spam: "+cmp.Or(camp, "an email")
 	case contacts.EventStatus:
