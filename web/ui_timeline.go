@@ -165,6 +165,7 @@ var deliveryWords = map[campaigns.DeliveryStatus]string{
 	campaigns.DeliveryQueued: "queued", campaigns.DeliverySending: "being sent", campaigns.DeliverySent: "sent",
 	campaigns.DeliveryFailed: "failed", campaigns.DeliveryBounced: "bounced", campaigns.DeliverySkipped: "skipped",
 	campaigns.DeliveryUnknown: "unknown (the mail server may or may not have taken it)", campaigns.DeliveryDeferred: "held back by the frequency cap",
+	campaigns.DeliveryHeld: "waiting for the A/B test's winner",
 }
 
 func deliveryActivity(d reports.ContactDelivery) activity {
