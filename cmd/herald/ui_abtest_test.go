@@ -52,9 +52,11 @@ func TestBrowserMarketerRunsAnABTestAndPicksTheWinner(t *testing.T) {
 	b.click(`button[name=then][value=edit]`)
 	b.waitText(`.flash`, `Campaign saved`)
 
-	if code := a.call("POST", fmt.Sprintf("/api/campaigns/%d/send", camp.ID), nil, nil); code != 202 {
-		t.Fatalf("send: %d", code)
-	}
+	// The send's confirmation says who gets it now and who later.
+	b.open(page)
+	b.click(`#send-button`)
+	b.confirm("It is an A/B test: 20% of them get one of the 2 variants first, and the rest get the winner 4 hours later, or when you pick it.")
+	b.waitText(`.flash`, `Sending started`)
 	var st struct {
 		Sent, Held int
 		ABTest     struct {

@@ -87,6 +87,13 @@
         const passed = e.missed.value === "now" ? "get it at once" : "get it the next day at that hour";
         msg = `Send “${form.dataset.name}” to ${who} at ${e.local_time.value} on ${e.local_date.value} in each contact's own time zone? Those whose ${e.local_time.value} has already passed ${passed}.`;
       }
+      // An A/B test sends to its share first and the rest only when a
+      // winner is picked: the count above is not who gets it now.
+      const ab = form.dataset;
+      if (ab.abPercent) {
+        const hours = Number(ab.abHours);
+        msg += ` It is an A/B test: ${ab.abPercent}% of them get one of the ${ab.abVariants} variants first, and the rest get the winner ${hours === 1 ? "an hour" : hours + " hours"} later, or when you pick it.`;
+      }
       if (await Herald.confirmDialog(msg, at ? "Schedule" : "Send to " + who)) {
         confirmed = true;
         form.requestSubmit();
