@@ -178,7 +178,10 @@ func (s *Service) applyABTest(ctx context.Context, c *Campaign, in *ABTest) erro
 		c.ABTest = nil
 		return nil
 	}
-	if c.Kind == KindAutomation {
+	if c.Kind != KindCampaign {
+		// An automation's message (or one being checked as one) goes to
+		// each contact when the trigger brings them in: there is no
+		// audience to split.
 		return errs.Invalid("ab_test", "an automation's message cannot have an A/B test")
 	}
 	if len(in.Variants) < MinVariants || len(in.Variants) > MaxVariants {

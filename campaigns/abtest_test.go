@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -572,4 +573,33 @@ func TestABTestReleaseCutShortIsFinishedByTheNextLaunch(t *testing.T) {
 			t.Fatalf("%s got %d messages", e, n)
 		}
 	}
+}
+
+// Whatever the audience, share and number of variants, the test shares
+// add up to round(total * percent / 100), differ by one at most, and the
+// larger ones come first.
+func FuzzTestShares(f *testing.F) {
+	for _, seed := range []struct {
+		total  int64
+		pct, n int
+	}{{1000, 20, 2}, {101, 20, 3}, {103, 30, 4}, {0, 5, 2}, {1, 50, 4}, {9999999, 50, 3}} {
+		f.Add(seed.total, seed.pct, seed.n)
+	}
+	f.Fuzz(func(t *testing.T, total int64, pct, variants int) {
+		if total < 0 || total > 1<<40 || pct < campaigns.MinTestPercent || pct > campaigns.MaxTestPercent || variants < campaigns.MinVariants || variants > campaigns.MaxVariants {
+			t.Skip()
+		}
+		shares := campaigns.TestShares(total, pct, variants)
+		want := int64(math.Round(float64(total) * float64(pct) / 100))
+		var sum int64
+		for i, n := range shares {
+			sum += n
+			if i > 0 && (n > shares[i-1] || shares[0]-n > 1) {
+				t.Fatalf("shares %v of %d at %d%% are not even, larger first", shares, total, pct)
+			}
+		}
+		if sum != want || len(shares) != variants {
+			t.Fatalf("shares %v of %d at %d%% add up to %d, want %d", shares, total, pct, sum, want)
+		}
+	})
 }

@@ -85,3 +85,21 @@ func TestABTestThroughTheAPI(t *testing.T) {
 		t.Fatalf("a second pick: %d %v", code, out)
 	}
 }
+
+// An automation's message cannot carry an A/B test: its trigger brings
+// contacts in one by one, so there is no audience to split.
+func TestAnAutomationMessageRefusesAnABTest(t *testing.T) {
+	f := newFixture(t)
+	code, out := f.api(t, "POST", "/api/automations", `{"name": "Win-back",
+		"trigger": {"type": "inactivity", "factor": 1.5, "one_time_days": 60},
+		"steps": [{"type": "send", "message": {"subject": "We miss you", "html_body": "<p>Hi</p>", "from_email": "hello@shop.example.com",
+			"ab_test": {"variants": [{"subject": "A"}, {"subject": "B"}]}}}]}`)
+	if code != http.StatusBadRequest || out["error"].(map[string]any)["path"] != "steps[0].message.ab_test" {
+		t.Fatalf("a flow message with an A/B test: %d %v", code, out)
+	}
+	var n int64
+	f.db.Table("campaigns").Count(&n)
+	if n != 0 {
+		t.Fatalf("%d campaigns stored", n)
+	}
+}

@@ -221,7 +221,10 @@ func (s *Server) loginPost(c *gin.Context) {
 // roundUp says a wait in whole minutes, or seconds under a minute.
 func roundUp(d time.Duration) string {
 	if d < time.Minute {
-		return fmt.Sprintf("%d seconds", int(d.Seconds())+1)
+		if n := int(d.Seconds()) + 1; n > 1 {
+			return fmt.Sprintf("%d seconds", n)
+		}
+		return "a second"
 	}
 	m := int((d + time.Minute - 1) / time.Minute)
 	if m == 1 {

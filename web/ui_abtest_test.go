@@ -107,6 +107,14 @@ func TestCampaignPageShowsTheVariantsAndPicksAWinner(t *testing.T) {
 			t.Errorf("the campaign page lacks %s", want)
 		}
 	}
+	// The recipient's timeline says what their message waits for.
+	noa, err := f.contacts.GetByEmail(ctx, "noa@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, html, _ = page("GET", fmt.Sprintf("/contacts/%d", noa.ID), nil); !strings.Contains(html, "Email waiting for the A/B test&#39;s winner: Spring") {
+		t.Error("the contact's timeline does not say the message waits for the A/B winner")
+	}
 	code, _, loc := page("POST", path+"/winner", map[string][]string{"variant": {"B"}})
 	if code != http.StatusSeeOther || loc != path {
 		t.Fatalf("pick B: %d to %q", code, loc)

@@ -234,7 +234,10 @@ func progressOf(cp campaigns.Campaign, st reports.Stats) progress {
 	if p.Total > 0 {
 		p.Percent = int(p.Done * 100 / p.Total)
 	}
-	if st.ETASeconds != nil {
+	// With nothing queued there is nothing to finish at this rate: what is
+	// left waits for an A/B winner, a local hour or the frequency cap, and
+	// a time left of "1 second" would say the campaign is about done.
+	if st.ETASeconds != nil && p.Queued > 0 {
 		p.ETA = roundUp(time.Duration(*st.ETASeconds) * time.Second)
 	}
 	return p

@@ -115,9 +115,13 @@ func (s *Server) campaignFollowUpPost(c *gin.Context) {
 // followUpMessage words a refused field for the form, which labels its
 // fields differently from the API.
 func followUpMessage(ie *errs.InvalidError) string {
-	label := map[string]string{"subject": "Subject", "after_days": "Days after"}[ie.Path]
-	if label == "" {
+	label := map[string]string{"subject": "New subject", "after_days": "Days after it started"}[ie.Path]
+	switch {
+	case label == "":
 		return ie.Message
+	case strings.HasPrefix(ie.Message, "is ") || strings.HasPrefix(ie.Message, "must "):
+		// "New subject is required", not "New subject: is required".
+		return label + " " + ie.Message
 	}
 	return label + ": " + ie.Message
 }

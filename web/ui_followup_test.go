@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,10 +33,10 @@ func TestResendToNonOpenersFromTheReportPage(t *testing.T) {
 		vals url.Values
 		want string
 	}{
-		{"no subject", url.Values{"subject": {" "}, "after_days": {"3"}}, "Subject: is required"},
+		{"no subject", url.Values{"subject": {" "}, "after_days": {"3"}}, "New subject is required: the follow-up needs a subject of its own"},
 		{"days that are not a number", url.Values{"subject": {"Did you miss this?"}, "after_days": {"soon"}}, "Give a whole number of days"},
-		{"too many days", url.Values{"subject": {"Did you miss this?"}, "after_days": {"400"}}, "Days after: must be a whole number of days from 1 to 90"},
-		{"a subject that does not compile", url.Values{"subject": {"Hi {{.Nope"}, "after_days": {"3"}}, "Subject: line 1"},
+		{"too many days", url.Values{"subject": {"Did you miss this?"}, "after_days": {"400"}}, "Days after it started must be a whole number of days from 1 to 90"},
+		{"a subject that does not compile", url.Values{"subject": {"Hi {{.Nope"}, "after_days": {"3"}}, "New subject: line 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,5 +110,36 @@ func TestFollowUpFormSuggestsThreeDaysUntilThatHasPassed(t *testing.T) {
 				t.Errorf("days %q, want %q", got.Days, tc.want)
 			}
 		})
+	}
+}
+
+// A resend posted for a campaign that has not been sent (a page left open
+// in another tab, a form replayed) is refused with the reason at the top
+// of the campaign's page, which has no follow-up form to show it in.
+func TestResendOfAnUnsentCampaignSaysWhyOnItsPage(t *testing.T) {
+	f := newFixture(t)
+	name, subj, html, from := "Draft", "Hi", "<p>Hi</p>", "x@shop.example.com"
+	draft, err := f.camps.Create(context.Background(), campaigns.Input{Name: &name, Subject: &subj, HTMLBody: &html, FromEmail: &from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie, csrf := f.login(t)
+	vals := url.Values{"subject": {"Did you miss this?"}, "after_days": {"3"}, "csrf_token": {csrf}}
+	w := f.do("POST", "/campaigns/"+itoa(draft.ID)+"/resend", vals.Encode(), form(vals, cookie))
+	body := w.Body.String()
+	if w.Code != http.StatusConflict {
+		t.Fatalf("%d, want 409", w.Code)
+	}
+	if strings.Contains(body, `id="follow-up-open"`) {
+		t.Fatal("the page of a draft offers a follow-up")
+	}
+	want := `<p class="alert" role="alert" id="follow-up-error">campaign ` + itoa(draft.ID) + ` has not been sent; a follow-up goes to those it reached</p>`
+	if !strings.Contains(body, want) {
+		t.Fatalf("the page does not say why the resend was refused; want %s", want)
+	}
+	var n int64
+	f.db.Model(&campaigns.Campaign{}).Where("resend_of IS NOT NULL").Count(&n)
+	if n != 0 {
+		t.Fatalf("%d follow-ups made", n)
 	}
 }

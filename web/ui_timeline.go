@@ -165,6 +165,7 @@ var deliveryWords = map[campaigns.DeliveryStatus]string{
 	campaigns.DeliveryQueued: "queued", campaigns.DeliverySending: "being sent", campaigns.DeliverySent: "sent",
 	campaigns.DeliveryFailed: "failed", campaigns.DeliveryBounced: "bounced", campaigns.DeliverySkipped: "skipped",
 	campaigns.DeliveryUnknown: "unknown (the mail server may or may not have taken it)", campaigns.DeliveryDeferred: "held back by the frequency cap",
+	campaigns.DeliveryHeld: "waiting for the A/B test's winner",
 }
 
 func deliveryActivity(d reports.ContactDelivery) activity {
@@ -208,7 +209,14 @@ func eventActivity(e contacts.Event, currency string, campaignName func(int64) s
 			a.Detail = linkURL(*e.CampaignID, *e.LinkID)
 		}
 	case contacts.EventBounce:
-		a.Kind, a.Title = "bounce", "Bounced: "+cmp.Or(camp, "an email")
+		// Hard bounces suppress at once, soft ones only when they add up.
+		what := "Bounced"
+		if hard, ok := props["hard"].(bool); ok && hard {
+			what = "Hard bounce"
+		} else if ok {
+			what = "Soft bounce"
+		}
+		a.Kind, a.Title = "bounce", what+": "+cmp.Or(camp, "an email")
 	case contacts.EventComplaint:
 		a.Kind, a.Title = "complaint", "Marked as spam: "+cmp.Or(camp, "an email")
 	case contacts.EventStatus:

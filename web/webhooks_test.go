@@ -315,6 +315,12 @@ func TestWebhookComplaintAndBounceCountOnTheCampaignReportAndPage(t *testing.T) 
 	if !strings.Contains(page, "reported after the message was accepted: 550 5.1.1 gone") {
 		t.Error("the bounced list does not show the reported diagnostic")
 	}
+	page = f.page(t, cookie, "/contacts/"+itoa(ct.ID))
+	for _, want := range []string{"Hard bounce: c", "Marked as spam: c", "diagnostic: 550 5.1.1 gone"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the contact's timeline lacks %q", want)
+		}
+	}
 	page = f.page(t, cookie, "/campaigns/"+itoa(c.ID)+"?list=complained")
 	if !strings.Contains(page, `href="/contacts/`+itoa(ct.ID)+`"`) {
 		t.Error("the complained list does not show the contact")

@@ -1,0 +1,35 @@
+package web
+
+import (
+	"testing"
+
+	"herald/campaigns"
+	"herald/reports"
+)
+
+// The progress bar gives a time left only while messages are queued: what
+// waits for an A/B winner, a contact's local hour or the frequency cap is
+// not finished by the send rate, so "about 1 second left" would be wrong.
+func TestProgressGivesATimeLeftOnlyWhileMessagesAreQueued(t *testing.T) {
+	eta := func(s float64) *float64 { return &s }
+	tests := []struct {
+		name string
+		st   reports.Stats
+		want string
+	}{
+		{"queued messages at the rate", reports.Stats{Total: 1000, Queued: 600, Sent: 400, Rate: 10, ETASeconds: eta(60)}, "a minute"},
+		{"one message in a worker's hands", reports.Stats{Total: 2, InFlight: 1, Sent: 1, Rate: 5, ETASeconds: eta(0)}, "a second"},
+		{"a few seconds", reports.Stats{Total: 100, Queued: 30, Sent: 70, Rate: 10, ETASeconds: eta(3)}, "4 seconds"},
+		{"the rest waits for the A/B winner", reports.Stats{Total: 1000, Sent: 200, Held: 800, Rate: 27.8, ETASeconds: eta(0)}, ""},
+		{"the rest waits for local times", reports.Stats{Total: 10, Sent: 4, Deferred: 6, WaitingLocalTime: 6, Rate: 1, ETASeconds: eta(0)}, ""},
+		{"no rate yet", reports.Stats{Total: 10, Queued: 10}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := progressOf(campaigns.Campaign{Status: campaigns.CampaignSending}, tc.st)
+			if p.ETA != tc.want {
+				t.Fatalf("time left %q, want %q", p.ETA, tc.want)
+			}
+		})
+	}
+}
