@@ -170,3 +170,36 @@ func checkMessage(t *testing.T, raw []byte, cm *campaigns.Message) {
 		t.Fatalf("MIME-Version = %v", msg.Header["Mime-Version"])
 	}
 }
+
+// FuzzUnfoldInsideWords: taking folds out of a signature header removes
+// nothing but folds, and leaves none between two characters that are not
+// white space before the b= tag.
+func FuzzUnfoldInsideWords(f *testing.F) {
+	f.Add("v=1; h=From:Fe\r\n edback-ID; bh=abc; b=sig")
+	f.Add("v=1; \r\n h=From:To; bh=ab\r\n c=; b=si\r\n g")
+	f.Add("\r\n \r\n ;")
+	f.Fuzz(func(t *testing.T, sig string) {
+		if bare := strings.ReplaceAll(sig, "\r\n ", ""); strings.ContainsAny(bare, "\r\n") {
+			t.Skip("a signature header has line breaks only in folds")
+		}
+		got := unfoldInsideWords(sig)
+		strip := func(s string) string { return strings.ReplaceAll(s, "\r\n ", "") }
+		if strip(got) != strip(sig) {
+			t.Fatalf("unfoldInsideWords(%q) = %q changed more than folds", sig, got)
+		}
+		end := strings.LastIndexByte(got, ';')
+		for i := 0; end > 0 && i < end; i++ {
+			if !strings.HasPrefix(got[i:end], "\r\n ") {
+				continue
+			}
+			j := i
+			for strings.HasPrefix(got[j:end], "\r\n ") {
+				j += 3
+			}
+			if i > 0 && !isWSP(got[i-1]) && j < end && !isWSP(got[j]) {
+				t.Fatalf("unfoldInsideWords(%q) = %q keeps a fold inside a word at %d", sig, got, i)
+			}
+			i = j - 1
+		}
+	})
+}

@@ -157,21 +157,32 @@ func signDKIM(s *mail.DKIMSigner, header, body []byte) (string, error) {
 	return unfoldInsideWords(sig), nil
 }
 
-// unfoldInsideWords removes the "\r\n " folds that stand between two
-// characters other than white space, up to the last tag (b=).
+// unfoldInsideWords removes the "\r\n " folds (or runs of them) that
+// stand between two characters other than white space, up to the last tag
+// (b=).
 func unfoldInsideWords(sig string) string {
 	end := strings.LastIndexByte(sig, ';')
 	if end < 0 {
 		return sig
 	}
+	const fold = "\r\n "
 	var b strings.Builder
 	b.Grow(len(sig))
-	for i := 0; i < end; i++ {
-		if strings.HasPrefix(sig[i:end], "\r\n ") && i > 0 && !isWSP(sig[i-1]) && i+3 < end && !isWSP(sig[i+3]) {
-			i += 2
+	for i := 0; i < end; {
+		if !strings.HasPrefix(sig[i:end], fold) {
+			b.WriteByte(sig[i])
+			i++
 			continue
 		}
-		b.WriteByte(sig[i])
+		j := i
+		for strings.HasPrefix(sig[j:end], fold) {
+			j += len(fold)
+		}
+		out := b.String()
+		if len(out) == 0 || isWSP(out[len(out)-1]) || j >= end || isWSP(sig[j]) {
+			b.WriteString(sig[i:j]) // beside white space: harmless
+		}
+		i = j
 	}
 	b.WriteString(sig[end:])
 	return b.String()
