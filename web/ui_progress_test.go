@@ -1,7 +1,10 @@
 package web
 
 import (
+	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"herald/campaigns"
 	"herald/reports"
@@ -31,5 +34,34 @@ func TestProgressGivesATimeLeftOnlyWhileMessagesAreQueued(t *testing.T) {
 				t.Fatalf("time left %q, want %q", p.ETA, tc.want)
 			}
 		})
+	}
+}
+
+// While everyone waits for their local hour nothing is being sent, so the
+// campaign page leaves out "0 per second"; a campaign with messages queued
+// shows its rate.
+func TestCampaignPageShowsTheSendRateOnlyWhileMessagesAreQueued(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c, _ := f.draftForLocalTime(t)
+	if _, err := f.camps.SendWith(ctx, c.ID, campaigns.SendOptions{LocalTime: "09:00", LocalDate: time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.camps.Launch(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	cookie, _ := f.login(t)
+	page := f.page(t, cookie, "/campaigns/"+itoa(c.ID))
+	if !strings.Contains(page, `<b data-p="waiting">1</b>`) || !strings.Contains(page, `<span class="rate" hidden>`) {
+		t.Error("the page of a campaign waiting for local times shows a send rate")
+	}
+
+	sent, _ := f.sentCampaign(t) // sending, its one delivery queued (the fixture's queue runs nothing)
+	if err := f.camps.Launch(ctx, sent.ID); err != nil {
+		t.Fatal(err)
+	}
+	page = f.page(t, cookie, "/campaigns/"+itoa(sent.ID))
+	if !strings.Contains(page, `<b data-p="queued">1</b>`) || !strings.Contains(page, `<span class="rate">`) {
+		t.Error("the page of a campaign with messages queued hides its send rate")
 	}
 }

@@ -127,7 +127,9 @@
       if (preparing && p.total > 0) preparing.hidden = true;
       set("eta", p.eta);
       card.querySelector('[data-p="eta-wrap"]').hidden = !p.eta;
-      card.querySelector(".rate").hidden = p.status !== "sending";
+      // Nothing queued is nothing sending: the rest waits for an A/B
+      // winner or a local hour, and a rate would say otherwise.
+      card.querySelector(".rate").hidden = p.status !== "sending" || !p.queued;
       if (p.status !== status) {
         // Sent, paused elsewhere, cancelled: the page's buttons and
         // report change with it.
