@@ -53,12 +53,12 @@ func parseGeneric(body []byte) ([]Report, error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	prefix := ""
 	if len(trimmed) > 0 && trimmed[0] == '[' {
-		if err := strictJSON(body, &items); err != nil {
+		if err := errs.DecodeStrict(body, &items); err != nil {
 			return nil, err
 		}
 	} else {
 		var one genericReport
-		if err := strictJSON(body, &one); err != nil {
+		if err := errs.DecodeStrict(body, &one); err != nil {
 			return nil, err
 		}
 		items = []genericReport{one}
@@ -99,23 +99,6 @@ func parseGeneric(body []byte) ([]Report, error) {
 		out = append(out, rep)
 	}
 	return out, nil
-}
-
-// strictJSON decodes one JSON document, refusing unknown fields and
-// trailing data, with the place of a fault in the error.
-func strictJSON(body []byte, v any) error {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return errs.Invalid("", "the request needs a JSON body")
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errs.JSONError("", err)
-	}
-	if dec.More() {
-		return errs.Invalid("", "the body has data after the JSON document")
-	}
-	return nil
 }
 
 // looseJSON decodes a provider's JSON document, whose fields grow over

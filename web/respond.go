@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -69,18 +68,7 @@ func readBody(c *gin.Context) ([]byte, error) {
 }
 
 func decodeBytes(_ *gin.Context, b []byte, v any) error {
-	if len(bytes.TrimSpace(b)) == 0 {
-		return errs.Invalid("", "the request needs a JSON body")
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errs.JSONError("", err)
-	}
-	if dec.More() {
-		return errs.Invalid("", "the body has data after the JSON document")
-	}
-	return nil
+	return errs.DecodeStrict(b, v)
 }
 
 // isArray tells whether a JSON body is an array (batch) or an object.

@@ -1,6 +1,7 @@
 package errs
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -28,6 +29,24 @@ func JSONError(prefix string, err error) error {
 		return Invalid(prefix, "the JSON body ends too early")
 	}
 	return Invalid(prefix, "invalid JSON: %v", err)
+}
+
+// DecodeStrict decodes one JSON document, refusing unknown fields and
+// trailing data, with the place of a fault in the error: request bodies of
+// the API and of the bounce webhooks are read alike.
+func DecodeStrict(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return Invalid("", "the request needs a JSON body")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return JSONError("", err)
+	}
+	if dec.More() {
+		return Invalid("", "the body has data after the JSON document")
+	}
+	return nil
 }
 
 // JSONKind names a Go type the way a JSON author thinks of it.
