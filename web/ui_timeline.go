@@ -217,8 +217,10 @@ func eventActivity(e contacts.Event, currency string, campaignName func(int64) s
 			what = "Soft bounce"
 		}
 		a.Kind, a.Title = "bounce", what+": "+cmp.Or(camp, "an email")
+		a.Detail, props = bounceDetail(props)
 	case contacts.EventComplaint:
 		a.Kind, a.Title = "complaint", "Marked as spam: "+cmp.Or(camp, "an email")
+		a.Detail, props = bounceDetail(props)
 	case contacts.EventStatus:
 		to, _ := props["to"].(string)
 		a.Kind, a.Title = "status-change", "Status: "+to
@@ -251,6 +253,42 @@ func eventActivity(e contacts.Event, currency string, campaignName func(int64) s
 		a.Detail = strings.TrimPrefix(a.Detail+" · "+d, " · ")
 	}
 	return a
+}
+
+// bounceSources say where a bounce or complaint came from, by the source
+// the bounces package stores with it.
+var bounceSources = map[string]string{
+	"ses": "reported by Amazon SES", "sendgrid": "reported by SendGrid", "postmark": "reported by Postmark",
+	"mailgun": "reported by Mailgun", "webhook": "reported to the bounce webhook", "mailbox": "found in the bounce mailbox",
+}
+
+// bounceDetail words a bounce or complaint: the server's diagnostic and
+// where the report came from ("550 5.1.1 user unknown · reported by
+// SendGrid"), instead of its stored keys ("hard: true, source: webhook";
+// the title says hard or soft). It returns the properties it did not word.
+func bounceDetail(props map[string]any) (string, map[string]any) {
+	var parts []string
+	rest := map[string]any{}
+	for k, v := range props {
+		rest[k] = v
+	}
+	for _, k := range []string{"diagnostic", "reason"} {
+		if d, ok := rest[k].(string); ok {
+			if d != "" {
+				parts = append(parts, clip(d, 200))
+			}
+			delete(rest, k)
+		}
+	}
+	if src, ok := rest["source"].(string); ok {
+		parts = append(parts, cmp.Or(bounceSources[src], "reported by "+src))
+		delete(rest, "source")
+	} else if _, atSend := rest["hard"]; atSend {
+		// Bounces refused at send time carry no source.
+		parts = append(parts, "refused when it was sent")
+	}
+	delete(rest, "hard")
+	return strings.Join(parts, " · "), rest
 }
 
 // describeProps shows an event's properties as "key: value" pairs, the

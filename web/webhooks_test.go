@@ -316,7 +316,7 @@ func TestWebhookComplaintAndBounceCountOnTheCampaignReportAndPage(t *testing.T) 
 		t.Error("the bounced list does not show the reported diagnostic")
 	}
 	page = f.page(t, cookie, "/contacts/"+itoa(ct.ID))
-	for _, want := range []string{"Hard bounce: c", "Marked as spam: c", "diagnostic: 550 5.1.1 gone"} {
+	for _, want := range []string{"Hard bounce: c", "Marked as spam: c", "550 5.1.1 gone · reported to the bounce webhook"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the contact's timeline lacks %q", want)
 		}
