@@ -96,7 +96,7 @@ func (s *Server) bounceFail(c *gin.Context, name string, err error) {
 		if name == "postmark" {
 			c.Header("WWW-Authenticate", `Basic realm="herald"`)
 		}
-		c.PureJSON(http.StatusUnauthorized, errorBody("the request is not signed by "+name+" with the configured key", ""))
+		c.PureJSON(http.StatusUnauthorized, errorBody(unsignedMessage(name), ""))
 	default:
 		if _, ok := errs.AsInvalid(err); !ok {
 			outcome = "error"
@@ -104,4 +104,11 @@ func (s *Server) bounceFail(c *gin.Context, name string, err error) {
 		s.fail(c, err)
 	}
 	s.d.Metrics.Inc("herald_bounce_webhook_requests_total", metrics.Labels{"provider": name, "outcome": outcome})
+}
+
+// unsignedMessage answers a request whose signature or credentials do not
+// match the webhook's configured ones, naming the webhook as the Settings
+// page does ("the generic bounce webhook", not "signed by generic").
+func unsignedMessage(provider string) string {
+	return "the request's signature or credentials do not match those configured for the " + provider + " bounce webhook"
 }
