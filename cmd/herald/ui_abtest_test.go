@@ -55,7 +55,7 @@ func TestBrowserMarketerRunsAnABTestAndPicksTheWinner(t *testing.T) {
 	// The send's confirmation says who gets it now and who later.
 	b.open(page)
 	b.click(`#send-button`)
-	b.confirm("It is an A/B test: 20% of them get one of the 2 variants first, and the rest get the winner 4 hours later, or when you pick it.")
+	b.confirm("now to 200 contacts? It is an A/B test: 20% of them get one of the 2 variants first, and the rest get the winner 4 hours later, or when you pick it. This cannot be undone")
 	b.waitText(`.flash`, `Sending started`)
 	var st struct {
 		Sent, Held int

@@ -79,20 +79,19 @@
         return;
       }
       const who = count.format(n) + (n === 1 ? " contact" : " contacts");
+      // An A/B test sends to its share first and the rest only when a
+      // winner is picked: the count is not who gets it at once.
+      const ab = form.dataset, hours = Number(ab.abHours);
+      const abNote = ab.abPercent
+        ? ` It is an A/B test: ${ab.abPercent}% of them get one of the ${ab.abVariants} variants first, and the rest get the winner ${hours === 1 ? "an hour" : hours + " hours"} later, or when you pick it.`
+        : "";
       let msg = at
-        ? `Schedule “${form.dataset.name}” for ${Herald.fmtDateTime.format(at)}? It would go to ${who} now; ${followUp ? "those who have not opened the original are" : "the segments are"} counted again when it starts.`
-        : `Send “${form.dataset.name}” now to ${who}? This cannot be undone once messages go out.`;
+        ? `Schedule “${form.dataset.name}” for ${Herald.fmtDateTime.format(at)}? It would go to ${who} now; ${followUp ? "those who have not opened the original are" : "the segments are"} counted again when it starts.${abNote}`
+        : `Send “${form.dataset.name}” now to ${who}?${abNote} This cannot be undone once messages go out.`;
       if (when() === "local") {
         const e = form.elements;
         const passed = e.missed.value === "now" ? "get it at once" : "get it the next day at that hour";
-        msg = `Send “${form.dataset.name}” to ${who} at ${e.local_time.value} on ${e.local_date.value} in each contact's own time zone? Those whose ${e.local_time.value} has already passed ${passed}.`;
-      }
-      // An A/B test sends to its share first and the rest only when a
-      // winner is picked: the count above is not who gets it now.
-      const ab = form.dataset;
-      if (ab.abPercent) {
-        const hours = Number(ab.abHours);
-        msg += ` It is an A/B test: ${ab.abPercent}% of them get one of the ${ab.abVariants} variants first, and the rest get the winner ${hours === 1 ? "an hour" : hours + " hours"} later, or when you pick it.`;
+        msg = `Send “${form.dataset.name}” to ${who} at ${e.local_time.value} on ${e.local_date.value} in each contact's own time zone? Those whose ${e.local_time.value} has already passed ${passed}.${abNote}`;
       }
       if (await Herald.confirmDialog(msg, at ? "Schedule" : "Send to " + who)) {
         confirmed = true;
