@@ -393,9 +393,11 @@ func (s *Service) Overview(ctx context.Context, status campaigns.Status, before 
 		sm := &out[i]
 		switch sm.Status {
 		case campaigns.CampaignDraft, campaigns.CampaignScheduled:
-			if len(sm.SegmentIDs) == 0 {
+			// A follow-up has no segments: its audience is the original's
+			// non-openers.
+			if len(sm.SegmentIDs) == 0 && sm.ResendOf == nil {
 				sm.Audience = 0
-			} else if a, err := s.campaigns.AudienceOf(ctx, sm.SegmentIDs, sm.ExcludeSegmentIDs); err == nil {
+			} else if a, err := s.campaigns.AudienceOfCampaign(ctx, sm.Campaign); err == nil {
 				sm.Audience = a.Count
 			} else {
 				sm.Audience = -1

@@ -143,3 +143,36 @@ func TestResendOfAnUnsentCampaignSaysWhyOnItsPage(t *testing.T) {
 		t.Fatalf("%d follow-ups made", n)
 	}
 }
+
+// The campaign list counts a follow-up's audience, the original's
+// non-openers, as its editor does, not 0 for having no segments.
+func TestCampaignListCountsAFollowUpsAudience(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sent, _ := f.sentCampaign(t)
+	if err := f.camps.Launch(ctx, sent.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Model(&campaigns.Delivery{}).Where("campaign_id = ?", sent.ID).Updates(map[string]any{"status": campaigns.DeliverySent, "sent_at": time.Now().UTC()}).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Model(&campaigns.Campaign{}).Where("id = ?", sent.ID).Update("status", campaigns.CampaignSent).Error; err != nil {
+		t.Fatal(err)
+	}
+	subject := "Did you miss this?"
+	fu, err := f.camps.CreateFollowUp(ctx, sent.ID, campaigns.FollowUpInput{Subject: &subject})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie, _ := f.login(t)
+	page := f.page(t, cookie, "/campaigns")
+	i := strings.Index(page, `href="/campaigns/`+itoa(fu.ID)+`"`)
+	if i < 0 {
+		t.Fatal("the follow-up is not listed")
+	}
+	row := page[i:]
+	row = row[:strings.Index(row, "</tr>")]
+	if !strings.Contains(row, `<td class="num">1</td>`) {
+		t.Fatalf("the follow-up's row does not count its one non-opener:\n%s", row)
+	}
+}
