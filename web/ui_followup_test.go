@@ -144,9 +144,10 @@ func TestResendOfAnUnsentCampaignSaysWhyOnItsPage(t *testing.T) {
 	}
 }
 
-// The campaign list counts a follow-up's audience, the original's
-// non-openers, as its editor does, not 0 for having no segments.
-func TestCampaignListCountsAFollowUpsAudience(t *testing.T) {
+// A follow-up's audience is the original's non-openers: the campaign list
+// counts them as its editor does (not 0 for having no segments), and its
+// send panel speaks of them, not of segments.
+func TestAFollowUpIsCountedAndDescribedByTheOriginalsNonOpeners(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	sent, _ := f.sentCampaign(t)
@@ -174,5 +175,10 @@ func TestCampaignListCountsAFollowUpsAudience(t *testing.T) {
 	row = row[:strings.Index(row, "</tr>")]
 	if !strings.Contains(row, `<td class="num">1</td>`) {
 		t.Fatalf("the follow-up's row does not count its one non-opener:\n%s", row)
+	}
+	// Its send panel speaks of the original's non-openers, not segments.
+	page = f.page(t, cookie, "/campaigns/"+itoa(fu.ID))
+	if !strings.Contains(page, "It starts now: who has not opened the original is counted now,") || strings.Contains(page, "the segments are counted now") {
+		t.Error("the follow-up's local-time choice speaks of segments")
 	}
 }
