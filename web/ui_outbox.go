@@ -45,7 +45,9 @@ func (s *Server) outboxMessagePage(c *gin.Context) {
 		p = &outbox.Parsed{Subject: m.Subject, Text: "This message could not be parsed; see the raw text below."}
 	}
 	var hs []header
-	for _, name := range []string{"Message-Id", "Date", "Reply-To", "List-Unsubscribe", "List-Unsubscribe-Post", "X-Herald-Campaign", "Dkim-Signature"} {
+	// Shown as the standards spell them; Get finds them however they were
+	// written.
+	for _, name := range []string{"Message-ID", "Date", "Reply-To", "List-Unsubscribe", "List-Unsubscribe-Post", "Feedback-ID", "X-Herald-Campaign", "DKIM-Signature"} {
 		if v := p.Header.Get(name); v != "" {
 			hs = append(hs, header{name, v})
 		}

@@ -384,6 +384,28 @@ func TestOutboxPageShowsTheCapturedMessageEscaped(t *testing.T) {
 	}
 }
 
+// A captured campaign message's page lists the headers a deliverability
+// check looks at, Feedback-ID among them, spelled as the standards do.
+func TestOutboxPageListsTheDeliverabilityHeaders(t *testing.T) {
+	f := newFixture(t)
+	cookie, _ := f.login(t)
+	raw := "From: a@example.com\r\nTo: b@example.com\r\nSubject: Hi\r\nMessage-Id: <herald.1.2@example.com>\r\n" +
+		"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\nFeedback-ID: 1:campaign:example.com:herald\r\nContent-Type: text/plain\r\n\r\nHi\r\n"
+	if err := f.outbox.Save(context.Background(), "a@example.com", []string{"b@example.com"}, []byte(raw)); err != nil {
+		t.Fatal(err)
+	}
+	body := f.do("GET", "/outbox/1", "", map[string]string{"Cookie": cookie.String()}).Body.String()
+	for _, want := range []string{
+		`<dt>Message-ID</dt><dd class="mono">&lt;herald.1.2@example.com&gt;</dd>`,
+		`<dt>List-Unsubscribe-Post</dt><dd class="mono">List-Unsubscribe=One-Click</dd>`,
+		`<dt>Feedback-ID</dt><dd class="mono">1:campaign:example.com:herald</dd>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the message page lacks %s", want)
+		}
+	}
+}
+
 func TestHealthIsPublicAndMetricsNeedTheirToken(t *testing.T) {
 	f := newFixture(t)
 	if w := f.do("GET", "/healthz", "", nil); w.Code != 200 {
