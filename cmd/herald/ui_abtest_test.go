@@ -45,6 +45,19 @@ func TestBrowserMarketerRunsAnABTestAndPicksTheWinner(t *testing.T) {
 	b.set(`input[name=ab_subject_1]`, "Spring sale: 20% off")
 	b.set(`input[name=ab_subject_2]`, "Your spring treat is inside")
 	b.set(`input[name=ab_from_name_2]`, "Ann at Example Shop")
+	// The fields panel inserts into the variant field last in focus, links
+	// as <a> in a variant's HTML body, as in the campaign's.
+	body := b.value(`#html_body`)
+	b.js(`document.querySelector("textarea[name=ab_html_body_2]").focus()`)
+	b.waitText(`#insert-target`, `^Variant B's HTML body$`)
+	b.click(`button.snippet[data-code="{{.UnsubscribeURL}}"]`)
+	if got := b.value(`textarea[name=ab_html_body_2]`); got != `<a href="{{.UnsubscribeURL}}">Unsubscribe</a>` {
+		t.Errorf("the snippet went into variant B's HTML body as %q", got)
+	}
+	if got := b.value(`#html_body`); got != body {
+		t.Errorf("the snippet changed the campaign's HTML body to %q", got)
+	}
+	b.js(`document.querySelector("textarea[name=ab_html_body_2]").value = ""`)
 	b.screenshot("ab-editor")
 	if bad := b.overflows(); len(bad) > 0 {
 		t.Errorf("the editor overflows a phone: %v", bad)

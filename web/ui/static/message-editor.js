@@ -64,7 +64,8 @@ window.HeraldMessageEditor = (() => {
   // [data-insert-target] element (its value names it in the panel), or of
   // fallback() before any was focused or once it left the page (the
   // automation builder redraws its steps). The HTML body gets the HTML
-  // form of a snippet (links as <a> elements).
+  // form of a snippet (links as <a> elements), as does any target marked
+  // data-insert-html.
   function snippets(panel, fallback) {
     if (!panel) return;
     let target = null;
@@ -79,7 +80,8 @@ window.HeraldMessageEditor = (() => {
       const b = ev.target.closest("button.snippet");
       const t = current();
       if (!b || !t) return;
-      const code = t.name === "html_body" && b.dataset.html ? b.dataset.html : b.dataset.code;
+      // HTML bodies (the campaign's and its A/B variants') take links as <a>.
+      const code = (t.name === "html_body" || "insertHtml" in t.dataset) && b.dataset.html ? b.dataset.html : b.dataset.code;
       const start = t.selectionStart ?? t.value.length, end = t.selectionEnd ?? start;
       t.focus({ preventScroll: true });
       t.setRangeText(code, start, end, "end");
