@@ -33,6 +33,10 @@ type ABReport struct {
 	Significant bool    `json:"significant"`
 	PValue      float64 `json:"p_value"`
 	Note        string  `json:"note"`
+	// Level tells that the leader and the runner-up have the same rate
+	// (no opens yet, say): the leader is then only the earlier letter,
+	// and no variant is ahead.
+	Level bool `json:"level"`
 
 	leader int
 }
@@ -213,6 +217,7 @@ func judge(r *ABReport) {
 	r.leader = lead + 1
 	r.Leader = campaigns.Label(lead + 1)
 	a, b := r.Variants[lead], r.Variants[second]
+	r.Level = score(a) == score(b)
 	if a.Sent < 2 || b.Sent < 2 {
 		r.PValue = 1
 		r.Note = "Too few messages sent to compare the variants yet."
@@ -228,7 +233,9 @@ func judge(r *ABReport) {
 	}
 	r.PValue = round4(r.PValue)
 	r.Significant = r.PValue < 0.05
-	if r.Significant {
+	if r.Level {
+		r.Note = fmt.Sprintf("%s and %s are level so far: no variant is ahead.", a.Label, b.Label)
+	} else if r.Significant {
 		r.Note = fmt.Sprintf("%s is ahead of %s by more than chance would explain (p = %.4f).", a.Label, b.Label, r.PValue)
 	} else {
 		r.Note = fmt.Sprintf("The difference between %s and %s is not significant (p = %.4f): it may be chance.", a.Label, b.Label, r.PValue)

@@ -50,3 +50,31 @@ func TestDraftPageOfAnABTestedCampaignDescribesItsTest(t *testing.T) {
 		t.Error("a campaign without a test describes one")
 	}
 }
+
+// While the variants have the same rate (no opens yet) none is marked
+// ahead, and the note says they are level.
+func TestCampaignPageMarksNoVariantAheadWhileTheyAreLevel(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sent, _ := f.sentCampaign(t) // a contact and a segment
+	name, subj, body, from := "Spring", "Spring sale", "<p>Hi</p>", "news@shop.example.com"
+	ids := []int64(sent.SegmentIDs)
+	cp, err := f.camps.Create(ctx, campaigns.Input{Name: &name, Subject: &subj, HTMLBody: &body, FromEmail: &from, SegmentIDs: &ids,
+		ABTest: &campaigns.ABTest{Variants: []campaigns.Variant{{Subject: "Alpha"}, {Subject: "Beta"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.camps.Send(ctx, cp.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.camps.Launch(ctx, cp.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, html, _ := editorSession(t, f)("GET", fmt.Sprintf("/campaigns/%d", cp.ID), nil)
+	if !strings.Contains(html, `id="ab-test"`) {
+		t.Fatal("the page has no A/B test section")
+	}
+	if strings.Contains(html, `>ahead</span>`) {
+		t.Error("a variant is marked ahead while the variants are level")
+	}
+}
