@@ -70,6 +70,9 @@ func TestBrowserMarketerRunsAnABTestAndPicksTheWinner(t *testing.T) {
 	b.click(`#send-button`)
 	b.confirm("now to 200 contacts? It is an A/B test: 20% of them get one of the 2 variants first, and the rest get the winner 4 hours later, or when you pick it. This cannot be undone")
 	b.waitText(`.flash`, `Sending started`)
+	// The page that says so was drawn before the test share went out; it
+	// shows the variants and their pick buttons by itself once they have.
+	b.waitVisible(`#ab-test #pick-B`)
 	var st struct {
 		Sent, Held int
 		ABTest     struct {

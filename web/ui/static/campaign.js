@@ -129,6 +129,15 @@
       // Nothing queued is nothing sending: the rest waits for an A/B
       // winner or a local hour, and a rate would say otherwise.
       card.querySelector(".rate").hidden = p.status !== "sending" || !p.queued;
+      // A page drawn before the send wrote its deliveries has no A/B test
+      // section; once recipients wait for the winner it has figures and
+      // pick buttons to show (once per page, whatever the answer).
+      const abKey = "herald-ab-shown:" + url;
+      if (p.held > 0 && !document.getElementById("ab-test") && !sessionStorage.getItem(abKey)) {
+        sessionStorage.setItem(abKey, "1");
+        location.reload();
+        return;
+      }
       if (p.status !== status) {
         // Sent, paused elsewhere, cancelled: the page's buttons and
         // report change with it.
