@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"herald/campaigns"
 	"herald/internal/errs"
 )
 
@@ -34,6 +35,9 @@ type postmarkPayload struct {
 	Description string          `json:"Description"`
 	Details     string          `json:"Details"`
 	BouncedAt   string          `json:"BouncedAt"`
+	// Metadata holds the X-PM-Metadata-* headers of the message; values
+	// may be any JSON (Postmark's API takes numbers too).
+	Metadata map[string]any `json:"Metadata"`
 }
 
 // postmarkKinds maps Postmark's documented bounce types to Herald's; the
@@ -97,6 +101,11 @@ func (p Postmark) Parse(_ context.Context, req Request) ([]Report, error) {
 		return nil, errs.Invalid("Email", "is missing")
 	}
 	rep := Report{Kind: kind, Email: r.Email, Source: SourcePostmark, Diagnostic: postmarkDiagnostic(r.Description, r.Details)}
+	// Herald's own header names the delivery; the Recorder ignores a
+	// value that is not one of Herald's Message-IDs.
+	if mid, ok := r.Metadata[campaigns.PostmarkMetadataKey].(string); ok {
+		rep.MessageID = strings.Trim(strings.TrimSpace(mid), "<>")
+	}
 	if id := strings.Trim(string(r.ID), `"`); id != "" && id != "null" {
 		if _, err := strconv.ParseInt(id, 10, 64); err != nil {
 			return nil, errs.Invalid("ID", "is not a number")

@@ -247,8 +247,8 @@ func providerCases(t *testing.T, w *sentWorld) []providerCase {
 
 	pm := bounces.Postmark{User: "postmark", Password: "hook-password"}
 	pmPath := bounces.Postmark{PathSecret: "s3cret-path-segment"}
-	pmBounce := sample(t, "postmark-bounce.json")
-	pmComplaint := sample(t, "postmark-spamcomplaint.json")
+	pmBounce := withMID("postmark-bounce.json", jane)
+	pmComplaint := withMID("postmark-spamcomplaint.json", richard)
 
 	gen := bounces.Generic{Secret: genericSecret}
 	genBody := withMID("generic.json", jane)
@@ -347,7 +347,7 @@ func providerCases(t *testing.T, w *sentWorld) []providerCase {
 				{Body: pmBounce, PathSecret: "hook-password"},
 			},
 			malformed: bounces.Request{Body: []byte(`{"RecordType": "Bounce", "Type": "HardBounce", "Email": "jane@example.com", "BouncedAt": "last week"}`), User: "postmark", Password: "hook-password", HasAuth: true},
-			want: []bounces.Report{{Kind: bounces.Hard, Email: jane, Diagnostic: "Test bounce details (The server was unable to deliver your message (ex: unknown user, mailbox not found).)", Source: "postmark",
+			want: []bounces.Report{{Kind: bounces.Hard, Email: jane, MessageID: mid(jane), Diagnostic: "Test bounce details (The server was unable to deliver your message (ex: unknown user, mailbox not found).)", Source: "postmark",
 				ProviderID: "Bounce:4323372036854775807", OccurredAt: at("2019-11-05T16:33:54.9070259Z")}},
 			result: bounces.Result{Received: 1, Recorded: 1, Suppressed: 1},
 			status: map[string]contacts.Status{jane: contacts.Bounced},
@@ -357,7 +357,7 @@ func providerCases(t *testing.T, w *sentWorld) []providerCase {
 			valid:     bounces.Request{Body: pmComplaint, PathSecret: "s3cret-path-segment"},
 			forged:    []bounces.Request{{Body: pmComplaint, PathSecret: "s3cret-path-segmenT"}, {Body: pmComplaint, User: "postmark", Password: "s3cret-path-segment", HasAuth: true}},
 			malformed: bounces.Request{Body: []byte(`{"RecordType": "SpamComplaint"}`), PathSecret: "s3cret-path-segment"},
-			want: []bounces.Report{{Kind: bounces.Complaint, Email: richard, Diagnostic: "Test spam complaint details", Source: "postmark",
+			want: []bounces.Report{{Kind: bounces.Complaint, Email: richard, MessageID: mid(richard), Diagnostic: "Test spam complaint details", Source: "postmark",
 				ProviderID: "SpamComplaint:42", OccurredAt: at("2019-11-05T16:33:54.9070259Z")}},
 			result: bounces.Result{Received: 1, Recorded: 1, Suppressed: 1},
 			status: map[string]contacts.Status{richard: contacts.Complained},

@@ -45,6 +45,9 @@ type Message struct {
 	// FeedbackID is the Feedback-ID header's value (see
 	// Service.FeedbackID); empty for test sends.
 	FeedbackID string
+	// Headers are further header fields, written after the standard ones
+	// and not DKIM-signed; empty for test sends.
+	Headers []Header
 	// Commit, when set, must be called by the Mailer at the point of no
 	// return: after the server has agreed to take the data and before the
 	// end-of-data mark that lets it accept the message. The Sender notes
@@ -53,6 +56,21 @@ type Message struct {
 	// error (wrapped or not).
 	Commit func() error
 }
+
+// Header is one extra header field of a Message. Name and Value are
+// fixed ASCII that Herald builds, never user text.
+type Header struct {
+	Name, Value string
+}
+
+// PostmarkMetadataHeader carries a message's Message-ID through Postmark,
+// which returns X-PM-Metadata-<key> headers in its bounce and spam
+// complaint webhooks as Metadata[<key>]: its own payloads name only
+// Postmark's message id.
+const PostmarkMetadataHeader = "X-PM-Metadata-" + PostmarkMetadataKey
+
+// PostmarkMetadataKey is the Metadata key of PostmarkMetadataHeader.
+const PostmarkMetadataKey = "herald-message-id"
 
 // Attempts is where a Sender keeps, outside the database and so at the
 // cost of a Redis call rather than a transaction, its record of each
@@ -780,6 +798,9 @@ func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates
 		m.MessageID = s.MessageID(c.ID, deliveryID)
 		m.ListUnsubscribe = d.UnsubscribeURL
 		m.FeedbackID = s.FeedbackID(c)
+		if s.cfg.PostmarkMetadata {
+			m.Headers = []Header{{Name: PostmarkMetadataHeader, Value: m.MessageID}}
+		}
 	}
 	if rp := s.cfg.ReturnPath; rp != nil {
 		// A test send has no delivery for a bounce to name: its bounces

@@ -42,6 +42,10 @@ type Config struct {
 	// FeedbackIDSender is the third field of the Feedback-ID header (see
 	// FeedbackID); empty means each campaign's sender domain.
 	FeedbackIDSender string
+	// PostmarkMetadata adds PostmarkMetadataHeader to sent messages, so
+	// Postmark's bounce and complaint webhooks name the delivery; set
+	// when those webhooks are configured.
+	PostmarkMetadata bool
 	// LaunchPage is the number of contacts per launch page and per send
 	// task (a few hundred: queue overhead is paid per batch).
 	LaunchPage int

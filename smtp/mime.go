@@ -366,6 +366,9 @@ func writeMessage(b *bytes.Buffer, cm *campaigns.Message, now time.Time) {
 	if cm.FeedbackID != "" {
 		writeHeader(b, "Feedback-ID", cm.FeedbackID)
 	}
+	for _, h := range cm.Headers {
+		writeHeader(b, h.Name, h.Value)
+	}
 	if cm.CampaignID != 0 {
 		b.WriteString("X-Herald-Campaign: ")
 		b.WriteString(strconv.FormatInt(cm.CampaignID, 10))

@@ -287,3 +287,36 @@ func TestFeedbackIDHeaderIsWrittenOnlyWhenSet(t *testing.T) {
 		})
 	}
 }
+
+func TestExtraHeadersAreWrittenAfterFeedbackIDAndNotSigned(t *testing.T) {
+	cases := []struct {
+		name    string
+		headers []campaigns.Header
+		want    string
+	}{
+		{"none", nil, ""},
+		{"postmark metadata", []campaigns.Header{{Name: campaigns.PostmarkMetadataHeader, Value: "herald.7.42@h.example"}}, "herald.7.42@h.example"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cm := campaigns.Message{FromEmail: "news@shop.test", To: "to@example.test", Subject: "Hi", Text: "x", FeedbackID: "7:campaign:shop.test:herald", Headers: tc.headers}
+			var b bytes.Buffer
+			writeMessage(&b, &cm, time.Now())
+			p, err := outbox.Parse(b.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Header.Get("X-PM-Metadata-herald-message-id"); got != tc.want {
+				t.Errorf("X-PM-Metadata-herald-message-id = %q, want %q", got, tc.want)
+			}
+			if got := p.Header.Get("Feedback-ID"); got != cm.FeedbackID {
+				t.Errorf("Feedback-ID = %q, want %q", got, cm.FeedbackID)
+			}
+		})
+	}
+	for _, h := range dkimHeaders() {
+		if strings.HasPrefix(h, "X-PM-") {
+			t.Errorf("DKIM signs %s", h)
+		}
+	}
+}

@@ -199,7 +199,8 @@ func New(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer, with
 		}
 	}
 	a.Campaigns = campaigns.NewService(a.DB, a.Contacts, a.Segments, queue, a.Signer, campaigns.Config{
-		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), ReturnPath: a.ReturnPath, FeedbackIDSender: cfg.FeedbackIDSender, Log: log, ClaimSize: claimSize(cfg, opts),
+		BaseURL: cfg.BaseURL, MessageIDDomain: u.Hostname(), ReturnPath: a.ReturnPath, FeedbackIDSender: cfg.FeedbackIDSender, Log: log,
+		PostmarkMetadata: bounces.Postmark{User: cfg.PostmarkWebhookUser, Password: cfg.PostmarkWebhookPassword, PathSecret: cfg.PostmarkWebhookSecret}.Configured(), ClaimSize: claimSize(cfg, opts),
 		Attempts: worker.NewAttempts(a.Redis),
 		Cap:      cfg.cap,
 		Zone:     zone,
