@@ -19,8 +19,8 @@ func TestMoneyInMessagesIsInTheStoreCurrency(t *testing.T) {
 		minor    int64
 		want     string
 	}{
-		{"USD", 123456, "$1234.56"},
-		{"JPY", 5000, "¥5000"},
+		{"USD", 123456, "$1,234.56"},
+		{"JPY", 5000, "¥5,000"},
 		{"KWD", 12345, "12.345"},
 	}
 	for _, tc := range tests {

@@ -145,7 +145,7 @@ func formatMoney(v any, currency ...string) (string, error) {
 		if m.Currency != "" {
 			code = m.Currency
 		}
-		return withSymbol(formatMinor(m.Minor, contacts.CurrencyExponent(code)), code), nil
+		return withSymbol(formatGrouped(m.Minor, contacts.CurrencyExponent(code)), code), nil
 	}
 	if code == "" {
 		return "", fmt.Errorf("money: a plain amount needs its currency, as in {{money 10 \"EUR\"}}")
@@ -173,7 +173,7 @@ func formatMoney(v any, currency ...string) (string, error) {
 	if math.IsNaN(minor) || math.Abs(minor) > 1<<53 {
 		return "", fmt.Errorf("money: %v is out of range", v)
 	}
-	return withSymbol(formatMinor(int64(minor), exp), code), nil
+	return withSymbol(formatGrouped(int64(minor), exp), code), nil
 }
 
 // withSymbol puts the currency's symbol before the amount ("€12.50"), or
@@ -191,22 +191,45 @@ func withSymbol(amount, code string) string {
 // formatMinor prints minor units with exp decimals: (1250, 2) is "12.50",
 // (10, 0) is "10", (10500, 3) is "10.500".
 func formatMinor(minor int64, exp int) string {
+	return formatMinorSep(minor, exp, "")
+}
+
+// formatGrouped is formatMinor with the thousands grouped (1234567, 2) is
+// "12,345.67": amounts printed with their currency are read by people, in
+// messages and on pages; the bare number ({{.TotalSpent}}) stays plain for
+// templates that put it in a link or compare it.
+func formatGrouped(minor int64, exp int) string {
+	return formatMinorSep(minor, exp, ",")
+}
+
+func formatMinorSep(minor int64, exp int, sep string) string {
 	neg := minor < 0
 	u := uint64(minor)
 	if neg {
 		u = -u
 	}
 	digits := strconv.FormatUint(u, 10)
+	frac := ""
 	if exp > 0 {
 		if len(digits) <= exp {
 			digits = strings.Repeat("0", exp-len(digits)+1) + digits
 		}
-		digits = digits[:len(digits)-exp] + "." + digits[len(digits)-exp:]
+		digits, frac = digits[:len(digits)-exp], "."+digits[len(digits)-exp:]
+	}
+	if sep != "" && len(digits) > 3 {
+		var b strings.Builder
+		for i := range len(digits) {
+			if i > 0 && (len(digits)-i)%3 == 0 {
+				b.WriteString(sep)
+			}
+			b.WriteByte(digits[i])
+		}
+		digits = b.String()
 	}
 	if neg {
-		return "-" + digits
+		return "-" + digits + frac
 	}
-	return digits
+	return digits + frac
 }
 
 // plural picks the singular or plural word for a count:
@@ -233,5 +256,5 @@ func plural(n any, one, many string) (string, error) {
 // does (€1,234.50), for Herald's own pages.
 func FormatMinor(minor int64, currency string) string {
 	code := strings.ToUpper(strings.TrimSpace(currency))
-	return withSymbol(formatMinor(minor, contacts.CurrencyExponent(code)), code)
+	return withSymbol(formatGrouped(minor, contacts.CurrencyExponent(code)), code)
 }

@@ -39,7 +39,7 @@ func TestBrowserDashboardAfterASendAndCouponsByPaste(t *testing.T) {
 	b.open("/dashboard")
 	b.waitVisible(`figure.chart svg`)
 	if got := b.text(".dash-stats"); !strings.Contains(got, "4\ncontacts") || !strings.Contains(got, "3\nsubscribed") ||
-		!strings.Contains(got, "3\nmessages sent in 30 days") || !strings.Contains(got, "€1020.50") {
+		!strings.Contains(got, "3\nmessages sent in 30 days") || !strings.Contains(got, "€1,020.50") {
 		t.Errorf("dashboard figures: %q", got)
 	}
 	if got := b.text("table.dash-campaigns"); !strings.Contains(got, "Spring sale") || !strings.Contains(got, "3") {
