@@ -151,8 +151,14 @@ func TestPreviewShowsAVariantAndSendsItsTest(t *testing.T) {
 			t.Errorf("the preview of B lacks %s", want)
 		}
 	}
-	if _, html, _ = page("GET", base, nil); !strings.Contains(html, `id="preview-subject" dir="auto">Spring sale</div>`) {
-		t.Error("the preview without a variant does not show the campaign's own subject")
+	// Every recipient gets a variant, so the page opens on A, and offers
+	// no tab for the campaign's own content, which nobody is sent.
+	_, html, _ = page("GET", base, nil)
+	if !strings.Contains(html, `id="preview-subject" dir="auto">Alpha</div>`) || !strings.Contains(html, `aria-current="page">Variant A</a>`) {
+		t.Error("the preview without a variant does not open on variant A")
+	}
+	if strings.Contains(html, "Campaign&#39;s own") || strings.Contains(html, "Campaign's own") {
+		t.Error("the preview offers the campaign's own content, which no recipient gets")
 	}
 	m := &capturingMailer{}
 	f.srv.d.Mailer = m

@@ -455,11 +455,12 @@ func (s *Server) renderPreview(c *gin.Context, status int, cp campaigns.Campaign
 		}
 		who = previewSubject{Contact: ct, Why: fmt.Sprintf("The first of the %d %s in the audience.", a.Count, map[bool]string{true: "contact", false: "contacts"}[a.Count == 1])}
 	}
-	// An A/B tested campaign is previewed as one of its variants, or as
-	// its own content.
+	// An A/B tested campaign is previewed as one of its variants (A by
+	// default): every recipient gets one of them, none the campaign's own
+	// content as it stands.
 	variant := 0
-	if cp.ABTest != nil {
-		variant = min(campaigns.ParseLabel(cmp.Or(c.Query("variant"), c.PostForm("variant"))), len(cp.ABTest.Variants))
+	if cp.ABTest != nil && len(cp.ABTest.Variants) > 0 {
+		variant = min(max(campaigns.ParseLabel(cmp.Or(c.Query("variant"), c.PostForm("variant"))), 1), len(cp.ABTest.Variants))
 	}
 	shown := cp.AsVariant(variant)
 	var renderErr string
