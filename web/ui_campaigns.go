@@ -218,17 +218,20 @@ type progress struct {
 	Deferred int64            `json:"deferred"` // by the frequency cap
 	Waiting  int64            `json:"waiting"`  // for their local time
 	Held     int64            `json:"held"`     // waiting for an A/B test's winner
-	Done     int64            `json:"done"`
-	Percent  int              `json:"percent"`
-	Rate     float64          `json:"rate"`
-	ETA      string           `json:"eta"` // "" when unknown
+	// ABTesting is true once an A/B test's share is out and its winner not
+	// yet picked: the page then has figures and pick buttons to show.
+	ABTesting bool    `json:"ab_testing"`
+	Done      int64   `json:"done"`
+	Percent   int     `json:"percent"`
+	Rate      float64 `json:"rate"`
+	ETA       string  `json:"eta"` // "" when unknown
 }
 
 func progressOf(cp campaigns.Campaign, st reports.Stats) progress {
 	p := progress{
 		Status: cp.Status, Total: st.Total, Queued: st.Queued + st.InFlight, Sent: st.Sent,
 		Failed: st.Failed + st.Bounced + st.Skipped, Unknown: st.Unknown, Deferred: st.Deferred - st.WaitingLocalTime, Rate: st.Rate,
-		Waiting: st.WaitingLocalTime, Held: st.Held,
+		Waiting: st.WaitingLocalTime, Held: st.Held, ABTesting: cp.ABState == campaigns.ABTesting,
 	}
 	p.Done = p.Total - p.Queued - p.Deferred - p.Waiting - p.Held
 	if p.Total > 0 {

@@ -65,3 +65,30 @@ func TestCampaignPageShowsTheSendRateOnlyWhileMessagesAreQueued(t *testing.T) {
 		t.Error("the page of a campaign with messages queued hides its send rate")
 	}
 }
+
+// The campaign page reloads itself to show an A/B test's pick buttons
+// once the test is under way. Recipients held for the winner do not say
+// so by themselves: the launch writes everyone held before it sends the
+// test share, and a page drawn then would have no buttons to show.
+func TestProgressSaysAnABTestIsUnderWayOnlyOnceItsShareIsOut(t *testing.T) {
+	tests := []struct {
+		name  string
+		state campaigns.ABState
+		st    reports.Stats
+		want  bool
+	}{
+		{"launch writing everyone held", "", reports.Stats{Total: 200, Held: 200}, false},
+		{"share out, winner to pick", campaigns.ABTesting, reports.Stats{Total: 200, Queued: 40, Held: 160}, true},
+		{"share out, none of it due (tiny audience)", campaigns.ABTesting, reports.Stats{Total: 1, Held: 1}, true},
+		{"winner picked", campaigns.ABDecided, reports.Stats{Total: 200, Sent: 40, Queued: 160}, false},
+		{"no A/B test", "", reports.Stats{Total: 200, Queued: 200}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := progressOf(campaigns.Campaign{Status: campaigns.CampaignSending, ABState: tc.state}, tc.st)
+			if p.ABTesting != tc.want {
+				t.Fatalf("ab_testing %v, want %v", p.ABTesting, tc.want)
+			}
+		})
+	}
+}

@@ -129,11 +129,13 @@
       // Nothing queued is nothing sending: the rest waits for an A/B
       // winner or a local hour, and a rate would say otherwise.
       card.querySelector(".rate").hidden = p.status !== "sending" || !p.queued;
-      // A page drawn before the send wrote its deliveries has no A/B test
-      // section; once recipients wait for the winner it has figures and
-      // pick buttons to show (once per page, whatever the answer).
+      // A page drawn before the test share went out has no pick buttons;
+      // once the test is under way it has them and the variants' figures
+      // to show (once per page, whatever the answer). Held recipients
+      // alone do not say so: the launch writes everyone held before it
+      // picks the share.
       const abKey = "herald-ab-shown:" + url;
-      if (p.held > 0 && !document.getElementById("ab-test") && !sessionStorage.getItem(abKey)) {
+      if (p.ab_testing && !document.querySelector("#ab-test .ab-pick") && !sessionStorage.getItem(abKey)) {
         sessionStorage.setItem(abKey, "1");
         location.reload();
         return;
