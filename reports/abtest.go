@@ -187,9 +187,23 @@ func (s *Service) variantRevenue(ctx context.Context, id int64, at func(int) *Va
 	return nil
 }
 
-// judge finds the leader by the metric, per message sent (ties go to the
-// earlier letter), and tests its lead over the runner-up.
+// judge finds the leader by the metric and tests its lead; when a person
+// picked another variant than the one ahead, the note says so rather than
+// read as if the leader had won.
 func judge(r *ABReport) {
+	judgeFigures(r)
+	if r.Winner != "" && r.Winner != r.Leader && !r.Level && r.Note != tooFewToCompare {
+		r.Note += fmt.Sprintf(" %s was picked as the winner all the same.", r.Winner)
+	}
+}
+
+// tooFewToCompare is the note of a test with under two messages sent to
+// the leader or the runner-up.
+const tooFewToCompare = "Too few messages sent to compare the variants yet."
+
+// judgeFigures finds the leader by the metric, per message sent (ties go
+// to the earlier letter), and tests its lead over the runner-up.
+func judgeFigures(r *ABReport) {
 	score := func(f VariantFigures) float64 {
 		if f.Sent == 0 {
 			return 0
@@ -220,7 +234,7 @@ func judge(r *ABReport) {
 	r.Level = score(a) == score(b)
 	if a.Sent < 2 || b.Sent < 2 {
 		r.PValue = 1
-		r.Note = "Too few messages sent to compare the variants yet."
+		r.Note = tooFewToCompare
 		return
 	}
 	switch r.WinnerMetric {
