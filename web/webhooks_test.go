@@ -347,7 +347,7 @@ func TestSettingsPageListsBounceWebhooksAndTheSoftBouncePolicy(t *testing.T) {
 		`<dt>SendGrid</dt>
     <dd><span class="mono">https://h.example/webhooks/bounces/sendgrid</span>`,
 		`<span class="chip">on</span>`,
-		`off <span class="muted">(set HERALD_MAILGUN_SIGNING_KEY)</span>`,
+		`<span class="chip muted-chip">off</span> <span class="muted">(set HERALD_MAILGUN_SIGNING_KEY)</span>`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("settings page lacks %q", want)
