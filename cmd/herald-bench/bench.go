@@ -16,7 +16,7 @@ import (
 const benchUsage = `Usage: herald-bench [-herald BINARY] <what> [flags]
 
 Measurements (each prints its figures; run "herald-bench <what> -h" for flags):
-  send      a campaign to N contacts through workers to an SMTP sink: messages/s, RSS, CPU per message
+  send      a campaign through herald serve (and workers) via the API to an SMTP sink: messages/s, RSS, CPU per message of each process
   track     /t/c/ and /t/o/ against a bare 302 server in the same run; events stored vs requests answered
   segments  generated contacts and events: preview, refresh of every segment template, event to membership delay
 `

@@ -1,6 +1,6 @@
-// Command herald-bench measures Herald: a campaign sent to many contacts
-// through worker processes to an SMTP sink, tracking hits under load, and
-// segment refreshes over generated data. The worker processes it starts
+// Command herald-bench measures Herald: a campaign sent through `herald
+// serve` (and workers) to an SMTP sink, tracking hits under load, and
+// segment refreshes over generated data. The herald processes it starts
 // are a herald binary, given with -herald or built once at start with the
 // heraldtest tag, so the production binary carries no benchmark code.
 package main
@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -25,11 +24,18 @@ import (
 	"herald/internal/app"
 )
 
-// envTestClaimSize is the claim size a heraldtest herald binary reads.
-const envTestClaimSize = "HERALD_TEST_CLAIM_SIZE"
+// Variables a heraldtest herald binary reads (cmd/herald/tuning_env.go).
+const (
+	envTestClaimSize  = "HERALD_TEST_CLAIM_SIZE"
+	envTestCPUProfile = "HERALD_TEST_CPU_PROFILE"
+)
 
-// heraldBin is the herald binary the worker processes run.
-var heraldBin string
+// heraldBin is the herald binary the processes run; heraldBins lists
+// every binary given with -herald A,B (send compares them side by side).
+var (
+	heraldBin  string
+	heraldBins []string
+)
 
 func main() {
 	gin.SetMode(gin.ReleaseMode)
@@ -47,7 +53,15 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) > 1 && (args[0] == "-herald" || args[0] == "--herald") {
-		heraldBin, args = args[1], args[2:]
+		for _, b := range strings.Split(args[1], ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				heraldBins = append(heraldBins, b)
+			}
+		}
+		args = args[2:]
+		if len(heraldBins) > 0 {
+			heraldBin = heraldBins[0]
+		}
 	}
 	if len(args) == 0 {
 		fmt.Fprint(out, benchUsage)
@@ -64,6 +78,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if b, err := build.CombinedOutput(); err != nil {
 			return fmt.Errorf("build herald: %w\n%s", err, b)
 		}
+		heraldBins = []string{heraldBin}
 	}
 	return runBench(ctx, args, out)
 }
@@ -92,11 +107,4 @@ func newLogger(level string, w io.Writer) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(strings.ToUpper(level)))
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
-}
-
-// tuneGC is what herald's worker does before it sends (see cmd/herald).
-func tuneGC() {
-	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetGCPercent(400)
-	}
 }

@@ -117,6 +117,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer startTestHooks(log)()
 	if !cfg.NoWorker {
 		tuneGC()
 	}
@@ -205,6 +206,7 @@ func runWorker(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer startTestHooks(log)()
 	tuneGC()
 	h, err := app.New(ctx, cfg, log, out, false, true, tuning)
 	if err != nil {

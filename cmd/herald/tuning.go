@@ -4,9 +4,13 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"herald/internal/app"
@@ -48,4 +52,64 @@ func internalTuning() (app.Options, error) {
 		o.ClaimSize = n
 	}
 	return o, nil
+}
+
+// startTestHooks starts what the HERALD_TEST_* variables ask of a running
+// process: with HERALD_TEST_CPU_PROFILE=FILE, SIGUSR1 starts a CPU profile
+// and SIGUSR2 writes it to FILE (through FILE.tmp, so that FILE appears
+// complete). The returned function stops them.
+func startTestHooks(log *slog.Logger) func() {
+	path := strings.TrimSpace(os.Getenv(envTestCPUProfile))
+	if path == "" {
+		return func() {}
+	}
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2)
+	done := make(chan struct{})
+	go func() {
+		var f *os.File
+		stop := func() {
+			if f == nil {
+				return
+			}
+			pprof.StopCPUProfile()
+			err := f.Close()
+			if err == nil {
+				err = os.Rename(f.Name(), path)
+			}
+			if err != nil {
+				log.Error("herald: cpu profile", "err", err)
+			}
+			f = nil
+		}
+		for {
+			select {
+			case <-done:
+				stop()
+				return
+			case s := <-sig:
+				if s == syscall.SIGUSR2 {
+					stop()
+					continue
+				}
+				if f != nil {
+					continue
+				}
+				var err error
+				if f, err = os.Create(path + ".tmp"); err == nil {
+					if err = pprof.StartCPUProfile(f); err != nil {
+						f.Close()
+						f = nil
+					}
+				}
+				if err != nil {
+					log.Error("herald: cpu profile", "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+	}
 }

@@ -12,4 +12,8 @@ const (
 	envTestSweepEvery = "HERALD_TEST_SWEEP_EVERY" // campaign sweep period
 	envTestStaleAfter = "HERALD_TEST_STALE_AFTER" // in-flight age at which a delivery becomes unknown
 	envTestClaimSize  = "HERALD_TEST_CLAIM_SIZE"  // deliveries claimed at once
+	// A CPU profile of the process from SIGUSR1 to SIGUSR2, written to
+	// this file (renamed into place once complete): herald-bench profiles
+	// a send with it.
+	envTestCPUProfile = "HERALD_TEST_CPU_PROFILE"
 )
