@@ -120,7 +120,7 @@ func (l *ledger) apply(ws []*ledgerWrite, claim bool) error {
 		// COALESCE hides the status column from the planner. Otherwise
 		// PostgreSQL, whose statistics describe the table before the
 		// campaign (when few deliveries were queued), may pick the
-		// (campaign_id, status) index and walk every queued delivery of
+		// (campaign_id, status, ...) index and walk every queued delivery of
 		// the campaign, dead versions included, to find ten ids:
 		// milliseconds per claim instead of microseconds.
 		for _, w := range ws {
