@@ -127,6 +127,22 @@ func (e *SendError) Error() string {
 	return e.Msg
 }
 
+// SequenceMailer is a Mailer that sends a run of messages over one
+// connection, writing each message's envelope together with the end of
+// the message before it where the server allows (RFC 2920 pipelining):
+// one round trip per message instead of two.
+//
+// SendEach asks next for each message in turn until it returns nil, and
+// tells done the outcome of each, what Send would have returned, once per
+// message and in the order next gave them. next is called for a message
+// only once the Commit of the message before it has succeeded (its data
+// may then be completed while the next one is rendered), and done is
+// called for a message before the Commit of the one after it.
+type SequenceMailer interface {
+	Mailer
+	SendEach(ctx context.Context, next func() *Message, done func(*Message, error))
+}
+
 // Limiter spaces sends out to a global rate. Take blocks until n messages
 // may go.
 type Limiter interface {
@@ -489,7 +505,8 @@ func (b *batch) throttle(n int) (stop bool, err error) {
 // sendClaimed sends the claimed deliveries one by one, recording each
 // outcome. The Attempts record learns, just before each message's end of
 // data, which delivery is being completed and which the server accepted
-// last.
+// last. A SequenceMailer gets them as one run, so that each message's
+// envelope can travel with the end of the one before.
 func (b *batch) sendClaimed(claimed []Delivery, token string) {
 	// current is the delivery being sent; accepted the last one the server
 	// accepted that the record does not show yet.
@@ -504,32 +521,75 @@ func (b *batch) sendClaimed(claimed []Delivery, token string) {
 			return err
 		}
 	}
-	for i, d := range claimed {
-		if b.ctx.Err() != nil {
-			b.giveBack(claimed[i:])
-			return
+	i := 0 // the next of claimed to look at
+	// next returns the message of the next claimed delivery that has one,
+	// recording the outcome of those that need no message (skipped, or
+	// content that fails), or nil when none is left or the send stops.
+	next := func() (*Message, Delivery) {
+		for i < len(claimed) {
+			d := claimed[i]
+			if b.ctx.Err() != nil {
+				b.giveBack(claimed[i:])
+				i = len(claimed)
+				return nil, Delivery{}
+			}
+			i++
+			current = d.ID
+			c, comp, err := b.content(d.Variant)
+			if err != nil {
+				// The variant's content stopped compiling since the send
+				// began: this message fails with the reason, as a template
+				// fault would.
+				b.record(outcome{id: d.ID, contact: d.ContactID, status: DeliveryFailed, err: clip(err.Error(), 1000)})
+				continue
+			}
+			msg, o := b.s.prepare(b.ctx, c, comp, d, b.byID)
+			if msg == nil {
+				b.record(o)
+				continue
+			}
+			msg.Commit = commit
+			return msg, d
 		}
-		current = d.ID
-		c, comp, err := b.content(d.Variant)
-		if err != nil {
-			// The variant's content stopped compiling since the send
-			// began: this message fails with the reason, as a template
-			// fault would.
-			b.record(outcome{id: d.ID, contact: d.ContactID, status: DeliveryFailed, err: clip(err.Error(), 1000)})
-			continue
-		}
-		o := b.s.sendOne(b.ctx, c, comp, d, b.byID, commit)
+		return nil, Delivery{}
+	}
+	// sent records how d's message went.
+	sent := func(d Delivery, err error) {
+		o := sendOutcome(d, err)
 		if o.revoked {
 			// The claim was taken back: the rest go back unattempted.
 			b.temporary++
 			b.outs = append(b.outs, o)
-			b.giveBack(claimed[i+1:])
+			b.giveBack(claimed[i:])
+			i = len(claimed)
 			return
 		}
 		if o.status == DeliverySent {
 			accepted = d.ID
 		}
 		b.record(o)
+	}
+	if sm, ok := b.s.mailer.(SequenceMailer); ok {
+		var inflight []Delivery // handed to the mailer, outcome not yet known
+		sm.SendEach(b.ctx, func() *Message {
+			msg, d := next()
+			if msg != nil {
+				inflight = append(inflight, d)
+			}
+			return msg
+		}, func(_ *Message, err error) {
+			d := inflight[0]
+			inflight = inflight[1:]
+			sent(d, err)
+		})
+		return
+	}
+	for {
+		msg, d := next()
+		if msg == nil {
+			return
+		}
+		sent(d, b.s.mailer.Send(b.ctx, msg))
 	}
 }
 
@@ -705,16 +765,19 @@ func newClaimToken() string {
 	return hex.EncodeToString(b)
 }
 
-func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compiled, d Delivery, byID map[int64]contacts.Contact, commit func() error) outcome {
+// prepare renders d's message; when there is none to send (the contact
+// is gone or unsubscribed, or rendering failed) it returns nil and the
+// outcome.
+func (s *Sender) prepare(ctx context.Context, c *Campaign, comp *templates.Compiled, d Delivery, byID map[int64]contacts.Contact) (*Message, outcome) {
 	o := outcome{id: d.ID, contact: d.ContactID}
 	ct, ok := byID[d.ContactID]
 	if !ok {
 		o.status, o.err = DeliverySkipped, "the contact was deleted"
-		return o
+		return nil, o
 	}
 	if ct.Status != contacts.Subscribed {
 		o.status, o.err = DeliverySkipped, "the contact is "+string(ct.Status)
-		return o
+		return nil, o
 	}
 	msg, err := s.svc.buildMessage(ctx, c, comp, ct, d.ID, false)
 	if err != nil {
@@ -726,10 +789,14 @@ func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compi
 		if errors.As(err, &ce) && !errors.Is(err, ErrPoolEmpty) {
 			o.status = DeliveryQueued
 		}
-		return o
+		return nil, o
 	}
-	msg.Commit = commit
-	err = s.mailer.Send(ctx, msg)
+	return msg, o
+}
+
+// sendOutcome is the outcome of d's message that the Mailer answered err.
+func sendOutcome(d Delivery, err error) outcome {
+	o := outcome{id: d.ID, contact: d.ContactID}
 	if err == nil {
 		o.status = DeliverySent
 		return o
