@@ -880,42 +880,62 @@ func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates
 	return m, nil
 }
 
-// settleIn writes the outcomes of a chunk inside tx: one UPDATE per
-// outcome kind and error text (a single one when all went well).
-func settleIn(tx *gorm.DB, outs []outcome, now time.Time) error {
-	if len(outs) == 0 {
-		return nil
-	}
+// settleGroup is the outcomes of a chunk that one UPDATE settles: those
+// of one status and error text.
+type settleGroup struct {
+	status DeliveryStatus
+	err    string
+	ids    []int64
+}
+
+// settleGroups groups outs by status and error text, in a fixed order,
+// which keeps concurrent settlements from locking rows in opposite orders
+// on PostgreSQL.
+func settleGroups(outs []outcome) []settleGroup {
 	type key struct {
 		status DeliveryStatus
 		err    string
 	}
-	groups := map[key][]int64{}
-	var keys []key
+	at := map[key]int{}
+	var gs []settleGroup
 	for _, o := range outs {
 		k := key{o.status, o.err}
-		if _, ok := groups[k]; !ok {
-			keys = append(keys, k)
+		i, ok := at[k]
+		if !ok {
+			i = len(gs)
+			at[k] = i
+			gs = append(gs, settleGroup{status: o.status, err: o.err})
 		}
-		groups[k] = append(groups[k], o.id)
+		gs[i].ids = append(gs[i].ids, o.id)
 	}
-	// A fixed order keeps concurrent settlements from locking rows in
-	// opposite orders on PostgreSQL.
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].status != keys[j].status {
-			return keys[i].status < keys[j].status
+	sort.Slice(gs, func(i, j int) bool {
+		if gs[i].status != gs[j].status {
+			return gs[i].status < gs[j].status
 		}
-		return keys[i].err < keys[j].err
+		return gs[i].err < gs[j].err
 	})
-	for _, k := range keys {
-		var sentAt any
-		if k.status == DeliverySent {
-			sentAt = now
-		}
-		// COALESCE keeps the planner on the primary key (see ledger.apply).
-		err := tx.Exec(`UPDATE deliveries SET status = ?, claim = '', error = ?, sent_at = COALESCE(?, sent_at)
-			WHERE id IN ? AND COALESCE(status, '') = ?`, k.status, k.err, sentAt, groups[k], DeliverySending).Error
-		if err != nil {
+	return gs
+}
+
+// sentAt is the sent_at a settlement writes: now for sent deliveries,
+// unchanged (NULL, which COALESCE skips) for the others.
+func (g settleGroup) sentAt(now time.Time) any {
+	if g.status == DeliverySent {
+		return now
+	}
+	return nil
+}
+
+// settleSQL settles one group. COALESCE keeps the planner on the primary
+// key (see ledger.apply).
+const settleSQL = `UPDATE deliveries SET status = ?, claim = '', error = ?, sent_at = COALESCE(?, sent_at)
+			WHERE id IN ? AND COALESCE(status, '') = ?`
+
+// settleIn writes the outcomes of a chunk inside tx: one UPDATE per
+// outcome kind and error text (a single one when all went well).
+func settleIn(tx *gorm.DB, outs []outcome, now time.Time) error {
+	for _, g := range settleGroups(outs) {
+		if err := tx.Exec(settleSQL, g.status, g.err, g.sentAt(now), g.ids, DeliverySending).Error; err != nil {
 			return err
 		}
 	}
