@@ -81,15 +81,17 @@ const PostmarkMetadataKey = "herald-message-id"
 // closed: the server may have accepted the message and the worker died
 // before recording it), and the rest go back to the queue.
 type Attempts interface {
-	// Open starts the record of a claim, before the claim commits.
-	Open(ctx context.Context, claim string) error
+	// Open starts the record of a claim, before the claim commits, and
+	// drops the records of settled claims, whose deliveries are all
+	// settled, in the same round trip.
+	Open(ctx context.Context, claim string, settled ...string) error
 	// Commit records that delivery id's message is about to be completed
 	// and, when accepted is not 0, that delivery accepted's message was
 	// accepted. It returns ErrClaimRevoked when the record is revoked or
 	// lost: the message must not go out.
 	Commit(ctx context.Context, claim string, id, accepted int64) error
-	// Close drops the record of a claim whose deliveries are settled.
-	Close(ctx context.Context, claim string) error
+	// Close drops the records of claims whose deliveries are settled.
+	Close(ctx context.Context, claims ...string) error
 	// Revoke refuses further commits on a claim and returns its record;
 	// found is false when there is none (it was lost or expired).
 	Revoke(ctx context.Context, claim string) (committed, accepted []int64, found bool, err error)
@@ -363,7 +365,10 @@ type batch struct {
 	lastErr                      string
 	outs                         []outcome // attempted (or given back) and not yet settled
 	outsToken                    string    // the claim outs belong to
-	delivered                    []int64   // contacts sent to, for OnDelivered
+	// closable are claims settled since the last Open, whose records the
+	// next Open (or finish) drops.
+	closable  []string
+	delivered []int64 // contacts sent to, for OnDelivered
 }
 
 // load reads the campaign, its content, the queued deliveries among ids
@@ -405,13 +410,15 @@ func (b *batch) load(ids []int64) (done bool, err error) {
 	return false, nil
 }
 
-// settle writes outs (and claims chunk under token, when given) and then
-// drops the record of the claim outs came from.
+// settle writes outs (and claims chunk under token, when given); the
+// record of the claim outs came from is then no longer needed, and the
+// next Open drops it. The sweep reads only the records of claims with
+// deliveries in flight, so keeping it that long changes nothing, and
+// saves a round trip per claim.
 func (b *batch) settle(ctx context.Context, chunk []Delivery, token string) ([]Delivery, error) {
 	claimed, err := b.s.commit(ctx, b.campaignID, b.outs, chunk, token, &b.delivered)
 	if err == nil && b.outsToken != "" && b.attempts != nil {
-		// A record left behind only costs memory until it expires.
-		_ = b.attempts.Close(ctx, b.outsToken)
+		b.closable = append(b.closable, b.outsToken)
 	}
 	b.outs, b.outsToken = b.outs[:0], ""
 	return claimed, err
@@ -426,6 +433,11 @@ func (b *batch) finish(err error) error {
 		if _, serr := b.settle(context.WithoutCancel(b.ctx), nil, ""); serr != nil && err == nil {
 			err = serr
 		}
+	}
+	if len(b.closable) > 0 {
+		// A record left behind only costs memory until it expires.
+		_ = b.attempts.Close(context.WithoutCancel(b.ctx), b.closable...)
+		b.closable = nil
 	}
 	if len(b.delivered) > 0 && b.s.svc.cfg.OnDelivered != nil {
 		b.s.svc.cfg.OnDelivered(context.WithoutCancel(b.ctx), b.delivered)
@@ -455,9 +467,10 @@ func (b *batch) sendChunk(chunk []Delivery) (stop bool, err error) {
 	}
 	token := newClaimToken()
 	if b.attempts != nil {
-		if err := b.attempts.Open(b.ctx, token); err != nil {
+		if err := b.attempts.Open(b.ctx, token, b.closable...); err != nil {
 			return true, b.finish(fmt.Errorf("campaigns: claim: %w", err))
 		}
+		b.closable = b.closable[:0]
 	}
 	// One transaction settles the previous chunk and claims this one.
 	claimed, err := b.settle(b.ctx, chunk, token)
