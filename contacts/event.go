@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"herald/internal/db"
 	"herald/internal/errs"
@@ -193,11 +192,11 @@ func (s *Store) RecordEvents(ctx context.Context, ins []EventInput) ([]EventResu
 			// A concurrent writer of the same key (for another contact)
 			// can still get there first: then nothing is inserted for it
 			// and the batch starts again, to report it as a duplicate.
-			res := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&fresh, writeChunk)
-			if res.Error != nil {
-				return res.Error
+			n, err := insertEvents(tx, fresh)
+			if err != nil {
+				return err
 			}
-			if res.RowsAffected != int64(len(fresh)) {
+			if n != len(fresh) {
 				return errEventsRaced
 			}
 			stored = fresh
