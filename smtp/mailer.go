@@ -345,7 +345,21 @@ const maxPooledBuffer = 1 << 20
 
 // wire holds one message's bytes on their way out: the message as
 // written, and the signed or dot-stuffed copy when it needs one.
-type wire struct{ msg, out bytes.Buffer }
+type wire struct {
+	msg, out bytes.Buffer
+	data     *bytes.Buffer // the one of the two that goes out
+}
+
+// then appends cmds after the message's final dot and returns all of it,
+// for one write: the next message's envelope goes in the same system
+// call and reaches the server in the same read.
+func (w *wire) then(cmds []string) []byte {
+	for _, c := range cmds {
+		w.data.WriteString(c)
+		w.data.WriteString("\r\n")
+	}
+	return w.data.Bytes()
+}
 
 func (m *Mailer) getWire() *wire { return m.bufs.Get().(*wire) }
 
@@ -381,12 +395,14 @@ func (m *Mailer) prepare(w *wire, cm *campaigns.Message) ([]byte, error) {
 	// system call, and one read for the server, instead of three.
 	if sig == "" && !stuffed {
 		w.msg.WriteString(".\r\n")
+		w.data = &w.msg
 		return w.msg.Bytes(), nil
 	}
 	w.out.Reset()
 	w.out.WriteString(sig)
 	w.out.Write(data)
 	w.out.WriteString(".\r\n")
+	w.data = &w.out
 	return w.out.Bytes(), nil
 }
 
@@ -511,8 +527,9 @@ func (r *run) loop() {
 		var cmds []string
 		if nxt != nil && nerr == nil && r.pc.pipelining {
 			cmds = r.pc.envelope(envelopeFrom(nxt), nxt.To)
+			payload = r.wires[1-k].then(cmds)
 		}
-		res = r.pc.finish(r.m.timeout, r.s.name, payload, cmds)
+		res = r.pc.finish(r.m.timeout, r.s.name, payload)
 		r.observe(res, start)
 		start = time.Now()
 		r.release(res)
@@ -739,15 +756,16 @@ func (pc *pooledConn) envelopeResult(server string, cmds []string, replyErr [4]*
 }
 
 // finish writes a message's data and final dot, followed in the same
-// write by next (the next message's envelope, pipelined, whose replies
-// readEnvelope reads), and reads the reply to the dot.
-func (pc *pooledConn) finish(timeout time.Duration, server string, payload []byte, next []string) result {
+// write by the next message's envelope when it is pipelined (whose
+// replies readEnvelope reads), and reads the reply to the dot.
+func (pc *pooledConn) finish(timeout time.Duration, server string, payload []byte) result {
 	if err := pc.sc.UpdateDeadline(timeout); err != nil {
 		return lost(server, err, false)
 	}
 	text := pc.sc.Text
+	// A payload larger than the buffer goes to the connection as it is,
+	// in one write.
 	text.W.Write(payload)
-	writeCmds(text.W, next)
 	if err := text.W.Flush(); err != nil {
 		return lost(server, err, false)
 	}
