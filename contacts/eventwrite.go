@@ -192,3 +192,35 @@ func scanInsertedIDs(tx *gorm.DB, evs []Event, q string, args ...any) (int, erro
 	}
 	return len(ids), nil
 }
+
+// jsonInts is ids as a JSON array, for json_each on SQLite.
+func jsonInts(ids []int64) string {
+	b := make([]byte, 0, 8*len(ids)+2)
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(append(b, ']'))
+}
+
+// queryColumn runs a query of one column in the transaction, with its
+// arguments as they are (GORM would spread a slice into a list).
+func queryColumn[T any](tx *gorm.DB, q string, args ...any) ([]T, error) {
+	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
