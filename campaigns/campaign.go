@@ -196,7 +196,10 @@ func Migrate(g *gorm.DB) error {
 	if err := migrateLocalTime(g); err != nil {
 		return err
 	}
-	return canonicalAddresses(g)
+	if err := canonicalAddresses(g); err != nil {
+		return err
+	}
+	return migrateEngagement(g)
 }
 
 // canonicalAddresses rewrites sender addresses stored before they were
