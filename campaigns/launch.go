@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"herald/contacts"
+	"herald/internal/db"
 )
 
 // target builds the SQL that selects a campaign's recipients: subscribed
@@ -105,6 +106,12 @@ func (s *Service) Launch(ctx context.Context, id int64) error {
 		local, err := s.newLocalPlan(c)
 		if err != nil {
 			return err
+		}
+		// Contacts loaded just before the send are not in the planner's
+		// statistics yet; every page below would pay for that. A launch
+		// that cannot analyze still works, only slower: say so and go on.
+		if err := db.RefreshStats(ctx, s.db, "contacts"); err != nil {
+			s.cfg.Log.Warn("campaigns: launch without fresh statistics", "campaign", id, "err", err)
 		}
 		cursor := c.LaunchCursor
 		for {

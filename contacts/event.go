@@ -9,12 +9,12 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"herald/internal/db"
 	"herald/internal/errs"
@@ -193,11 +193,11 @@ func (s *Store) RecordEvents(ctx context.Context, ins []EventInput) ([]EventResu
 			// A concurrent writer of the same key (for another contact)
 			// can still get there first: then nothing is inserted for it
 			// and the batch starts again, to report it as a duplicate.
-			res := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(&fresh, writeChunk)
-			if res.Error != nil {
-				return res.Error
+			n, err := insertEvents(tx, fresh)
+			if err != nil {
+				return err
 			}
-			if res.RowsAffected != int64(len(fresh)) {
+			if n != len(fresh) {
 				return errEventsRaced
 			}
 			stored = fresh
@@ -489,16 +489,18 @@ func lockContacts(tx *gorm.DB, events []Event) (map[int64]bool, error) {
 		}
 	}
 	slices.Sort(ids)
-	found := make(map[int64]bool, len(ids))
-	for start := 0; start < len(ids); start += 500 {
-		var got []int64
-		q := forUpdate(tx).Model(&Contact{}).Where("id IN ?", ids[start:min(start+500, len(ids))]).Order("id")
-		if err := q.Pluck("id", &got).Error; err != nil {
-			return nil, fmt.Errorf("check contacts: %w", err)
-		}
-		for _, id := range got {
-			found[id] = true
-		}
+	q := `SELECT id FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE`
+	var arg any = ids
+	if !db.IsPostgres(tx) {
+		q, arg = `SELECT id FROM contacts WHERE id IN (SELECT value FROM json_each(?))`, jsonInts(ids)
+	}
+	got, err := queryColumn[int64](tx, q, arg)
+	if err != nil {
+		return nil, fmt.Errorf("check contacts: %w", err)
+	}
+	found := make(map[int64]bool, len(got))
+	for _, id := range got {
+		found[id] = true
 	}
 	return found, nil
 }
@@ -512,14 +514,27 @@ func recordedKeys(tx *gorm.DB, events []Event) (map[string]bool, error) {
 		}
 	}
 	dup := map[string]bool{}
-	for start := 0; start < len(keys); start += 500 {
-		var found []string
-		if err := tx.Model(&Event{}).Where("dedupe_key IN ?", keys[start:min(start+500, len(keys))]).Pluck("dedupe_key", &found).Error; err != nil {
-			return nil, fmt.Errorf("check dedupe keys: %w", err)
+	if len(keys) == 0 {
+		return dup, nil
+	}
+	q := `SELECT dedupe_key FROM events WHERE dedupe_key = ANY($1)`
+	var arg any = keys
+	if !db.IsPostgres(tx) {
+		b := []byte{'['}
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONText(b, k)
 		}
-		for _, k := range found {
-			dup[k] = true
-		}
+		q, arg = `SELECT dedupe_key FROM events WHERE dedupe_key IN (SELECT value FROM json_each(?))`, string(append(b, ']'))
+	}
+	found, err := queryColumn[string](tx, q, arg)
+	if err != nil {
+		return nil, fmt.Errorf("check dedupe keys: %w", err)
+	}
+	for _, k := range found {
+		dup[k] = true
 	}
 	return dup, nil
 }
@@ -588,14 +603,12 @@ func (s *Store) updateRollups(tx *gorm.DB, evs []Event, now time.Time) (map[stri
 				ats = append(ats, at.UTC())
 			}
 		}
-		for start := 0; start < len(ids); start += 500 {
-			n, err := moveForward(tx, col, ids[start:min(start+500, len(ids))], ats[start:min(start+500, len(ids))], now)
-			if err != nil {
-				return nil, err
-			}
-			if n > 0 {
-				touched[col] = true
-			}
+		n, err := moveForward(tx, col, ids, ats, now)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			touched[col] = true
 		}
 	}
 	for id, st := range status {
@@ -731,21 +744,31 @@ func moveForward(tx *gorm.DB, col string, ids []int64, ats []time.Time, now time
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	// SQLite cannot name the columns of a VALUES list in its alias, and
-	// PostgreSQL cannot tell the parameters' types without casts; the rest
-	// of the statement is the same on both.
-	row, open, shut := "(?, ?)", "(SELECT column1 AS id, column2 AS at FROM (VALUES ", ")) AS v"
-	if db.IsPostgres(tx) {
-		row, open, shut = "(?::bigint, ?::timestamptz)", "(VALUES ", ") AS v(id, at)"
+	// The pairs go as two arrays on PostgreSQL and as one JSON argument on
+	// SQLite (times written as the driver writes them, so that they
+	// compare as text with the rest): a statement of two arguments, not
+	// two per contact, is parsed, planned and bound in no time.
+	q := `UPDATE contacts SET ` + col + ` = v.at, updated_at = $1 FROM unnest($2::bigint[], $3::timestamptz[]) AS v(id, at)`
+	args := []any{now, ids, ats}
+	if !db.IsPostgres(tx) {
+		b := []byte{'['}
+		for i := range ids {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			b = strconv.AppendInt(b, ids[i], 10)
+			b = append(b, ',')
+			b = appendJSONText(b, ats[i].Format(sqliteTimeFormat))
+			b = append(b, ']')
+		}
+		q = `UPDATE contacts SET ` + col + ` = v.at, updated_at = ? FROM (SELECT value->>0 AS id, value->>1 AS at FROM json_each(?)) AS v`
+		args = []any{now, string(append(b, ']'))}
 	}
-	args := make([]any, 0, 2*len(ids)+1)
-	args = append(args, now)
-	for i := range ids {
-		args = append(args, ids[i], ats[i])
+	q += ` WHERE contacts.id = v.id AND (contacts.` + col + ` IS NULL OR contacts.` + col + ` < v.at)`
+	res, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, q, args...)
+	if err != nil {
+		return 0, err
 	}
-	values := strings.Repeat(", "+row, len(ids))[2:]
-	q := `UPDATE contacts SET ` + col + ` = v.at, updated_at = ? FROM ` + open + values + shut + `
-		WHERE contacts.id = v.id AND (contacts.` + col + ` IS NULL OR contacts.` + col + ` < v.at)`
-	res := tx.Exec(q, args...)
-	return res.RowsAffected, res.Error
+	return res.RowsAffected()
 }

@@ -609,3 +609,64 @@ func TestRecordEventsCreatesContactsOnlyForValidItems(t *testing.T) {
 		t.Errorf("contacts %v, want only good@example.com", emails)
 	}
 }
+
+// Every field of an event is stored as given, whatever characters its text
+// holds, and each answer carries the id of its own event.
+func TestRecordEventsStoresEveryFieldAsGiven(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, contacts.Options{})
+	a := mustUpsert(t, s, contacts.Input{Email: ptr("a@example.com")})
+	b := mustUpsert(t, s, contacts.Input{Email: ptr("b@example.com")})
+	campaign, link := int64(42), int64(3)
+	odd := "quote \" backslash \\ tab \t line\nbreak é 雪 <&> \u2028 end"
+	ins := []contacts.EventInput{
+		{ContactID: b.ID, Type: contacts.EventPurchase, OccurredAt: day.Add(123456 * time.Microsecond), Amount: 1999, OrderID: odd,
+			Properties: map[string]any{"note": odd, "n": 2.5, "tags": []any{"a", odd}, "nested": map[string]any{"ok": true}}},
+		{ContactID: a.ID, Type: contacts.EventClick, OccurredAt: day.Add(time.Minute), CampaignID: &campaign, LinkID: &link, Machine: true, DedupeKey: "hit:" + odd},
+		{ContactID: a.ID, Type: "trial.started", OccurredAt: day.Add(2 * time.Minute)},
+	}
+	res, err := s.RecordEvents(ctx, ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[int64]contacts.Event{}
+	for _, id := range []int64{a.ID, b.ID} {
+		evs, err := s.Events(ctx, id, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			stored[ev.ID] = ev
+		}
+	}
+	if len(stored) != len(ins) {
+		t.Fatalf("stored %d events, want %d", len(stored), len(ins))
+	}
+	for i, in := range ins {
+		r := res[i]
+		ev, ok := stored[r.EventID]
+		if r.Err != nil || !ok {
+			t.Fatalf("item %d: answer %+v, no stored event with its id", i, r)
+		}
+		if ev.ContactID != in.ContactID || ev.Type != in.Type || !ev.OccurredAt.Equal(in.OccurredAt) || ev.Machine != in.Machine ||
+			ev.Amount != in.Amount || ev.OrderID != in.OrderID || !reflect.DeepEqual(ev.CampaignID, in.CampaignID) || !reflect.DeepEqual(ev.LinkID, in.LinkID) {
+			t.Errorf("item %d stored as %+v, given %+v", i, ev, in)
+		}
+		wantKey := in.DedupeKey
+		if in.Type == contacts.EventPurchase {
+			wantKey = "order:" + odd
+		}
+		if (ev.DedupeKey == nil) != (wantKey == "") || ev.DedupeKey != nil && *ev.DedupeKey != wantKey {
+			t.Errorf("item %d: dedupe key %v, want %q", i, ev.DedupeKey, wantKey)
+		}
+		if want := map[string]any(in.Properties); want == nil && len(ev.Properties) != 0 || want != nil && !reflect.DeepEqual(map[string]any(ev.Properties), want) {
+			t.Errorf("item %d: properties %#v, want %#v", i, ev.Properties, want)
+		}
+		if ev.CreatedAt.IsZero() {
+			t.Errorf("item %d has no creation time", i)
+		}
+	}
+	if got := stored[res[0].EventID].Currency; got != s.Currency() {
+		t.Errorf("purchase currency %q, want the store's %q", got, s.Currency())
+	}
+}

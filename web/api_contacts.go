@@ -91,7 +91,7 @@ func (s *Server) createContacts(c *gin.Context) {
 				out[i] = gin.H{"index": i, "status": http.StatusOK, "contact": s.viewContact(r.Contact)}
 			}
 		}
-		c.PureJSON(http.StatusOK, gin.H{"data": out, "created": created, "updated": updated, "failed": failed})
+		c.Render(http.StatusOK, batchJSON{items: out, counts: map[string]int{"created": created, "updated": updated, "failed": failed}})
 		return
 	}
 	var in contacts.Input

@@ -75,6 +75,7 @@ type benchSendFlags struct {
 	cpuProfile  string
 	settle      time.Duration
 	keep        bool
+	ceiling     bool
 }
 
 // benchSend is `herald-bench send`.
@@ -97,6 +98,7 @@ func benchSend(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of each Herald process from the send call to the campaign sent to FILE.serve, FILE.worker1, ... (heraldtest binaries)")
 	fs.DurationVar(&f.settle, "settle", 0, "wait this long between creating the campaign and sending it (0: send at once, as a user does)")
 	fs.BoolVar(&f.keep, "keep", false, "keep each run's database (and print where it is)")
+	fs.BoolVar(&f.ceiling, "ceiling", false, "with --sink: before each round, measure the sink's own ceiling (the same number of messages of the same size from a bare pipelining client over 8 connections)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -107,6 +109,8 @@ func benchSend(ctx context.Context, args []string, out io.Writer) error {
 		return errors.New("bench send: --workers needs a real Redis (HERALD_REDIS_URL or --redis-url): serve's embedded Redis lives in its process, where no worker reaches it")
 	case f.sink != "" && f.smtpURL != "":
 		return errors.New("bench send: give --sink or --smtp-url, not both")
+	case f.ceiling && f.sink == "":
+		return errors.New("bench send: --ceiling needs --sink")
 	case f.databaseURL != "" && !strings.HasPrefix(f.databaseURL, "postgres"):
 		return errors.New("bench send: --database-url must be postgres://... (or empty for a temporary SQLite file)")
 	}
@@ -127,6 +131,13 @@ func benchSend(ctx context.Context, args []string, out io.Writer) error {
 	benchHeader(out, "send")
 	var runs []sendResult
 	for round := 1; round <= f.rounds; round++ {
+		if f.ceiling {
+			c, err := runCeiling(ctx, sinkBin, f.contacts, messageBytes[f.body])
+			if err != nil {
+				return err
+			}
+			printCeiling(out, c, messageBytes[f.body])
+		}
 		for i, bin := range heraldBins {
 			r := &sendRun{f: f, bin: bin, label: binLabel(i), sinkBin: sinkBin, out: out, nonce: app.RandomHex(4)}
 			if f.rounds*len(heraldBins) > 1 {
