@@ -138,10 +138,10 @@ const (
 // goes out.
 type Delivery struct {
 	ID         int64          `gorm:"primaryKey"`
-	CampaignID int64          `gorm:"not null;uniqueIndex:idx_deliveries_once,priority:1;index:idx_deliveries_campaign_status,priority:1;index:idx_deliveries_campaign_batch,priority:1;index:idx_deliveries_contact_status,priority:3"`
+	CampaignID int64          `gorm:"not null;uniqueIndex:idx_deliveries_once,priority:1;index:idx_deliveries_campaign_batch,priority:1;index:idx_deliveries_contact_status,priority:3"`
 	ContactID  int64          `gorm:"not null;uniqueIndex:idx_deliveries_once,priority:2;index:idx_deliveries_contact_status,priority:1"`
 	Occurrence string         `gorm:"size:80;not null;default:'';uniqueIndex:idx_deliveries_once,priority:3"`
-	Status     DeliveryStatus `gorm:"size:10;not null;default:queued;index:idx_deliveries_campaign_status,priority:2;index:idx_deliveries_contact_status,priority:2"`
+	Status     DeliveryStatus `gorm:"size:10;not null;default:queued;index:idx_deliveries_contact_status,priority:2"`
 	Batch      int            `gorm:"not null;index:idx_deliveries_campaign_batch,priority:2"`
 	Attempts   int            `gorm:"not null;default:0"`
 	Claim      string         `gorm:"size:32;not null;default:''"`
@@ -181,20 +181,23 @@ func Migrate(g *gorm.DB) error {
 	if err := g.AutoMigrate(&Campaign{}, &Link{}, &Delivery{}, &Coupon{}, &Action{}); err != nil {
 		return err
 	}
+	if err := migrateLocalTime(g); err != nil {
+		return err
+	}
 	// The ledger's uniqueness gained the occurrence; the older index would
 	// refuse a second year's birthday message. (contact_id, sent_at) gave
 	// way to (contact_id, status, campaign_id, sent_at), which answers
 	// "the last n campaigns sent to the contact" from the index alone,
-	// grouped by campaign in index order.
-	for _, old := range []string{"idx_deliveries_campaign_contact", "idx_deliveries_contact_sent"} {
+	// grouped by campaign in index order. (campaign_id, status) is a
+	// prefix of idx_deliveries_campaign_due, which answers the same
+	// lookups: every claim and settlement changes status, so each index
+	// that holds it costs an entry per delivery and write.
+	for _, old := range []string{"idx_deliveries_campaign_contact", "idx_deliveries_contact_sent", "idx_deliveries_campaign_status"} {
 		if g.Migrator().HasIndex(&Delivery{}, old) {
 			if err := g.Migrator().DropIndex(&Delivery{}, old); err != nil {
 				return err
 			}
 		}
-	}
-	if err := migrateLocalTime(g); err != nil {
-		return err
 	}
 	return canonicalAddresses(g)
 }

@@ -264,7 +264,7 @@ func (s *Service) enqueueBatch(ctx context.Context, campaignID int64, batch int)
 	var ids []int64
 	err := s.db.WithContext(ctx).Model(&Delivery{}).
 		// COALESCE leaves the (campaign_id, batch) index to the planner:
-		// the (campaign_id, status) one would walk every queued delivery.
+		// the (campaign_id, status, ...) one would walk every queued delivery.
 		Where("campaign_id = ? AND batch = ? AND COALESCE(status, '') = ?", campaignID, batch, DeliveryQueued).
 		Order("id").Pluck("id", &ids).Error
 	if err != nil {
@@ -321,7 +321,7 @@ func (s *Service) maybeFinish(ctx context.Context, id int64) error {
 func (s *Service) Sweep(ctx context.Context, staleAfter time.Duration) error {
 	now := s.cfg.Now()
 	// Only campaigns a worker may have been sending hold deliveries in
-	// flight; naming them lets the (campaign_id, status) index find those
+	// flight; naming them lets the (campaign_id, status, ...) index find those
 	// rows instead of scanning every delivery ever made, twice a minute.
 	var stale []Delivery
 	err := s.db.WithContext(ctx).Select("id", "claim").

@@ -81,15 +81,17 @@ const PostmarkMetadataKey = "herald-message-id"
 // closed: the server may have accepted the message and the worker died
 // before recording it), and the rest go back to the queue.
 type Attempts interface {
-	// Open starts the record of a claim, before the claim commits.
-	Open(ctx context.Context, claim string) error
+	// Open starts the record of a claim, before the claim commits, and
+	// drops the records of settled claims, whose deliveries are all
+	// settled, in the same round trip.
+	Open(ctx context.Context, claim string, settled ...string) error
 	// Commit records that delivery id's message is about to be completed
 	// and, when accepted is not 0, that delivery accepted's message was
 	// accepted. It returns ErrClaimRevoked when the record is revoked or
 	// lost: the message must not go out.
 	Commit(ctx context.Context, claim string, id, accepted int64) error
-	// Close drops the record of a claim whose deliveries are settled.
-	Close(ctx context.Context, claim string) error
+	// Close drops the records of claims whose deliveries are settled.
+	Close(ctx context.Context, claims ...string) error
 	// Revoke refuses further commits on a claim and returns its record;
 	// found is false when there is none (it was lost or expired).
 	Revoke(ctx context.Context, claim string) (committed, accepted []int64, found bool, err error)
@@ -125,6 +127,22 @@ func (e *SendError) Error() string {
 		return fmt.Sprintf("smtp %d: %s", e.Code, e.Msg)
 	}
 	return e.Msg
+}
+
+// SequenceMailer is a Mailer that sends a run of messages over one
+// connection, writing each message's envelope together with the end of
+// the message before it where the server allows (RFC 2920 pipelining):
+// one round trip per message instead of two.
+//
+// SendEach asks next for each message in turn until it returns nil, and
+// tells done the outcome of each, what Send would have returned, once per
+// message and in the order next gave them. next is called for a message
+// only once the Commit of the message before it has succeeded (its data
+// may then be completed while the next one is rendered), and done is
+// called for a message before the Commit of the one after it.
+type SequenceMailer interface {
+	Mailer
+	SendEach(ctx context.Context, next func() *Message, done func(*Message, error))
 }
 
 // Limiter spaces sends out to a global rate. Take blocks until n messages
@@ -347,7 +365,10 @@ type batch struct {
 	lastErr                      string
 	outs                         []outcome // attempted (or given back) and not yet settled
 	outsToken                    string    // the claim outs belong to
-	delivered                    []int64   // contacts sent to, for OnDelivered
+	// closable are claims settled since the last Open, whose records the
+	// next Open (or finish) drops.
+	closable  []string
+	delivered []int64 // contacts sent to, for OnDelivered
 }
 
 // load reads the campaign, its content, the queued deliveries among ids
@@ -389,13 +410,15 @@ func (b *batch) load(ids []int64) (done bool, err error) {
 	return false, nil
 }
 
-// settle writes outs (and claims chunk under token, when given) and then
-// drops the record of the claim outs came from.
+// settle writes outs (and claims chunk under token, when given); the
+// record of the claim outs came from is then no longer needed, and the
+// next Open drops it. The sweep reads only the records of claims with
+// deliveries in flight, so keeping it that long changes nothing, and
+// saves a round trip per claim.
 func (b *batch) settle(ctx context.Context, chunk []Delivery, token string) ([]Delivery, error) {
 	claimed, err := b.s.commit(ctx, b.campaignID, b.outs, chunk, token, &b.delivered)
 	if err == nil && b.outsToken != "" && b.attempts != nil {
-		// A record left behind only costs memory until it expires.
-		_ = b.attempts.Close(ctx, b.outsToken)
+		b.closable = append(b.closable, b.outsToken)
 	}
 	b.outs, b.outsToken = b.outs[:0], ""
 	return claimed, err
@@ -410,6 +433,11 @@ func (b *batch) finish(err error) error {
 		if _, serr := b.settle(context.WithoutCancel(b.ctx), nil, ""); serr != nil && err == nil {
 			err = serr
 		}
+	}
+	if len(b.closable) > 0 {
+		// A record left behind only costs memory until it expires.
+		_ = b.attempts.Close(context.WithoutCancel(b.ctx), b.closable...)
+		b.closable = nil
 	}
 	if len(b.delivered) > 0 && b.s.svc.cfg.OnDelivered != nil {
 		b.s.svc.cfg.OnDelivered(context.WithoutCancel(b.ctx), b.delivered)
@@ -439,9 +467,10 @@ func (b *batch) sendChunk(chunk []Delivery) (stop bool, err error) {
 	}
 	token := newClaimToken()
 	if b.attempts != nil {
-		if err := b.attempts.Open(b.ctx, token); err != nil {
+		if err := b.attempts.Open(b.ctx, token, b.closable...); err != nil {
 			return true, b.finish(fmt.Errorf("campaigns: claim: %w", err))
 		}
+		b.closable = b.closable[:0]
 	}
 	// One transaction settles the previous chunk and claims this one.
 	claimed, err := b.settle(b.ctx, chunk, token)
@@ -489,7 +518,8 @@ func (b *batch) throttle(n int) (stop bool, err error) {
 // sendClaimed sends the claimed deliveries one by one, recording each
 // outcome. The Attempts record learns, just before each message's end of
 // data, which delivery is being completed and which the server accepted
-// last.
+// last. A SequenceMailer gets them as one run, so that each message's
+// envelope can travel with the end of the one before.
 func (b *batch) sendClaimed(claimed []Delivery, token string) {
 	// current is the delivery being sent; accepted the last one the server
 	// accepted that the record does not show yet.
@@ -504,32 +534,75 @@ func (b *batch) sendClaimed(claimed []Delivery, token string) {
 			return err
 		}
 	}
-	for i, d := range claimed {
-		if b.ctx.Err() != nil {
-			b.giveBack(claimed[i:])
-			return
+	i := 0 // the next of claimed to look at
+	// next returns the message of the next claimed delivery that has one,
+	// recording the outcome of those that need no message (skipped, or
+	// content that fails), or nil when none is left or the send stops.
+	next := func() (*Message, Delivery) {
+		for i < len(claimed) {
+			d := claimed[i]
+			if b.ctx.Err() != nil {
+				b.giveBack(claimed[i:])
+				i = len(claimed)
+				return nil, Delivery{}
+			}
+			i++
+			current = d.ID
+			c, comp, err := b.content(d.Variant)
+			if err != nil {
+				// The variant's content stopped compiling since the send
+				// began: this message fails with the reason, as a template
+				// fault would.
+				b.record(outcome{id: d.ID, contact: d.ContactID, status: DeliveryFailed, err: clip(err.Error(), 1000)})
+				continue
+			}
+			msg, o := b.s.prepare(b.ctx, c, comp, d, b.byID)
+			if msg == nil {
+				b.record(o)
+				continue
+			}
+			msg.Commit = commit
+			return msg, d
 		}
-		current = d.ID
-		c, comp, err := b.content(d.Variant)
-		if err != nil {
-			// The variant's content stopped compiling since the send
-			// began: this message fails with the reason, as a template
-			// fault would.
-			b.record(outcome{id: d.ID, contact: d.ContactID, status: DeliveryFailed, err: clip(err.Error(), 1000)})
-			continue
-		}
-		o := b.s.sendOne(b.ctx, c, comp, d, b.byID, commit)
+		return nil, Delivery{}
+	}
+	// sent records how d's message went.
+	sent := func(d Delivery, err error) {
+		o := sendOutcome(d, err)
 		if o.revoked {
 			// The claim was taken back: the rest go back unattempted.
 			b.temporary++
 			b.outs = append(b.outs, o)
-			b.giveBack(claimed[i+1:])
+			b.giveBack(claimed[i:])
+			i = len(claimed)
 			return
 		}
 		if o.status == DeliverySent {
 			accepted = d.ID
 		}
 		b.record(o)
+	}
+	if sm, ok := b.s.mailer.(SequenceMailer); ok {
+		var inflight []Delivery // handed to the mailer, outcome not yet known
+		sm.SendEach(b.ctx, func() *Message {
+			msg, d := next()
+			if msg != nil {
+				inflight = append(inflight, d)
+			}
+			return msg
+		}, func(_ *Message, err error) {
+			d := inflight[0]
+			inflight = inflight[1:]
+			sent(d, err)
+		})
+		return
+	}
+	for {
+		msg, d := next()
+		if msg == nil {
+			return
+		}
+		sent(d, b.s.mailer.Send(b.ctx, msg))
 	}
 }
 
@@ -705,16 +778,19 @@ func newClaimToken() string {
 	return hex.EncodeToString(b)
 }
 
-func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compiled, d Delivery, byID map[int64]contacts.Contact, commit func() error) outcome {
+// prepare renders d's message; when there is none to send (the contact
+// is gone or unsubscribed, or rendering failed) it returns nil and the
+// outcome.
+func (s *Sender) prepare(ctx context.Context, c *Campaign, comp *templates.Compiled, d Delivery, byID map[int64]contacts.Contact) (*Message, outcome) {
 	o := outcome{id: d.ID, contact: d.ContactID}
 	ct, ok := byID[d.ContactID]
 	if !ok {
 		o.status, o.err = DeliverySkipped, "the contact was deleted"
-		return o
+		return nil, o
 	}
 	if ct.Status != contacts.Subscribed {
 		o.status, o.err = DeliverySkipped, "the contact is "+string(ct.Status)
-		return o
+		return nil, o
 	}
 	msg, err := s.svc.buildMessage(ctx, c, comp, ct, d.ID, false)
 	if err != nil {
@@ -726,10 +802,14 @@ func (s *Sender) sendOne(ctx context.Context, c *Campaign, comp *templates.Compi
 		if errors.As(err, &ce) && !errors.Is(err, ErrPoolEmpty) {
 			o.status = DeliveryQueued
 		}
-		return o
+		return nil, o
 	}
-	msg.Commit = commit
-	err = s.mailer.Send(ctx, msg)
+	return msg, o
+}
+
+// sendOutcome is the outcome of d's message that the Mailer answered err.
+func sendOutcome(d Delivery, err error) outcome {
+	o := outcome{id: d.ID, contact: d.ContactID}
 	if err == nil {
 		o.status = DeliverySent
 		return o
@@ -813,42 +893,62 @@ func (s *Service) buildMessage(ctx context.Context, c *Campaign, comp *templates
 	return m, nil
 }
 
-// settleIn writes the outcomes of a chunk inside tx: one UPDATE per
-// outcome kind and error text (a single one when all went well).
-func settleIn(tx *gorm.DB, outs []outcome, now time.Time) error {
-	if len(outs) == 0 {
-		return nil
-	}
+// settleGroup is the outcomes of a chunk that one UPDATE settles: those
+// of one status and error text.
+type settleGroup struct {
+	status DeliveryStatus
+	err    string
+	ids    []int64
+}
+
+// settleGroups groups outs by status and error text, in a fixed order,
+// which keeps concurrent settlements from locking rows in opposite orders
+// on PostgreSQL.
+func settleGroups(outs []outcome) []settleGroup {
 	type key struct {
 		status DeliveryStatus
 		err    string
 	}
-	groups := map[key][]int64{}
-	var keys []key
+	at := map[key]int{}
+	var gs []settleGroup
 	for _, o := range outs {
 		k := key{o.status, o.err}
-		if _, ok := groups[k]; !ok {
-			keys = append(keys, k)
+		i, ok := at[k]
+		if !ok {
+			i = len(gs)
+			at[k] = i
+			gs = append(gs, settleGroup{status: o.status, err: o.err})
 		}
-		groups[k] = append(groups[k], o.id)
+		gs[i].ids = append(gs[i].ids, o.id)
 	}
-	// A fixed order keeps concurrent settlements from locking rows in
-	// opposite orders on PostgreSQL.
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].status != keys[j].status {
-			return keys[i].status < keys[j].status
+	sort.Slice(gs, func(i, j int) bool {
+		if gs[i].status != gs[j].status {
+			return gs[i].status < gs[j].status
 		}
-		return keys[i].err < keys[j].err
+		return gs[i].err < gs[j].err
 	})
-	for _, k := range keys {
-		var sentAt any
-		if k.status == DeliverySent {
-			sentAt = now
-		}
-		// COALESCE keeps the planner on the primary key (see ledger.apply).
-		err := tx.Exec(`UPDATE deliveries SET status = ?, claim = '', error = ?, sent_at = COALESCE(?, sent_at)
-			WHERE id IN ? AND COALESCE(status, '') = ?`, k.status, k.err, sentAt, groups[k], DeliverySending).Error
-		if err != nil {
+	return gs
+}
+
+// sentAt is the sent_at a settlement writes: now for sent deliveries,
+// unchanged (NULL, which COALESCE skips) for the others.
+func (g settleGroup) sentAt(now time.Time) any {
+	if g.status == DeliverySent {
+		return now
+	}
+	return nil
+}
+
+// settleSQL settles one group. COALESCE keeps the planner on the primary
+// key (see ledger.apply).
+const settleSQL = `UPDATE deliveries SET status = ?, claim = '', error = ?, sent_at = COALESCE(?, sent_at)
+			WHERE id IN ? AND COALESCE(status, '') = ?`
+
+// settleIn writes the outcomes of a chunk inside tx: one UPDATE per
+// outcome kind and error text (a single one when all went well).
+func settleIn(tx *gorm.DB, outs []outcome, now time.Time) error {
+	for _, g := range settleGroups(outs) {
+		if err := tx.Exec(settleSQL, g.status, g.err, g.sentAt(now), g.ids, DeliverySending).Error; err != nil {
 			return err
 		}
 	}

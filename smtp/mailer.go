@@ -7,6 +7,7 @@
 package smtp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto"
@@ -64,7 +65,7 @@ type Mailer struct {
 	next    atomic.Uint64
 	signer  *mail.DKIMSigner
 	timeout time.Duration
-	bufs    sync.Pool // *bytes.Buffer for building messages
+	bufs    sync.Pool // *wire for building messages
 	log     *slog.Logger
 	closed  atomic.Bool
 }
@@ -97,7 +98,7 @@ func NewMailer(cfg Config) (*Mailer, error) {
 		cfg.Log = slog.Default()
 	}
 	m := &Mailer{log: cfg.Log, timeout: cfg.Timeout, observe: cfg.Observe}
-	m.bufs.New = func() any { return new(bytes.Buffer) }
+	m.bufs.New = func() any { return new(wire) }
 	for _, raw := range cfg.URLs {
 		s, err := newSMTPServer(strings.TrimSpace(raw), cfg)
 		if err != nil {
@@ -342,17 +343,38 @@ func (m *Mailer) pick() *smtpServer {
 // message does not pin its memory.
 const maxPooledBuffer = 1 << 20
 
-// Send sends one message. Errors are *campaigns.SendError.
-func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
-	buf := m.bufs.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= maxPooledBuffer {
-			m.bufs.Put(buf)
-		}
-	}()
-	buf.Reset()
-	writeMessage(buf, cm, time.Now())
-	data := buf.Bytes()
+// wire holds one message's bytes on their way out: the message as
+// written, and the signed or dot-stuffed copy when it needs one.
+type wire struct {
+	msg, out bytes.Buffer
+	data     *bytes.Buffer // the one of the two that goes out
+}
+
+// then appends cmds after the message's final dot and returns all of it,
+// for one write: the next message's envelope goes in the same system
+// call and reaches the server in the same read.
+func (w *wire) then(cmds []string) []byte {
+	for _, c := range cmds {
+		w.data.WriteString(c)
+		w.data.WriteString("\r\n")
+	}
+	return w.data.Bytes()
+}
+
+func (m *Mailer) getWire() *wire { return m.bufs.Get().(*wire) }
+
+func (m *Mailer) putWire(w *wire) {
+	if w.msg.Cap() <= maxPooledBuffer && w.out.Cap() <= maxPooledBuffer {
+		m.bufs.Put(w)
+	}
+}
+
+// prepare writes cm into w and returns what goes after DATA: the
+// DKIM-Signature header when signing, the message, and the final dot.
+func (m *Mailer) prepare(w *wire, cm *campaigns.Message) ([]byte, error) {
+	w.msg.Reset()
+	writeMessage(&w.msg, cm, time.Now())
+	data := w.msg.Bytes()
 	var sig string
 	if m.signer != nil {
 		// The signature covers the message as the recipient sees it, so
@@ -360,7 +382,7 @@ func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
 		i := bytes.Index(data, []byte("\r\n\r\n"))
 		var err error
 		if sig, err = signDKIM(m.signer, data[:i+2], data[i+4:]); err != nil {
-			return &campaigns.SendError{Msg: fmt.Sprintf("DKIM signing: %v", err), Err: err}
+			return nil, &campaigns.SendError{Msg: fmt.Sprintf("DKIM signing: %v", err), Err: err}
 		}
 	}
 	stuffed := false
@@ -371,76 +393,214 @@ func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
 	}
 	// The signature, the message and the final dot go in one write: one
 	// system call, and one read for the server, instead of three.
-	var payload []byte
 	if sig == "" && !stuffed {
-		buf.WriteString(".\r\n")
-		payload = buf.Bytes()
-	} else {
-		out := m.bufs.Get().(*bytes.Buffer)
-		defer func() {
-			if out.Cap() <= maxPooledBuffer {
-				m.bufs.Put(out)
-			}
-		}()
-		out.Reset()
-		out.WriteString(sig)
-		out.Write(data)
-		out.WriteString(".\r\n")
-		payload = out.Bytes()
+		w.msg.WriteString(".\r\n")
+		w.data = &w.msg
+		return w.msg.Bytes(), nil
 	}
-	unreachable, retried := 0, false
-	for {
-		s := m.pick()
-		pc, err := s.get(ctx)
-		if err != nil {
-			var se *campaigns.SendError
-			if !errors.As(err, &se) || ctx.Err() != nil {
-				return err // cancelled, or a client that cannot be built
-			}
-			// Nothing was sent: skip this server for a while and try the
-			// next one, once per server.
-			s.down.Store(time.Now().Add(5 * time.Second).UnixNano())
-			if unreachable++; unreachable < len(m.servers) {
-				continue
-			}
-			return err
-		}
-		fresh := pc.fresh
-		start := time.Now()
-		res := pc.transact(m.timeout, s.name, envelopeFrom(cm), cm.To, payload, cm.Commit)
-		if m.observe != nil && res.abort == nil {
-			code := 250
-			if res.err != nil {
-				code = res.err.Code
-			}
-			m.observe(code, time.Since(start))
-		}
-		switch {
-		case res.keep:
-			s.put(pc)
-		case res.drop:
-			// Mid-DATA: a QUIT would be read as message text. Closing
-			// the connection makes the server discard the transaction.
-			_ = pc.sc.Close()
-			<-s.slots
-		default:
-			s.discard(pc)
-		}
-		if res.abort != nil {
-			return res.abort
-		}
-		if res.err == nil {
+	w.out.Reset()
+	w.out.WriteString(sig)
+	w.out.Write(data)
+	w.out.WriteString(".\r\n")
+	w.data = &w.out
+	return w.out.Bytes(), nil
+}
+
+// Send sends one message. Errors are *campaigns.SendError.
+func (m *Mailer) Send(ctx context.Context, cm *campaigns.Message) error {
+	var err error
+	given := false
+	m.SendEach(ctx, func() *campaigns.Message {
+		if given {
 			return nil
 		}
-		// A pooled connection the server closed while it sat idle (421,
-		// or no answer at all) fails before the transaction started:
-		// nothing can have been accepted, so try once more on a new one.
-		if res.beforeData && !res.keep && !fresh && !retried {
-			retried = true
+		given = true
+		return cm
+	}, func(_ *campaigns.Message, e error) { err = e })
+	return err
+}
+
+// SendEach sends the messages next gives over one connection while it
+// lasts, each message's MAIL, RCPT and DATA written with the previous
+// message's final dot when the server pipelines (RFC 2920): the server's
+// reply to the dot and its replies to the next envelope then come back
+// together. A refused recipient, a 451 or a lost connection still settles
+// only the message it concerns; a message whose envelope went out on a
+// connection that was then lost is sent again on a new one, as nothing
+// of it can have been accepted. It implements campaigns.SequenceMailer.
+func (m *Mailer) SendEach(ctx context.Context, next func() *campaigns.Message, done func(*campaigns.Message, error)) {
+	r := &run{m: m, ctx: ctx, next: next, done: done}
+	r.wires[0], r.wires[1] = m.getWire(), m.getWire()
+	defer func() {
+		if r.pc != nil {
+			r.s.put(r.pc)
+		}
+		m.putWire(r.wires[0])
+		m.putWire(r.wires[1])
+	}()
+	r.loop()
+}
+
+// run is one SendEach call: the connection it holds and the buffers of
+// the message being completed and of the one after it.
+type run struct {
+	m     *Mailer
+	ctx   context.Context
+	next  func() *campaigns.Message
+	done  func(*campaigns.Message, error)
+	wires [2]*wire
+	s     *smtpServer
+	pc    *pooledConn
+}
+
+// pull takes the next message and writes it into w.
+func (r *run) pull(w *wire) (*campaigns.Message, []byte, error) {
+	cm := r.next()
+	if cm == nil {
+		return nil, nil, nil
+	}
+	payload, err := r.m.prepare(w, cm)
+	return cm, payload, err
+}
+
+func (r *run) loop() {
+	k := 0 // wires[k] holds cur's bytes
+	cur, payload, perr := r.pull(r.wires[k])
+	// piped holds cur's envelope commands when they went out with the
+	// previous message's dot, on r.pc, and their replies are still to read.
+	var piped []string
+	retried := false // cur's envelope was already tried on another connection
+	start := time.Now()
+	advance := func() {
+		cur, payload, perr = r.pull(r.wires[k])
+		piped, retried = nil, false
+	}
+	for cur != nil {
+		if perr != nil {
+			r.done(cur, perr)
+			advance()
 			continue
 		}
-		return res.err
+		var res result
+		var open, fresh bool
+		if piped != nil {
+			res, open = r.pc.readEnvelope(r.s.name, piped)
+			piped = nil
+		} else {
+			if err := r.connect(); err != nil {
+				r.done(cur, err)
+				advance()
+				continue
+			}
+			fresh, start = r.pc.fresh, time.Now()
+			res, open = r.pc.openData(r.m.timeout, r.s.name, r.pc.envelope(envelopeFrom(cur), cur.To))
+		}
+		if !open {
+			r.observe(res, start)
+			r.release(res)
+			// A pooled connection the server closed while it sat idle
+			// (421, or no answer at all), or one lost after the previous
+			// message, fails before the transaction started: nothing can
+			// have been accepted, so try once more on a new one.
+			if res.beforeData && !res.keep && !fresh && !retried {
+				retried = true
+				continue
+			}
+			r.done(cur, res.err)
+			advance()
+			continue
+		}
+		r.pc.fresh = false
+		if cur.Commit != nil {
+			// The server is waiting for the data; nothing it has can be
+			// accepted without the final dot. This is the point of no
+			// return.
+			if err := cur.Commit(); err != nil {
+				r.release(result{drop: true})
+				r.done(cur, err)
+				advance()
+				continue
+			}
+		}
+		k = 1 - k
+		nxt, nxtPayload, nerr := r.pull(r.wires[k])
+		var cmds []string
+		if nxt != nil && nerr == nil && r.pc.pipelining {
+			cmds = r.pc.envelope(envelopeFrom(nxt), nxt.To)
+			payload = r.wires[1-k].then(cmds)
+		}
+		res = r.pc.finish(r.m.timeout, r.s.name, payload)
+		r.observe(res, start)
+		start = time.Now()
+		r.release(res)
+		if res.err != nil {
+			r.done(cur, res.err)
+		} else {
+			r.done(cur, nil)
+		}
+		cur, payload, perr = nxt, nxtPayload, nerr
+		piped, retried = nil, false
+		if cmds != nil && r.pc != nil {
+			piped = cmds
+		}
 	}
+}
+
+// connect makes sure the run holds a connection: an idle one of the next
+// server, or a new one; a server that cannot be reached is skipped for a
+// while and the next one tried, once per server.
+func (r *run) connect() error {
+	if r.pc != nil {
+		return nil
+	}
+	unreachable := 0
+	for {
+		s := r.m.pick()
+		pc, err := s.get(r.ctx)
+		if err == nil {
+			r.s, r.pc = s, pc
+			return nil
+		}
+		var se *campaigns.SendError
+		if !errors.As(err, &se) || r.ctx.Err() != nil {
+			return err // cancelled, or a client that cannot be built
+		}
+		// Nothing was sent: skip this server for a while and try the
+		// next one.
+		s.down.Store(time.Now().Add(5 * time.Second).UnixNano())
+		if unreachable++; unreachable >= len(r.m.servers) {
+			return err
+		}
+	}
+}
+
+// observe reports a transaction's reply code to the metrics.
+func (r *run) observe(res result, start time.Time) {
+	if r.m.observe == nil {
+		return
+	}
+	code := 250
+	if res.err != nil {
+		code = res.err.Code
+	}
+	r.m.observe(code, time.Since(start))
+}
+
+// release keeps the connection when it can carry another transaction, and
+// lets it go otherwise.
+func (r *run) release(res result) {
+	switch {
+	case res.keep:
+		return
+	case res.drop:
+		// Mid-DATA: a QUIT would be read as message text. Closing the
+		// connection makes the server discard the transaction.
+		_ = r.pc.sc.Close()
+		<-r.s.slots
+	default:
+		r.s.discard(r.pc)
+	}
+	r.pc = nil
 }
 
 // envelopeFrom is the MAIL FROM address: the message's VERP or plain
@@ -474,27 +634,14 @@ type result struct {
 	// beforeData is set when the transaction failed before any of the
 	// message was sent, so no server can have accepted it.
 	beforeData bool
-	// abort is the error of the message's Commit: the message was not
-	// completed.
-	abort error
 	// drop tells that the connection is mid-DATA and must be closed
 	// without a QUIT, so that the server discards the transaction.
 	drop bool
 }
 
-// transact sends one message: MAIL, RCPT and DATA pipelined in one write
-// when the server allows it (one round trip instead of three), then the
-// message and the final dot in another. go-mail has no pipelining and
-// sends a Msg a byte at a time through its dot-stuffing writer; this
-// writes the prepared bytes as they are.
-func (pc *pooledConn) transact(timeout time.Duration, server, from, to string, payload []byte, commit func() error) result {
-	lost := func(err error, beforeData bool) result {
-		return result{err: &campaigns.SendError{Temporary: true, Msg: fmt.Sprintf("connection to %s lost: %v", server, err), Err: err}, beforeData: beforeData}
-	}
-	if err := pc.sc.UpdateDeadline(timeout); err != nil {
-		return lost(err, true)
-	}
-	text := pc.sc.Text
+// envelope returns the commands that open a message's data: RSET first
+// when a failed transaction may still be open, then MAIL, RCPT and DATA.
+func (pc *pooledConn) envelope(from, to string) []string {
 	params := ""
 	if pc.smtputf8 && (!isASCII(from) || !isASCII(to)) {
 		params = " SMTPUTF8"
@@ -503,79 +650,124 @@ func (pc *pooledConn) transact(timeout time.Duration, server, from, to string, p
 	if pc.reset {
 		cmds = append(cmds, "RSET")
 	}
-	cmds = append(cmds, "MAIL FROM:<"+from+">"+params, "RCPT TO:<"+to+">", "DATA")
-	// expect is the first digit of each command's success reply.
-	expect := func(cmd string) int {
-		if cmd == "DATA" {
-			return 3
+	return append(cmds, "MAIL FROM:<"+from+">"+params, "RCPT TO:<"+to+">", "DATA")
+}
+
+// expect is the first digit of a command's success reply.
+func expect(cmd string) int {
+	if cmd == "DATA" {
+		return 3
+	}
+	return 2
+}
+
+func writeCmds(w *bufio.Writer, cmds []string) {
+	for _, c := range cmds {
+		w.WriteString(c)
+		w.WriteString("\r\n")
+	}
+}
+
+func lost(server string, err error, beforeData bool) result {
+	return result{err: &campaigns.SendError{Temporary: true, Msg: fmt.Sprintf("connection to %s lost: %v", server, err), Err: err}, beforeData: beforeData}
+}
+
+// openData sends an envelope, its commands in one write when the server
+// pipelines (one round trip instead of three), one at a time otherwise.
+// open tells that the server waits for the data; when it does not, res
+// says why. go-mail has no pipelining and sends a Msg a byte at a time
+// through its dot-stuffing writer; Herald writes the prepared bytes as
+// they are.
+func (pc *pooledConn) openData(timeout time.Duration, server string, cmds []string) (res result, open bool) {
+	if err := pc.sc.UpdateDeadline(timeout); err != nil {
+		return lost(server, err, true), false
+	}
+	text := pc.sc.Text
+	if pc.pipelining {
+		writeCmds(text.W, cmds)
+		if err := text.W.Flush(); err != nil {
+			return lost(server, err, true), false
 		}
-		return 2
+		return pc.readEnvelope(server, cmds)
 	}
 	var replyErr [4]*textproto.Error
-	for i := 0; i < len(cmds); {
-		// Write every command (pipelining) or one at a time.
-		j := i + 1
-		if pc.pipelining {
-			j = len(cmds)
-		}
-		for _, c := range cmds[i:j] {
-			text.W.WriteString(c)
-			text.W.WriteString("\r\n")
-		}
+	for i, c := range cmds {
+		writeCmds(text.W, cmds[i:i+1])
 		if err := text.W.Flush(); err != nil {
-			return lost(err, true)
+			return lost(server, err, true), false
 		}
-		for k := i; k < j; k++ {
-			_, _, err := text.ReadResponse(expect(cmds[k]))
-			var te *textproto.Error
-			if errors.As(err, &te) {
-				replyErr[k] = te
-			} else if err != nil {
-				return lost(err, true)
-			}
-		}
-		if !pc.pipelining && replyErr[i] != nil {
+		_, _, err := text.ReadResponse(expect(c))
+		var te *textproto.Error
+		if errors.As(err, &te) {
+			replyErr[i] = te
 			break // unpipelined: stop at the first refusal
+		} else if err != nil {
+			return lost(server, err, true), false
 		}
-		i = j
 	}
+	return pc.envelopeResult(server, cmds, replyErr, false)
+}
+
+// readEnvelope reads the replies to cmds, written pipelined.
+func (pc *pooledConn) readEnvelope(server string, cmds []string) (res result, open bool) {
+	var replyErr [4]*textproto.Error
+	for i, c := range cmds {
+		_, _, err := pc.sc.Text.ReadResponse(expect(c))
+		var te *textproto.Error
+		if errors.As(err, &te) {
+			replyErr[i] = te
+		} else if err != nil {
+			return lost(server, err, true), false
+		}
+	}
+	return pc.envelopeResult(server, cmds, replyErr, true)
+}
+
+// envelopeResult reads the replies to an envelope's commands.
+func (pc *pooledConn) envelopeResult(server string, cmds []string, replyErr [4]*textproto.Error, pipelined bool) (res result, open bool) {
 	off := 0
-	if pc.reset {
+	if cmds[0] == "RSET" {
 		if replyErr[0] != nil {
-			return lost(fmt.Errorf("RSET refused: %w", replyErr[0]), true)
+			return lost(server, fmt.Errorf("RSET refused: %w", replyErr[0]), true), false
 		}
 		off = 1
 	}
 	mailErr, rcptErr, dataErr := replyErr[off], replyErr[off+1], replyErr[off+2]
-	dataOpen := !pc.pipelining && mailErr == nil && rcptErr == nil && dataErr == nil ||
-		pc.pipelining && dataErr == nil
+	dataOpen := !pipelined && mailErr == nil && rcptErr == nil && dataErr == nil ||
+		pipelined && dataErr == nil
 	if mailErr != nil || rcptErr != nil || (!dataOpen && dataErr != nil) {
 		if dataOpen {
 			// A server that opened DATA for a refused sender or recipient:
 			// end it by dropping the connection rather than send anything.
-			return result{err: refused(firstErr(mailErr, rcptErr), false), beforeData: true, drop: true}
+			return result{err: refused(firstErr(mailErr, rcptErr), false), beforeData: true, drop: true}, false
 		}
 		pc.reset = true
 		switch {
 		case mailErr != nil:
-			return result{err: refused(mailErr, false), keep: mailErr.Code != 421, beforeData: true}
+			return result{err: refused(mailErr, false), keep: mailErr.Code != 421, beforeData: true}, false
 		case rcptErr != nil:
-			return result{err: refused(rcptErr, rcptErr.Code >= 500), keep: rcptErr.Code != 421, beforeData: true}
+			return result{err: refused(rcptErr, rcptErr.Code >= 500), keep: rcptErr.Code != 421, beforeData: true}, false
 		default:
-			return result{err: refused(dataErr, false), keep: dataErr.Code != 421, beforeData: true}
+			return result{err: refused(dataErr, false), keep: dataErr.Code != 421, beforeData: true}, false
 		}
 	}
 	pc.reset = false
-	if commit != nil {
-		// The server is waiting for the data; nothing it has can be
-		// accepted without the final dot. This is the point of no return.
-		if err := commit(); err != nil {
-			return result{abort: err, drop: true}
-		}
+	return result{}, true
+}
+
+// finish writes a message's data and final dot, followed in the same
+// write by the next message's envelope when it is pipelined (whose
+// replies readEnvelope reads), and reads the reply to the dot.
+func (pc *pooledConn) finish(timeout time.Duration, server string, payload []byte) result {
+	if err := pc.sc.UpdateDeadline(timeout); err != nil {
+		return lost(server, err, false)
 	}
+	text := pc.sc.Text
+	// A payload larger than the buffer goes to the connection as it is,
+	// in one write.
 	text.W.Write(payload)
 	if err := text.W.Flush(); err != nil {
-		return lost(err, false)
+		return lost(server, err, false)
 	}
 	_, _, err := text.ReadResponse(2)
 	var te *textproto.Error
@@ -583,7 +775,7 @@ func (pc *pooledConn) transact(timeout time.Duration, server, from, to string, p
 		return result{err: refused(te, false), keep: te.Code != 421}
 	}
 	if err != nil {
-		return lost(err, false)
+		return lost(server, err, false)
 	}
 	return result{keep: true}
 }

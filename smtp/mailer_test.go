@@ -560,3 +560,152 @@ func TestMailerDoesNotCompleteAMessageWhoseCommitFails(t *testing.T) {
 		}
 	}
 }
+
+// sendEach sends msgs in one SendEach run and returns each one's outcome,
+// checking that every message is answered once, in order.
+func sendEach(t *testing.T, m *Mailer, msgs []*campaigns.Message) []error {
+	t.Helper()
+	errs := make([]error, len(msgs))
+	given, answered := 0, 0
+	m.SendEach(context.Background(), func() *campaigns.Message {
+		if given == len(msgs) {
+			return nil
+		}
+		given++
+		return msgs[given-1]
+	}, func(cm *campaigns.Message, err error) {
+		if answered >= given || cm != msgs[answered] {
+			t.Fatalf("outcome %d is of %v, not of the message given %d-th", answered, cm.To, answered+1)
+		}
+		errs[answered] = err
+		answered++
+	})
+	if answered != len(msgs) {
+		t.Fatalf("%d outcomes for %d messages", answered, len(msgs))
+	}
+	return errs
+}
+
+func TestMailerSendEachSettlesEachMessageOnItsOwn(t *testing.T) {
+	rcpts := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("r%d@example.test", i)
+			if i%7 == 3 {
+				out[i] = fmt.Sprintf("refuse%d@example.test", i)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		opts smtptest.Options
+		n    int
+		// wantConns bounds the connections the run used; 0: no bound.
+		wantConns int
+	}{
+		{name: "every message accepted over one connection", n: 40, wantConns: 1},
+		{name: "refused recipients bounce alone", opts: smtptest.Options{BounceContains: "refuse"}, n: 40, wantConns: 1},
+		{name: "451 at every DATA", opts: smtptest.Options{TempFail: 1}, n: 20, wantConns: 1},
+		{name: "every connection dropped at the end of DATA", opts: smtptest.Options{Drop: 1}, n: 10, wantConns: 10},
+		{name: "451s, dropped connections and refused recipients at random",
+			opts: smtptest.Options{Seed: 3, TempFail: 0.2, Drop: 0.15, BounceContains: "refuse"}, n: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := smtptest.Start(t, tt.opts)
+			m := newMailer(t, Config{PoolSize: 2}, srv.URL())
+			var msgs []*campaigns.Message
+			for i, r := range rcpts(tt.n) {
+				msgs = append(msgs, message(i, r))
+			}
+			errs := sendEach(t, m, msgs)
+			accepted := 0
+			for i, err := range errs {
+				rcpt := msgs[i].To
+				got := srv.CountFor(rcpt)
+				refused := tt.opts.BounceContains != "" && strings.Contains(rcpt, tt.opts.BounceContains)
+				switch {
+				case err == nil:
+					accepted++
+					if got != 1 {
+						t.Errorf("%s: no error, and the server accepted %d messages", rcpt, got)
+					}
+				case refused:
+					if se := sendErr(t, err); !se.Recipient || se.Code != 550 || got != 0 {
+						t.Errorf("%s: %v (Recipient=%v), accepted %d; want a 550 hard bounce, none accepted", rcpt, err, se.Recipient, got)
+					}
+				default:
+					if se := sendErr(t, err); !se.Temporary || got != 0 {
+						t.Errorf("%s: %v (Temporary=%v), accepted %d; want a temporary failure, none accepted", rcpt, err, se.Temporary, got)
+					}
+				}
+			}
+			if srv.Total() != accepted {
+				t.Errorf("the server accepted %d messages, the outcomes say %d", srv.Total(), accepted)
+			}
+			if tt.opts == (smtptest.Options{}) && accepted != tt.n {
+				t.Errorf("%d of %d accepted by a server that refuses nothing", accepted, tt.n)
+			}
+			if tt.wantConns > 0 && srv.Connections() != tt.wantConns {
+				t.Errorf("Connections = %d, want %d", srv.Connections(), tt.wantConns)
+			}
+		})
+	}
+}
+
+func TestMailerSendEachCommitsEachMessageAfterTheOneBeforeIsSettled(t *testing.T) {
+	srv := smtptest.Start(t, smtptest.Options{})
+	m := newMailer(t, Config{PoolSize: 1}, srv.URL())
+	var log []string
+	var msgs []*campaigns.Message
+	for i := range 6 {
+		cm := message(i, fmt.Sprintf("r%d@example.test", i))
+		cm.Commit = func() error {
+			log = append(log, fmt.Sprintf("commit %d", i))
+			if i == 3 {
+				return campaigns.ErrClaimRevoked
+			}
+			return nil
+		}
+		msgs = append(msgs, cm)
+	}
+	given, answered := 0, 0
+	m.SendEach(context.Background(), func() *campaigns.Message {
+		if given == len(msgs) {
+			return nil
+		}
+		log = append(log, fmt.Sprintf("next %d", given))
+		given++
+		return msgs[given-1]
+	}, func(cm *campaigns.Message, err error) {
+		log = append(log, fmt.Sprintf("done %d %v", answered, err != nil))
+		if answered == 3 && !errors.Is(err, campaigns.ErrClaimRevoked) {
+			t.Errorf("message 3, whose Commit failed: %v, want ErrClaimRevoked", err)
+		}
+		answered++
+	})
+	// Each message's Commit comes after the outcome of the one before, and
+	// the next message is asked for only once that Commit succeeded; the
+	// one whose Commit failed is not completed, and the run goes on over a
+	// new connection.
+	want := []string{
+		"next 0", "commit 0", "next 1", "done 0 false", "commit 1", "next 2", "done 1 false", "commit 2", "next 3", "done 2 false",
+		"commit 3", "done 3 true", "next 4", "commit 4", "next 5", "done 4 false", "commit 5", "done 5 false",
+	}
+	if strings.Join(log, ", ") != strings.Join(want, ", ") {
+		t.Errorf("order:\n got %s\nwant %s", strings.Join(log, ", "), strings.Join(want, ", "))
+	}
+	for i := range 6 {
+		want := 1
+		if i == 3 {
+			want = 0
+		}
+		if got := srv.CountFor(msgs[i].To); got != want {
+			t.Errorf("%s: the server accepted %d messages, want %d", msgs[i].To, got, want)
+		}
+	}
+	if srv.Connections() != 2 {
+		t.Errorf("Connections = %d, want 2 (the one dropped mid-DATA, and its replacement)", srv.Connections())
+	}
+}

@@ -36,10 +36,21 @@ func NewAttempts(rdb redis.UniversalClient) *Attempts {
 
 func claimKey(claim string) string { return "herald:claim:" + claim }
 
-// Open starts a claim's record.
-func (a *Attempts) Open(ctx context.Context, claim string) error {
+func claimKeys(claims []string) []string {
+	keys := make([]string, len(claims))
+	for i, c := range claims {
+		keys[i] = claimKey(c)
+	}
+	return keys
+}
+
+// Open starts a claim's record and drops those of settled claims.
+func (a *Attempts) Open(ctx context.Context, claim string, settled ...string) error {
 	key := claimKey(claim)
 	_, err := a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if len(settled) > 0 {
+			p.Del(ctx, claimKeys(settled)...)
+		}
 		p.RPush(ctx, key, "open")
 		p.Expire(ctx, key, a.ttl)
 		return nil
@@ -68,9 +79,12 @@ func (a *Attempts) Commit(ctx context.Context, claim string, id, accepted int64)
 	return nil
 }
 
-// Close drops a settled claim's record.
-func (a *Attempts) Close(ctx context.Context, claim string) error {
-	if err := a.rdb.Del(ctx, claimKey(claim)).Err(); err != nil {
+// Close drops the records of settled claims.
+func (a *Attempts) Close(ctx context.Context, claims ...string) error {
+	if len(claims) == 0 {
+		return nil
+	}
+	if err := a.rdb.Del(ctx, claimKeys(claims)...).Err(); err != nil {
 		return fmt.Errorf("worker: close claim record: %w", err)
 	}
 	return nil

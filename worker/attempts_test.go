@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -68,6 +69,16 @@ func TestAttemptsRefuseCommitsOnceRevokedClosedOrLost(t *testing.T) {
 	}{
 		{"revoked by the sweep", func(a *Attempts) error { _, _, _, err := a.Revoke(ctx, "c"); return err }},
 		{"closed", func(a *Attempts) error { return a.Close(ctx, "c") }},
+		{"closed with others", func(a *Attempts) error { return a.Close(ctx, "b", "c") }},
+		{"dropped by the next claim's Open", func(a *Attempts) error {
+			if err := a.Open(ctx, "d", "c"); err != nil {
+				return err
+			}
+			if err := a.Commit(ctx, "d", 6, 0); err != nil {
+				return fmt.Errorf("Commit on the claim just opened: %w", err)
+			}
+			return nil
+		}},
 		{"lost with Redis's data", func(a *Attempts) error { return a.rdb.FlushDB(ctx).Err() }},
 	}
 	for _, tc := range tests {
