@@ -199,7 +199,10 @@ func Migrate(g *gorm.DB) error {
 			}
 		}
 	}
-	return canonicalAddresses(g)
+	if err := canonicalAddresses(g); err != nil {
+		return err
+	}
+	return migrateEngagement(g)
 }
 
 // canonicalAddresses rewrites sender addresses stored before they were

@@ -178,8 +178,15 @@ func (s *Store) RecordEvents(ctx context.Context, ins []EventInput) ([]EventResu
 			if found, err = lockContacts(tx, events); err != nil {
 				return err
 			}
-			if dup, err = recordedKeys(tx, events); err != nil {
-				return err
+			// Keys are looked up only when an insert skipped one: most
+			// batches hold none stored before (a tracking hit is
+			// delivered again only after a crash), and the insert checks
+			// every key anyway.
+			dup = map[string]bool{}
+			if attempt > 0 {
+				if dup, err = recordedKeys(tx, events); err != nil {
+					return err
+				}
 			}
 			fresh := make([]Event, 0, len(events))
 			for _, ev := range events {
@@ -190,9 +197,9 @@ func (s *Store) RecordEvents(ctx context.Context, ins []EventInput) ([]EventResu
 			if len(fresh) == 0 {
 				return nil
 			}
-			// A concurrent writer of the same key (for another contact)
-			// can still get there first: then nothing is inserted for it
-			// and the batch starts again, to report it as a duplicate.
+			// A key stored before, or by a concurrent writer (for another
+			// contact) getting there first, is not inserted: the batch
+			// starts again, looking the keys up to report duplicates.
 			n, err := insertEvents(tx, fresh)
 			if err != nil {
 				return err

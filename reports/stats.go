@@ -457,8 +457,9 @@ func (s *Service) SentTimes(ctx context.Context, rs []tracking.Recipient) (map[t
 	for campaignID, ids := range byCampaign(rs) {
 		for start := 0; start < len(ids); start += 500 {
 			var rows []campaigns.Delivery
+			in, list := db.InIDs(s.db, ids[start:min(start+500, len(ids))])
 			err := s.db.WithContext(ctx).Select("contact_id", "sent_at").
-				Where("campaign_id = ? AND contact_id IN ? AND sent_at IS NOT NULL", campaignID, ids[start:min(start+500, len(ids))]).
+				Where("campaign_id = ? AND contact_id "+in+" AND sent_at IS NOT NULL", campaignID, list).
 				Order("sent_at").Find(&rows).Error
 			if err != nil {
 				return nil, fmt.Errorf("reports: sent times of %d: %w", campaignID, err)
@@ -483,9 +484,10 @@ func (s *Service) Clicks(ctx context.Context, rs []tracking.Recipient, from, to 
 			// reads every click of the campaign, where the (contact, type,
 			// time) index reads a handful.
 			var rows []contacts.Event
+			in, list := db.InIDs(s.db, ids[start:min(start+500, len(ids))])
 			err := s.db.WithContext(ctx).Select("contact_id", "campaign_id", "link_id", "occurred_at").
-				Where("contact_id IN ? AND type = ? AND occurred_at >= ? AND occurred_at <= ?",
-					ids[start:min(start+500, len(ids))], contacts.EventClick, from.UTC(), to.UTC()).
+				Where("contact_id "+in+" AND type = ? AND occurred_at >= ? AND occurred_at <= ?",
+					list, contacts.EventClick, from.UTC(), to.UTC()).
 				Find(&rows).Error
 			if err != nil {
 				return nil, fmt.Errorf("reports: recent clicks of %d: %w", campaignID, err)

@@ -126,6 +126,7 @@ func (b *segBench) run(ctx context.Context) error {
 		WorkerConcurrency: 8, SMTPPool: 1, EmbeddedRedisAddr: "127.0.0.1:0", EmbeddedSMTPAddr: "127.0.0.1:0",
 		AttributionDays: 5, RefreshEvery: "24h",
 	}
+	started := time.Now()
 	app, err := app.New(ctx, cfg, newLogger("error", os.Stderr), io.Discard, false, true, app.Options{})
 	if err != nil {
 		return err
@@ -134,6 +135,9 @@ func (b *segBench) run(ctx context.Context) error {
 	b.closers = append(b.closers, app.Close)
 
 	benchHeader(b.out, "segments")
+	// On data of an earlier version, this includes what its migrations
+	// build from the data (the engagement roll-ups).
+	fmt.Fprintf(b.out, "started (migrations included) in %s\n", time.Since(started).Round(time.Millisecond))
 	redisNote := "embedded (in this process)"
 	if b.f.redisURL != "" {
 		redisNote = db.Redact(b.f.redisURL)
@@ -299,6 +303,11 @@ func (b *segBench) generate(ctx context.Context) error {
 			return fmt.Errorf("bench segments: drop index %s: %w", name, err)
 		}
 	}
+	// The same goes for the engagement roll-ups: the migrations build
+	// them from the loaded rows in one pass.
+	if err := campaigns.DropEngagementTriggers(b.app.DB.WithContext(ctx)); err != nil {
+		return fmt.Errorf("bench segments: %w", err)
+	}
 	const perChunk = 5000
 	chunks := make(chan segBenchChunk, 2)
 	genCtx, cancel := context.WithCancel(ctx)
@@ -357,7 +366,7 @@ func (b *segBench) generate(ctx context.Context) error {
 			return fmt.Errorf("bench segments: the migrations did not build index %s again", name)
 		}
 	}
-	fmt.Fprintf(b.out, "built %d indexes again in %s\n", len(indexes), time.Since(t).Round(time.Millisecond))
+	fmt.Fprintf(b.out, "built %d indexes and the engagement roll-ups again in %s\n", len(indexes), time.Since(t).Round(time.Millisecond))
 
 	t = time.Now()
 	if err := b.rollups(ctx); err != nil {
@@ -728,7 +737,18 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// timeTemplates previews, creates and refreshes every template.
+// segBenchRules are engagement rules timed on their own, besides the
+// templates engaged and unengaged that combine them.
+var segBenchRules = []struct{ key, def string }{
+	{"opened any_of_last 5", `{"field":"opened","op":"any_of_last","value":5}`},
+	{"opened none_of_last 5", `{"field":"opened","op":"none_of_last","value":5}`},
+	{"opened all_of_last 3", `{"field":"opened","op":"all_of_last","value":3}`},
+	{"clicked any_of_last 5", `{"field":"clicked","op":"any_of_last","value":5}`},
+	{"opened+machines none_of_last 2", `{"field":"opened","op":"none_of_last","value":2,"machines":true}`},
+}
+
+// timeTemplates previews, creates and refreshes every template, then the
+// engagement rules of segBenchRules.
 func (b *segBench) timeTemplates(ctx context.Context) ([]segBenchRow, error) {
 	svc := b.app.Segments
 	var rows []segBenchRow
@@ -741,44 +761,63 @@ func (b *segBench) timeTemplates(ctx context.Context) ([]segBenchRow, error) {
 		if err != nil {
 			return nil, err
 		}
-		row := segBenchRow{key: tpl.Key}
-		var counts, previews []time.Duration
-		for i := 0; i < 3; i++ {
-			t := time.Now()
-			n, _, err := svc.Preview(ctx, def, 0)
-			if err != nil {
-				return nil, fmt.Errorf("bench segments: preview %s: %w", tpl.Key, err)
-			}
-			counts = append(counts, time.Since(t))
-			row.members = n
-			t = time.Now()
-			if _, _, err := svc.Preview(ctx, def, 10); err != nil {
-				return nil, fmt.Errorf("bench segments: preview %s: %w", tpl.Key, err)
-			}
-			previews = append(previews, time.Since(t))
-		}
-		row.count, row.preview = median(counts), median(previews)
 		key := tpl.Key
-		t := time.Now()
-		seg, err := svc.Create(ctx, segments.Input{Template: &key, Params: params})
+		row, err := b.timeSegment(ctx, tpl.Key, def, segments.Input{Template: &key, Params: params})
 		if err != nil {
-			return nil, fmt.Errorf("bench segments: create %s: %w", tpl.Key, err)
+			return nil, err
 		}
-		row.create = time.Since(t)
-		// A definition relative to the clock may gain or lose a contact
-		// between the preview and the create; any other must agree.
-		if seg.MemberCount != row.members && !seg.TimeRelative {
-			return nil, fmt.Errorf("bench segments: %s: the preview counts %d, the segment holds %d", tpl.Key, row.members, seg.MemberCount)
+		rows = append(rows, row)
+	}
+	for _, r := range segBenchRules {
+		name := "bench: " + r.key
+		row, err := b.timeSegment(ctx, r.key, []byte(r.def), segments.Input{Name: &name, Definition: json.RawMessage(r.def)})
+		if err != nil {
+			return nil, err
 		}
-		row.members = seg.MemberCount
-		t = time.Now()
-		if _, err := svc.Refresh(ctx, seg.ID); err != nil {
-			return nil, fmt.Errorf("bench segments: refresh %s: %w", tpl.Key, err)
-		}
-		row.ref = time.Since(t)
 		rows = append(rows, row)
 	}
 	return rows, nil
+}
+
+// timeSegment previews def, creates the segment of in (whose definition
+// is def) and refreshes it.
+func (b *segBench) timeSegment(ctx context.Context, key string, def []byte, in segments.Input) (segBenchRow, error) {
+	svc := b.app.Segments
+	row := segBenchRow{key: key}
+	var counts, previews []time.Duration
+	for i := 0; i < 3; i++ {
+		t := time.Now()
+		n, _, err := svc.Preview(ctx, def, 0)
+		if err != nil {
+			return row, fmt.Errorf("bench segments: preview %s: %w", key, err)
+		}
+		counts = append(counts, time.Since(t))
+		row.members = n
+		t = time.Now()
+		if _, _, err := svc.Preview(ctx, def, 10); err != nil {
+			return row, fmt.Errorf("bench segments: preview %s: %w", key, err)
+		}
+		previews = append(previews, time.Since(t))
+	}
+	row.count, row.preview = median(counts), median(previews)
+	t := time.Now()
+	seg, err := svc.Create(ctx, in)
+	if err != nil {
+		return row, fmt.Errorf("bench segments: create %s: %w", key, err)
+	}
+	row.create = time.Since(t)
+	// A definition relative to the clock may gain or lose a contact
+	// between the preview and the create; any other must agree.
+	if seg.MemberCount != row.members && !seg.TimeRelative {
+		return row, fmt.Errorf("bench segments: %s: the preview counts %d, the segment holds %d", key, row.members, seg.MemberCount)
+	}
+	row.members = seg.MemberCount
+	t = time.Now()
+	if _, err := svc.Refresh(ctx, seg.ID); err != nil {
+		return row, fmt.Errorf("bench segments: refresh %s: %w", key, err)
+	}
+	row.ref = time.Since(t)
+	return row, nil
 }
 
 // segmentByName finds a segment the bench created.

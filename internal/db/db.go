@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -199,4 +200,29 @@ func (l slowLog) Trace(_ context.Context, begin time.Time, fc func() (string, in
 		sql, rows := fc()
 		l.log.Warn("db: slow query", "ms", el.Milliseconds(), "rows", rows, "sql", sql)
 	}
+}
+
+// InIDs returns a condition that a column is one of ids, to follow the
+// column's name, and its one argument: an array on PostgreSQL, a JSON
+// array read by json_each on SQLite. A list of hundreds of ids is then one
+// argument to bind and a short statement to parse and plan, where GORM
+// would bind one argument per id.
+func InIDs(g *gorm.DB, ids []int64) (string, any) {
+	b := make([]byte, 0, 8*len(ids)+2)
+	open, shut := byte('['), byte(']')
+	if IsPostgres(g) {
+		open, shut = '{', '}'
+	}
+	b = append(b, open)
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	b = append(b, shut)
+	if IsPostgres(g) {
+		return "= ANY(?::bigint[])", string(b)
+	}
+	return "IN (SELECT value FROM json_each(?))", string(b)
 }
