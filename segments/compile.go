@@ -955,7 +955,7 @@ func (b *builder) engagement(f field, n *Node, path string) (string, error) {
 	// and of the latest one not (_miss), kept by the database as
 	// deliveries and events change (campaigns/engagement.go): each rule
 	// reads the contact's own row, like any other column, whatever the
-	// rules around it.
+	// rules around it, and idx_contacts_engagement holds them all.
 	flag := "eng_opened"
 	if f.event == contacts.EventClick {
 		flag = "eng_clicked"
