@@ -202,7 +202,7 @@ func Migrate(g *gorm.DB) error {
 	if err := canonicalAddresses(g); err != nil {
 		return err
 	}
-	return migrateEngagement(g)
+	return dropEngagementTriggers(g)
 }
 
 // canonicalAddresses rewrites sender addresses stored before they were

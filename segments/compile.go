@@ -928,17 +928,45 @@ func nextDay(md int) int {
 	return int(t.Month())*100 + t.Day()
 }
 
+// lastSent is the subquery of the ids of the last n distinct campaigns
+// sent to the contact, by their latest send (ties by campaign id, so that
+// both engines pick the same). An automation sends one campaign once per
+// occurrence (every birthday, every entry into a segment), and those
+// repeats are one campaign, not several: counting rows would let a
+// contact's recurring messages push the other campaigns out of "the last
+// n". Grouping reads all of the contact's deliveries through
+// idx_deliveries_contact_status, not only the newest n; it reads no other
+// column than those it groups and sorts by, so that an index holding them
+// too can answer it alone.
+func (b *builder) lastSent(n int64) string {
+	return "SELECT d.campaign_id FROM deliveries d WHERE d.contact_id = contacts.id AND d.status = 'sent' AND d.campaign_id IS NOT NULL" +
+		" GROUP BY d.campaign_id ORDER BY MAX(d.sent_at) DESC, d.campaign_id DESC LIMIT " + b.arg(n)
+}
+
 func (b *builder) engagement(f field, n *Node, path string) (string, error) {
 	b.reads["deliveries"] = true
 	b.reads["event."+f.event] = true
+	human := ""
+	// A human open or click always sets its roll-up (contacts.Store keeps
+	// last_open_at and last_click_at from the events that are not
+	// machines'), so a contact without it has none to look for: the
+	// column test spares most contacts the correlated subqueries, which
+	// are what a count over a million contacts spends its time in.
+	// Machine opens and clicks have no roll-up. Not for none_of_last on
+	// PostgreSQL: there the OR would keep the planner from turning NOT
+	// EXISTS into an anti-join, which is faster still.
+	ever, never := "", ""
+	if !n.Machines {
+		human = " AND e.machine = " + b.boolLit(false)
+		ever = "contacts." + f.column + " IS NOT NULL AND "
+		if !b.c.Postgres {
+			never = "contacts." + f.column + " IS NULL OR "
+		}
+	}
 	if n.Op == "campaign" {
 		id, ok := asInt(n.Value)
 		if !ok || id <= 0 {
 			return "", errs.Invalid(path, "expected a campaign id")
-		}
-		human := ""
-		if !n.Machines {
-			human = " AND e.machine = " + b.boolLit(false)
 		}
 		// An uncorrelated IN: both engines read the campaign's events once
 		// through (type, campaign_id) instead of probing every contact.
@@ -948,31 +976,23 @@ func (b *builder) engagement(f field, n *Node, path string) (string, error) {
 	if !ok || count < 1 || count > 100 {
 		return "", errs.Invalid(path, "expected a number of campaigns from 1 to 100")
 	}
-	// "The last n campaigns" are the last n distinct campaigns sent to the
-	// contact, by their latest send (an automation's repeats are one
-	// campaign). The contact's eng_* columns hold how many were sent and,
-	// in that order, the rank of the latest campaign engaged with (_hit)
-	// and of the latest one not (_miss), kept by the database as
-	// deliveries and events change (campaigns/engagement.go): each rule
-	// reads the contact's own row, like any other column, whatever the
-	// rules around it, and idx_contacts_engagement holds them all.
-	flag := "eng_opened"
-	if f.event == contacts.EventClick {
-		flag = "eng_clicked"
+	engaged := func() string {
+		return "SELECT 1 FROM events e WHERE e.contact_id = contacts.id AND e.type = " + b.arg(f.event) + human +
+			" AND e.campaign_id IN (" + b.lastSent(count) + ")"
 	}
-	if n.Machines {
-		flag += "_any"
-	}
-	hit, miss := "contacts."+flag+"_hit", "contacts."+flag+"_miss"
+	wasSent := "EXISTS (SELECT 1 FROM deliveries d0 WHERE d0.contact_id = contacts.id AND d0.status = 'sent' AND d0.campaign_id IS NOT NULL)"
 	switch n.Op {
 	case "any_of_last":
-		return "(" + hit + " IS NOT NULL AND " + hit + " <= " + b.arg(count) + ")", nil
+		return "(" + ever + "EXISTS (" + engaged() + "))", nil
 	case "none_of_last":
 		// Someone who was never sent a campaign is not "unengaged".
-		return "(contacts.eng_sent > 0 AND (" + hit + " IS NULL OR " + hit + " > " + b.arg(count) + "))", nil
+		return "(" + wasSent + " AND (" + never + "NOT EXISTS (" + engaged() + ")))", nil
 	case "all_of_last":
+		distinct := "SELECT COUNT(DISTINCT e.campaign_id) FROM events e WHERE e.contact_id = contacts.id AND e.type = " + b.arg(f.event) + human +
+			" AND e.campaign_id IN (" + b.lastSent(count) + ")"
+		sent := "SELECT COUNT(DISTINCT d1.campaign_id) FROM deliveries d1 WHERE d1.contact_id = contacts.id AND d1.status = 'sent' AND d1.campaign_id IS NOT NULL"
 		// Of the last n campaigns (or all of them, if fewer were sent).
-		return "(contacts.eng_sent > 0 AND (" + miss + " IS NULL OR " + miss + " > " + b.arg(count) + "))", nil
+		return "(" + ever + wasSent + " AND (" + distinct + ") = (CASE WHEN (" + sent + ") > " + b.arg(count) + " THEN " + b.arg(count) + " ELSE (" + sent + ") END))", nil
 	}
 	return "", fmt.Errorf("segments: engagement op %s not handled", n.Op)
 }

@@ -126,7 +126,6 @@ func (b *segBench) run(ctx context.Context) error {
 		WorkerConcurrency: 8, SMTPPool: 1, EmbeddedRedisAddr: "127.0.0.1:0", EmbeddedSMTPAddr: "127.0.0.1:0",
 		AttributionDays: 5, RefreshEvery: "24h",
 	}
-	started := time.Now()
 	app, err := app.New(ctx, cfg, newLogger("error", os.Stderr), io.Discard, false, true, app.Options{})
 	if err != nil {
 		return err
@@ -135,9 +134,6 @@ func (b *segBench) run(ctx context.Context) error {
 	b.closers = append(b.closers, app.Close)
 
 	benchHeader(b.out, "segments")
-	// On data of an earlier version, this includes what its migrations
-	// build from the data (the engagement roll-ups).
-	fmt.Fprintf(b.out, "started (migrations included) in %s\n", time.Since(started).Round(time.Millisecond))
 	redisNote := "embedded (in this process)"
 	if b.f.redisURL != "" {
 		redisNote = db.Redact(b.f.redisURL)
@@ -303,11 +299,6 @@ func (b *segBench) generate(ctx context.Context) error {
 			return fmt.Errorf("bench segments: drop index %s: %w", name, err)
 		}
 	}
-	// The same goes for the engagement roll-ups: the migrations build
-	// them from the loaded rows in one pass.
-	if err := campaigns.DropEngagementTriggers(b.app.DB.WithContext(ctx)); err != nil {
-		return fmt.Errorf("bench segments: %w", err)
-	}
 	const perChunk = 5000
 	chunks := make(chan segBenchChunk, 2)
 	genCtx, cancel := context.WithCancel(ctx)
@@ -366,7 +357,7 @@ func (b *segBench) generate(ctx context.Context) error {
 			return fmt.Errorf("bench segments: the migrations did not build index %s again", name)
 		}
 	}
-	fmt.Fprintf(b.out, "built %d indexes and the engagement roll-ups again in %s\n", len(indexes), time.Since(t).Round(time.Millisecond))
+	fmt.Fprintf(b.out, "built %d indexes again in %s\n", len(indexes), time.Since(t).Round(time.Millisecond))
 
 	t = time.Now()
 	if err := b.rollups(ctx); err != nil {
