@@ -199,10 +199,7 @@ func Migrate(g *gorm.DB) error {
 			}
 		}
 	}
-	if err := canonicalAddresses(g); err != nil {
-		return err
-	}
-	return dropEngagementTriggers(g)
+	return canonicalAddresses(g)
 }
 
 // canonicalAddresses rewrites sender addresses stored before they were
