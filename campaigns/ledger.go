@@ -2,7 +2,6 @@ package campaigns
 
 import (
 	"context"
-	"database/sql/driver"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,7 +221,7 @@ func applyPostgres(g *gorm.DB, outs []outcome, ws []*ledgerWrite, claim bool, no
 		cte("s", i)
 		q.WriteString(`UPDATE deliveries SET status = ?, claim = '', error = ?, sent_at = COALESCE(?, sent_at)
 			WHERE id = ANY(?::bigint[]) AND COALESCE(status, '') = ?)`)
-		args = append(args, gr.status, gr.err, gr.sentAt(now), int64Array(gr.ids), DeliverySending)
+		args = append(args, gr.status, gr.err, gr.sentAt(now), db.Int64Array(gr.ids), DeliverySending)
 	}
 	var sel []string
 	for _, w := range ws {
@@ -236,7 +235,7 @@ func applyPostgres(g *gorm.DB, outs []outcome, ws []*ledgerWrite, claim bool, no
 		cte("c", len(sel))
 		q.WriteString(`UPDATE deliveries SET status = ?, claim = ?, claimed_at = ?, attempts = attempts + 1
 			WHERE id = ANY(?::bigint[]) AND COALESCE(status, '') = ? RETURNING id)`)
-		args = append(args, DeliverySending, w.token, now, int64Array(ids), DeliveryQueued)
+		args = append(args, DeliverySending, w.token, now, db.Int64Array(ids), DeliveryQueued)
 		sel = append(sel, "SELECT id FROM c"+strconv.Itoa(len(sel)))
 	}
 	if ctes == 0 {
@@ -251,20 +250,4 @@ func applyPostgres(g *gorm.DB, outs []outcome, ws []*ledgerWrite, claim bool, no
 	var got []int64
 	err := g.Raw(q.String(), args...).Scan(&got).Error
 	return got, err
-}
-
-// int64Array is a PostgreSQL bigint[] parameter. Its text form keeps the
-// ids one parameter, where a slice would become one per id.
-type int64Array []int64
-
-func (a int64Array) Value() (driver.Value, error) {
-	b := make([]byte, 0, 2+len(a)*8)
-	b = append(b, '{')
-	for i, id := range a {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, id, 10)
-	}
-	return string(append(b, '}')), nil
 }

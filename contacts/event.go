@@ -18,6 +18,7 @@ import (
 
 	"herald/internal/db"
 	"herald/internal/errs"
+	"herald/internal/jsonstr"
 )
 
 // Event types Herald itself understands; any other name matching
@@ -499,7 +500,7 @@ func lockContacts(tx *gorm.DB, events []Event) (map[int64]bool, error) {
 	q := `SELECT id FROM contacts WHERE id = ANY($1) ORDER BY id FOR UPDATE`
 	var arg any = ids
 	if !db.IsPostgres(tx) {
-		q, arg = `SELECT id FROM contacts WHERE id IN (SELECT value FROM json_each(?))`, jsonInts(ids)
+		q, arg = `SELECT id FROM contacts WHERE id IN (SELECT value FROM json_each(?))`, db.JSONIDs(ids)
 	}
 	got, err := queryColumn[int64](tx, q, arg)
 	if err != nil {
@@ -532,7 +533,7 @@ func recordedKeys(tx *gorm.DB, events []Event) (map[string]bool, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONText(b, k)
+			b = jsonstr.Append(b, k)
 		}
 		q, arg = `SELECT dedupe_key FROM events WHERE dedupe_key IN (SELECT value FROM json_each(?))`, string(append(b, ']'))
 	}
@@ -766,7 +767,7 @@ func moveForward(tx *gorm.DB, col string, ids []int64, ats []time.Time, now time
 			b = append(b, '[')
 			b = strconv.AppendInt(b, ids[i], 10)
 			b = append(b, ',')
-			b = appendJSONText(b, ats[i].Format(sqliteTimeFormat))
+			b = jsonstr.Append(b, ats[i].Format(sqliteTimeFormat))
 			b = append(b, ']')
 		}
 		q = `UPDATE contacts SET ` + col + ` = v.at, updated_at = ? FROM (SELECT value->>0 AS id, value->>1 AS at FROM json_each(?)) AS v`

@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	"herald/internal/db"
+	"herald/internal/jsonstr"
 )
 
 // eventColumns are the columns insertEvents writes, in its arguments' order.
@@ -94,9 +95,9 @@ func insertEventsSQLite(tx *gorm.DB, evs []Event) (int, error) {
 		b = append(b, '[')
 		b = strconv.AppendInt(b, ev.ContactID, 10)
 		b = append(b, ',')
-		b = appendJSONText(b, ev.Type)
+		b = jsonstr.Append(b, ev.Type)
 		b = append(b, ',')
-		b = appendJSONText(b, ev.OccurredAt.Format(sqliteTimeFormat))
+		b = jsonstr.Append(b, ev.OccurredAt.Format(sqliteTimeFormat))
 		b = append(b, ',')
 		b = appendJSONInt(b, ev.CampaignID)
 		b = append(b, ',')
@@ -104,23 +105,23 @@ func insertEventsSQLite(tx *gorm.DB, evs []Event) (int, error) {
 		b = append(b, ',')
 		b = strconv.AppendInt(b, ev.Amount, 10)
 		b = append(b, ',')
-		b = appendJSONText(b, ev.Currency)
+		b = jsonstr.Append(b, ev.Currency)
 		b = append(b, ',')
-		b = appendJSONText(b, ev.OrderID)
+		b = jsonstr.Append(b, ev.OrderID)
 		b = append(b, ',')
-		b = appendJSONText(b, p.(string))
+		b = jsonstr.Append(b, p.(string))
 		if ev.Machine {
 			b = append(b, ",1,"...)
 		} else {
 			b = append(b, ",0,"...)
 		}
 		if ev.DedupeKey != nil {
-			b = appendJSONText(b, *ev.DedupeKey)
+			b = jsonstr.Append(b, *ev.DedupeKey)
 		} else {
 			b = append(b, "null"...)
 		}
 		b = append(b, ',')
-		b = appendJSONText(b, ev.CreatedAt.Format(sqliteTimeFormat))
+		b = jsonstr.Append(b, ev.CreatedAt.Format(sqliteTimeFormat))
 		b = append(b, ']')
 	}
 	b = append(b, ']')
@@ -144,42 +145,12 @@ func appendJSONInt(b []byte, v *int64) []byte {
 	return strconv.AppendInt(b, *v, 10)
 }
 
-// appendJSONText quotes s as a JSON string. Event text is valid UTF-8
-// without NUL (buildEvent refuses the rest).
-func appendJSONText(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
-}
-
 // scanInsertedIDs runs an INSERT ... RETURNING id of evs and sets their
 // ids: the rows are inserted in the events' order, so the ids handed out
 // rise with the events' positions.
 func scanInsertedIDs(tx *gorm.DB, evs []Event, q string, args ...any) (int, error) {
-	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, q, args...)
+	ids, err := queryColumn[int64](tx, q, args...)
 	if err != nil {
-		return 0, fmt.Errorf("insert events: %w", err)
-	}
-	defer rows.Close()
-	ids := make([]int64, 0, len(evs))
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return 0, fmt.Errorf("insert events: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("insert events: %w", err)
 	}
 	// With a row skipped (its dedupe key was stored concurrently) the ids
@@ -191,19 +162,6 @@ func scanInsertedIDs(tx *gorm.DB, evs []Event, q string, args ...any) (int, erro
 		}
 	}
 	return len(ids), nil
-}
-
-// jsonInts is ids as a JSON array, for json_each on SQLite.
-func jsonInts(ids []int64) string {
-	b := make([]byte, 0, 8*len(ids)+2)
-	b = append(b, '[')
-	for i, id := range ids {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendInt(b, id, 10)
-	}
-	return string(append(b, ']'))
 }
 
 // queryColumn runs a query of one column in the transaction, with its

@@ -7,13 +7,13 @@
 package smtp
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/textproto"
 	"net/url"
@@ -354,10 +354,7 @@ type wire struct {
 // for one write: the next message's envelope goes in the same system
 // call and reaches the server in the same read.
 func (w *wire) then(cmds []string) []byte {
-	for _, c := range cmds {
-		w.data.WriteString(c)
-		w.data.WriteString("\r\n")
-	}
+	writeCmds(w.data, cmds)
 	return w.data.Bytes()
 }
 
@@ -661,7 +658,7 @@ func expect(cmd string) int {
 	return 2
 }
 
-func writeCmds(w *bufio.Writer, cmds []string) {
+func writeCmds(w io.StringWriter, cmds []string) {
 	for _, c := range cmds {
 		w.WriteString(c)
 		w.WriteString("\r\n")

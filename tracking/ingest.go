@@ -12,12 +12,12 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
 	"herald/contacts"
 	"herald/internal/errs"
+	"herald/internal/jsonstr"
 )
 
 // Hit is one request to a tracking endpoint, as the web server saw it.
@@ -51,47 +51,17 @@ func (h *Hit) appendJSON(b []byte) []byte {
 	b = append(b, '"')
 	if h.UserAgent != "" {
 		b = append(b, `,"ua":`...)
-		b = appendJSONString(b, h.UserAgent)
+		b = jsonstr.Append(b, h.UserAgent)
 	}
 	if h.Method != "" {
 		b = append(b, `,"m":`...)
-		b = appendJSONString(b, h.Method)
+		b = jsonstr.Append(b, h.Method)
 	}
 	if h.Net != "" {
 		b = append(b, `,"n":`...)
-		b = appendJSONString(b, string(h.Net))
+		b = jsonstr.Append(b, string(h.Net))
 	}
 	return append(b, '}')
-}
-
-// appendJSONString quotes s for JSON; invalid UTF-8 becomes U+FFFD, as
-// encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
 
 // EventRecorder stores events (contacts.Store does); the consumer calls it

@@ -208,11 +208,22 @@ func (l slowLog) Trace(_ context.Context, begin time.Time, fc func() (string, in
 // argument to bind and a short statement to parse and plan, where GORM
 // would bind one argument per id.
 func InIDs(g *gorm.DB, ids []int64) (string, any) {
-	b := make([]byte, 0, 8*len(ids)+2)
-	open, shut := byte('['), byte(']')
 	if IsPostgres(g) {
-		open, shut = '{', '}'
+		return "= ANY(?::bigint[])", string(appendIDs(nil, ids, '{', '}'))
 	}
+	return "IN (SELECT value FROM json_each(?))", JSONIDs(ids)
+}
+
+// Int64Array is a PostgreSQL bigint[] parameter: its text form keeps the
+// ids one parameter, where GORM spreads a slice into one per id.
+type Int64Array []int64
+
+func (a Int64Array) Value() (driver.Value, error) { return string(appendIDs(nil, a, '{', '}')), nil }
+
+// JSONIDs is ids as a JSON array, for json_each on SQLite.
+func JSONIDs(ids []int64) string { return string(appendIDs(nil, ids, '[', ']')) }
+
+func appendIDs(b []byte, ids []int64, open, shut byte) []byte {
 	b = append(b, open)
 	for i, id := range ids {
 		if i > 0 {
@@ -220,9 +231,5 @@ func InIDs(g *gorm.DB, ids []int64) (string, any) {
 		}
 		b = strconv.AppendInt(b, id, 10)
 	}
-	b = append(b, shut)
-	if IsPostgres(g) {
-		return "= ANY(?::bigint[])", string(b)
-	}
-	return "IN (SELECT value FROM json_each(?))", string(b)
+	return append(b, shut)
 }
